@@ -32,6 +32,8 @@ FloatOrArray = Any  # float or numpy array; numpy broadcasts both
 
 ALLREDUCE_BYTES_PER_ELEMENT = 2.0
 """Collectives carry 16-bit activations (FP8 deployments keep 16-bit residual streams)."""
+ACTIVATION_BYTES = 2.0
+"""Activations between kernels are 16-bit."""
 TABLE_BYTES_PER_PARAM = 2.0
 """Embedding and output-projection weights stay 16-bit in quantized checkpoints."""
 
@@ -340,6 +342,68 @@ def _roofline(
     return t, xp.where(t_c >= t_m, t, 0.0), xp.where(t_c >= t_m, 0.0, t)
 
 
+def _eff_ctx(s: RankShape, ctx: Array, xp: Any) -> Array:
+    """Context a token attends to, with sliding-window layers capped at the window."""
+    win, sf = xp.asarray(s.window), xp.asarray(s.sliding_frac)
+    return xp.where(
+        win > 0, (1.0 - sf) * ctx + sf * xp.minimum(ctx, xp.where(win > 0, win, 1.0)), ctx
+    )
+
+
+def attention_prefill_layer(
+    s: RankShape, p_x: Array, p_seq_x: Array, p_ctx: Array, adp: Array, xp: Any = _ArrayMath
+) -> tuple[Array, Array, Array, Array, Array]:
+    """Prefill attention of one layer: ``(time, compute-bound part, memory-bound part, flops, bytes)``.
+
+    ``p_x`` prefill tokens and ``p_seq_x`` prompts of one micro-batch, ``p_ctx`` the mean context
+    a prefill token attends to, ``adp`` the attention data-parallel width.
+    """
+    f = xp.asarray
+    attn_w, hid = f(s.attn_params), f(s.hidden)
+    kvb = f(s.kv_bytes_per_token_layer)
+    pf = p_x * _eff_ctx(s, p_ctx, xp) * f(s.attn_pair_flops_prefill) / adp
+    p_new = xp.where(p_seq_x > 0, p_x / xp.maximum(p_seq_x, 1e-12), 0.0)
+    p_kv_tokens = p_seq_x * _eff_ctx(s, xp.maximum(p_ctx + 0.5 * p_new - 0.5, 0.0), xp)
+    pb = (p_kv_tokens * kvb + 2.0 * p_x * attn_w / hid * ACTIVATION_BYTES) / adp
+    t, c, m = _roofline(
+        pf,
+        pb,
+        f(s.peak_attn_flops_per_s),
+        f(s.attention_compute_eff),
+        f(s.memory_bandwidth_bytes_per_s),
+        f(s.memory_eff),
+        xp=xp,
+    )
+    return t, c, m, pf, pb
+
+
+def attention_decode_layer(
+    s: RankShape, d_x: Array, d_q: Array, d_ctx: Array, adp: Array, xp: Any = _ArrayMath
+) -> tuple[Array, Array, Array, Array, Array]:
+    """Decode attention of one layer: ``(time, compute-bound part, memory-bound part, flops, bytes)``.
+
+    ``d_x`` decoding sequences of one micro-batch scoring ``d_q`` positions each after a mean
+    context of ``d_ctx`` tokens.
+    """
+    f = xp.asarray
+    attn_w, hid = f(s.attn_params), f(s.hidden)
+    e = _eff_ctx(s, d_ctx, xp)
+    df = d_x * d_q * e * f(s.attn_pair_flops_decode) / adp
+    db = (
+        d_x * e * f(s.kv_bytes_per_token_layer) + 2.0 * d_x * d_q * attn_w / hid * ACTIVATION_BYTES
+    ) / adp
+    t, c, m = _roofline(
+        df,
+        db,
+        f(s.peak_attn_flops_per_s),
+        f(s.attention_compute_eff),
+        f(s.memory_bandwidth_bytes_per_s),
+        f(s.memory_eff),
+        xp=xp,
+    )
+    return t, c, m, df, db
+
+
 def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     """Time of one engine step of ``batch`` on the instance described by ``shape``.
 
@@ -369,7 +433,7 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     c_eff, m_eff = f(s.gemm_compute_eff), f(s.memory_eff)
     peak, bw = f(s.peak_gemm_flops_per_s), f(s.memory_bandwidth_bytes_per_s)
     wb = f(s.weight_bytes)
-    ab = 2.0  # activations between kernels are 16-bit
+    ab = ACTIVATION_BYTES
     m_half = f(s.gemm_m_half_tokens)
 
     def gemm_eff(rows: Array) -> Array:
@@ -389,24 +453,8 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
         xp=xp,
     )
     # --- attention core
-    win, sf = f(s.window), f(s.sliding_frac)
-
-    def eff_ctx(ctx: Array) -> Array:
-        return xp.where(
-            win > 0, (1.0 - sf) * ctx + sf * xp.minimum(ctx, xp.where(win > 0, win, 1.0)), ctx
-        )
-
-    kvb = f(s.kv_bytes_per_token_layer)
-    attn_peak = f(s.peak_attn_flops_per_s)
-    a_eff = f(s.attention_compute_eff)
-    pf = p_x * eff_ctx(p_ctx) * f(s.attn_pair_flops_prefill) / adp
-    p_new = xp.where(p_seq_x > 0, p_x / xp.maximum(p_seq_x, 1e-12), 0.0)
-    p_kv_tokens = p_seq_x * eff_ctx(xp.maximum(p_ctx + 0.5 * p_new - 0.5, 0.0))
-    pb = (p_kv_tokens * kvb + 2.0 * p_x * attn_w / hid * ab) / adp
-    t_ap, c_ap, mem_ap = _roofline(pf, pb, attn_peak, a_eff, bw, m_eff, xp=xp)
-    df = d_x * d_q * eff_ctx(d_ctx) * f(s.attn_pair_flops_decode) / adp
-    db = (d_x * eff_ctx(d_ctx) * kvb + 2.0 * d_x * d_q * attn_w / hid * ab) / adp
-    t_ad, c_ad, mem_ad = _roofline(df, db, attn_peak, a_eff, bw, m_eff, xp=xp)
+    t_ap, c_ap, mem_ap, pf, pb = attention_prefill_layer(s, p_x, p_seq_x, p_ctx, adp, xp)
+    t_ad, c_ad, mem_ad, df, db = attention_decode_layer(s, d_x, d_q, d_ctx, adp, xp)
     # --- dense MLP
     dense_w = f(s.dense_mlp_params)
     t_mlp, c_mlp, mem_mlp = _roofline(
