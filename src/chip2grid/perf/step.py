@@ -351,8 +351,13 @@ def _eff_ctx(s: RankShape, ctx: Array, xp: Any) -> Array:
 
 
 def attention_prefill_layer(
-    s: RankShape, p_x: Array, p_seq_x: Array, p_ctx: Array, adp: Array, xp: Any = _ArrayMath
-) -> tuple[Array, Array, Array, Array, Array]:
+    s: RankShape,
+    p_x: FloatOrArray,
+    p_seq_x: FloatOrArray,
+    p_ctx: FloatOrArray,
+    adp: FloatOrArray,
+    xp: Any = _ArrayMath,
+) -> tuple[Any, Any, Any, Any, Any]:
     """Prefill attention of one layer: ``(time, compute-bound part, memory-bound part, flops, bytes)``.
 
     ``p_x`` prefill tokens and ``p_seq_x`` prompts of one micro-batch, ``p_ctx`` the mean context
@@ -378,8 +383,13 @@ def attention_prefill_layer(
 
 
 def attention_decode_layer(
-    s: RankShape, d_x: Array, d_q: Array, d_ctx: Array, adp: Array, xp: Any = _ArrayMath
-) -> tuple[Array, Array, Array, Array, Array]:
+    s: RankShape,
+    d_x: FloatOrArray,
+    d_q: FloatOrArray,
+    d_ctx: FloatOrArray,
+    adp: FloatOrArray,
+    xp: Any = _ArrayMath,
+) -> tuple[Any, Any, Any, Any, Any]:
     """Decode attention of one layer: ``(time, compute-bound part, memory-bound part, flops, bytes)``.
 
     ``d_x`` decoding sequences of one micro-batch scoring ``d_q`` positions each after a mean
