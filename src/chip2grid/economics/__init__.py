@@ -1,0 +1,58 @@
+"""What it all costs: finance, capex and opex, cost per million tokens, the energy, carbon and
+water per token, market prices to compare with, and Monte Carlo uncertainty."""
+
+from __future__ import annotations
+
+from chip2grid.economics.cost import HOURS_PER_YEAR, CostBreakdown, cost_breakdown
+from chip2grid.economics.finance import Finance, annuity_factor, default_finance
+from chip2grid.economics.market import (
+    RENTAL_KINDS,
+    ApiPrice,
+    MarketComparison,
+    RentalPrice,
+    api_prices,
+    market_comparison,
+    rental_prices,
+)
+from chip2grid.economics.uncertainty import (
+    DISTRIBUTION_KINDS,
+    Distribution,
+    Fixed,
+    LogNormal,
+    MonteCarloResult,
+    Normal,
+    Summary,
+    Triangular,
+    Uniform,
+    monte_carlo,
+    parse_distribution,
+    sample,
+)
+
+__all__ = [
+    "DISTRIBUTION_KINDS",
+    "HOURS_PER_YEAR",
+    "RENTAL_KINDS",
+    "ApiPrice",
+    "CostBreakdown",
+    "Distribution",
+    "Finance",
+    "Fixed",
+    "LogNormal",
+    "MarketComparison",
+    "MonteCarloResult",
+    "Normal",
+    "RentalPrice",
+    "Summary",
+    "Triangular",
+    "Uniform",
+    "annuity_factor",
+    "api_prices",
+    "cost_breakdown",
+    "default_finance",
+    "market_comparison",
+    "monte_carlo",
+    "parse_distribution",
+    "rental_prices",
+    "sample",
+]
