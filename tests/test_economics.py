@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chip2grid.catalog import build_entry
+from chip2grid.catalog import build_entry, load_table
 from chip2grid.economics import (
     HOURS_PER_YEAR,
     ApiPrice,
@@ -27,11 +29,13 @@ from chip2grid.economics import (
     Uniform,
     annuity_factor,
     cost_breakdown,
+    default_finance,
     monte_carlo,
     parse_distribution,
+    rental_prices,
     sample,
 )
-from chip2grid.energy import EnergySource, EnergySupply
+from chip2grid.energy import EnergySource, EnergySupply, energy_supply
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility import (
     Cooling,
@@ -684,3 +688,52 @@ def test_market_entries_from_fixture_dicts() -> None:
     with pytest.raises(InvalidParameterError) as info:
         dataclasses.replace(api, usd_per_mtok_output=-1.0)
     assert info.value.field == "usd_per_mtok_output"
+
+
+# --- the real catalogs -------------------------------------------------------------------
+
+
+def test_default_finance_loads() -> None:
+    finance = default_finance()
+    assert finance.id == "finance-default"
+    assert 0 < finance.wacc_frac < 0.3
+    assert finance.accelerator_lifetime_years >= 3
+
+
+def test_rental_prices_name_catalog_accelerators() -> None:
+    accelerators = set(load_table("accelerators"))
+    prices = rental_prices()
+    assert prices
+    for price in prices:
+        assert price.accelerator in accelerators, price.id
+        assert 0 < price.usd_per_accelerator_hour < 100, price.id
+
+
+def test_owner_cost_of_an_h100_with_shipped_catalogs() -> None:
+    """HGX H100 on DLC in Virginia, grid power, default finance: within the $1.65 (loss) to
+    $2.85 (good return) per GPU-hour breakevens quoted in 06_token_economics.md section 1c,
+    widened by 30 % for the spread of the assumptions."""
+    r = cost_breakdown(
+        num_accelerators=1024,
+        platform=get_platform("hgx-h100"),
+        region=get_region("us-virginia"),
+        cooling=get_cooling("dlc"),
+        supply=energy_supply("grid"),
+        finance=default_finance(),
+        accelerator_power_w=550.0,
+        busy_frac=0.7,
+        output_tokens_per_s=1024 * 1000.0,
+        input_tokens_per_s=1024 * 3000.0,
+        prefill_time_frac=0.3,
+    )
+    assert 1.65 / 1.3 < r.usd_per_accelerator_hour < 2.85 * 1.3
+    assert r.electricity_usd_per_year < 0.15 * r.total_usd_per_year  # capex dominates
+    assert 1.0 < r.pue < 1.3
+
+
+def test_docs_example_runs() -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "economics.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "docs/economics.md", "exec"), {"print": lambda *a: None})
