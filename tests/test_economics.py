@@ -28,15 +28,17 @@ from chip2grid.economics import (
     Triangular,
     Uniform,
     annuity_factor,
+    api_prices,
     cost_breakdown,
     default_finance,
+    market_comparison,
     monte_carlo,
     parse_distribution,
     rental_prices,
     sample,
 )
 from chip2grid.energy import EnergySource, EnergySupply, energy_supply
-from chip2grid.errors import InvalidParameterError
+from chip2grid.errors import InvalidParameterError, UnknownEntryError
 from chip2grid.facility import (
     Cooling,
     Platform,
@@ -737,3 +739,31 @@ def test_docs_example_runs() -> None:
     assert blocks
     for block in blocks:
         exec(compile(block, "docs/economics.md", "exec"), {"print": lambda *a: None})
+
+
+def test_api_prices_name_catalog_models() -> None:
+    models = load_table("models")
+    prices = api_prices()
+    assert prices
+    for price in prices:
+        assert price.model in models, price.id
+        assert price.usd_per_mtok_output >= 0, price.id
+
+
+def test_market_comparison_matches_model_and_accelerator() -> None:
+    market = market_comparison("llama-3.3-70b", "h100")  # an alias of h100-sxm
+    assert market.accelerator == "h100-sxm"
+    assert market.model == "llama-3.3-70b"
+    assert market.rentals
+    assert all(r.accelerator == "h100-sxm" for r in market.rentals)
+    assert market.apis
+    assert all(a.model == "llama-3.3-70b" for a in market.apis)
+    cheapest = market.min_usd_per_accelerator_hour
+    assert cheapest == min(r.usd_per_accelerator_hour for r in market.rentals)
+    # the market section of 06_token_economics.md: Groq serves Llama 3.3 70B at $0.79/M output
+    assert any(a.usd_per_mtok_output == pytest.approx(0.79) for a in market.apis)
+    with pytest.raises(UnknownEntryError):
+        market_comparison("no-such-model", "h100")
+    empty = market_comparison("llama-3.3-70b", "jetson-agx-orin-64gb")
+    assert empty.rentals == ()
+    assert empty.min_usd_per_accelerator_hour is None

@@ -217,8 +217,15 @@ def test_real_catalogs_load() -> None:
     assert {"air", "air-economized", "rear-door", "dlc", "immersion"} <= set(list_coolings())
     assert len(regions) >= 5
     cooling_ids = set(list_coolings())
+    accelerators = set(load_table("accelerators"))
     for platform in platforms:
         assert set(platform.cooling) <= cooling_ids, platform.id
+        assert platform.accelerator in accelerators, platform.id
+        # the platform's default packing fits under at least one of its cooling types
+        best = max(get_cooling(c).max_rack_power_w for c in platform.cooling)
+        assert platform.nodes_per_rack * platform.node_max_power_w <= best * 1.001, platform.id
+        for cooling_id in platform.cooling:  # every listed cooling holds at least one node
+            plan_racks(platform, get_cooling(cooling_id), platform.node_max_power_w)
     for cooling in coolings:
         for region in regions:
             assert 1.0 <= annual_pue(cooling, region, 0.8) < 2.5
