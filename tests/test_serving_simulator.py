@@ -2,50 +2,117 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import chip2grid as c2g
 from chip2grid.perf import calibration_for, rank_shape
+from chip2grid.perf.timer import StepTimer
 from chip2grid.serving import RequestTrace, poisson_arrivals
 from chip2grid.serving.simulator import EngineConfig, Simulator, percentiles
 
 
-def shape():
-    d = c2g.Deployment(
-        model=c2g.get_model("llama-3.1-8b"),
+def deployment(model: str = "llama-3.1-8b", tp: int = 1) -> c2g.Deployment:
+    return c2g.Deployment(
+        model=c2g.get_model(model),
         accelerator=c2g.get_accelerator("h100-sxm"),
-        num_accelerators=1,
-        tp=1,
+        num_accelerators=tp,
+        tp=tp,
         weight_precision="fp8",
     )
-    return rank_shape(d, calibration_for("hopper", "tensorrt-llm"))
 
 
-def synthetic(n: int, rate: float, seed: int = 0) -> RequestTrace:
+def shape(model: str = "llama-3.1-8b", tp: int = 1) -> c2g.perf.RankShape:
+    return rank_shape(deployment(model, tp), calibration_for("hopper", "tensorrt-llm"))
+
+
+def timer(cfg: EngineConfig, model: str = "llama-3.1-8b") -> StepTimer:
+    return StepTimer(
+        shape(model),
+        max_tokens=cfg.max_num_batched_tokens + cfg.max_num_seqs,
+        max_seqs=cfg.max_num_seqs,
+    )
+
+
+def synthetic(n: int, rate: float, seed: int = 0, max_out: int = 400) -> RequestTrace:
     rng = np.random.default_rng(seed)
     return RequestTrace(
         arrival_s=poisson_arrivals(rate, n, rng),
         input_tokens=rng.integers(16, 2048, n),
-        output_tokens=rng.integers(1, 400, n),
+        output_tokens=rng.integers(1, max_out, n),
     )
 
 
-@pytest.mark.parametrize("rate", [2.0, 40.0])
-def test_event_jump_equals_step_by_step(rate: float) -> None:
+@pytest.mark.parametrize("model", ["llama-3.1-8b", "mixtral-8x7b", "gemma-2-9b", "deepseek-v3"])
+def test_step_timer_equals_step_time(model: str) -> None:
+    tp = 8 if model == "deepseek-v3" else 1
+    s = shape(model, tp)
+    t = StepTimer(s, max_tokens=4096, max_seqs=256)
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        pt = float(rng.integers(0, 3000))
+        ps = float(rng.integers(1, 4)) if pt else 0.0
+        ds = float(rng.integers(0, 200))
+        batch = c2g.StepBatch(
+            prefill_tokens=pt,
+            prefill_seqs=ps,
+            prefill_context=float(rng.uniform(1, 4000)) if pt else 0.0,
+            decode_seqs=ds,
+            decode_context=float(rng.uniform(1, 9000)) if ds else 0.0,
+        )
+        want = float(c2g.step_time(s, batch).total_s)
+        got = t.total_s(
+            batch.prefill_tokens,
+            batch.prefill_seqs,
+            batch.prefill_context,
+            batch.decode_seqs,
+            batch.decode_context,
+        )
+        assert got == pytest.approx(want, rel=1e-12)
+        if ds and not pt:
+            assert t.decode_step_s(int(ds), batch.decode_context) == pytest.approx(want, rel=1e-12)
+            run = t.decode_run_s(int(ds), batch.decode_context, 3)
+            assert run[0] == pytest.approx(want, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("rate", "blocks", "reservation"),
+    [
+        (2.0, 4000, "on_demand"),
+        (40.0, 4000, "on_demand"),
+        (40.0, 600, "on_demand"),
+        (40.0, 600, "full"),
+    ],
+)
+def test_event_jump_equals_step_by_step(rate: float, blocks: int, reservation: str) -> None:
     trace = synthetic(150, rate)
-    cfg = EngineConfig(max_num_seqs=64, max_num_batched_tokens=4096, kv_cache_tokens=60_000)
-    fast = Simulator(shape(), cfg).run(trace)
-    slow = Simulator(shape(), cfg, step_by_step=True).run(trace)
+    cfg = EngineConfig(
+        max_num_seqs=64,
+        max_num_batched_tokens=4096,
+        num_gpu_blocks=blocks,
+        kv_reservation=reservation,
+    )
+    fast = Simulator(timer(cfg), cfg).run(trace)
+    slow = Simulator(timer(cfg), cfg, step_by_step=True).run(trace)
     assert fast.num_steps == slow.num_steps
+    assert list(fast.num_preemptions) == list(slow.num_preemptions)
+    assert list(fast.output_tokens) == list(slow.output_tokens)
     np.testing.assert_allclose(fast.finish_s, slow.finish_s, rtol=1e-9)
     np.testing.assert_allclose(fast.first_token_s, slow.first_token_s, rtol=1e-9)
+    if blocks == 600 and reservation == "on_demand":
+        assert fast.num_preemptions.sum() > 0  # the small cache does preempt
+    if reservation == "full":
+        assert fast.num_preemptions.sum() == 0
 
 
 def test_conservation_and_littles_law() -> None:
     trace = synthetic(400, 20.0, seed=3)
-    r = Simulator(shape(), EngineConfig(max_num_seqs=128, kv_cache_tokens=200_000)).run(trace)
+    cfg = EngineConfig(max_num_seqs=128, num_gpu_blocks=12_500)
+    r = Simulator(timer(cfg), cfg).run(trace)
     assert not r.rejected.any()
     assert np.all(np.isfinite(r.finish_s))  # no request lost
     assert np.all(r.first_token_s >= r.arrival_s) and np.all(r.finish_s >= r.first_token_s)
+    assert np.all(r.scheduled_s >= r.arrival_s) and np.all(r.first_token_s > r.scheduled_s)
     # Little's law: time-average number in system = throughput x mean time in system
     horizon = r.finish_s.max()
     grid = np.linspace(0.0, horizon, 20_001)
@@ -53,17 +120,22 @@ def test_conservation_and_littles_law() -> None:
     assert in_system == pytest.approx(
         len(trace.arrival_s) / horizon * r.e2e_latency_s.mean(), rel=0.02
     )
+    # the timeline accounts for every busy second and every step
+    assert r.timeline.duration_s.sum() == pytest.approx(r.busy_s, rel=1e-12)
+    assert int(r.timeline.num_steps.sum()) == r.num_steps
 
 
-def test_requests_that_never_fit_are_rejected() -> None:
+def test_requests_that_never_fit_are_rejected_with_a_reason() -> None:
     trace = RequestTrace(
         arrival_s=np.array([0.0, 0.1]),
         input_tokens=np.array([100, 90_000]),
         output_tokens=np.array([10, 10]),
     )
-    r = Simulator(shape(), EngineConfig(kv_cache_tokens=50_000)).run(trace)
+    cfg = EngineConfig(num_gpu_blocks=3125)  # 50,000 tokens
+    r = Simulator(timer(cfg), cfg).run(trace)
     assert list(r.rejected) == [False, True]
     assert np.isnan(r.finish_s[1]) and np.isfinite(r.finish_s[0])
+    assert "3125" in r.reject_reasons[1] and "90000" in r.reject_reasons[1]
 
 
 def test_low_load_latency_matches_steady_state_estimate() -> None:
@@ -73,8 +145,97 @@ def test_low_load_latency_matches_steady_state_estimate() -> None:
         arrival_s=np.arange(n) * 100.0, input_tokens=np.full(n, 1000), output_tokens=np.full(n, 200)
     )
     s = shape()
-    r = Simulator(s, EngineConfig()).run(trace)
+    cfg = EngineConfig()
+    r = Simulator(timer(cfg), cfg).run(trace)
     prefill = float(c2g.step_time(s, c2g.StepBatch.prefill(1, 1000)).total_s)
     assert percentiles(r.ttft_s)["mean"] == pytest.approx(prefill, rel=1e-6)
     decode = float(c2g.step_time(s, c2g.StepBatch.decode(1, 1100)).total_s)
     assert percentiles(r.tpot_s)["mean"] == pytest.approx(decode, rel=0.01)
+
+
+def _single_server(rate_frac: float, outputs: np.ndarray, seed: int) -> tuple[float, float]:
+    """Mean queue wait measured and predicted by Pollaczek-Khinchine for an M/G/1 queue."""
+    n = len(outputs)
+    cfg = EngineConfig(max_num_seqs=1, num_gpu_blocks=100_000)
+    t = timer(cfg)
+    isl = 200
+    # service times of a lone request, exactly as the simulator's steps add them up
+    service = {}
+    for osl in np.unique(outputs).tolist():
+        s = t.total_s(isl, 1, (isl + 1) / 2, 0, 0)
+        s += sum(t.decode_step_s(1, isl + 1 + i) for i in range(osl - 1))
+        service[osl] = s
+    s_arr = np.array([service[o] for o in outputs.tolist()])
+    mean_s, mean_s2 = s_arr.mean(), (s_arr**2).mean()
+    lam = rate_frac / mean_s
+    rng = np.random.default_rng(seed)
+    trace = RequestTrace(
+        arrival_s=poisson_arrivals(lam, n, rng),
+        input_tokens=np.full(n, isl),
+        output_tokens=outputs,
+    )
+    r = Simulator(t, cfg).run(trace)
+    assert r.num_steps > 0
+    wait = float(np.mean(r.queue_wait_s))
+    return wait, lam * mean_s2 / (2.0 * (1.0 - rate_frac))
+
+
+def test_md1_queue_matches_pollaczek_khinchine() -> None:
+    # constant service: M/D/1, W_q = rho S / (2 (1 - rho)); 20,000 requests: ~4 % sampling error
+    waits = [_single_server(0.6, np.full(20_000, 50), seed)[0:2] for seed in (1, 2)]
+    for measured, theory in waits:
+        assert measured == pytest.approx(theory, rel=0.08)
+
+
+def test_mg1_queue_with_geometric_outputs_matches_pollaczek_khinchine() -> None:
+    rng = np.random.default_rng(7)
+    outputs = rng.geometric(1 / 60, 20_000)  # near-exponential service: M/M/1-like
+    measured, theory = _single_server(0.5, outputs, seed=3)
+    assert measured == pytest.approx(theory, rel=0.1)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), blocks=st.integers(300, 3000))
+def test_same_seed_same_result_and_tokens_conserved(seed: int, blocks: int) -> None:
+    cfg = EngineConfig(max_num_seqs=32, max_num_batched_tokens=2048, num_gpu_blocks=blocks)
+    t = timer(cfg)
+    a = Simulator(t, cfg).run(synthetic(60, 30.0, seed=seed, max_out=200))
+    b = Simulator(t, cfg).run(synthetic(60, 30.0, seed=seed, max_out=200))
+    np.testing.assert_array_equal(a.finish_s, b.finish_s)
+    done = ~a.rejected
+    assert np.all(np.isfinite(a.finish_s[done]))  # nobody lost, even with preemptions
+    assert a.kv_cache_peak_frac <= 1.0
+    # every decode step emits one token per running sequence: decode-seq steps add up
+    tl = a.timeline
+    decode_tokens = float((tl.decode_seqs * tl.num_steps).sum())
+    outputs = float(a.output_tokens[done].sum())
+    prefills = int(done.sum()) + int(a.num_preemptions.sum())
+    # each prefill completion emits one token; recomputed tokens are re-emitted by decodes
+    assert decode_tokens + prefills >= outputs
+
+
+def test_simulate_a_deployment_with_replicas_and_energy() -> None:
+    dep = deployment().replace(num_accelerators=2)
+    trace = synthetic(300, 10.0, seed=5)
+    res = c2g.simulate(dep, trace)
+    s = res.summary(ttft_slo_s=1.0, tpot_slo_s=0.05)
+    assert len(res.replicas) == 2 and s["num_requests"] == 300
+    assert res.output_tokens_done == int(trace.output_tokens.sum())
+    acc = dep.accelerator
+    power = s["mean_accelerator_power_w"]
+    assert isinstance(power, float) and acc.idle_power_w <= power <= acc.tdp_w
+    assert s["system_energy_j"] > s["accelerator_energy_j"] > 0  # type: ignore[operator]
+    assert 0 < s["goodput_requests_per_s"] <= s["requests_per_s"]  # type: ignore[operator]
+
+
+def test_engine_config_takes_the_kv_cache_from_the_memory_plan() -> None:
+    dep = deployment()
+    cfg = c2g.engine_config_for(dep, block_size=16)
+    plan = c2g.perf.memory_plan(dep, c2g.get_engine(dep.engine))
+    assert cfg.num_gpu_blocks == int(plan.kv_cache_tokens // 16)
+    with pytest.raises(c2g.InvalidParameterError, match="gpu_memory_utilization"):
+        c2g.engine_config_for(dep, gpu_memory_utilization=1.5)
+    with pytest.raises(c2g.InvalidParameterError, match="block_size"):
+        EngineConfig(block_size=0)
+    with pytest.raises(c2g.InvalidParameterError, match="kv_reservation"):
+        EngineConfig(kv_reservation="sometimes")

@@ -31,6 +31,14 @@ from chip2grid.perf import (
     rank_shape,
     step_time,
 )
+from chip2grid.serving import (
+    EngineConfig,
+    RequestTrace,
+    ServingResult,
+    engine_config_for,
+    load_trace,
+    simulate,
+)
 
 __version__ = "0.1.0"
 
@@ -40,18 +48,22 @@ __all__ = [
     "CatalogError",
     "Chip2GridError",
     "Deployment",
+    "EngineConfig",
     "Estimate",
     "ExtrapolationWarning",
     "InfeasibleError",
     "InvalidParameterError",
     "Load",
+    "RequestTrace",
     "ServerPower",
+    "ServingResult",
     "SpeculativeDecoding",
     "StepBatch",
     "UnknownEntryError",
     "Workload",
     "__version__",
     "best_layout",
+    "engine_config_for",
     "estimate",
     "get_accelerator",
     "get_engine",
@@ -60,6 +72,8 @@ __all__ = [
     "list_engines",
     "list_models",
     "load_hf_config",
+    "load_trace",
     "rank_shape",
+    "simulate",
     "step_time",
 ]

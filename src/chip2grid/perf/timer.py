@@ -60,6 +60,10 @@ class StepTimer:
         self._overhead_seq = float(shape.per_sequence_overhead_s)
         self._max_x = max_tokens
         self._max_l = max_seqs + max_tokens
+        self._window = float(shape.window)
+        self._sliding = float(shape.sliding_frac)
+        self._decode_coeff: dict[int, tuple[float, float, float, float]] = {}
+        self._prefill_coeff = None if self._direct else self._prefill_coefficients()
         if self._direct:
             self._x: list[float] = []
             self._h: list[float] = []
@@ -99,23 +103,41 @@ class StepTimer:
             )
         attn = 0.0
         if prefill_tokens:
-            attn += attention_prefill_layer(
-                self.shape,
-                float(prefill_tokens),
-                float(prefill_seqs),
-                float(prefill_context),
-                self._adp,
-                _ScalarMath,
-            )[0]
+            if self._prefill_coeff is not None:  # no sliding window: linear in the contexts
+                a_f, a_kv, a_x = self._prefill_coeff
+                p_new = prefill_tokens / prefill_seqs if prefill_seqs > 0 else 0.0
+                kv_tokens = prefill_seqs * max(prefill_context + 0.5 * p_new - 0.5, 0.0)
+                tc = a_f * prefill_tokens * prefill_context
+                tm = a_kv * kv_tokens + a_x * prefill_tokens
+                attn += tc if tc >= tm else tm
+            else:
+                attn += attention_prefill_layer(
+                    self.shape,
+                    float(prefill_tokens),
+                    float(prefill_seqs),
+                    float(prefill_context),
+                    self._adp,
+                    _ScalarMath,
+                )[0]
         if decode_seqs:
-            attn += attention_decode_layer(
-                self.shape,
-                float(decode_seqs),
-                float(decode_query_tokens),
-                float(decode_context),
-                self._adp,
-                _ScalarMath,
-            )[0]
+            b = int(decode_seqs)
+            coeff = self._decode_coeff.get(b)
+            if coeff is None and b == decode_seqs and decode_query_tokens == 1.0:
+                coeff = self._decode_coefficients(b)
+            if coeff is not None and decode_query_tokens == 1.0:
+                _, c_slope, m0, m_slope = coeff
+                e = self._effective_context(decode_context)
+                tc, tm = c_slope * e, m0 + m_slope * e
+                attn += tc if tc >= tm else tm
+            else:
+                attn += attention_decode_layer(
+                    self.shape,
+                    float(decode_seqs),
+                    float(decode_query_tokens),
+                    float(decode_context),
+                    self._adp,
+                    _ScalarMath,
+                )[0]
         return (
             self._x[xi]
             + self._h[li]
@@ -125,19 +147,56 @@ class StepTimer:
         )
 
     def decode_step_s(self, decode_seqs: int, decode_context: float) -> float:
-        """Time of one decode-only step (plain numbers; the common case in a simulator)."""
-        if self._direct or decode_seqs > self._max_x:
-            return self.total_s(0.0, 0.0, 0.0, float(decode_seqs), decode_context)
-        return (
-            self._x[decode_seqs]
-            + self._h[decode_seqs]
-            + self._overhead0
-            + self._overhead_seq * decode_seqs
-            + self._layers
-            * attention_decode_layer(
-                self.shape, float(decode_seqs), 1.0, decode_context, self._adp, _ScalarMath
-            )[0]
-        )
+        """Time of one decode-only step (plain numbers; the common case in a simulator).
+
+        For a batch of ``b`` sequences the attention FLOPs and bytes are linear in the
+        effective context, so the step is ``fixed(b) + L max(c e, m_0 + m e)`` with the
+        coefficients taken once per ``b`` from :func:`attention_decode_layer`.
+        """
+        coeff = self._decode_coeff.get(decode_seqs)
+        if coeff is None:
+            if self._direct or decode_seqs > self._max_x:
+                return self.total_s(0.0, 0.0, 0.0, float(decode_seqs), decode_context)
+            coeff = self._decode_coefficients(decode_seqs)
+        fixed, c_slope, m0, m_slope = coeff
+        e = self._effective_context(decode_context)
+        tc, tm = c_slope * e, m0 + m_slope * e
+        return fixed + self._layers * (tc if tc >= tm else tm)
+
+    def _effective_context(self, ctx: float) -> float:
+        if self._window > 0.0:
+            return (1.0 - self._sliding) * ctx + self._sliding * min(ctx, self._window)
+        return ctx
+
+    def _prefill_coefficients(self) -> tuple[float, float, float] | None:
+        """Prefill attention is ``max(a_f x c, a_kv kv + a_x x)`` without sliding windows:
+        FLOPs grow with tokens x context, bytes with the KV tokens read and the tokens."""
+        if self._window > 0.0:
+            return None
+        s = self.shape
+
+        def probe(ctx: float) -> tuple[float, float]:
+            _, _, _, f, b = attention_prefill_layer(s, 1.0, 1.0, ctx, self._adp, _ScalarMath)
+            return float(f), float(b)
+
+        compute = float(s.peak_attn_flops_per_s) * float(s.attention_compute_eff)
+        memory = float(s.memory_bandwidth_bytes_per_s) * float(s.memory_eff)
+        f1, b_half = probe(0.5)  # one token attending to 0.5 -> kv tokens 0.5
+        _, b_one = probe(1.5)  # kv tokens 1.5
+        a_kv = (b_one - b_half) / memory
+        return (f1 / 0.5 / compute, a_kv, b_half / memory - 0.5 * a_kv)
+
+    def _decode_coefficients(self, b: int) -> tuple[float, float, float, float]:
+        s = self.shape
+        bf = float(b)
+        _, _, _, f0, b0 = attention_decode_layer(s, bf, 1.0, 0.0, self._adp, _ScalarMath)
+        _, _, _, f1, b1 = attention_decode_layer(s, bf, 1.0, 1.0, self._adp, _ScalarMath)
+        compute = float(s.peak_attn_flops_per_s) * float(s.attention_compute_eff)
+        memory = float(s.memory_bandwidth_bytes_per_s) * float(s.memory_eff)
+        fixed = self._x[b] + self._h[b] + self._overhead0 + self._overhead_seq * bf
+        coeff = (fixed, (f1 - f0) / compute, b0 / memory, (b1 - b0) / memory)
+        self._decode_coeff[b] = coeff
+        return coeff
 
     def decode_run_s(
         self, decode_seqs: int, context_start: float, num_steps: int

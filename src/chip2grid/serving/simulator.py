@@ -1,15 +1,24 @@
 """A discrete-event simulator of one continuous-batching engine instance.
 
-State lives in one object; time advances from event to event (arrival, completion, prefill
-chunk). Between two events the running batch only decodes, so the loop advances the whole run
-of decode steps in one vectorized call of :func:`~chip2grid.perf.step_time` (the contexts
-grow by one token a step) instead of one Python iteration per step. ``step_by_step=True``
-runs the same policy one step at a time; tests check that both agree.
+State lives in one object per run; time advances from event to event (arrival, completion,
+prefill chunk, KV blocks running out). Between two events the running batch only decodes, so
+the loop advances the whole run of decode steps at once (one vectorized evaluation, or a few
+scalar ones) instead of one Python iteration per step. ``step_by_step=True`` runs the same
+policy one step at a time; tests check that both agree.
 
-Policy (TensorRT-LLM's GUARANTEED_NO_EVICT, vLLM knob names): first-come first-served;
-a request is admitted when ``max_num_seqs`` allows and the KV cache can hold its whole
-``input + output`` tokens; each step carries every running decode plus prefill chunks of the
-admitted prompts within ``max_num_batched_tokens``. Requests that can never fit are rejected.
+Policy, with vLLM's knob names:
+
+- first-come first-served admission while ``max_num_seqs`` allows and the paged KV cache
+  (``num_gpu_blocks`` blocks of ``block_size`` tokens) has room for the prompt;
+- ``kv_reservation="on_demand"`` (vLLM): a running sequence takes a new block whenever its
+  tokens fill the last one; when no block is free the most recently admitted request is
+  preempted and later recomputed (its prompt plus the tokens it had generated are prefilled
+  again). ``"full"`` (TensorRT-LLM GUARANTEED_NO_EVICT): the blocks of the whole request are
+  reserved at admission and nothing is ever preempted;
+- ``enable_chunked_prefill``: each step carries every running decode plus prompt chunks within
+  ``max_num_batched_tokens``; without it a step is either a prefill of whole prompts within
+  that budget (a longer prompt runs alone) or a decode step, prefills first;
+- a request that could not fit in the KV cache even alone is rejected, with the reason.
 """
 
 from __future__ import annotations
@@ -17,59 +26,101 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from chip2grid.errors import InvalidParameterError
-from chip2grid.perf import RankShape, StepBatch, step_time
+from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.workload import RequestTrace
 
 MAX_JUMP_STEPS = 4096
-"""Longest run of decode steps evaluated in one vectorized call."""
-SCALAR_JUMP_STEPS = 8
-"""Runs up to this many steps are evaluated one float step at a time (cheaper than numpy)."""
+"""Longest run of decode steps evaluated at once."""
+SCALAR_JUMP_STEPS = 16
+"""Runs up to this many steps are evaluated one step at a time (cheaper than numpy)."""
+KV_RESERVATIONS = ("on_demand", "full")
+WATERMARK_FRAC = 0.01
+"""Share of KV blocks kept free at admission in on-demand mode (vLLM's default watermark)."""
+LOG_FLUSH_ROWS = 65_536
+"""Timeline rows kept as Python tuples before they are packed into an array."""
+_INACTIVE = -1e18
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EngineConfig:
-    """Scheduling limits of one engine instance."""
+    """Scheduling limits of one engine instance (vLLM's names)."""
 
     max_num_seqs: int = 256
     max_num_batched_tokens: int = 8192
-    kv_cache_tokens: float = 1e6
+    block_size: int = 16
+    num_gpu_blocks: int = 65_536
+    enable_chunked_prefill: bool = True
+    kv_reservation: str = "on_demand"
 
     def __post_init__(self) -> None:
-        if self.max_num_seqs < 1:
-            raise InvalidParameterError("max_num_seqs", self.max_num_seqs, "an integer >= 1")
-        if self.max_num_batched_tokens < 1:
+        for name in ("max_num_seqs", "max_num_batched_tokens", "block_size", "num_gpu_blocks"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvalidParameterError(name, value, "an integer >= 1")
+        if self.kv_reservation not in KV_RESERVATIONS:
             raise InvalidParameterError(
-                "max_num_batched_tokens", self.max_num_batched_tokens, "an integer >= 1"
+                "kv_reservation", self.kv_reservation, " or ".join(KV_RESERVATIONS)
             )
-        if not self.kv_cache_tokens > 0:
-            raise InvalidParameterError(
-                "kv_cache_tokens", self.kv_cache_tokens, "a number of tokens > 0"
-            )
+
+    @property
+    def kv_cache_tokens(self) -> int:
+        """Tokens the KV cache holds."""
+        return self.num_gpu_blocks * self.block_size
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """One row per simulated segment: a prefill step or a run of decode steps."""
+
+    start_s: NDArray[np.float64]
+    duration_s: NDArray[np.float64]
+    num_steps: NDArray[np.int64]
+    prefill_tokens: NDArray[np.float64]
+    prefill_seqs: NDArray[np.float64]
+    prefill_context: NDArray[np.float64]
+    decode_seqs: NDArray[np.float64]
+    decode_context: NDArray[np.float64]
+    kv_tokens: NDArray[np.float64]
 
 
 @dataclass(frozen=True, slots=True)
 class SimulationResult:
-    """Per-request times (s; NaN for rejected requests) and totals."""
+    """Per-request times (s; NaN for rejected requests), counts and the engine timeline."""
 
     arrival_s: NDArray[np.float64]
+    scheduled_s: NDArray[np.float64]
     first_token_s: NDArray[np.float64]
     finish_s: NDArray[np.float64]
     input_tokens: NDArray[np.int64]
     output_tokens: NDArray[np.int64]
     rejected: NDArray[np.bool_]
+    num_preemptions: NDArray[np.int64]
     num_steps: int
     busy_s: float
+    kv_cache_peak_frac: float
+    timeline: Timeline
+    reject_reasons: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def num_requests(self) -> int:
+        """Requests in the trace, rejected ones included."""
+        return len(self.arrival_s)
 
     @property
     def ttft_s(self) -> NDArray[np.float64]:
         """Time to first token of every request."""
         return self.first_token_s - self.arrival_s
+
+    @property
+    def queue_wait_s(self) -> NDArray[np.float64]:
+        """Arrival to first scheduled."""
+        return self.scheduled_s - self.arrival_s
 
     @property
     def tpot_s(self) -> NDArray[np.float64]:
@@ -92,186 +143,358 @@ class SimulationResult:
     @property
     def output_tokens_per_s(self) -> float:
         """Generated tokens per second over the run."""
-        return (
-            float(self.output_tokens[~self.rejected].sum()) / self.duration_s
-            if self.duration_s
-            else 0.0
-        )
+        d = self.duration_s
+        return float(self.output_tokens[~self.rejected].sum()) / d if d else 0.0
 
 
 class Simulator:
-    """Simulate one engine instance serving ``trace`` with step times from ``shape``."""
+    """Simulate one engine instance serving a trace, with step times from ``timer``."""
 
     def __init__(
-        self, shape: RankShape, config: EngineConfig, *, step_by_step: bool = False
+        self, timer: StepTimer, config: EngineConfig, *, step_by_step: bool = False
     ) -> None:
-        self.shape = shape
+        self.timer = timer
         self.config = config
         self.step_by_step = step_by_step
 
-    def _step(
-        self,
-        prefill_tokens: float,
-        prefill_seqs: float,
-        prefill_ctx: float,
-        decode_seqs: float,
-        decode_ctx: float,
-    ) -> float:
-        batch = StepBatch(
-            prefill_tokens=prefill_tokens,
-            prefill_seqs=prefill_seqs,
-            prefill_context=prefill_ctx,
-            decode_seqs=decode_seqs,
-            decode_context=decode_ctx,
-        )
-        return float(step_time(self.shape, batch).total_s)
-
     def run(self, trace: RequestTrace) -> SimulationResult:
-        """Simulate the whole trace; returns per-request times.
+        """Simulate the whole trace."""
+        return _Run(self.timer, self.config, trace, self.step_by_step).result()
 
-        Decoding requests advance one token per step together, so their state is kept as
-        aggregates: a global decode-step counter ``D``, each request's join step, a heap of
-        the steps at which they finish, and the sum of their contexts.
-        """
-        cfg = self.config
+
+class _Run:
+    """The state of one simulation.
+
+    Decoding requests advance one token per step together, so their state is kept as
+    aggregates: a decode-step counter ``d``, each request's join step, a heap of the steps at
+    which they finish (stale entries skipped by version), the sum of their contexts, and one
+    slot per running request holding ``stored tokens - d`` for the exact block count.
+    """
+
+    def __init__(
+        self, timer: StepTimer, cfg: EngineConfig, trace: RequestTrace, step_by_step: bool
+    ) -> None:
+        self.timer, self.cfg, self.step_by_step = timer, cfg, step_by_step
         n = trace.num_requests
-        arrival = trace.arrival_s.astype(float)
-        isl = trace.input_tokens.astype(np.int64)
-        osl = trace.output_tokens.astype(np.int64)
-        isl_l = isl.tolist()
-        osl_l = osl.tolist()
-        arrival_l = arrival.tolist()
-        first = np.full(n, np.nan)
-        finish = np.full(n, np.nan)
-        need = (isl + osl).astype(float)
-        need_l = need.tolist()
-        rejected = need > cfg.kv_cache_tokens
-        rejected_l = rejected.tolist()
-        waiting: deque[int] = deque()
-        pending: deque[int] = deque()  # admitted, prompt not fully prefilled (FCFS)
-        prefilled: dict[int, int] = {}
-        finishing: list[tuple[int, int]] = []  # heap of (decode step at which done, id)
-        num_decoding = 0
-        ctx_base = 0.0  # sum over decoding requests of (isl + 1 - join step)
-        d = 0  # decode steps so far (every step advances every decoding request)
-        kv_used = 0.0
-        num_running = 0
-        now = 0.0
-        nxt = 0
-        steps = 0
-        busy = 0.0
-        max_seqs, kv_cap, budget_max = (
-            cfg.max_num_seqs,
-            cfg.kv_cache_tokens,
-            cfg.max_num_batched_tokens,
-        )
+        self.n = n
+        self.arrival = trace.arrival_s.astype(float)
+        self.isl = trace.input_tokens.astype(np.int64)
+        self.osl = trace.output_tokens.astype(np.int64)
+        self.arrival_l: list[float] = self.arrival.tolist()
+        self.isl_l: list[int] = self.isl.tolist()
+        self.osl_l: list[int] = self.osl.tolist()
+        bs = cfg.block_size
+        self.bs = bs
+        self.full = cfg.kv_reservation == "full"
+        self.watermark = 0 if self.full else int(WATERMARK_FRAC * cfg.num_gpu_blocks)
+        need = -(-(self.isl + self.osl) // bs)
+        self.rejected = need > cfg.num_gpu_blocks
+        self.reasons: dict[int, str] = {}
+        for r in np.flatnonzero(self.rejected).tolist():
+            self.reasons[r] = (
+                f"needs {int(need[r])} KV blocks of {bs} tokens for "
+                f"{self.isl_l[r]} + {self.osl_l[r]} tokens; the cache holds {cfg.num_gpu_blocks}"
+            )
+        self.rejected_l: list[bool] = self.rejected.tolist()
+        self.first = [math.nan] * n
+        self.finish = [math.nan] * n
+        self.scheduled = [math.nan] * n
+        self.preempts = [0] * n
+        self.generated = [0] * n
+        self.prompt = list(self.isl_l)  # tokens to prefill on (re)admission
+        self.version = [0] * n
+        self.waiting: deque[int] = deque()
+        self.pending: deque[int] = deque()  # admitted, prompt not fully prefilled (FCFS)
+        self.prefilled: dict[int, int] = {}
+        self.held_blocks: dict[int, int] = {}  # blocks held outside the slots
+        self.blocks_other = 0  # sum of held_blocks
+        self.order: dict[int, None] = {}  # running requests in admission order
+        self.join: dict[int, int] = {}
+        self.gen_at_join: dict[int, int] = {}
+        self.slot_of: dict[int, int] = {}
+        self.free_slots = list(range(cfg.max_num_seqs - 1, -1, -1))
+        self.slot_base = np.full(cfg.max_num_seqs, _INACTIVE)
+        self.base_sum = 0.0  # sum of slot bases over decoding requests
+        self.finishing: list[tuple[int, int, int]] = []  # (decode step when done, id, version)
+        self.num_dec = 0
+        self.ctx_base = 0.0  # sum over decoding requests of (context - d)
+        self.d = 0
+        self.now = 0.0
+        self.nxt = 0
+        self.steps = 0
+        self.busy = 0.0
+        self.peak_blocks = 0
+        self.log: list[tuple[float, float, int, float, float, float, float, float, float]] = []
+        self.log_blocks: list[NDArray[np.float64]] = []  # the log, flushed to compact arrays
 
-        def retire() -> None:
-            nonlocal num_decoding, ctx_base, kv_used, num_running
-            while finishing and finishing[0][0] <= d:
-                done_step, r = heapq.heappop(finishing)
-                finish[r] = now
-                num_decoding -= 1
-                ctx_base -= isl_l[r] + 1 - (done_step - (osl_l[r] - 1))
-                kv_used -= need_l[r]
-                num_running -= 1
+    # --- KV blocks -------------------------------------------------------------------------
+    def decode_blocks(self, dd: int) -> int:
+        """Exact blocks held by decoding requests after decode step ``dd`` (on-demand mode)."""
+        if not self.num_dec or self.full:
+            return 0
+        return int(np.maximum(np.ceil((self.slot_base + dd) / self.bs), 0.0).sum())
 
-        while nxt < n or waiting or num_running:
-            while nxt < n and arrival_l[nxt] <= now:
-                if not rejected_l[nxt]:
-                    waiting.append(nxt)
-                nxt += 1
-            while waiting and num_running < max_seqs and kv_used + need_l[waiting[0]] <= kv_cap:
-                r = waiting.popleft()
-                pending.append(r)
-                prefilled[r] = 0
-                kv_used += need_l[r]
-                num_running += 1
-            if not num_running:
-                if nxt < n:
-                    now = max(now, arrival_l[nxt])
+    def decode_blocks_bound(self, dd: int) -> float:
+        """An upper bound of :meth:`decode_blocks` that costs no array work."""
+        if self.full:
+            return 0.0
+        return (self.base_sum + self.num_dec * dd) / self.bs + self.num_dec
+
+    def fits(self, dd: int, extra: int = 0) -> bool:
+        """Whether the blocks needed at decode step ``dd`` (plus ``extra``) fit the cache."""
+        cap = self.cfg.num_gpu_blocks - self.blocks_other - extra
+        if self.decode_blocks_bound(dd) <= cap:
+            return True
+        return self.decode_blocks(dd) <= cap
+
+    def note_peak(self) -> None:
+        if self.blocks_other + self.decode_blocks_bound(self.d) > self.peak_blocks:
+            used = self.blocks_other + self.decode_blocks(self.d)
+            self.peak_blocks = max(self.peak_blocks, used)
+
+    def kv_tokens(self) -> float:
+        stored = self.base_sum + self.num_dec * self.d if not self.full else 0.0
+        return stored + self.blocks_other * self.bs
+
+    # --- request movements -----------------------------------------------------------------
+    def admit(self) -> None:
+        cfg = self.cfg
+        while self.waiting and len(self.order) < cfg.max_num_seqs:
+            r = self.waiting[0]
+            tokens = self.prompt[r] + (self.osl_l[r] - self.generated[r] if self.full else 0)
+            need = -(-tokens // self.bs)
+            # vLLM keeps a watermark of free blocks and lets running sequences take their next
+            # block first, so a request just preempted is not readmitted into the same squeeze
+            if not self.fits(self.d + 1, need + self.watermark):
+                break
+            self.waiting.popleft()
+            self.pending.append(r)
+            self.prefilled[r] = 0
+            self.held_blocks[r] = need
+            self.blocks_other += need
+            self.order[r] = None
+            if self.scheduled[r] != self.scheduled[r]:
+                self.scheduled[r] = self.now
+
+    def prefill_done(self, r: int) -> None:
+        self.pending.popleft()
+        del self.prefilled[r]
+        self.generated[r] += 1
+        if self.first[r] != self.first[r]:
+            self.first[r] = self.now
+        if self.generated[r] >= self.osl_l[r]:
+            self.finish[r] = self.now
+            self.blocks_other -= self.held_blocks.pop(r)
+            del self.order[r]
+            return
+        d = self.d
+        self.join[r] = d
+        self.gen_at_join[r] = self.generated[r]
+        p = self.prompt[r]
+        self.num_dec += 1
+        self.ctx_base += p + 1 - d
+        if not self.full:
+            self.blocks_other -= self.held_blocks.pop(r)
+            slot = self.free_slots.pop()
+            self.slot_of[r] = slot
+            self.slot_base[slot] = p - d
+            self.base_sum += p - d
+        heapq.heappush(self.finishing, (d + self.osl_l[r] - self.generated[r], r, self.version[r]))
+
+    def leave_decode(self, r: int) -> None:
+        self.num_dec -= 1
+        self.ctx_base -= self.prompt[r] + 1 - self.join[r]
+        if self.full:
+            self.blocks_other -= self.held_blocks.pop(r)
+        else:
+            slot = self.slot_of.pop(r)
+            self.base_sum -= self.slot_base[slot]
+            self.slot_base[slot] = _INACTIVE
+            self.free_slots.append(slot)
+        del self.order[r]
+
+    def retire(self) -> None:
+        fin = self.finishing
+        while fin and fin[0][0] <= self.d:
+            _, r, ver = heapq.heappop(fin)
+            if ver != self.version[r]:
+                continue
+            self.generated[r] = self.osl_l[r]
+            self.finish[r] = self.now
+            self.leave_decode(r)
+
+    def clean_heap(self) -> None:
+        fin = self.finishing
+        while fin and fin[0][2] != self.version[fin[0][1]]:
+            heapq.heappop(fin)
+
+    def preempt(self) -> None:
+        """Preempt the most recently admitted request (recompute later)."""
+        if len(self.order) <= 1:  # cannot happen: requests that cannot fit alone are rejected
+            raise RuntimeError("KV cache exhausted with a single running request")
+        r = next(reversed(self.order))
+        if r in self.prefilled:
+            self.pending.remove(r)
+            del self.prefilled[r]
+            self.blocks_other -= self.held_blocks.pop(r)
+            del self.order[r]
+        else:
+            self.generated[r] = self.gen_at_join[r] + (self.d - self.join[r])
+            self.leave_decode(r)
+            self.version[r] += 1
+        self.prompt[r] = self.isl_l[r] + self.generated[r]
+        self.preempts[r] += 1
+        self.waiting.appendleft(r)
+
+    def flush_log(self) -> None:
+        if self.log:
+            self.log_blocks.append(np.array(self.log, dtype=float).reshape(-1, 9))
+            self.log.clear()
+
+    # --- the loop --------------------------------------------------------------------------
+    def result(self) -> SimulationResult:
+        cfg, n = self.cfg, self.n
+        timer = self.timer
+        arrival_l, rejected_l = self.arrival_l, self.rejected_l
+        chunked = cfg.enable_chunked_prefill
+        while self.nxt < n or self.waiting or self.order:
+            while self.nxt < n and arrival_l[self.nxt] <= self.now:
+                if not rejected_l[self.nxt]:
+                    self.waiting.append(self.nxt)
+                self.nxt += 1
+            self.admit()
+            if not self.order:
+                if self.nxt < n:
+                    self.now = max(self.now, arrival_l[self.nxt])
                     continue
                 break
-            if pending:
-                budget = budget_max - num_decoding
-                chunk_tokens = 0
-                chunk_ctx = 0.0
-                chunk_seqs = 0
-                progress: list[tuple[int, int]] = []
-                for r in pending:
-                    if budget <= 0:
-                        break
-                    done = prefilled[r]
-                    take = min(isl_l[r] - done, budget)
-                    chunk_ctx += take * (done + (take + 1) / 2.0)
-                    chunk_tokens += take
-                    chunk_seqs += 1
-                    budget -= take
-                    progress.append((r, take))
-                d_ctx = ctx_base / num_decoding + d if num_decoding else 0.0
-                dt = self._step(
-                    float(chunk_tokens),
-                    float(chunk_seqs),
-                    chunk_ctx / max(chunk_tokens, 1),
-                    float(num_decoding),
-                    d_ctx,
-                )
-                now += dt
-                busy += dt
-                steps += 1
-                if num_decoding:
-                    d += 1
-                    retire()
-                for r, take in progress:
-                    prefilled[r] += take
-                    if prefilled[r] >= isl_l[r]:
-                        pending.popleft()  # FCFS: completed prompts are at the front
-                        del prefilled[r]
-                        first[r] = now
-                        if osl_l[r] <= 1:
-                            finish[r] = now
-                            kv_used -= need_l[r]
-                            num_running -= 1
-                        else:
-                            num_decoding += 1
-                            ctx_base += isl_l[r] + 1 - d
-                            heapq.heappush(finishing, (d + osl_l[r] - 1, r))
+            if len(self.log) >= LOG_FLUSH_ROWS:
+                self.flush_log()
+            if self.pending:
+                self.prefill_step(timer, chunked)
                 continue
-            # decode only: jump to the next event
-            k = finishing[0][0] - d
-            if self.step_by_step:
-                k = 1
-            k = max(1, min(k, MAX_JUMP_STEPS))
-            ctx0 = ctx_base / num_decoding + d
-            if k <= SCALAR_JUMP_STEPS:  # short runs: plain-float step times are cheaper
-                b = float(num_decoding)
-                cum = np.cumsum([self._step(0.0, 0.0, 0.0, b, ctx0 + i) for i in range(k)])
-            else:
-                ctxs = ctx0 + np.arange(k, dtype=float)
-                cum = np.cumsum(
-                    step_time(
-                        self.shape, StepBatch.decode(np.full(k, float(num_decoding)), ctxs)
-                    ).total_s
-                )
-            if nxt < n and num_running < max_seqs and kv_used + need_l[nxt] <= kv_cap:
-                cut = int(np.searchsorted(cum, arrival_l[nxt] - now, side="left")) + 1
-                k = max(1, min(k, cut))
-            elapsed = float(cum[k - 1])
-            now += elapsed
-            busy += elapsed
-            steps += k
-            d += k
-            retire()
-        return SimulationResult(
-            arrival_s=arrival,
-            first_token_s=first,
-            finish_s=finish,
-            input_tokens=isl,
-            output_tokens=osl,
-            rejected=rejected,
-            num_steps=steps,
-            busy_s=busy,
+            self.decode_run(timer)
+        self.note_peak()
+        self.flush_log()
+        log = np.concatenate(self.log_blocks) if self.log_blocks else np.zeros((0, 9))
+        timeline = Timeline(
+            start_s=log[:, 0],
+            duration_s=log[:, 1],
+            num_steps=log[:, 2].astype(np.int64),
+            prefill_tokens=log[:, 3],
+            prefill_seqs=log[:, 4],
+            prefill_context=log[:, 5],
+            decode_seqs=log[:, 6],
+            decode_context=log[:, 7],
+            kv_tokens=log[:, 8],
         )
+        return SimulationResult(
+            arrival_s=self.arrival,
+            scheduled_s=np.array(self.scheduled),
+            first_token_s=np.array(self.first),
+            finish_s=np.array(self.finish),
+            input_tokens=self.isl,
+            output_tokens=self.osl,
+            rejected=self.rejected,
+            num_preemptions=np.array(self.preempts, dtype=np.int64),
+            num_steps=self.steps,
+            busy_s=self.busy,
+            kv_cache_peak_frac=self.peak_blocks / cfg.num_gpu_blocks,
+            timeline=timeline,
+            reject_reasons=self.reasons,
+        )
+
+    def prefill_step(self, timer: StepTimer, chunked: bool) -> None:
+        """One step with prompt chunks (and, with chunked prefill, every running decode)."""
+        with_decodes = chunked and self.num_dec > 0
+        if with_decodes:
+            while self.num_dec and not self.fits(self.d + 1):
+                self.preempt()
+            if not self.pending:
+                return
+            with_decodes = self.num_dec > 0
+        num_dec = self.num_dec if with_decodes else 0
+        budget = self.cfg.max_num_batched_tokens - num_dec
+        tokens = seqs = 0
+        ctx = 0.0
+        progress: list[tuple[int, int]] = []
+        for r in self.pending:
+            if budget <= 0:
+                break
+            done = self.prefilled[r]
+            left = self.prompt[r] - done
+            if not chunked:  # whole prompts; one longer than the budget runs alone
+                if left > budget and progress:
+                    break
+                take = left
+            else:
+                take = min(left, budget)
+            ctx += take * (done + (take + 1) / 2.0)
+            tokens += take
+            seqs += 1
+            budget -= take
+            progress.append((r, take))
+        p_ctx = ctx / max(tokens, 1)
+        d_ctx = self.ctx_base / num_dec + self.d if num_dec else 0.0
+        dt = timer.total_s(float(tokens), float(seqs), p_ctx, float(num_dec), d_ctx)
+        self.log.append((self.now, dt, 1, tokens, seqs, p_ctx, num_dec, d_ctx, self.kv_tokens()))
+        self.now += dt
+        self.busy += dt
+        self.steps += 1
+        if num_dec:
+            self.d += 1
+            self.note_peak()
+            self.retire()
+        for r, take in progress:
+            self.prefilled[r] += take
+            if self.prefilled[r] >= self.prompt[r]:
+                self.prefill_done(r)
+
+    def decode_run(self, timer: StepTimer) -> None:
+        """Advance decode-only steps up to the next event."""
+        self.clean_heap()
+        d = self.d
+        k = 1 if self.step_by_step else max(1, min(self.finishing[0][0] - d, MAX_JUMP_STEPS))
+        if not self.fits(d + k):
+            lo, hi = 0, k  # largest k' in [0, k) that fits
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if self.fits(d + mid):
+                    lo = mid
+                else:
+                    hi = mid
+            if lo == 0:
+                self.preempt()
+                return
+            k = lo
+        b = self.num_dec
+        ctx0 = self.ctx_base / b + d
+        limit = math.inf
+        if self.nxt < self.n and len(self.order) < self.cfg.max_num_seqs:
+            limit = self.arrival_l[self.nxt] - self.now
+        if k <= SCALAR_JUMP_STEPS:
+            elapsed = 0.0
+            taken = 0
+            while taken < k:
+                elapsed += timer.decode_step_s(b, ctx0 + taken)
+                taken += 1
+                if elapsed >= limit:
+                    break
+            k = taken
+        else:
+            cum = np.cumsum(timer.decode_run_s(b, ctx0, k))
+            if limit < math.inf:
+                k = max(1, min(k, int(np.searchsorted(cum, limit, side="left")) + 1))
+            elapsed = float(cum[k - 1])
+        self.log.append(
+            (self.now, elapsed, k, 0.0, 0.0, 0.0, b, ctx0 + (k - 1) / 2.0, self.kv_tokens())
+        )
+        self.now += elapsed
+        self.busy += elapsed
+        self.steps += k
+        self.d += k
+        self.note_peak()
+        self.retire()
 
 
 def percentiles(

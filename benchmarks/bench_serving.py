@@ -1,0 +1,88 @@
+"""Serving-simulator benchmarks (issue 3 targets).
+
+1. The Azure LLM inference 2023 conversation trace (19,366 requests over 58 minutes),
+   Llama-3.1-70B FP8 on 8 x H100 TP8: target <= 1 s of wall time on one core.
+2. 1,000,000 synthetic chat requests (Poisson arrivals, lognormal lengths): target <= 15 s and
+   <= 1 GiB of memory.
+
+Run: python benchmarks/bench_serving.py [--skip-million] [--shared PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+
+import chip2grid as c2g
+from chip2grid.serving import RequestTrace, poisson_arrivals
+
+
+def deployment() -> c2g.Deployment:
+    return c2g.Deployment(
+        model=c2g.get_model("llama-3.1-70b"),
+        accelerator=c2g.get_accelerator("h100-sxm"),
+        num_accelerators=8,
+        tp=8,
+        weight_precision="fp8",
+        kv_precision="fp8",
+    )
+
+
+def chat_trace(n: int, rate_per_s: float, seed: int = 0) -> RequestTrace:
+    """Chat-like lengths: lognormal prompts (median 1,000) and outputs (median 250)."""
+    rng = np.random.default_rng(seed)
+    isl = np.clip(rng.lognormal(np.log(1000), 0.8, n), 16, 16_000).astype(np.int64)
+    osl = np.clip(rng.lognormal(np.log(250), 0.7, n), 1, 4_000).astype(np.int64)
+    return RequestTrace(
+        arrival_s=poisson_arrivals(rate_per_s, n, rng), input_tokens=isl, output_tokens=osl
+    )
+
+
+def timed(trace: RequestTrace, repeats: int) -> tuple[float, c2g.ServingResult]:
+    best = float("inf")
+    result = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = c2g.simulate(deployment(), trace)
+        best = min(best, time.perf_counter() - t0)
+    assert result is not None
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
+    parser.add_argument("--skip-million", action="store_true")
+    args = parser.parse_args()
+    conv = Path(args.shared) / "traces" / "AzureLLMInferenceTrace_conv.csv"
+    if conv.exists():
+        trace = c2g.load_trace(conv)
+        wall, res = timed(trace, 3)
+        s = res.summary()
+        print(
+            f"azure-conv: {trace.num_requests} requests, {s['simulated_duration_s']:.0f} s simulated, "
+            f"{s['num_steps']} steps: {wall:.2f} s wall (best of 3), "
+            f"{s['simulated_duration_s'] / wall:,.0f}x real time (target <= 1 s)"
+        )
+    else:
+        print(f"azure-conv: {conv} not found, skipped")
+    if not args.skip_million:
+        trace = chat_trace(1_000_000, 6.0)
+        rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        wall, res = timed(trace, 1)
+        rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        s = res.summary()
+        print(
+            f"synthetic-chat-1M: {s['num_steps']} steps, {s['simulated_duration_s'] / 3600:.1f} h simulated: "
+            f"{wall:.1f} s wall (target <= 15 s), peak RSS {rss1 / 2**20:.2f} GiB "
+            f"(grew {max(rss1 - rss0, 0) / 2**20:.2f} GiB; target <= 1 GiB), "
+            f"p99 TTFT {s['ttft_s']['p99'] * 1e3:.0f} ms"  # type: ignore[index]
+        )
+
+
+if __name__ == "__main__":
+    main()

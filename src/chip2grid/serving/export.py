@@ -1,0 +1,127 @@
+"""Write simulation results to files: per-request CSV and engine steps as a Chrome/Perfetto trace.
+
+Files are written to a temporary name in the same folder and renamed into place, so an
+interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+
+from chip2grid.serving.simulate import ServingResult
+
+REQUEST_COLUMNS = (
+    "replica",
+    "request",
+    "arrival_s",
+    "scheduled_s",
+    "first_token_s",
+    "finish_s",
+    "input_tokens",
+    "output_tokens",
+    "queue_wait_s",
+    "ttft_s",
+    "tpot_s",
+    "e2e_latency_s",
+    "num_preemptions",
+    "rejected",
+)
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[IO[str]]:
+    """Open a temporary file beside ``path``; rename it onto ``path`` only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", newline="") as handle:
+            yield handle
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_requests_csv(result: ServingResult, path: str | Path) -> int:
+    """One row per request (times in s from the trace's first arrival); returns the row count."""
+    rows = 0
+    with atomic_write(path) as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REQUEST_COLUMNS)
+        for k, r in enumerate(result.replicas):
+            cols = [
+                r.arrival_s,
+                r.scheduled_s,
+                r.first_token_s,
+                r.finish_s,
+                r.input_tokens,
+                r.output_tokens,
+                r.queue_wait_s,
+                r.ttft_s,
+                r.tpot_s,
+                r.e2e_latency_s,
+                r.num_preemptions,
+                r.rejected,
+            ]
+            for i in range(r.num_requests):
+                values: list[object] = [k, i]
+                for col in cols:
+                    v = col[i]
+                    if isinstance(v, np.floating):
+                        values.append("" if not np.isfinite(v) else f"{float(v):.9g}")
+                    else:
+                        values.append(int(v))
+                writer.writerow(values)
+                rows += 1
+    return rows
+
+
+def write_chrome_trace(result: ServingResult, path: str | Path) -> int:
+    """Engine steps as Chrome trace events (open in ui.perfetto.dev); returns the event count.
+
+    One complete event per timeline segment (a prefill step or a run of decode steps), one
+    track per replica, with batch sizes and KV-cache tokens as arguments and as counters.
+    """
+    events: list[dict[str, object]] = []
+    for k, r in enumerate(result.replicas):
+        tl = r.timeline
+        for i in range(len(tl.start_s)):
+            start_us = float(tl.start_s[i]) * 1e6
+            prefill = float(tl.prefill_tokens[i])
+            events.append(
+                {
+                    "name": "prefill+decode" if prefill else "decode",
+                    "ph": "X",
+                    "ts": start_us,
+                    "dur": float(tl.duration_s[i]) * 1e6,
+                    "pid": k,
+                    "tid": 0,
+                    "args": {
+                        "steps": int(tl.num_steps[i]),
+                        "prefill_tokens": prefill,
+                        "decode_seqs": float(tl.decode_seqs[i]),
+                    },
+                }
+            )
+            events.append(
+                {
+                    "name": "kv_cache_tokens",
+                    "ph": "C",
+                    "ts": start_us,
+                    "pid": k,
+                    "args": {"tokens": float(tl.kv_tokens[i])},
+                }
+            )
+    with atomic_write(path) as handle:
+        json.dump({"traceEvents": events, "displayTimeUnit": "ms"}, handle)
+    return len(events)

@@ -1,0 +1,312 @@
+"""Simulate a deployment serving a trace: engine settings from the catalog, replicas behind a
+router, energy from the step-level power model, and the summary users ask for."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from chip2grid.errors import InfeasibleError, InvalidParameterError
+from chip2grid.hardware import ServerPower, accelerator_power_w
+from chip2grid.perf import (
+    Calibration,
+    Deployment,
+    StepBatch,
+    calibration_for,
+    get_engine,
+    memory_plan,
+    rank_shape,
+    step_time,
+)
+from chip2grid.perf.timer import StepTimer
+from chip2grid.serving.simulator import EngineConfig, SimulationResult, Simulator, percentiles
+from chip2grid.serving.workload import RequestTrace
+
+ROUTERS = ("round-robin",)
+ENERGY_CHUNK_ROWS = 65_536
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServingResult:
+    """What a simulated deployment did: per-request results, engine settings, energy."""
+
+    deployment: Deployment
+    engine: str
+    config: EngineConfig
+    calibration: str
+    replicas: tuple[SimulationResult, ...]
+    accelerator_energy_j: float
+    system_energy_j: float
+    step_by_step: bool
+
+    def _cat(self, name: str) -> NDArray[np.float64]:
+        return np.concatenate([np.asarray(getattr(r, name), dtype=float) for r in self.replicas])
+
+    @property
+    def num_requests(self) -> int:
+        return sum(r.num_requests for r in self.replicas)
+
+    @property
+    def num_rejected(self) -> int:
+        return int(sum(int(r.rejected.sum()) for r in self.replicas))
+
+    @property
+    def ttft_s(self) -> NDArray[np.float64]:
+        return self._cat("ttft_s")
+
+    @property
+    def tpot_s(self) -> NDArray[np.float64]:
+        return self._cat("tpot_s")
+
+    @property
+    def e2e_latency_s(self) -> NDArray[np.float64]:
+        return self._cat("e2e_latency_s")
+
+    @property
+    def queue_wait_s(self) -> NDArray[np.float64]:
+        return self._cat("queue_wait_s")
+
+    @property
+    def output_tokens_done(self) -> int:
+        return int(sum(int(r.output_tokens[~r.rejected].sum()) for r in self.replicas))
+
+    @property
+    def input_tokens_done(self) -> int:
+        return int(sum(int(r.input_tokens[~r.rejected].sum()) for r in self.replicas))
+
+    @property
+    def duration_s(self) -> float:
+        """First arrival to last completion over all replicas."""
+        starts = [float(r.arrival_s.min()) for r in self.replicas if r.num_requests]
+        ends = [float(np.nanmax(r.finish_s)) for r in self.replicas if (~r.rejected).any()]
+        return max(ends) - min(starts) if ends else 0.0
+
+    def goodput_requests_per_s(self, ttft_slo_s: float, tpot_slo_s: float) -> float:
+        """Requests per second that met both SLOs (TTFT <= x and TPOT <= y)."""
+        ttft, tpot = self.ttft_s, self.tpot_s
+        ok = (ttft <= ttft_slo_s) & ((tpot <= tpot_slo_s) | np.isnan(tpot)) & np.isfinite(ttft)
+        return float(ok.sum()) / self.duration_s if self.duration_s else 0.0
+
+    def summary(
+        self, ttft_slo_s: float | None = None, tpot_slo_s: float | None = None
+    ) -> dict[str, object]:
+        """The figures of ``chip2grid simulate --json``."""
+        dur = self.duration_s
+        out_tok = self.output_tokens_done
+        busy = sum(r.busy_s for r in self.replicas)
+        d = self.deployment
+        summary: dict[str, object] = {
+            "model": d.model.id,
+            "accelerator": d.accelerator.id,
+            "num_accelerators": d.num_accelerators,
+            "layout": d.layout,
+            "engine": self.engine,
+            "calibration": self.calibration,
+            "num_requests": self.num_requests,
+            "num_rejected": self.num_rejected,
+            "simulated_duration_s": dur,
+            "output_tokens_per_s": out_tok / dur if dur else 0.0,
+            "input_tokens_per_s": self.input_tokens_done / dur if dur else 0.0,
+            "requests_per_s": (self.num_requests - self.num_rejected) / dur if dur else 0.0,
+            "ttft_s": percentiles(self.ttft_s),
+            "tpot_s": percentiles(self.tpot_s),
+            "e2e_latency_s": percentiles(self.e2e_latency_s),
+            "queue_wait_s": percentiles(self.queue_wait_s),
+            "num_preemptions": int(sum(int(r.num_preemptions.sum()) for r in self.replicas)),
+            "kv_cache_peak_frac": max(r.kv_cache_peak_frac for r in self.replicas),
+            "num_steps": sum(r.num_steps for r in self.replicas),
+            "busy_frac": busy / (dur * len(self.replicas)) if dur else 0.0,
+            "accelerator_energy_j": self.accelerator_energy_j,
+            "system_energy_j": self.system_energy_j,
+            "energy_j_per_output_token": self.accelerator_energy_j / out_tok
+            if out_tok
+            else math.nan,
+            "system_energy_j_per_output_token": self.system_energy_j / out_tok
+            if out_tok
+            else math.nan,
+            "mean_accelerator_power_w": self.accelerator_energy_j / dur / d.num_accelerators
+            if dur
+            else math.nan,
+            "engine_config": {
+                "max_num_seqs": self.config.max_num_seqs,
+                "max_num_batched_tokens": self.config.max_num_batched_tokens,
+                "block_size": self.config.block_size,
+                "num_gpu_blocks": self.config.num_gpu_blocks,
+                "enable_chunked_prefill": self.config.enable_chunked_prefill,
+                "kv_reservation": self.config.kv_reservation,
+            },
+            "step_by_step": self.step_by_step,
+        }
+        if ttft_slo_s is not None and tpot_slo_s is not None:
+            summary["goodput_requests_per_s"] = self.goodput_requests_per_s(ttft_slo_s, tpot_slo_s)
+            summary["slo"] = {"ttft_s": ttft_slo_s, "tpot_s": tpot_slo_s}
+        return summary
+
+
+def engine_config_for(
+    deployment: Deployment,
+    *,
+    max_num_seqs: int | None = None,
+    max_num_batched_tokens: int | None = None,
+    block_size: int = 16,
+    gpu_memory_utilization: float | None = None,
+    enable_chunked_prefill: bool | None = None,
+    kv_reservation: str | None = None,
+) -> EngineConfig:
+    """Engine settings of ``deployment``: the catalog engine's defaults, then the overrides.
+
+    The KV cache gets what the memory plan leaves after weights, activations and reserve.
+    """
+    engine = get_engine(deployment.engine)
+    if gpu_memory_utilization is not None and not 0.0 < gpu_memory_utilization <= 1.0:
+        raise InvalidParameterError(
+            "gpu_memory_utilization", gpu_memory_utilization, "a fraction in (0, 1]"
+        )
+    if gpu_memory_utilization is not None:
+        engine = replace(engine, gpu_memory_utilization=gpu_memory_utilization)
+    if max_num_batched_tokens is not None:
+        engine = replace(engine, max_num_batched_tokens=max_num_batched_tokens)
+    plan = memory_plan(deployment, engine)
+    tokens = plan.kv_cache_tokens * deployment.attention_dp
+    if not tokens >= block_size:
+        raise InfeasibleError(
+            f"{deployment.model.id} on {deployment.layout} x {deployment.accelerator.id}: no room "
+            f"for a KV cache (weights {plan.weight_bytes / 1e9:.1f} GB of "
+            f"{plan.usable_bytes / 1e9:.1f} GB usable per accelerator); use more accelerators, "
+            "a larger --tp or a smaller --weight-precision"
+        )
+    return EngineConfig(
+        max_num_seqs=max_num_seqs or engine.max_num_seqs,
+        max_num_batched_tokens=engine.max_num_batched_tokens,
+        block_size=block_size,
+        num_gpu_blocks=int(tokens // block_size),
+        enable_chunked_prefill=engine.mixed_batching
+        if enable_chunked_prefill is None
+        else enable_chunked_prefill,
+        kv_reservation=kv_reservation or engine.kv_reservation.replace("-", "_"),
+    )
+
+
+def split_round_robin(trace: RequestTrace, num_replicas: int) -> list[RequestTrace]:
+    """Request ``i`` goes to replica ``i mod n`` (arrival times kept)."""
+    parts = []
+    for k in range(num_replicas):
+        idx = np.arange(k, trace.num_requests, num_replicas)
+        parts.append(
+            RequestTrace(
+                arrival_s=trace.arrival_s[idx],
+                input_tokens=trace.input_tokens[idx],
+                output_tokens=trace.output_tokens[idx],
+                source=trace.source,
+            )
+        )
+    return parts
+
+
+def timeline_energy_j(
+    deployment: Deployment,
+    calibration: Calibration,
+    result: SimulationResult,
+    server: ServerPower,
+) -> tuple[float, float]:
+    """Accelerator and system energy of one instance over the run (J).
+
+    Each timeline segment draws the power the utilization model gives for its steps'
+    FLOPs and bytes; the instance idles between segments until the last completion.
+    """
+    tl = result.timeline
+    acc = deployment.accelerator
+    n = deployment.instance_size
+    span = result.duration_s
+    idle_w = float(acc.idle_power_w)
+    if not len(tl.duration_s):
+        return idle_w * n * span, server.system_power_w(idle_w, n) * span
+    shape = rank_shape(deployment, calibration)
+    busy_w_s = 0.0
+    for lo in range(0, len(tl.duration_s), ENERGY_CHUNK_ROWS):  # chunks bound the memory
+        part = slice(lo, lo + ENERGY_CHUNK_ROWS)
+        steps = step_time(
+            shape,
+            StepBatch(
+                prefill_tokens=tl.prefill_tokens[part],
+                prefill_seqs=tl.prefill_seqs[part],
+                prefill_context=tl.prefill_context[part],
+                decode_seqs=tl.decode_seqs[part],
+                decode_context=tl.decode_context[part],
+            ),
+        )
+        duration = tl.duration_s[part]
+        per_step_s = duration / np.maximum(tl.num_steps[part], 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            u_c = np.minimum(1.0, steps.flops / (per_step_s * float(shape.peak_gemm_flops_per_s)))
+            u_m = np.minimum(1.0, steps.bytes / (per_step_s * acc.memory_bandwidth_bytes_per_s))
+        p = accelerator_power_w(
+            idle_w,
+            acc.tdp_w,
+            np.nan_to_num(u_c),
+            np.nan_to_num(u_m),
+            calibration.power.compute_power_coeff,
+            calibration.power.memory_power_coeff,
+        )
+        busy_w_s += float(np.sum(p * duration))
+    busy_j = busy_w_s * n
+    idle_s = max(span - float(tl.duration_s.sum()), 0.0)
+    acc_j = busy_j + idle_w * n * idle_s
+    system_j = server.system_power_w(acc_j / max(span, 1e-12) / n, n) * span
+    return acc_j, system_j
+
+
+def simulate(
+    deployment: Deployment,
+    trace: RequestTrace,
+    *,
+    config: EngineConfig | None = None,
+    calibration: Calibration | None = None,
+    server: ServerPower | None = None,
+    router: str = "round-robin",
+    step_by_step: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> ServingResult:
+    """Simulate ``deployment`` (all its replicas) serving ``trace``.
+
+    ``config`` defaults to :func:`engine_config_for` of the deployment's engine. Replicas are
+    independent instances; the router sends request ``i`` to replica ``i mod n``.
+    """
+    if router not in ROUTERS:
+        raise InvalidParameterError("router", router, " or ".join(ROUTERS))
+    engine = get_engine(deployment.engine)
+    config = config or engine_config_for(deployment)
+    calibration = calibration or calibration_for(deployment.accelerator.family, engine.calibration)
+    server = server or ServerPower()
+    shape = rank_shape(deployment, calibration)
+    timer = StepTimer(
+        shape,
+        max_tokens=config.max_num_batched_tokens + config.max_num_seqs,
+        max_seqs=config.max_num_seqs,
+    )
+    sim = Simulator(timer, config, step_by_step=step_by_step)
+    parts = split_round_robin(trace, deployment.num_replicas)
+    results = []
+    acc_j = sys_j = 0.0
+    for i, part in enumerate(parts):
+        res = sim.run(part)
+        a, s = timeline_energy_j(deployment, calibration, res, server)
+        acc_j += a
+        sys_j += s
+        results.append(res)
+        if progress is not None:
+            progress(i + 1, len(parts))
+    return ServingResult(
+        deployment=deployment,
+        engine=engine.id,
+        config=config,
+        calibration=calibration.label,
+        replicas=tuple(results),
+        accelerator_energy_j=acc_j,
+        system_energy_j=sys_j,
+        step_by_step=step_by_step,
+    )
