@@ -162,6 +162,8 @@ def engine_config_for(
     The KV cache gets what the memory plan leaves after weights, activations and reserve.
     """
     engine = get_engine(deployment.engine)
+    if not isinstance(block_size, int) or block_size < 1:
+        raise InvalidParameterError("block_size", block_size, "an integer >= 1 (16 is usual)")
     if gpu_memory_utilization is not None and not 0.0 < gpu_memory_utilization <= 1.0:
         raise InvalidParameterError(
             "gpu_memory_utilization", gpu_memory_utilization, "a fraction in (0, 1]"
