@@ -1,4 +1,4 @@
-"""The command line: ``chip2grid run | estimate | simulate | validate | list``.
+"""The command line: ``chip2grid run | estimate | simulate | cost | validate | list``.
 
 Holds no model logic: it parses options, calls the public API and prints. Every
 :class:`~chip2grid.errors.Chip2GridError` and every usage error becomes a one-line message
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+from chip2grid.cli import cost as _cost  # noqa: F401  (registers cost and run)
 from chip2grid.cli import simulate as _simulate  # noqa: F401  (registers the command)
 from chip2grid.cli.app import app
 from chip2grid.errors import Chip2GridError

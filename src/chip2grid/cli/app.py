@@ -282,31 +282,6 @@ def estimate_command(
         _print_estimate(result, "chip2grid estimate")
 
 
-@app.command("run")
-def run_command(
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-) -> None:
-    """Run the main job on the built-in default deployment (Llama-3.3-70B FP8 on 8 x H200)."""
-    d = DEFAULT_DEPLOYMENT
-    dep = c2g.Deployment(
-        model=c2g.get_model(str(d["model"])),
-        accelerator=c2g.get_accelerator(str(d["accelerator"])),
-        num_accelerators=int(d["num_accelerators"]),
-        weight_precision=str(d["weight_precision"]),
-        kv_precision=str(d["kv_precision"]),
-    )
-    workload = c2g.Workload(
-        input_tokens=float(d["input_tokens"]), output_tokens=float(d["output_tokens"])
-    )
-    result = c2g.best_layout(dep, workload, c2g.Load(mode="max_load"))
-    if as_json:
-        print(json.dumps(estimate_to_dict(result), indent=2))
-    else:
-        _print_estimate(
-            result, "chip2grid run: default deployment (best split of 8 x H200, max load)"
-        )
-
-
 @app.command("list")
 def list_command(
     kind: Annotated[Kind, typer.Argument(help="models, accelerators or engines")],

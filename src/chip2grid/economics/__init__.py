@@ -4,6 +4,13 @@ water per token, market prices to compare with, and Monte Carlo uncertainty."""
 from __future__ import annotations
 
 from chip2grid.economics.cost import HOURS_PER_YEAR, CostBreakdown, cost_breakdown
+from chip2grid.economics.deployment import (
+    DeploymentCost,
+    ServiceLoad,
+    deployment_cost,
+    load_from_estimate,
+    load_from_simulation,
+)
 from chip2grid.economics.finance import Finance, annuity_factor, default_finance
 from chip2grid.economics.market import (
     RENTAL_KINDS,
@@ -35,6 +42,7 @@ __all__ = [
     "RENTAL_KINDS",
     "ApiPrice",
     "CostBreakdown",
+    "DeploymentCost",
     "Distribution",
     "Finance",
     "Fixed",
@@ -43,6 +51,7 @@ __all__ = [
     "MonteCarloResult",
     "Normal",
     "RentalPrice",
+    "ServiceLoad",
     "Summary",
     "Triangular",
     "Uniform",
@@ -50,6 +59,9 @@ __all__ = [
     "api_prices",
     "cost_breakdown",
     "default_finance",
+    "deployment_cost",
+    "load_from_estimate",
+    "load_from_simulation",
     "market_comparison",
     "monte_carlo",
     "parse_distribution",

@@ -1,0 +1,271 @@
+"""``chip2grid cost`` and ``chip2grid run``: from the chip to the meter and the invoice."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+from rich.table import Table
+
+import chip2grid as c2g
+from chip2grid.cli.app import DEFAULT_DEPLOYMENT, _jsonable, _parse_split, app, console
+from chip2grid.cli.simulate import _print_summary
+from chip2grid.data import DEFAULT_TRACE, data_path
+from chip2grid.economics import (
+    DeploymentCost,
+    deployment_cost,
+    load_from_estimate,
+    load_from_simulation,
+)
+from chip2grid.errors import InvalidParameterError
+
+DEFAULT_SITE: dict[str, str] = {"region": "us-virginia", "cooling": "dlc", "energy": "grid"}
+"""Where the default scenario stands: a liquid-cooled hall in Virginia on grid power."""
+
+
+def parse_energy(text: str) -> str | dict[str, float]:
+    """``grid`` or ``grid=0.6,ppa-solar=0.4``."""
+    if "=" not in text:
+        return text.strip()
+    shares: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            shares[name.strip()] = float(value)
+        except ValueError:
+            raise InvalidParameterError(
+                "--energy", text, "a source id, or id=share pairs such as grid=0.6,ppa-solar=0.4"
+            ) from None
+    return shares
+
+
+def cost_to_dict(cost: DeploymentCost) -> dict[str, Any]:
+    """The JSON object of a cost breakdown, with the load it priced and the market."""
+    b = {k: float(np.asarray(v)) for k, v in dataclasses.asdict(cost.breakdown).items()}
+    m = cost.market
+    return _jsonable(
+        {
+            "platform": cost.platform.id,
+            "region": cost.region,
+            "cooling": cost.cooling,
+            "energy_supply": cost.supply,
+            "colocation": cost.colocation,
+            "load": dataclasses.asdict(cost.load),
+            "breakdown": b,
+            "market": {
+                "min_rental_usd_per_accelerator_hour": m.min_usd_per_accelerator_hour,
+                "min_api_usd_per_mtok_input": m.min_usd_per_mtok_input,
+                "min_api_usd_per_mtok_output": m.min_usd_per_mtok_output,
+                "num_rental_prices": len(m.rentals),
+                "num_api_prices": len(m.apis),
+            },
+        }
+    )
+
+
+def print_cost(cost: DeploymentCost, title: str) -> None:
+    b = cost.breakdown
+
+    def f(name: str) -> float:
+        return float(np.asarray(getattr(b, name)))
+
+    table = Table("item", "capex (USD)", "USD per year", title=title, title_justify="left")
+    for item in ("servers", "network", "facility", "power_infrastructure"):
+        table.add_row(
+            item.replace("_", " "),
+            f"{f(item + '_capex_usd'):,.0f}",
+            f"{f(item + '_usd_per_year'):,.0f}",
+        )
+    for item in ("electricity", "maintenance", "staff", "insurance_tax", "colocation"):
+        value = f(item + "_usd_per_year")
+        if value:
+            table.add_row(item.replace("_", " "), "", f"{value:,.0f}")
+    table.add_row(
+        "total", f"{f('capex_usd'):,.0f}", f"{f('total_usd_per_year'):,.0f}", style="bold"
+    )
+    console.print(table)
+    m = cost.market
+    rows = [
+        (
+            "place",
+            f"{cost.region}, {cost.cooling} cooling, {cost.supply}; platform {cost.platform.id}",
+        ),
+        (
+            "load priced",
+            f"{cost.load.source}: busy {cost.load.busy_frac:.0%}, "
+            f"{cost.load.output_tokens_per_s:,.0f} output tok/s while busy",
+        ),
+        (
+            "power",
+            f"IT {f('it_power_w') / 1e3:,.1f} kW, facility {f('facility_power_w') / 1e3:,.1f} kW, PUE {f('pue'):.3f}",
+        ),
+        (
+            "cost per accelerator-hour",
+            f"${f('usd_per_accelerator_hour'):.2f}"
+            + (
+                f" (cheapest rental seen ${m.min_usd_per_accelerator_hour:.2f})"
+                if m.min_usd_per_accelerator_hour
+                else ""
+            ),
+        ),
+        (
+            "cost per Mtok output / input / cached",
+            f"${f('usd_per_mtok_output'):.3f} / ${f('usd_per_mtok_input'):.3f} / ${f('usd_per_mtok_cached_input'):.3f}"
+            + (
+                f" (cheapest API ${m.min_usd_per_mtok_output:.2f} / ${m.min_usd_per_mtok_input:.2f})"
+                if m.min_usd_per_mtok_output
+                else ""
+            ),
+        ),
+        (
+            "energy per output token",
+            f"{f('chip_energy_j_per_output_token'):.2f} J chip, {f('server_energy_j_per_output_token'):.2f} J server, {f('meter_energy_j_per_output_token'):.2f} J meter",
+        ),
+        (
+            "carbon and water per 1k output tokens",
+            f"{f('g_co2_per_output_token') * 1e3:.2f} g CO2e, {f('l_water_per_output_token') * 1e3:.4f} L",
+        ),
+    ]
+    summary = Table(show_header=False)
+    summary.add_column("quantity", style="bold")
+    summary.add_column("value")
+    for label, text in rows:
+        summary.add_row(label, text)
+    console.print(summary)
+
+
+@app.command("cost")
+def cost_command(
+    model: Annotated[str, typer.Option(help="catalog model id")] = DEFAULT_DEPLOYMENT["model"],
+    accelerator: Annotated[str, typer.Option(help="catalog accelerator id")] = DEFAULT_DEPLOYMENT[
+        "accelerator"
+    ],
+    num_accelerators: Annotated[int, typer.Option(help="accelerators in the deployment")] = 8,
+    tp: Annotated[str, typer.Option(help="tensor parallelism per replica, or auto")] = "auto",
+    weight_precision: Annotated[str, typer.Option(help="bf16, fp8, int8, fp4, int4 ...")] = "fp8",
+    kv_precision: Annotated[str, typer.Option(help="KV-cache precision, or auto")] = "fp8",
+    engine: Annotated[str, typer.Option(help="serving engine profile")] = "tensorrt-llm",
+    input_tokens: Annotated[float, typer.Option(help="mean prompt tokens (steady state)")] = 2048,
+    output_tokens: Annotated[float, typer.Option(help="mean output tokens (steady state)")] = 256,
+    request_rate: Annotated[
+        float | None, typer.Option(help="Poisson requests/s (steady state); default max load")
+    ] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="price a simulated trace instead of the steady state")
+    ] = None,
+    region: Annotated[str, typer.Option(help="region id (chip2grid list regions)")] = DEFAULT_SITE[
+        "region"
+    ],
+    cooling: Annotated[str, typer.Option(help="air, air-economized, rear-door, dlc, immersion")] = (
+        DEFAULT_SITE["cooling"]
+    ),
+    energy: Annotated[
+        str, typer.Option(help="energy source id, or shares: grid=0.6,ppa-solar=0.4")
+    ] = DEFAULT_SITE["energy"],
+    platform: Annotated[
+        str | None, typer.Option(help="server platform id; default the accelerator's")
+    ] = None,
+    colocation: Annotated[
+        bool, typer.Option("--colocation", help="rent the hall instead of building it")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Cost per accelerator-hour and per million tokens, energy, carbon and water per token."""
+    if num_accelerators < 1:
+        raise InvalidParameterError("--num-accelerators", num_accelerators, "an integer >= 1")
+    base: dict[str, Any] = dict(
+        model=c2g.get_model(model),
+        accelerator=c2g.get_accelerator(accelerator),
+        num_accelerators=num_accelerators,
+        weight_precision=weight_precision,
+        kv_precision=kv_precision,
+        engine=engine,
+    )
+    tp_n = _parse_split("tp", tp)
+    supply = parse_energy(energy)
+    if trace is not None:
+        requests = c2g.load_trace(trace)
+        isl, osl = float(np.mean(requests.input_tokens)), float(np.mean(requests.output_tokens))
+    else:
+        isl, osl = input_tokens, output_tokens
+    workload = c2g.Workload(input_tokens=isl, output_tokens=osl)
+    load = (
+        c2g.Load(mode="request_rate", request_rate_per_s=request_rate)
+        if request_rate is not None
+        else c2g.Load(mode="max_load")
+    )
+    probe = c2g.Deployment(tp=1, pp=1, ep=1, **{**base, "num_accelerators": 1})
+    est = c2g.best_layout(
+        probe.replace(num_accelerators=num_accelerators), workload, load, fix_tp=tp_n
+    )
+    dep = c2g.Deployment(tp=est.tp, pp=est.pp, ep=est.ep, **base)
+    if trace is not None:
+        service = load_from_simulation(c2g.simulate(dep, requests))
+    else:
+        service = load_from_estimate(est)
+    cost = deployment_cost(
+        dep,
+        service,
+        region=region,
+        cooling=cooling,
+        supply=supply,
+        platform=platform,
+        colocation=colocation,
+    )
+    if as_json:
+        print(json.dumps(cost_to_dict(cost), indent=2))
+        return
+    print_cost(cost, f"chip2grid cost: {dep.model.id} on {num_accelerators} x {dep.accelerator.id}")
+
+
+@app.command("run")
+def run_command(
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """The main job on the built-in default scenario: Llama-3.3-70B FP8 on 8 x H200 in a
+    liquid-cooled hall in Virginia, serving 10 minutes of the Azure conversation trace:
+    steady-state capacity, the simulated trace, and what it costs."""
+    d = DEFAULT_DEPLOYMENT
+    base = c2g.Deployment(
+        model=c2g.get_model(str(d["model"])),
+        accelerator=c2g.get_accelerator(str(d["accelerator"])),
+        num_accelerators=int(d["num_accelerators"]),
+        weight_precision=str(d["weight_precision"]),
+        kv_precision=str(d["kv_precision"]),
+    )
+    requests = c2g.load_trace(data_path(DEFAULT_TRACE))
+    workload = c2g.Workload(
+        input_tokens=float(np.mean(requests.input_tokens)),
+        output_tokens=float(np.mean(requests.output_tokens)),
+    )
+    capacity = c2g.best_layout(base, workload, c2g.Load(mode="max_load"))
+    dep = base.replace(tp=capacity.tp, pp=capacity.pp, ep=capacity.ep)
+    served = c2g.simulate(dep, requests)
+    site = dict(region=DEFAULT_SITE["region"], cooling=DEFAULT_SITE["cooling"], supply="grid")
+    at_trace = deployment_cost(dep, load_from_simulation(served), **site)  # type: ignore[arg-type]
+    at_capacity = deployment_cost(dep, load_from_estimate(capacity), **site)  # type: ignore[arg-type]
+    sim = served.summary(ttft_slo_s=2.0, tpot_slo_s=0.1)
+    sim["trace"] = f"{DEFAULT_TRACE} (packaged; Azure LLM inference trace 2023, CC BY 4.0)"
+    if as_json:
+        from chip2grid.cli.app import estimate_to_dict
+
+        out = estimate_to_dict(capacity)
+        out["simulation"] = _jsonable(sim)
+        out["cost_at_trace_load"] = cost_to_dict(at_trace)
+        out["cost_at_capacity"] = cost_to_dict(at_capacity)
+        print(json.dumps(out, indent=2))
+        return
+    from chip2grid.cli.app import _print_estimate
+
+    _print_estimate(capacity, "1. capacity: steady state at max load (best split of 8 x H200)")
+    console.print()
+    console.print("[bold]2. the trace: 10 minutes of Azure conversations, simulated[/bold]")
+    _print_summary(sim)
+    console.print()
+    print_cost(at_trace, "3. cost at the trace's load (us-virginia, DLC, grid power)")
+    console.print()
+    print_cost(at_capacity, "4. cost at full load")

@@ -1,0 +1,157 @@
+"""Cost of a deployment from what the performance core or the serving simulator measured.
+
+Turns an :class:`~chip2grid.perf.Estimate` (steady state) or a
+:class:`~chip2grid.serving.ServingResult` (simulated trace) into the inputs of
+:func:`cost_breakdown`: busy share, power while busy, token rates while busy and the share of
+busy time spent on prefill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from chip2grid.economics.cost import CostBreakdown, cost_breakdown
+from chip2grid.economics.finance import Finance, default_finance
+from chip2grid.economics.market import MarketComparison, market_comparison
+from chip2grid.energy import EnergySupply, energy_supply
+from chip2grid.errors import InvalidParameterError
+from chip2grid.facility import (
+    Platform,
+    default_platform_for,
+    get_cooling,
+    get_platform,
+    get_region,
+)
+from chip2grid.perf import Deployment, Estimate
+from chip2grid.serving import ServingResult
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceLoad:
+    """What the fleet does while it serves (inputs of the cost model)."""
+
+    num_accelerators: int
+    accelerator_power_w: float
+    """Mean power of one accelerator while busy."""
+    busy_frac: float
+    output_tokens_per_s: float
+    """Whole fleet, while busy."""
+    input_tokens_per_s: float
+    prefill_time_frac: float
+    source: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentCost:
+    """A cost breakdown with the load it priced and the market to compare with."""
+
+    load: ServiceLoad
+    platform: Platform
+    region: str
+    cooling: str
+    supply: str
+    colocation: bool
+    breakdown: CostBreakdown
+    market: MarketComparison
+
+
+def load_from_estimate(est: Estimate) -> ServiceLoad:
+    """A steady state keeps the engine busy. Its iterations mix prompt chunks and decodes, so
+    busy time is split by tokens, as :func:`load_from_simulation` splits each step: over a
+    request's life that is ``input / (input + output)``."""
+    frac = est.input_tokens / (est.input_tokens + est.output_tokens)
+    return ServiceLoad(
+        num_accelerators=est.num_accelerators,
+        accelerator_power_w=est.accelerator_power_w / est.num_accelerators,
+        busy_frac=1.0,
+        output_tokens_per_s=est.output_tokens_per_s,
+        input_tokens_per_s=est.input_tokens_per_s,
+        prefill_time_frac=frac,
+        source=f"steady-state estimate ({est.mode})",
+    )
+
+
+def load_from_simulation(result: ServingResult) -> ServiceLoad:
+    """Busy share, power while busy and token rates while busy from a simulated trace.
+
+    The prefill share of busy time splits each step by its tokens: a step with ``p`` prompt
+    tokens and ``d`` decoding sequences counts ``p / (p + d)`` of its time as prefill.
+    """
+    dep = result.deployment
+    span = result.duration_s
+    if span <= 0:
+        raise InvalidParameterError("trace", "no completed request", "at least one request")
+    busy_s = sum(r.busy_s for r in result.replicas)
+    total_s = span * len(result.replicas)
+    busy = min(max(busy_s / total_s, 1e-9), 1.0)
+    idle_w = dep.accelerator.idle_power_w
+    mean_w = result.accelerator_energy_j / span / dep.num_accelerators
+    busy_w = max((mean_w - (1.0 - busy) * idle_w) / busy, idle_w)
+    prefill_s = 0.0
+    for r in result.replicas:
+        tl = r.timeline
+        tokens = tl.prefill_tokens + tl.decode_seqs
+        share = np.divide(tl.prefill_tokens, tokens, out=np.zeros_like(tokens), where=tokens > 0)
+        prefill_s += float(np.sum(share * tl.duration_s))
+    return ServiceLoad(
+        num_accelerators=dep.num_accelerators,
+        accelerator_power_w=busy_w,
+        busy_frac=busy,
+        output_tokens_per_s=result.output_tokens_done / (busy * span),
+        input_tokens_per_s=result.input_tokens_done / (busy * span),
+        prefill_time_frac=prefill_s / busy_s if busy_s > 0 else 0.0,
+        source="serving simulation",
+    )
+
+
+def deployment_cost(
+    deployment: Deployment,
+    load: ServiceLoad,
+    *,
+    region: str = "us-virginia",
+    cooling: str = "dlc",
+    supply: str | dict[str, float] = "grid",
+    platform: str | None = None,
+    finance: Finance | None = None,
+    colocation: bool = False,
+) -> DeploymentCost:
+    """Price ``load`` on ``deployment`` in a place, with an energy supply and finance."""
+    plat = get_platform(platform) if platform else default_platform_for(deployment.accelerator.id)
+    if plat.accelerator != deployment.accelerator.id:
+        raise InvalidParameterError(
+            "platform",
+            plat.id,
+            f"a platform built on {deployment.accelerator.id}",
+            f"{plat.id} holds {plat.accelerator}",
+        )
+    reg, cool = get_region(region), get_cooling(cooling)
+    mix: EnergySupply = energy_supply(supply)
+    breakdown = cost_breakdown(
+        num_accelerators=load.num_accelerators,
+        platform=plat,
+        supply=mix,
+        finance=finance or default_finance(),
+        accelerator_power_w=load.accelerator_power_w,
+        output_tokens_per_s=load.output_tokens_per_s,
+        input_tokens_per_s=load.input_tokens_per_s,
+        region=reg,
+        cooling=cool,
+        busy_frac=load.busy_frac,
+        prefill_time_frac=load.prefill_time_frac,
+        colocation=colocation,
+    )
+    label = (
+        supply if isinstance(supply, str) else ", ".join(f"{k} {v:.0%}" for k, v in supply.items())
+    )
+    return DeploymentCost(
+        load=load,
+        platform=plat,
+        region=reg.id,
+        cooling=cool.id,
+        supply=label,
+        colocation=colocation,
+        breakdown=breakdown,
+        market=market_comparison(deployment.model.id, deployment.accelerator.id),
+    )

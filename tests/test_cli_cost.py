@@ -1,0 +1,74 @@
+"""``chip2grid cost`` and the end-to-end ``chip2grid run`` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.test_cli import run
+
+BASE = ["cost", "--model", "llama-3.3-70b", "--accelerator", "h100-sxm", "--tp", "8"]
+
+
+def test_cost_json_has_breakdown_market_and_load() -> None:
+    proc = run(*BASE, "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    b = data["breakdown"]
+    assert data["platform"] == "hgx-h100" and data["region"] == "us-virginia"
+    assert 1.0 < b["usd_per_accelerator_hour"] < 5.0
+    assert b["pue"] >= 1.0
+    # the meter sees the server's energy times the PUE
+    assert b["meter_energy_j_per_output_token"] == pytest.approx(
+        b["server_energy_j_per_output_token"] * b["pue"], rel=1e-9
+    )
+    assert data["market"]["min_rental_usd_per_accelerator_hour"] > 0
+    assert data["load"]["busy_frac"] == 1.0
+
+
+def test_cost_changes_with_place_and_supply() -> None:
+    cheap = json.loads(run(*BASE, "--region", "nordics", "--energy", "ppa-wind", "--json").stdout)
+    dear = json.loads(
+        run(*BASE, "--region", "singapore", "--cooling", "air-economized", "--json").stdout
+    )
+    assert (
+        cheap["breakdown"]["g_co2_per_output_token"] < dear["breakdown"]["g_co2_per_output_token"]
+    )
+    assert cheap["breakdown"]["pue"] < dear["breakdown"]["pue"]
+
+
+def test_cost_table() -> None:
+    proc = run(*BASE, "--colocation")
+    assert proc.returncode == 0, proc.stderr
+    assert "colocation" in proc.stdout and "cost per accelerator-hour" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--region", "atlantis"], "region"),
+        (["--cooling", "ice"], "cooling"),
+        (["--energy", "grid=0.5,ppa-solar=0.2"], "shares"),
+        (["--energy", "grid=abc"], "--energy"),
+        (["--platform", "hgx-b200"], "platform"),
+    ],
+)
+def test_cost_bad_input_is_one_line(args: list[str], needle: str) -> None:
+    proc = run(*BASE, *args)
+    assert proc.returncode == 2, proc.stdout
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_run_is_end_to_end() -> None:
+    proc = run("run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["model"] == "llama-3.3-70b" and data["accelerator"] == "h200-sxm"
+    sim = data["simulation"]
+    assert sim["num_requests"] == 2867 and sim["num_rejected"] == 0
+    trace_cost = data["cost_at_trace_load"]["breakdown"]
+    full_cost = data["cost_at_capacity"]["breakdown"]
+    # the trace uses the hall far below capacity, so its tokens cost more
+    assert trace_cost["usd_per_mtok_blended"] > full_cost["usd_per_mtok_blended"] > 0
+    assert data["cost_at_trace_load"]["cooling"] == "dlc"
