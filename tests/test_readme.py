@@ -20,9 +20,14 @@ def test_python_examples_run() -> None:
         exec(compile(code, "README.md", "exec"), {})
 
 
-def test_estimate_example_runs() -> None:
-    commands = [b for b in blocks("bash") if b.strip().startswith("chip2grid estimate")]
-    assert commands
+def test_command_examples_run() -> None:
+    """Every ``chip2grid`` example but ``validate`` (its own tests cover it), from the repo root."""
+    commands = [
+        b
+        for b in blocks("bash")
+        if b.strip().startswith("chip2grid ") and not b.strip().startswith("chip2grid validate")
+    ]
+    assert {shlex.split(c)[1] for c in commands} >= {"estimate", "simulate", "cost"}
     for command in commands:
         args = shlex.split(command.replace("\\\n", " "))
         assert args[0] == "chip2grid"
@@ -32,7 +37,7 @@ def test_estimate_example_runs() -> None:
             if exe.exists()
             else [sys.executable, "-m", "chip2grid", *args[1:]]
         )
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=README.parent)
         assert result.returncode == 0, result.stderr
 
 
