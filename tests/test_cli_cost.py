@@ -72,3 +72,18 @@ def test_run_is_end_to_end() -> None:
     # the trace uses the hall far below capacity, so its tokens cost more
     assert trace_cost["usd_per_mtok_blended"] > full_cost["usd_per_mtok_blended"] > 0
     assert data["cost_at_trace_load"]["cooling"] == "dlc"
+
+
+@pytest.mark.parametrize(
+    ("kind", "entry"),
+    [
+        ("regions", "us-virginia"),
+        ("cooling", "dlc"),
+        ("platforms", "hgx-h200"),
+        ("energy-sources", "ppa-solar"),
+    ],
+)
+def test_list_facility_catalogs(kind: str, entry: str) -> None:
+    proc = run("list", kind)
+    assert proc.returncode == 0, proc.stderr
+    assert entry in proc.stdout

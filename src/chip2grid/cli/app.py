@@ -142,6 +142,10 @@ class Kind(StrEnum):
     models = "models"
     accelerators = "accelerators"
     engines = "engines"
+    regions = "regions"
+    cooling = "cooling"
+    platforms = "platforms"
+    energy_sources = "energy-sources"
 
 
 @app.command("estimate")
@@ -284,7 +288,12 @@ def estimate_command(
 
 @app.command("list")
 def list_command(
-    kind: Annotated[Kind, typer.Argument(help="models, accelerators or engines")],
+    kind: Annotated[
+        Kind,
+        typer.Argument(
+            help="models, accelerators, engines, regions, cooling, platforms or energy-sources"
+        ),
+    ],
 ) -> None:
     """List catalog entries."""
     if kind is Kind.models:
@@ -322,12 +331,66 @@ def list_command(
                 f"{p.get('fp4', 0) / 1e12:.0f}",
                 f"{a.tdp_w:.0f}",
             )
-    else:
+    elif kind is Kind.engines:
         table = Table("id", "name", "mixed batching", "KV reservation")
         for engine_id in c2g.list_engines():
             e = c2g.get_engine(engine_id)
             table.add_row(engine_id, e.name, str(e.mixed_batching), e.kv_reservation)
+    else:
+        table = _facility_table(kind)
     console.print(table)
+
+
+def _facility_table(kind: Kind) -> Table:
+    from chip2grid import energy, facility
+
+    if kind is Kind.regions:
+        table = Table("id", "name", "USD/kWh", "gCO2e/kWh", "mean temp (C)", "capex (USD/W)")
+        for rid in facility.list_regions():
+            r = facility.get_region(rid)
+            table.add_row(
+                rid,
+                r.name,
+                f"{r.electricity_price_usd_per_kwh:.3f}",
+                f"{r.grid_carbon_g_per_kwh:.0f}",
+                f"{sum(r.monthly_mean_temperature_c) / 12:.1f}",
+                f"{r.facility_capex_usd_per_w:.1f}",
+            )
+    elif kind is Kind.cooling:
+        table = Table("id", "name", "max rack (kW)", "typical rack (kW)", "WUE (L/kWh)")
+        for cid in facility.list_coolings():
+            c = facility.get_cooling(cid)
+            table.add_row(
+                cid,
+                c.name,
+                f"{c.max_rack_power_w / 1e3:.0f}",
+                f"{c.typical_rack_power_w / 1e3:.0f}",
+                f"{c.wue_l_per_kwh:.2f}",
+            )
+    elif kind is Kind.platforms:
+        table = Table("id", "accelerator", "per node", "node max (kW)", "rack (kW)", "cooling")
+        for pid in facility.list_platforms():
+            p = facility.get_platform(pid)
+            table.add_row(
+                pid,
+                p.accelerator,
+                str(p.accelerators_per_node),
+                f"{p.node_max_power_w / 1e3:.1f}",
+                f"{p.rack_power_w / 1e3:.0f}",
+                ", ".join(p.cooling),
+            )
+    else:
+        table = Table("id", "name", "kind", "firm", "lead time (years)")
+        for sid in energy.list_energy_sources():
+            e = energy.get_energy_source(sid)
+            table.add_row(
+                sid,
+                e.name,
+                e.kind,
+                str(e.firm),
+                f"{e.lead_time_years_low:g}-{e.lead_time_years_high:g}",
+            )
+    return table
 
 
 @app.command("validate")
