@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from chip2grid.errors import CatalogError, UnknownEntryError
 
-__all__ = ["build_entry", "catalog_names", "load_table", "lookup", "read_toml"]
+__all__ = ["build_entry", "catalog_names", "get_entry", "load_table", "lookup", "read_toml"]
 
 T = TypeVar("T")
 
@@ -145,3 +145,19 @@ def build_entry(cls: type[T], entry_id: str, entry: Mapping[str, Any], catalog: 
         ):
             raise CatalogError(f"{catalog}.toml: [{entry_id}] lacks required field {name!r}")
     return cls(**kwargs)
+
+
+@functools.cache
+def _cached_entry(cls: Any, table_name: str, entry_id: str) -> Any:
+    return build_entry(cls, entry_id, load_table(table_name)[entry_id], table_name)
+
+
+def get_entry(cls: type[T], table_name: str, kind: str, name: str) -> T:
+    """Build (once) the ``cls`` object of entry ``name`` (id or alias) of catalog ``table_name``.
+
+    Unknown names raise :class:`UnknownEntryError` of ``kind`` listing the closest ids.
+    """
+    entry_id, _entry = lookup(load_table(table_name), kind, name)
+    key: Any = cls  # classes are hashable; mypy's Hashable check misses type[T]
+    entry: T = _cached_entry(key, table_name, entry_id)
+    return entry

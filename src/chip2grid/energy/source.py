@@ -5,11 +5,10 @@ An :class:`EnergySource` is one entry of ``catalog/energy_sources.toml``.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
-from chip2grid.catalog import build_entry, catalog_names, load_table, lookup
+from chip2grid.catalog import catalog_names, get_entry
 from chip2grid.errors import InvalidParameterError
 
 __all__ = ["SOURCE_KINDS", "EnergySource", "get_energy_source", "list_energy_sources"]
@@ -116,13 +115,6 @@ class EnergySource:
             )
 
 
-@functools.cache
-def _catalog_source(source_id: str) -> EnergySource:
-    return build_entry(
-        EnergySource, source_id, load_table("energy_sources")[source_id], "energy_sources"
-    )
-
-
 def get_energy_source(name: str) -> EnergySource:
     """Return a catalog energy source by id or alias.
 
@@ -131,8 +123,7 @@ def get_energy_source(name: str) -> EnergySource:
     UnknownEntryError
         If no source has that id (kind ``"energy-source"``); lists the closest ids.
     """
-    source_id, _entry = lookup(load_table("energy_sources"), "energy-source", name)
-    return _catalog_source(source_id)
+    return get_entry(EnergySource, "energy_sources", "energy-source", name)
 
 
 def list_energy_sources() -> list[str]:

@@ -6,14 +6,13 @@ broadcast over numpy arrays.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from chip2grid.catalog import build_entry, catalog_names, load_table, lookup
+from chip2grid.catalog import catalog_names, get_entry
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility._arrays import Real, as_real, check
 from chip2grid.facility.region import DAYS_PER_MONTH, Region
@@ -88,11 +87,6 @@ class Cooling:
             )
 
 
-@functools.cache
-def _catalog_cooling(cooling_id: str) -> Cooling:
-    return build_entry(Cooling, cooling_id, load_table("cooling")[cooling_id], "cooling")
-
-
 def get_cooling(name: str) -> Cooling:
     """Return a catalog cooling type by id or alias (``air``, ``dlc``, ``immersion`` ...).
 
@@ -101,8 +95,7 @@ def get_cooling(name: str) -> Cooling:
     UnknownEntryError
         If no cooling type has that id; the message lists the closest ids.
     """
-    cooling_id, _entry = lookup(load_table("cooling"), "cooling", name)
-    return _catalog_cooling(cooling_id)
+    return get_entry(Cooling, "cooling", "cooling", name)
 
 
 def list_coolings() -> list[str]:

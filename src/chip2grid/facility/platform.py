@@ -6,14 +6,13 @@ compute tray, ...).
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from chip2grid.catalog import build_entry, catalog_names, load_table, lookup
+from chip2grid.catalog import catalog_names, get_entry, load_table
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility._arrays import Real, as_real, check
 from chip2grid.hardware import get_accelerator
@@ -131,11 +130,6 @@ def node_power_w(platform: Platform, accelerator_power_w: ArrayLike) -> Real:
     )
 
 
-@functools.cache
-def _catalog_platform(platform_id: str) -> Platform:
-    return build_entry(Platform, platform_id, load_table("platforms")[platform_id], "platforms")
-
-
 def get_platform(name: str) -> Platform:
     """Return a catalog platform by id or alias.
 
@@ -144,8 +138,7 @@ def get_platform(name: str) -> Platform:
     UnknownEntryError
         If no platform has that id; the message lists the closest ids.
     """
-    platform_id, _entry = lookup(load_table("platforms"), "platform", name)
-    return _catalog_platform(platform_id)
+    return get_entry(Platform, "platforms", "platform", name)
 
 
 def list_platforms() -> list[str]:
@@ -169,7 +162,7 @@ def default_platform_for(accelerator_id: str) -> Platform:
     table = load_table("platforms")
     for platform_id, entry in table.items():
         if str(entry.get("accelerator", "")).lower() == accelerator.id:
-            return _catalog_platform(platform_id)
+            return get_entry(Platform, "platforms", "platform", platform_id)
     with_platform = sorted({str(entry.get("accelerator", "")) for entry in table.values()})
     raise InvalidParameterError(
         "accelerator",

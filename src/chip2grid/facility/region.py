@@ -6,11 +6,10 @@ A :class:`Region` is one entry of ``catalog/regions.toml`` (schema in
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass, field
 
-from chip2grid.catalog import build_entry, catalog_names, load_table, lookup
+from chip2grid.catalog import catalog_names, get_entry
 from chip2grid.errors import InvalidParameterError
 
 __all__ = ["DAYS_PER_MONTH", "Region", "get_region", "list_regions"]
@@ -96,11 +95,6 @@ class Region:
                 )
 
 
-@functools.cache
-def _catalog_region(region_id: str) -> Region:
-    return build_entry(Region, region_id, load_table("regions")[region_id], "regions")
-
-
 def get_region(name: str) -> Region:
     """Return a catalog region by id or alias (case-insensitive).
 
@@ -109,8 +103,7 @@ def get_region(name: str) -> Region:
     UnknownEntryError
         If no region has that id; the message lists the closest ids.
     """
-    region_id, _entry = lookup(load_table("regions"), "region", name)
-    return _catalog_region(region_id)
+    return get_entry(Region, "regions", "region", name)
 
 
 def list_regions() -> list[str]:
