@@ -75,6 +75,27 @@ def _parse_split(name: str, value: str) -> int | None:
     return number
 
 
+def best_deployment(
+    base: dict[str, Any],
+    workload: c2g.Workload,
+    load: c2g.Load,
+    *,
+    fix_tp: int | None = None,
+    fix_pp: int | None = None,
+    fix_ep: int | None = None,
+) -> tuple[c2g.Deployment, c2g.Estimate]:
+    """The best replica x TP x PP x EP split of ``base`` (the ``fix_*`` values restrict it)."""
+    est = c2g.best_layout(
+        c2g.Deployment(tp=1, pp=1, ep=1, **base),
+        workload,
+        load,
+        fix_tp=fix_tp,
+        fix_pp=fix_pp,
+        fix_ep=fix_ep,
+    )
+    return c2g.Deployment(tp=est.tp, pp=est.pp, ep=est.ep, **base), est
+
+
 def _print_estimate(est: c2g.Estimate, title: str) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("quantity", style="bold")

@@ -12,7 +12,16 @@ import typer
 from rich.table import Table
 
 import chip2grid as c2g
-from chip2grid.cli.app import DEFAULT_DEPLOYMENT, _jsonable, _parse_split, app, console
+from chip2grid.cli.app import (
+    DEFAULT_DEPLOYMENT,
+    _jsonable,
+    _parse_split,
+    _print_estimate,
+    app,
+    best_deployment,
+    console,
+    estimate_to_dict,
+)
 from chip2grid.cli.simulate import _print_summary
 from chip2grid.data import DEFAULT_TRACE, data_path
 from chip2grid.economics import (
@@ -198,11 +207,7 @@ def cost_command(
         if request_rate is not None
         else c2g.Load(mode="max_load")
     )
-    probe = c2g.Deployment(tp=1, pp=1, ep=1, **{**base, "num_accelerators": 1})
-    est = c2g.best_layout(
-        probe.replace(num_accelerators=num_accelerators), workload, load, fix_tp=tp_n
-    )
-    dep = c2g.Deployment(tp=est.tp, pp=est.pp, ep=est.ep, **base)
+    dep, est = best_deployment(base, workload, load, fix_tp=tp_n)
     if trace is not None:
         service = load_from_simulation(c2g.simulate(dep, requests))
     else:
@@ -251,16 +256,12 @@ def run_command(
     sim = served.summary(ttft_slo_s=2.0, tpot_slo_s=0.1)
     sim["trace"] = f"{DEFAULT_TRACE} (packaged; Azure LLM inference trace 2023, CC BY 4.0)"
     if as_json:
-        from chip2grid.cli.app import estimate_to_dict
-
         out = estimate_to_dict(capacity)
         out["simulation"] = _jsonable(sim)
         out["cost_at_trace_load"] = cost_to_dict(at_trace)
         out["cost_at_capacity"] = cost_to_dict(at_capacity)
         print(json.dumps(out, indent=2))
         return
-    from chip2grid.cli.app import _print_estimate
-
     _print_estimate(capacity, "1. capacity: steady state at max load (best split of 8 x H200)")
     console.print()
     console.print("[bold]2. the trace: 10 minutes of Azure conversations, simulated[/bold]")

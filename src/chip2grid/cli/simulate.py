@@ -12,7 +12,14 @@ from rich.progress import Progress
 from rich.table import Table
 
 import chip2grid as c2g
-from chip2grid.cli.app import DEFAULT_DEPLOYMENT, _jsonable, _parse_split, app, console
+from chip2grid.cli.app import (
+    DEFAULT_DEPLOYMENT,
+    _jsonable,
+    _parse_split,
+    app,
+    best_deployment,
+    console,
+)
 from chip2grid.errors import InvalidParameterError
 from chip2grid.serving import RequestTrace, gamma_arrivals, poisson_arrivals
 from chip2grid.serving.export import write_chrome_trace, write_requests_csv
@@ -136,16 +143,14 @@ def simulate_command(
     else:
         isl = float(np.mean(requests.input_tokens)) if requests.num_requests else 1.0
         osl = float(np.mean(requests.output_tokens)) if requests.num_requests else 1.0
-        probe = c2g.Deployment(tp=1, pp=1, ep=1, **{**base, "num_accelerators": 1})
-        best = c2g.best_layout(
-            probe.replace(num_accelerators=num_accelerators),
+        dep, _ = best_deployment(
+            base,
             c2g.Workload(input_tokens=isl, output_tokens=osl),
             c2g.Load(mode="max_load"),
             fix_tp=fixed["tp"],
             fix_pp=fixed["pp"],
             fix_ep=fixed["ep"],
         )
-        dep = c2g.Deployment(tp=best.tp, pp=best.pp, ep=best.ep, **base)
     config = c2g.engine_config_for(
         dep,
         max_num_seqs=max_num_seqs,
