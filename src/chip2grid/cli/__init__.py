@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import sys
 
-from chip2grid.cli import cost as _cost  # noqa: F401  (registers cost and run)
-from chip2grid.cli import simulate as _simulate  # noqa: F401  (registers the command)
+# Each module registers its commands on the shared app when imported.
+from chip2grid.cli import calibrate as _calibrate  # noqa: F401
+from chip2grid.cli import cost as _cost  # noqa: F401
+from chip2grid.cli import fleet as _fleet  # noqa: F401
+from chip2grid.cli import industry as _industry  # noqa: F401
+from chip2grid.cli import profile as _profile  # noqa: F401
+from chip2grid.cli import serve as _serve  # noqa: F401
+from chip2grid.cli import simulate as _simulate  # noqa: F401
+from chip2grid.cli import sweep as _sweep  # noqa: F401
 from chip2grid.cli.app import app
 from chip2grid.errors import Chip2GridError
 

@@ -1,0 +1,1 @@
+"""Which layer of one deployment binds, the headroom of every other, the cascade, sensitivities."""

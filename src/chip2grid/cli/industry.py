@@ -1,0 +1,3 @@
+"""`chip2grid industry`: registered on the shared Typer app (filled in by its own change)."""
+
+from __future__ import annotations

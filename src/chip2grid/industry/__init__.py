@@ -1,0 +1,1 @@
+"""The industry, year by year: supply layers against training and inference demand."""

@@ -1,0 +1,1 @@
+"""The best configuration under SLOs and constraints, and fleets under power caps."""

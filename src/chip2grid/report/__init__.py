@@ -1,0 +1,1 @@
+"""Reports: self-contained HTML with interactive charts, static PNG/SVG through matplotlib."""

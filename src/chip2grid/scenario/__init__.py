@@ -1,0 +1,1 @@
+"""The scenario file: one pydantic schema that every interface uses, and its evaluation."""
