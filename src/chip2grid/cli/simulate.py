@@ -21,38 +21,8 @@ from chip2grid.cli.app import (
     console,
 )
 from chip2grid.errors import InvalidParameterError
-from chip2grid.serving import RequestTrace, gamma_arrivals, poisson_arrivals
+from chip2grid.serving import synthetic_trace
 from chip2grid.serving.export import write_chrome_trace, write_requests_csv
-
-
-def synthetic_trace(
-    num_requests: int,
-    request_rate: float,
-    input_tokens: int,
-    output_tokens: int,
-    burstiness_cv: float,
-    seed: int,
-) -> RequestTrace:
-    """Poisson (or Gamma, when the coefficient of variation is not 1) arrivals, fixed lengths."""
-    if num_requests < 1:
-        raise InvalidParameterError("--num-requests", num_requests, "an integer >= 1")
-    if not request_rate > 0:
-        raise InvalidParameterError("--request-rate", request_rate, "requests per second > 0")
-    for name, value in (("--input-tokens", input_tokens), ("--output-tokens", output_tokens)):
-        if value < 1:
-            raise InvalidParameterError(name, value, "an integer >= 1")
-    rng = np.random.default_rng(seed)
-    arrivals = (
-        poisson_arrivals(request_rate, num_requests, rng)
-        if burstiness_cv == 1.0
-        else gamma_arrivals(request_rate, burstiness_cv, num_requests, rng)
-    )
-    return RequestTrace(
-        arrival_s=arrivals,
-        input_tokens=np.full(num_requests, input_tokens, dtype=np.int64),
-        output_tokens=np.full(num_requests, output_tokens, dtype=np.int64),
-        source=f"synthetic ({num_requests} requests at {request_rate:g}/s, seed {seed})",
-    )
 
 
 @app.command("simulate")
@@ -118,6 +88,16 @@ def simulate_command(
     for name, value in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo)):
         if not value > 0:
             raise InvalidParameterError(name, value, "seconds > 0")
+    if trace is None:
+        for name, value in (
+            ("--num-requests", num_requests),
+            ("--input-tokens", input_tokens),
+            ("--output-tokens", output_tokens),
+        ):
+            if value < 1:
+                raise InvalidParameterError(name, value, "an integer >= 1")
+        if not request_rate > 0:
+            raise InvalidParameterError("--request-rate", request_rate, "requests per second > 0")
     requests = (
         c2g.load_trace(trace)
         if trace is not None

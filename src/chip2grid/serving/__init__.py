@@ -25,6 +25,7 @@ from chip2grid.serving.workload import (
     load_jsonl_trace,
     load_trace,
     poisson_arrivals,
+    synthetic_trace,
 )
 
 __all__ = [
@@ -45,5 +46,6 @@ __all__ = [
     "poisson_arrivals",
     "simulate",
     "split_round_robin",
+    "synthetic_trace",
     "timeline_energy_j",
 ]

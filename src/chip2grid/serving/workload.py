@@ -240,3 +240,33 @@ def gamma_arrivals(
     gaps = rng.gamma(shape, 1.0 / (shape * rate_per_s), num_requests)
     gaps[0] = 0.0
     return np.cumsum(gaps)
+
+
+def synthetic_trace(
+    num_requests: int,
+    request_rate_per_s: float,
+    input_tokens: int,
+    output_tokens: int,
+    burstiness_cv: float = 1.0,
+    seed: int = 0,
+) -> RequestTrace:
+    """Poisson arrivals (Gamma gaps when ``burstiness_cv`` is not 1) with fixed lengths."""
+    if num_requests < 1:
+        raise InvalidParameterError("num_requests", num_requests, "an integer >= 1")
+    if not request_rate_per_s > 0:
+        raise InvalidParameterError("request_rate_per_s", request_rate_per_s, "a rate > 0")
+    for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+        if value < 1:
+            raise InvalidParameterError(name, value, "an integer >= 1")
+    rng = np.random.default_rng(seed)
+    arrivals = (
+        poisson_arrivals(request_rate_per_s, num_requests, rng)
+        if burstiness_cv == 1.0
+        else gamma_arrivals(request_rate_per_s, burstiness_cv, num_requests, rng)
+    )
+    return RequestTrace(
+        arrival_s=arrivals,
+        input_tokens=np.full(num_requests, input_tokens, dtype=np.int64),
+        output_tokens=np.full(num_requests, output_tokens, dtype=np.int64),
+        source=f"synthetic ({num_requests} requests at {request_rate_per_s:g}/s, seed {seed})",
+    )
