@@ -3,17 +3,34 @@
 Hardware efficiencies are fitted per accelerator family (``hopper``, ``ampere``, ...), software
 overheads per engine, power coefficients once. A family or engine without a fit of its own
 uses the ``default`` entry, fitted on all data, and predictions say so (``calibration`` field).
+
+A user calibration file (written by ``chip2grid profile`` or ``chip2grid calibrate``, format in
+``docs/calibration.md``) overrides the catalog for the accelerator family it names: pass it as
+``calibration_for(family, engine, override=path)`` or set the environment variable
+``CHIP2GRID_CALIBRATION=path``. Fields the file does not give keep their catalog values. This
+module reads the file format only; it never imports the profiler.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from dataclasses import dataclass
+import math
+import os
+import tomllib
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from chip2grid.catalog import load_table
-from chip2grid.errors import CatalogError
+from chip2grid.errors import CatalogError, ExtrapolationWarning
+
+CALIBRATION_ENV_VAR = "CHIP2GRID_CALIBRATION"
+"""Environment variable naming a user calibration file that :func:`calibration_for` applies."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,19 +74,75 @@ class PowerCalibration:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationCoverage:
+    """The shapes a calibration file was measured on; predictions outside them extrapolate.
+
+    ``gemm_m_*_tokens`` bound the rows of the GEMMs (tokens in a step), ``context_*_tokens``
+    the attention context. A bound of ``nan`` is not checked.
+    """
+
+    gemm_m_min_tokens: float = math.nan
+    gemm_m_max_tokens: float = math.nan
+    context_min_tokens: float = math.nan
+    context_max_tokens: float = math.nan
+
+    def outside(self, *, gemm_m_tokens: Any = None, context_tokens: Any = None) -> list[str]:
+        """Which requested shapes fall outside the covered range, in words (empty if none)."""
+        problems = []
+        for name, values, low, high in (
+            ("GEMM m", gemm_m_tokens, self.gemm_m_min_tokens, self.gemm_m_max_tokens),
+            ("context", context_tokens, self.context_min_tokens, self.context_max_tokens),
+        ):
+            if values is None:
+                continue
+            arr = np.asarray(values, dtype=float)
+            if arr.size == 0:
+                continue
+            lo_v, hi_v = float(np.nanmin(arr)), float(np.nanmax(arr))
+            if (not math.isnan(low) and lo_v < low) or (not math.isnan(high) and hi_v > high):
+                problems.append(
+                    f"{name} {lo_v:g}..{hi_v:g} tokens outside the profiled {low:g}..{high:g}"
+                )
+        return problems
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Calibration:
-    """The calibration one prediction uses, with the names of the entries it came from."""
+    """The calibration one prediction uses, with the names of the entries it came from.
+
+    ``origin`` is ``catalog`` for the shipped ``calibration.toml``, otherwise the label of the
+    user calibration file that overrode it (``profile:h100-sxm@2026-11-23``); ``coverage`` the
+    shapes that file was measured on (None: not checked).
+    """
 
     hardware: HardwareCalibration
     engine: EngineCalibration
     power: PowerCalibration
     hardware_key: str
     engine_key: str
+    origin: str = "catalog"
+    coverage: CalibrationCoverage | None = None
 
     @property
     def label(self) -> str:
-        """``hardware-key/engine-key`` as reported in results."""
-        return f"{self.hardware_key}/{self.engine_key}"
+        """``hardware-key/engine-key`` as reported in results, prefixed by a user file's label."""
+        keys = f"{self.hardware_key}/{self.engine_key}"
+        return keys if self.origin == "catalog" else f"{self.origin} ({keys})"
+
+    def check_coverage(self, *, gemm_m_tokens: Any = None, context_tokens: Any = None) -> None:
+        """Warn (:class:`ExtrapolationWarning`) when shapes lie outside the profiled range.
+
+        Cheap: one min and max per argument. Does nothing for the catalog calibration.
+        """
+        if self.coverage is None:
+            return
+        problems = self.coverage.outside(gemm_m_tokens=gemm_m_tokens, context_tokens=context_tokens)
+        if problems:
+            warnings.warn(
+                f"calibration {self.origin}: {'; '.join(problems)}; the prediction extrapolates",
+                ExtrapolationWarning,
+                stacklevel=2,
+            )
 
 
 def _build(cls: type[Any], section: dict[str, Any], key: str) -> Any:
@@ -95,8 +168,8 @@ def _tables() -> dict[str, dict[str, Any]]:
     return flat
 
 
-def calibration_for(family: str, engine: str) -> Calibration:
-    """The calibration of an accelerator family and engine, falling back to ``default``."""
+def catalog_calibration_for(family: str, engine: str) -> Calibration:
+    """The shipped calibration of an accelerator family and engine, falling back to ``default``."""
     tables = _tables()
     hw_key = f"hardware.{family}" if f"hardware.{family}" in tables else "hardware.default"
     engine_key = f"engine.{engine}" if f"engine.{engine}" in tables else "engine.default"
@@ -111,7 +184,169 @@ def calibration_for(family: str, engine: str) -> Calibration:
     )
 
 
+FILE_SECTIONS = (
+    "provenance",
+    "hardware",
+    "engine",
+    "power",
+    "coverage",
+    "derived",
+    "measurements",
+    "fit",
+)
+"""Top-level tables a user calibration file may hold (``docs/calibration.md``)."""
+_COVERAGE_KEYS = {f.name for f in dataclasses.fields(CalibrationCoverage)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationFile:
+    """A user calibration file: what it overrides, for which family, and its provenance.
+
+    ``hardware`` holds the :class:`HardwareCalibration` fields it gives (for ``family``),
+    ``engines`` the :class:`EngineCalibration` fields per engine key, ``power`` the
+    :class:`PowerCalibration` fields; everything else is provenance and raw measurements.
+    """
+
+    path: str
+    kind: str
+    family: str
+    accelerator: str
+    created_utc: str
+    hardware: Mapping[str, Any] = field(default_factory=dict)
+    engines: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    power: Mapping[str, Any] = field(default_factory=dict)
+    coverage: CalibrationCoverage | None = None
+    provenance: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """``kind:accelerator@date``, e.g. ``profile:h100-sxm@2026-11-23``."""
+        return f"{self.kind}:{self.accelerator or self.family}@{self.created_utc[:10]}"
+
+
+def _check_fields(cls: type[Any], section: Mapping[str, Any], where: str) -> dict[str, Any]:
+    allowed = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(section) - allowed
+    if unknown:
+        raise CatalogError(
+            f"{where} has unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}"
+        )
+    return dict(section)
+
+
+def parse_calibration_file(data: Mapping[str, Any], path: str = "<calibration>") -> CalibrationFile:
+    """Validate the tables of a calibration file (already parsed TOML) into a :class:`CalibrationFile`."""
+    unknown = set(data) - set(FILE_SECTIONS)
+    if unknown:
+        raise CatalogError(
+            f"{path}: unknown table(s) {sorted(unknown)}; allowed: {list(FILE_SECTIONS)}"
+        )
+    prov = data.get("provenance")
+    if not isinstance(prov, Mapping):
+        raise CatalogError(f"{path}: missing [provenance] table (kind, family, created_utc)")
+    for key in ("kind", "family", "created_utc"):
+        if not isinstance(prov.get(key), str) or not prov.get(key):
+            raise CatalogError(f"{path}: [provenance] {key} is missing or not a string")
+    hardware = _check_fields(HardwareCalibration, data.get("hardware", {}), f"{path}: [hardware]")
+    engines = {
+        str(k): _check_fields(EngineCalibration, v, f"{path}: [engine.{k}]")
+        for k, v in dict(data.get("engine", {})).items()
+    }
+    power = _check_fields(PowerCalibration, data.get("power", {}), f"{path}: [power]")
+    try:  # validates the ranges ((0, 1] efficiencies) with the catalog's own rules
+        HardwareCalibration(**hardware)
+        for e in engines.values():
+            EngineCalibration(**e)
+        PowerCalibration(**power)
+    except TypeError as exc:
+        raise CatalogError(f"{path}: {exc}") from None
+    except CatalogError as exc:
+        raise CatalogError(f"{path}: {exc}") from None
+    coverage = None
+    if "coverage" in data:
+        cov = data["coverage"]
+        kept = {k: float(v) for k, v in cov.items() if k in _COVERAGE_KEYS}
+        coverage = CalibrationCoverage(**kept)
+    return CalibrationFile(
+        path=path,
+        kind=prov["kind"],
+        family=prov["family"],
+        accelerator=str(prov.get("accelerator", "")),
+        created_utc=prov["created_utc"],
+        hardware=hardware,
+        engines=engines,
+        power=power,
+        coverage=coverage,
+        provenance=dict(prov),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, mtime_ns: int) -> CalibrationFile:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path}: not valid TOML ({exc})") from None
+    return parse_calibration_file(data, path)
+
+
+def load_calibration_file(path: str | os.PathLike[str]) -> CalibrationFile:
+    """Read a user calibration file (cached until the file changes).
+
+    Raises :class:`CatalogError` naming the file and the field when it is malformed.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CatalogError(
+            f"calibration file {str(path)!r} does not exist; write one with `chip2grid profile` "
+            f"or `chip2grid calibrate --write`, or unset {CALIBRATION_ENV_VAR}"
+        )
+    return _load_cached(str(file.resolve()), file.stat().st_mtime_ns)
+
+
+def calibration_for(
+    family: str,
+    engine: str,
+    *,
+    override: str | os.PathLike[str] | CalibrationFile | None = None,
+    use_environment: bool = True,
+) -> Calibration:
+    """The calibration of an accelerator family and engine.
+
+    The shipped catalog (:func:`catalog_calibration_for`), overridden by a user calibration
+    file: ``override``, or else the file named by ``$CHIP2GRID_CALIBRATION`` (unless
+    ``use_environment`` is false). The file's hardware fields apply when its family equals
+    ``family``; its engine fields when it has a table for ``engine``. Without a file, or when
+    it does not apply, the result equals the catalog's.
+    """
+    base = catalog_calibration_for(family, engine)
+    if override is None and use_environment:
+        env = os.environ.get(CALIBRATION_ENV_VAR, "").strip()
+        override = env or None
+    if override is None:
+        return base
+    user = override if isinstance(override, CalibrationFile) else load_calibration_file(override)
+    hw_applies = user.family == family and bool(user.hardware)
+    eng_fields = user.engines.get(engine)
+    power_applies = user.family == family and bool(user.power)
+    if not (hw_applies or eng_fields or power_applies):
+        return base
+    return dataclasses.replace(
+        base,
+        hardware=dataclasses.replace(base.hardware, **dict(user.hardware))
+        if hw_applies
+        else base.hardware,
+        engine=dataclasses.replace(base.engine, **dict(eng_fields)) if eng_fields else base.engine,
+        power=dataclasses.replace(base.power, **dict(user.power)) if power_applies else base.power,
+        hardware_key=user.family if hw_applies else base.hardware_key,
+        origin=user.label,
+        coverage=user.coverage if hw_applies else None,
+    )
+
+
 def clear_cache() -> None:
     """Forget cached calibration tables (after a new fit was written)."""
     _tables.cache_clear()
     load_table.cache_clear()
+    _load_cached.cache_clear()
