@@ -1,4 +1,4 @@
-"""The command line: ``chip2grid run | estimate | simulate | cost | validate | list``.
+"""The command line: ``chip2grid run | init | schema | compare | estimate | simulate | cost | ...``.
 
 Holds no model logic: it parses options, calls the public API and prints. Every
 :class:`~chip2grid.errors.Chip2GridError` and every usage error becomes a one-line message
@@ -15,6 +15,7 @@ from chip2grid.cli import cost as _cost  # noqa: F401
 from chip2grid.cli import fleet as _fleet  # noqa: F401
 from chip2grid.cli import industry as _industry  # noqa: F401
 from chip2grid.cli import profile as _profile  # noqa: F401
+from chip2grid.cli import scenario as _scenario  # noqa: F401
 from chip2grid.cli import serve as _serve  # noqa: F401
 from chip2grid.cli import simulate as _simulate  # noqa: F401
 from chip2grid.cli import sweep as _sweep  # noqa: F401

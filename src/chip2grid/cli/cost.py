@@ -16,14 +16,10 @@ from chip2grid.cli.app import (
     DEFAULT_DEPLOYMENT,
     _jsonable,
     _parse_split,
-    _print_estimate,
     app,
     best_deployment,
     console,
-    estimate_to_dict,
 )
-from chip2grid.cli.simulate import _print_summary
-from chip2grid.data import DEFAULT_TRACE, data_path
 from chip2grid.economics import (
     DeploymentCost,
     deployment_cost,
@@ -225,48 +221,3 @@ def cost_command(
         print(json.dumps(cost_to_dict(cost), indent=2))
         return
     print_cost(cost, f"chip2grid cost: {dep.model.id} on {num_accelerators} x {dep.accelerator.id}")
-
-
-@app.command("run")
-def run_command(
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-) -> None:
-    """The main job on the built-in default scenario: Llama-3.3-70B FP8 on 8 x H200 in a
-    liquid-cooled hall in Virginia, serving 10 minutes of the Azure conversation trace:
-    steady-state capacity, the simulated trace, and what it costs."""
-    d = DEFAULT_DEPLOYMENT
-    base = c2g.Deployment(
-        model=c2g.get_model(str(d["model"])),
-        accelerator=c2g.get_accelerator(str(d["accelerator"])),
-        num_accelerators=int(d["num_accelerators"]),
-        weight_precision=str(d["weight_precision"]),
-        kv_precision=str(d["kv_precision"]),
-    )
-    requests = c2g.load_trace(data_path(DEFAULT_TRACE))
-    workload = c2g.Workload(
-        input_tokens=float(np.mean(requests.input_tokens)),
-        output_tokens=float(np.mean(requests.output_tokens)),
-    )
-    capacity = c2g.best_layout(base, workload, c2g.Load(mode="max_load"))
-    dep = base.replace(tp=capacity.tp, pp=capacity.pp, ep=capacity.ep)
-    served = c2g.simulate(dep, requests)
-    site = dict(region=DEFAULT_SITE["region"], cooling=DEFAULT_SITE["cooling"], supply="grid")
-    at_trace = deployment_cost(dep, load_from_simulation(served), **site)  # type: ignore[arg-type]
-    at_capacity = deployment_cost(dep, load_from_estimate(capacity), **site)  # type: ignore[arg-type]
-    sim = served.summary(ttft_slo_s=2.0, tpot_slo_s=0.1)
-    sim["trace"] = f"{DEFAULT_TRACE} (packaged; Azure LLM inference trace 2023, CC BY 4.0)"
-    if as_json:
-        out = estimate_to_dict(capacity)
-        out["simulation"] = _jsonable(sim)
-        out["cost_at_trace_load"] = cost_to_dict(at_trace)
-        out["cost_at_capacity"] = cost_to_dict(at_capacity)
-        print(json.dumps(out, indent=2))
-        return
-    _print_estimate(capacity, "1. capacity: steady state at max load (best split of 8 x H200)")
-    console.print()
-    console.print("[bold]2. the trace: 10 minutes of Azure conversations, simulated[/bold]")
-    _print_summary(sim)
-    console.print()
-    print_cost(at_trace, "3. cost at the trace's load (us-virginia, DLC, grid power)")
-    console.print()
-    print_cost(at_capacity, "4. cost at full load")

@@ -1,0 +1,212 @@
+"""``chip2grid run | init | schema | compare``: scenario files from end to end."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from chip2grid.cli.app import _jsonable, _print_estimate, app, console, estimate_to_dict
+from chip2grid.cli.cost import cost_to_dict, print_cost
+from chip2grid.cli.simulate import _print_summary
+from chip2grid.errors import InvalidParameterError
+from chip2grid.scenario import (
+    Scenario,
+    ScenarioResult,
+    builtin_scenario_text,
+    evaluate,
+    list_scenarios,
+    load_scenario,
+    scenario_json_schema,
+)
+
+ScenarioArg = Annotated[
+    str,
+    typer.Argument(help="a built-in scenario name (chip2grid init --list) or a YAML/TOML file"),
+]
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so nothing is half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
+    """The JSON object of ``chip2grid run --json``."""
+    out: dict[str, Any] = {
+        "scenario": result.scenario.to_dict(),
+        "extends": result.scenario.extends,
+        "trace": result.trace_source,
+        "metrics": _jsonable(result.metrics()),
+        "capacity": estimate_to_dict(result.capacity),
+        "at_load": estimate_to_dict(result.at_load),
+        "simulation": _jsonable(result.simulation_summary()),
+        "cost_at_load": cost_to_dict(result.cost_at_load),
+        "cost_at_capacity": cost_to_dict(result.cost_at_capacity),
+        "elapsed_s": result.elapsed_s,
+    }
+    return out
+
+
+def print_result(result: ScenarioResult) -> None:
+    """The human summary of one scenario run."""
+    s = result.scenario
+    d = result.deployment
+    console.print(f"[bold]scenario {s.name}[/bold]: {s.description.strip()}")
+    _print_estimate(
+        result.capacity,
+        f"1. capacity: steady state at full load (best split of {d.num_accelerators} x "
+        f"{d.accelerator.id})",
+    )
+    console.print()
+    summary = result.simulation_summary()
+    if summary is not None:
+        summary["trace"] = result.trace_source
+        console.print(f"[bold]2. the load, simulated: {result.trace_source}[/bold]")
+        _print_summary(summary)
+    else:
+        _print_estimate(result.at_load, f"2. the load in steady state: {result.trace_source}")
+    console.print()
+    place = f"{s.site.region}, {s.site.cooling} cooling, {s.energy.supply}"
+    print_cost(result.cost_at_load, f"3. cost at the offered load ({place})")
+    console.print()
+    print_cost(result.cost_at_capacity, "4. cost at full load")
+
+
+@app.command("run")
+def run_command(
+    scenario: ScenarioArg = "default",
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            "--simulate/--no-simulate",
+            help="simulate the trace (default) or price the steady state at its mean rate",
+        ),
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    output: Annotated[
+        Path | None, typer.Option(help="also write the JSON result to this file")
+    ] = None,
+) -> None:
+    """Run a scenario end to end (default: the built-in default scenario): capacity, the
+    simulated trace, power and cost per token."""
+    result = evaluate(load_scenario(scenario), simulate=simulate)
+    data = result_to_dict(result)
+    if output is not None:
+        write_text_atomic(output, json.dumps(data, indent=2) + "\n")
+    if as_json:
+        print(json.dumps(data, indent=2))
+        return
+    print_result(result)
+    if output is not None:
+        console.print(f"wrote {output}")
+
+
+@app.command("init")
+def init_command(
+    path: Annotated[
+        Path, typer.Argument(help="where to write the example scenario (.yaml)")
+    ] = Path("scenario.yaml"),
+    base: Annotated[str, typer.Option(help="built-in scenario to start from")] = "default",
+    force: Annotated[bool, typer.Option("--force", help="overwrite an existing file")] = False,
+    list_builtin: Annotated[
+        bool, typer.Option("--list", help="list the built-in scenarios and stop")
+    ] = False,
+) -> None:
+    """Write a commented example scenario to edit."""
+    if list_builtin:
+        for name in list_scenarios():
+            console.print(f"{name}: {load_scenario(name).description.strip()}")
+        return
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        raise InvalidParameterError("path", str(path), "a .yaml or .yml file name")
+    if path.exists() and not force:
+        raise InvalidParameterError(
+            "path", str(path), "a file that does not exist yet (or --force)"
+        )
+    text = builtin_scenario_text(base)
+    write_text_atomic(path, text)
+    console.print(f"wrote {path} (from the built-in scenario {base!r}); run: chip2grid run {path}")
+
+
+@app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of scenario files."""
+    print(json.dumps(scenario_json_schema(), indent=2))
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key != "supply":
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[prefix + key] = value
+    return out
+
+
+def compare_scenarios(a: Scenario, b: Scenario, simulate: bool) -> dict[str, Any]:
+    """Inputs that differ and every metric of both, with relative changes."""
+    fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
+    inputs = [
+        {"field": k, "a": fa.get(k), "b": fb.get(k)}
+        for k in sorted(set(fa) | set(fb))
+        if fa.get(k) != fb.get(k)
+    ]
+    ma = evaluate(a, simulate=simulate).metrics()
+    mb = evaluate(b, simulate=simulate).metrics()
+    metrics = []
+    for key in ma:
+        va, vb = ma[key], mb.get(key, math.nan)
+        change = (vb - va) / abs(va) if va and math.isfinite(va) and math.isfinite(vb) else None
+        metrics.append({"metric": key, "a": va, "b": vb, "change_frac": change})
+    return {"a": a.name, "b": b.name, "inputs": inputs, "metrics": metrics}
+
+
+@app.command("compare")
+def compare_command(
+    a: ScenarioArg,
+    b: ScenarioArg,
+    simulate: Annotated[
+        bool, typer.Option("--simulate/--no-simulate", help="simulate both traces")
+    ] = False,
+    threshold: Annotated[
+        float, typer.Option(help="highlight metrics that change by more than this fraction")
+    ] = 0.01,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Two scenarios side by side: the inputs that differ and every figure, changes highlighted."""
+    data = compare_scenarios(load_scenario(a), load_scenario(b), simulate)
+    if as_json:
+        print(json.dumps(_jsonable(data), indent=2))
+        return
+    inputs = Table("input", data["a"], data["b"], title="inputs that differ", title_justify="left")
+    for row in data["inputs"]:
+        inputs.add_row(row["field"], str(row["a"]), str(row["b"]))
+    console.print(inputs)
+    table = Table("metric", data["a"], data["b"], "change", title="figures", title_justify="left")
+    for row in data["metrics"]:
+        change = row["change_frac"]
+        big = change is not None and abs(change) > threshold
+        table.add_row(
+            row["metric"],
+            f"{row['a']:.4g}",
+            f"{row['b']:.4g}",
+            f"{change:+.1%}" if change is not None else "",
+            style="bold yellow" if big else None,
+        )
+    console.print(table)

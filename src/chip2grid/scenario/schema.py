@@ -1,0 +1,154 @@
+"""The scenario schema: one pydantic model that the CLI, the Python API and the web API share.
+
+A scenario binds a model, a deployment, the serving engine's settings, a workload, latency
+targets, a site, an energy supply, finance assumptions and a budget. Every field has a default
+(the built-in default scenario), so a scenario file only states what differs; ``extends`` names
+another scenario (built-in or a file) whose fields this one overrides.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SplitValue = Annotated[int, Field(ge=1)] | Literal["auto"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DeploymentSpec(_Strict):
+    """What runs the model: accelerators, their split, precisions and the engine."""
+
+    accelerator: str = Field("h200-sxm", description="catalog accelerator id")
+    num_accelerators: int = Field(8, ge=1, le=1_000_000, description="accelerators in total")
+    tp: SplitValue = Field("auto", description="tensor parallelism per replica, or auto")
+    pp: SplitValue = Field("auto", description="pipeline stages per replica, or auto")
+    ep: SplitValue = Field("auto", description="expert parallelism, or auto")
+    weight_precision: str = Field("fp8", description="bf16, fp16, fp8, int8, fp4, int4 ...")
+    kv_precision: str = Field("fp8", description="KV-cache precision, or auto")
+    engine: str = Field("tensorrt-llm", description="serving engine profile id")
+
+
+class ServingSpec(_Strict):
+    """The engine's scheduler knobs (vLLM's names); null keeps the engine profile's default."""
+
+    max_num_seqs: int | None = Field(None, ge=1, description="cap on the running batch")
+    max_num_batched_tokens: int | None = Field(None, ge=1, description="token budget per step")
+    enable_chunked_prefill: bool | None = Field(None, description="mix prefill chunks in steps")
+    block_size: int = Field(16, ge=1, le=1024, description="tokens per KV-cache block")
+    gpu_memory_utilization: float | None = Field(
+        None, gt=0, le=1, description="fraction of accelerator memory the engine may use"
+    )
+    router: Literal["round-robin"] = Field("round-robin", description="request router")
+
+
+class SyntheticLoad(_Strict):
+    """Fixed-length requests with Poisson (or Gamma, bursty) arrivals."""
+
+    num_requests: int = Field(2000, ge=1, le=10_000_000)
+    request_rate_per_s: float = Field(4.0, gt=0)
+    input_tokens: int = Field(1024, ge=1)
+    output_tokens: int = Field(256, ge=1)
+    burstiness_cv: float = Field(1.0, gt=0, description="arrival-gap coefficient of variation")
+    seed: int = Field(0, ge=0)
+
+
+class WorkloadSpec(_Strict):
+    """What users send: a request trace (packaged name or file path), or a synthetic load."""
+
+    trace: str | None = Field(
+        "azure-conv-10min",
+        description="packaged trace name (azure-conv-10min) or a CSV/JSONL path; null: synthetic",
+    )
+    synthetic: SyntheticLoad = Field(default_factory=SyntheticLoad)
+
+
+class SLOSpec(_Strict):
+    """Latency targets that define goodput and the scheduler's headroom."""
+
+    ttft_s: float = Field(2.0, gt=0, description="time to first token target, seconds")
+    tpot_s: float = Field(0.1, gt=0, description="time per output token target, seconds")
+
+
+class SiteSpec(_Strict):
+    """Where the servers stand."""
+
+    region: str = Field("us-virginia", description="region id (chip2grid list regions)")
+    cooling: str = Field("dlc", description="cooling id (chip2grid list cooling)")
+    platform: str | None = Field(None, description="server platform id; null: the default")
+    colocation: bool = Field(False, description="rent the hall instead of building it")
+    power_cap_w: float | None = Field(
+        None, gt=0, description="critical IT power the site can supply, W; null: unlimited"
+    )
+    rack_power_cap_w: float | None = Field(
+        None, gt=0, description="power one rack may draw, W; null: the cooling's limit"
+    )
+
+
+class EnergySpec(_Strict):
+    """Where the electricity comes from: one source id or shares of several."""
+
+    supply: str | dict[str, float] = Field("grid", description="source id, or {id: share}")
+
+    @field_validator("supply")
+    @classmethod
+    def _shares(cls, value: str | dict[str, float]) -> str | dict[str, float]:
+        if isinstance(value, dict):
+            if not value:
+                raise ValueError("an energy mix needs at least one source")
+            if any(share < 0 for share in value.values()):
+                raise ValueError("energy shares must be >= 0")
+        return value
+
+
+class FinanceSpec(_Strict):
+    """Cost of capital and lifetimes; null keeps the catalog's ``finance-default`` value."""
+
+    wacc_frac: float | None = Field(None, ge=0, lt=1)
+    accelerator_lifetime_years: float | None = Field(None, gt=0)
+    network_lifetime_years: float | None = Field(None, gt=0)
+    facility_lifetime_years: float | None = Field(None, gt=0)
+    power_infrastructure_lifetime_years: float | None = Field(None, gt=0)
+    maintenance_frac_per_year: float | None = Field(None, ge=0)
+    staff_usd_per_mw_year: float | None = Field(None, ge=0)
+    insurance_property_tax_frac_per_year: float | None = Field(None, ge=0)
+    power_infrastructure_usd_per_w: float | None = Field(None, ge=0)
+
+
+class BudgetSpec(_Strict):
+    """Money available for the build; null: unlimited."""
+
+    capex_usd: float | None = Field(None, gt=0, description="capital budget, USD")
+
+
+class Scenario(_Strict):
+    """One deployment from chip to grid; every field defaults to the built-in default scenario."""
+
+    name: str = Field("default", min_length=1, max_length=100)
+    description: str = ""
+    extends: str | None = Field(
+        None, description="a built-in scenario name or a file path whose fields this overrides"
+    )
+    model: str = Field("llama-3.3-70b", description="catalog model id or a local config.json")
+    deployment: DeploymentSpec = Field(default_factory=DeploymentSpec)
+    serving: ServingSpec = Field(default_factory=ServingSpec)
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    slo: SLOSpec = Field(default_factory=SLOSpec)
+    site: SiteSpec = Field(default_factory=SiteSpec)
+    energy: EnergySpec = Field(default_factory=EnergySpec)
+    finance: FinanceSpec = Field(default_factory=FinanceSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario as plain data (what a file would hold), ``extends`` resolved away."""
+        data = self.model_dump(mode="json")
+        data.pop("extends", None)
+        return data
+
+
+def scenario_json_schema() -> dict[str, Any]:
+    """The JSON Schema of a scenario file (``chip2grid schema``)."""
+    return Scenario.model_json_schema()
