@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -102,8 +103,40 @@ def _mean_lengths(row: Mapping[str, str]) -> tuple[float, float, bool, int]:
     return isl, osl, assumed, beams
 
 
+_INT_COLUMNS = ("num_accelerators", "tp", "pp", "ep", "batch_size")
+_FLOAT_COLUMNS = ("isl", "osl", "request_rate_per_s")
+
+
+def _check_row(row: Mapping[str, str | None], where: str) -> None:
+    """Raise :class:`InvalidParameterError` naming ``file:line`` and the column of a bad cell."""
+    for column in ("case_id", "model", "accelerator", "metric", "mode"):
+        if not (row.get(column) or "").strip():
+            raise InvalidParameterError(f"{where}: {column}", row.get(column), "a non-empty value")
+    value = row.get("value") or ""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise InvalidParameterError(f"{where}: value", value, "a finite number")
+    for column in _INT_COLUMNS + _FLOAT_COLUMNS:
+        text = (row.get(column) or "").strip()
+        if not text:
+            continue
+        try:
+            parsed = float(text)
+        except ValueError:
+            parsed = math.nan
+        if not math.isfinite(parsed) or parsed < 0:
+            kind = "an integer >= 0" if column in _INT_COLUMNS else "a number >= 0"
+            raise InvalidParameterError(f"{where}: {column}", text, f"{kind} or empty")
+
+
 def load_cases(path: str | Path) -> list[Case]:
-    """Read ``measurements.csv`` and group its rows into cases (one per ``case_id``)."""
+    """Read ``measurements.csv`` and group its rows into cases (one per ``case_id``).
+
+    A malformed cell raises :class:`InvalidParameterError` naming ``file:line`` and the column.
+    """
     file = Path(path)
     if not file.is_file():
         raise InvalidParameterError("measurements", str(path), "a path to measurements.csv")
@@ -119,6 +152,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 f"a CSV with columns {sorted(required)}; missing {sorted(missing)}",
             )
         for row in reader:
+            _check_row(row, f"{path}:{reader.line_num}")
             rows.setdefault(row["case_id"], []).append(row)
     cases = []
     for case_id, group in rows.items():
