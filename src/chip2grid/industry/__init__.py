@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from chip2grid.industry.layers import (
+    ANALYST_LAYERS,
     DEMAND_LAYER_ID,
     DEPLOYMENT_LAYER_IDS,
     INDUSTRY_LAYER_IDS,
@@ -36,6 +37,7 @@ from chip2grid.industry.sensitivity import (
 )
 
 __all__ = [
+    "ANALYST_LAYERS",
     "DEMAND_LAYER_ID",
     "DEPLOYMENT_LAYER_IDS",
     "INDUSTRY_LAYER_IDS",
