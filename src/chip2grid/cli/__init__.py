@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 
 # Each module registers its commands on the shared app when imported.
+from chip2grid.cli import bottleneck as _bottleneck  # noqa: F401
 from chip2grid.cli import calibrate as _calibrate  # noqa: F401
 from chip2grid.cli import cost as _cost  # noqa: F401
 from chip2grid.cli import fleet as _fleet  # noqa: F401
