@@ -1,7 +1,9 @@
-"""``chip2grid run | init | schema | compare``: scenario files from end to end."""
+"""``chip2grid run | init | schema | compare``: scenario files from end to end, with the HTML
+report (and static charts) of a run."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -16,6 +18,8 @@ from chip2grid.cli.app import _jsonable, _print_estimate, app, console, estimate
 from chip2grid.cli.cost import cost_to_dict, print_cost
 from chip2grid.cli.simulate import _print_summary
 from chip2grid.errors import InvalidParameterError
+from chip2grid.industry import load_industry_scenario, run_industry
+from chip2grid.report import build_report, industry_rows, write_html_report, write_static_charts
 from chip2grid.scenario import (
     Scenario,
     ScenarioResult,
@@ -87,6 +91,55 @@ def print_result(result: ScenarioResult) -> None:
     print_cost(result.cost_at_capacity, "4. cost at full load")
 
 
+DEFAULT_REPORT = Path("chip2grid-report.html")
+"""Where ``chip2grid run`` writes its HTML report unless told otherwise."""
+
+
+def bottleneck_dict(result: ScenarioResult) -> dict[str, Any] | None:
+    """The bottleneck map of ``result`` as plain data, or None while the layer has none.
+
+    The bottleneck layer is written alongside this command; until it exports
+    ``bottleneck_map`` the report leaves its bottleneck and tornado sections out.
+    """
+    module = importlib.import_module("chip2grid.bottleneck")
+    bottleneck_map = getattr(module, "bottleneck_map", None)
+    if bottleneck_map is None:
+        return None
+    data = bottleneck_map(result, cascade_steps=5).to_dict()
+    return dict(data)
+
+
+def industry_years(name: str) -> list[dict[str, Any]] | None:
+    """The rows of the industry scenario ``name`` for the report's time map (None: skip)."""
+    if name.lower() == "none":
+        return None
+    return industry_rows(run_industry(load_industry_scenario(name)))
+
+
+def write_report(
+    result: ScenarioResult,
+    report_path: Path | None,
+    charts: Path | None,
+    charts_format: str,
+    industry: str,
+    with_bottleneck: bool = True,
+) -> list[Path]:
+    """Build the report of ``result`` and write the HTML file and static charts asked for."""
+    if report_path is None and charts is None:
+        return []
+    report = build_report(
+        result,
+        bottleneck=bottleneck_dict(result) if with_bottleneck else None,
+        industry_years=industry_years(industry),
+    )
+    written: list[Path] = []
+    if report_path is not None:
+        written.append(write_html_report(report, report_path))
+    if charts is not None:
+        written += write_static_charts(report, charts, charts_format)
+    return written
+
+
 @app.command("run")
 def run_command(
     scenario: ScenarioArg = "default",
@@ -101,19 +154,58 @@ def run_command(
     output: Annotated[
         Path | None, typer.Option(help="also write the JSON result to this file")
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="write the self-contained HTML report here (default: chip2grid-report.html "
+            "in the current folder; with --json only when given)"
+        ),
+    ] = None,
+    no_report: Annotated[
+        bool, typer.Option("--no-report", help="do not write the HTML report")
+    ] = False,
+    charts: Annotated[
+        Path | None, typer.Option(help="also write every chart as a static file in this folder")
+    ] = None,
+    charts_format: Annotated[
+        str, typer.Option("--charts-format", help="png or svg (with --charts)")
+    ] = "png",
+    industry: Annotated[
+        str,
+        typer.Option(
+            help="industry scenario for the report's time map (chip2grid industry), or none"
+        ),
+    ] = "baseline",
+    bottleneck: Annotated[
+        bool,
+        typer.Option(
+            "--bottleneck/--no-bottleneck",
+            help="put the bottleneck map, cascade and tornado in the report (a few seconds)",
+        ),
+    ] = True,
 ) -> None:
     """Run a scenario end to end (default: the built-in default scenario): capacity, the
-    simulated trace, power and cost per token."""
+    simulated trace, power and cost per token; then write the HTML report."""
+    if charts_format not in ("png", "svg"):
+        raise InvalidParameterError("--charts-format", charts_format, "png or svg")
+    if no_report and report is not None:
+        raise InvalidParameterError("--report", str(report), "no --report with --no-report")
+    report_path = None if no_report else (report or (None if as_json else DEFAULT_REPORT))
     result = evaluate(load_scenario(scenario), simulate=simulate)
     data = result_to_dict(result)
     if output is not None:
         write_text_atomic(output, json.dumps(data, indent=2) + "\n")
+    written = write_report(result, report_path, charts, charts_format, industry, bottleneck)
     if as_json:
         print(json.dumps(data, indent=2))
         return
     print_result(result)
     if output is not None:
         console.print(f"wrote {output}")
+    if report_path is not None:
+        console.print(f"wrote the report {report_path}")
+    if charts is not None:
+        console.print(f"wrote {len(written) - (report_path is not None)} charts in {charts}")
 
 
 @app.command("init")
