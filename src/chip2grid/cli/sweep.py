@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,10 @@ from chip2grid.sweep import (
     query_store,
     run_sweep,
 )
+
+
+def _print_progress(num_written: int, num_todo: int) -> None:
+    print(f"committed {num_written}/{num_todo}", file=sys.stderr, flush=True)
 
 
 @app.command("sweep")
@@ -67,6 +72,9 @@ def sweep_command(
     list_fields: Annotated[
         bool, typer.Option("--list-fields", help="print the fields a sweep may vary and exit")
     ] = False,
+    progress: Annotated[
+        bool, typer.Option("--progress", help="print a line to stderr after every commit")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run a grid or random sweep over scenario fields; store one row per point in DuckDB.
@@ -106,6 +114,7 @@ def sweep_command(
         ray_address=ray_address,
         batch_size=batch_size,
         simulate=simulate,
+        progress=_print_progress if progress else None,
     )
     if parquet is not None:
         with ResultStore(store, read_only=True) as db:
