@@ -1,0 +1,327 @@
+"""The FastAPI application: the dashboard page, its JSON API and plotly.js from the package.
+
+Build it with :func:`create_app`; ``chip2grid serve`` runs it with uvicorn on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import AsyncIterator
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+from chip2grid.catalog import load_table
+from chip2grid.errors import InfeasibleError, InvalidParameterError, UnknownEntryError
+from chip2grid.report import Report, plotly_js, render_html
+from chip2grid.scenario import (
+    PACKAGED_TRACES,
+    Scenario,
+    ScenarioResult,
+    builtin_scenario_text,
+    list_scenarios,
+    load_scenario,
+)
+from chip2grid.web.jobs import Job, JobManager, Progress, TooManyJobsError
+from chip2grid.web.security import LOOPBACK_NAMES, MAX_BODY_BYTES, BodySizeLimit
+from chip2grid.web.service import (
+    CompareRequest,
+    EvaluateRequest,
+    FieldError,
+    ResultCache,
+    compare_payload,
+    estimate_payload,
+    evaluation_payload,
+    full_evaluation,
+    resolve,
+    scenario_key,
+)
+
+CATALOG_KINDS = {
+    "accelerators": "accelerators",
+    "models": "models",
+    "engines": "engines",
+    "regions": "regions",
+    "cooling": "cooling",
+    "energy-sources": "energy_sources",
+    "platforms": "platforms",
+}
+"""``/api/catalog/{kind}`` names and the catalog table each reads."""
+PRECISIONS = ("bf16", "fp16", "fp8", "int8", "fp4", "int4")
+PLOTLY_CACHE_S = 86_400
+
+
+class NotFound(Exception):
+    """A name the API does not know (404)."""
+
+    def __init__(self, kind: str, name: str, valid: list[str] | None = None) -> None:
+        self.kind, self.name, self.valid = kind, name, valid or []
+        super().__init__(f"unknown {kind} {name!r}")
+
+
+def _error(loc: list[str | int], msg: str, value: Any) -> JSONResponse:
+    detail = [
+        {"loc": loc, "msg": msg, "input": jsonable_encoder(value, custom_encoder={object: str})}
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def _field_loc(field: str) -> list[str | int]:
+    return ["body", *field.split(".")]
+
+
+@functools.cache
+def catalog_entries(kind: str) -> list[dict[str, Any]]:
+    """Id, name and source of every entry of one catalog table."""
+    table = load_table(CATALOG_KINDS[kind])
+    return [
+        {
+            "id": key,
+            "name": str(entry.get("name", key)),
+            "source": str(entry.get("source", "")),
+            "estimate": bool(entry.get("estimate", False)),
+        }
+        for key, entry in table.items()
+        if isinstance(entry, dict) or hasattr(entry, "get")
+    ]
+
+
+def create_app(
+    *,
+    allowed_hosts: list[str] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    max_jobs: int = 4,
+    job_workers: int = 2,
+) -> FastAPI:
+    """The dashboard and its API.
+
+    Parameters
+    ----------
+    allowed_hosts
+        ``Host`` headers accepted (a guard against DNS rebinding); default the loopback names
+        (and ``testserver`` for tests); ``["*"]`` for any.
+    max_body_bytes
+        Larger request bodies get 413.
+    max_jobs
+        Background jobs queued or running at once (more get 429).
+    job_workers
+        Threads running background jobs.
+    """
+    jobs = JobManager(max_workers=job_workers, max_active=max_jobs)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.shutdown()
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="chip2grid",
+        summary="AI inference from chip to grid: evaluate scenarios, compare, report.",
+        version="1",
+    )
+    estimates: ResultCache[dict[str, Any]] = ResultCache(256)
+    evaluations: ResultCache[tuple[ScenarioResult, Report]] = ResultCache(16)
+    app.state.jobs = jobs
+    templates = Jinja2Templates(directory=str(resources.files(__package__).joinpath("templates")))
+    static_dir = resources.files(__package__).joinpath("static")
+    hosts = allowed_hosts or [*LOOPBACK_NAMES, "testserver"]
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+
+    @app.exception_handler(FieldError)
+    async def field_error(request: Request, exc: FieldError) -> JSONResponse:
+        return _error(list(exc.loc), exc.message, exc.value)
+
+    @app.exception_handler(UnknownEntryError)
+    async def unknown_entry(request: Request, exc: UnknownEntryError) -> JSONResponse:
+        return _error(["body", exc.kind], str(exc), exc.name)
+
+    @app.exception_handler(InvalidParameterError)
+    async def invalid_parameter(request: Request, exc: InvalidParameterError) -> JSONResponse:
+        return _error(_field_loc(exc.field), str(exc), exc.value)
+
+    @app.exception_handler(InfeasibleError)
+    async def infeasible(request: Request, exc: InfeasibleError) -> JSONResponse:
+        return _error(["body", "scenario", "deployment"], str(exc), None)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound) -> JSONResponse:
+        detail = f"{exc}; known: {', '.join(exc.valid)}" if exc.valid else str(exc)
+        return JSONResponse({"detail": detail}, status_code=404)
+
+    @app.exception_handler(TooManyJobsError)
+    async def too_many(request: Request, exc: TooManyJobsError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=429)
+
+    def evaluated(scenario: Scenario, simulate: bool) -> tuple[ScenarioResult, Report]:
+        return evaluations.get(
+            scenario_key(scenario, simulate), lambda: full_evaluation(scenario, simulate)
+        )
+
+    # ---- pages -----------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard(request: Request) -> HTMLResponse:
+        options = {
+            kind: [e["id"] for e in catalog_entries(kind)]
+            for kind in (
+                "accelerators",
+                "models",
+                "engines",
+                "regions",
+                "cooling",
+                "energy-sources",
+            )
+        }
+        return templates.TemplateResponse(
+            request,
+            "index.html",
+            {
+                "scenarios": list_scenarios(),
+                "options": options,
+                "precisions": PRECISIONS,
+                "traces": list(PACKAGED_TRACES),
+            },
+        )
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_bundle() -> Response:
+        return Response(
+            plotly_js(),
+            media_type="application/javascript",
+            headers={"Cache-Control": f"public, max-age={PLOTLY_CACHE_S}"},
+        )
+
+    app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
+
+    # ---- scenarios and catalogs --------------------------------------------------------
+    @app.get("/api/scenarios", tags=["scenarios"])
+    def scenarios() -> list[dict[str, str]]:
+        """The built-in scenarios: name and description."""
+        return [
+            {"name": n, "description": load_scenario(n).description.strip()}
+            for n in list_scenarios()
+        ]
+
+    @app.get("/api/scenarios/{name}", tags=["scenarios"])
+    def scenario(name: str) -> dict[str, Any]:
+        """One built-in scenario as data, and its commented YAML (names only, never paths)."""
+        if name not in list_scenarios():
+            raise NotFound("scenario", name, list_scenarios())
+        return {"scenario": load_scenario(name).to_dict(), "yaml": builtin_scenario_text(name)}
+
+    @app.get("/api/catalog/{kind}", tags=["catalog"])
+    def catalog(kind: str) -> list[dict[str, Any]]:
+        """Id, name and source of every entry of a catalog: accelerators, models, engines,
+        regions, cooling, energy-sources, platforms."""
+        if kind not in CATALOG_KINDS:
+            raise NotFound("catalog", kind, sorted(CATALOG_KINDS))
+        return catalog_entries(kind)
+
+    # ---- evaluation --------------------------------------------------------------------
+    @app.post("/api/estimate", tags=["evaluate"])
+    def estimate(body: EvaluateRequest) -> dict[str, Any]:
+        """The fast path: capacity, steady state at the offered load and cost; no charts,
+        no simulation (``simulate`` is ignored). Cached by scenario."""
+        resolved = resolve(body.scenario)
+        return estimates.get(scenario_key(resolved), lambda: estimate_payload(resolved))
+
+    @app.post("/api/evaluate", tags=["evaluate"])
+    def evaluate_scenario(body: EvaluateRequest) -> dict[str, Any]:
+        """Evaluate a scenario (simulated if asked): metrics, chart data and tables."""
+        resolved = resolve(body.scenario)
+        return evaluation_payload(*evaluated(resolved, body.simulate))
+
+    @app.post("/api/report", tags=["evaluate"], response_class=HTMLResponse)
+    def report(body: EvaluateRequest) -> HTMLResponse:
+        """The self-contained HTML report of a scenario, as a download."""
+        resolved = resolve(body.scenario)
+        _, rep = evaluated(resolved, body.simulate)
+        return _html_download(rep)
+
+    @app.post("/api/compare", tags=["evaluate"])
+    def compare(body: CompareRequest) -> dict[str, Any]:
+        """Two scenarios side by side: inputs that differ and every metric with its change."""
+        a, b = resolve(body.a, "a"), resolve(body.b, "b")
+        if body.simulate:
+            ma = evaluation_payload(*evaluated(a, True))["metrics"]
+            mb = evaluation_payload(*evaluated(b, True))["metrics"]
+        else:
+            ma = estimates.get(scenario_key(a), lambda: estimate_payload(a))["metrics"]
+            mb = estimates.get(scenario_key(b), lambda: estimate_payload(b))["metrics"]
+        return compare_payload(a, b, ma, mb)
+
+    # ---- jobs --------------------------------------------------------------------------
+    @app.post("/api/jobs", tags=["jobs"], status_code=202)
+    async def submit_job(body: EvaluateRequest) -> dict[str, Any]:
+        """Start a long run (simulation and report) in the background; poll its progress."""
+        resolved = await run_in_threadpool(resolve, body.scenario)
+        simulate = body.simulate
+
+        def work(progress: Progress) -> tuple[ScenarioResult, Report, dict[str, Any]]:
+            progress("evaluating" + (" (simulating the trace)" if simulate else ""), 0.1)
+            result, rep = full_evaluation_staged(resolved, simulate, progress)
+            progress("preparing the result", 0.95)
+            return result, rep, evaluation_payload(result, rep)
+
+        return jobs.submit(work).to_dict()
+
+    @app.get("/api/jobs/{job_id}", tags=["jobs"])
+    def job_status(job_id: str) -> dict[str, Any]:
+        """Status, stage, progress and (when done) the result of a job."""
+        return _job(jobs, job_id).to_dict()
+
+    @app.delete("/api/jobs/{job_id}", tags=["jobs"])
+    def cancel_job(job_id: str) -> dict[str, Any]:
+        """Cancel a job (queued: at once; running: at its next stage)."""
+        _job(jobs, job_id)
+        job = jobs.cancel(job_id)
+        assert job is not None  # it existed a line above and jobs are only evicted when final
+        return job.to_dict()
+
+    @app.get("/api/jobs/{job_id}/report", tags=["jobs"], response_class=HTMLResponse)
+    def job_report(job_id: str) -> HTMLResponse:
+        """The HTML report of a finished job, as a download."""
+        job = _job(jobs, job_id)
+        if job.status != "done" or job.report is None:
+            raise NotFound("finished job", job_id)
+        return _html_download(job.report)
+
+    return app
+
+
+def full_evaluation_staged(
+    scenario: Scenario, simulate: bool, progress: Progress
+) -> tuple[ScenarioResult, Report]:
+    """Evaluate, then build the report, reporting each stage."""
+    from chip2grid.report import build_report
+    from chip2grid.scenario import evaluate
+
+    start = time.perf_counter()
+    result = evaluate(scenario, simulate=simulate)
+    progress(f"building the report (evaluated in {time.perf_counter() - start:.1f} s)", 0.6)
+    return result, build_report(result)
+
+
+def _job(jobs: JobManager, job_id: str) -> Job:
+    job = jobs.get(job_id)
+    if job is None:
+        raise NotFound("job", job_id)
+    return job
+
+
+def _html_download(report: Report) -> HTMLResponse:
+    name = "".join(c if c.isalnum() or c in "-_." else "-" for c in report.scenario_name)
+    return HTMLResponse(
+        render_html(report),
+        headers={"Content-Disposition": f'attachment; filename="chip2grid-report-{name}.html"'},
+    )
