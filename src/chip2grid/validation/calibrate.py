@@ -1,0 +1,450 @@
+"""Fit an accelerator family's efficiencies (and its engines' overheads) to a user's benchmarks.
+
+Inputs are rows in the ``measurements.csv`` schema, or result JSON files of vLLM's
+``benchmark_serving.py`` / ``vllm bench serve`` and SGLang's ``bench_serving`` (which carry no
+model or hardware, so those come from options). The error is reported before (shipped
+catalog calibration) and after fitting, the latter k-fold cross-validated: each fold is
+predicted by a fit that never saw it. The final fit on all cases is written as a user
+calibration file that ``perf.calibration.calibration_for`` reads (``docs/calibration.md``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import math
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from chip2grid.errors import InvalidParameterError
+from chip2grid.hardware import get_accelerator
+from chip2grid.perf.calibration import catalog_calibration_for
+from chip2grid.profile.writer import to_toml, write_atomic
+from chip2grid.validation.cases import Case, load_cases
+from chip2grid.validation.fit import FitResult, fit, scored_metric
+from chip2grid.validation.predict import (
+    ENGINE_PARAMS,
+    HW_PARAMS,
+    POWER_PARAMS,
+    Prepared,
+    predict,
+    prepare,
+)
+
+PREDICTED_METRICS = (
+    "output_tokens_per_s",
+    "requests_per_s",
+    "total_tokens_per_s",
+    "ttft_s_mean",
+    "tpot_s_mean",
+    "itl_s_mean",
+    "itl_s_median",
+    "e2e_latency_s_mean",
+    "prefill_time_s",
+    "decode_time_s_per_token",
+    "gpu_power_w_mean",
+    "energy_j_per_output_token",
+    "energy_j_per_request",
+    "system_power_w_mean",
+)
+"""Metrics the steady-state predictions give; others (p99 tails) are read but not scored."""
+
+_BENCH_FIELDS = {
+    # JSON field -> (chip2grid metric, scale to SI)
+    "request_throughput": ("requests_per_s", 1.0),
+    "output_throughput": ("output_tokens_per_s", 1.0),
+    "total_token_throughput": ("total_tokens_per_s", 1.0),
+    "mean_ttft_ms": ("ttft_s_mean", 1e-3),
+    "median_ttft_ms": ("ttft_s_median", 1e-3),
+    "p99_ttft_ms": ("ttft_s_p99", 1e-3),
+    "mean_tpot_ms": ("tpot_s_mean", 1e-3),
+    "median_tpot_ms": ("tpot_s_median", 1e-3),
+    "p99_tpot_ms": ("tpot_s_p99", 1e-3),
+    "mean_itl_ms": ("itl_s_mean", 1e-3),
+    "median_itl_ms": ("itl_s_median", 1e-3),
+    "p99_itl_ms": ("itl_s_p99", 1e-3),
+    "mean_e2el_ms": ("e2e_latency_s_mean", 1e-3),  # vLLM
+    "median_e2el_ms": ("e2e_latency_s_median", 1e-3),
+    "p99_e2el_ms": ("e2e_latency_s_p99", 1e-3),
+    "mean_e2e_latency_ms": ("e2e_latency_s_mean", 1e-3),  # SGLang
+    "median_e2e_latency_ms": ("e2e_latency_s_median", 1e-3),
+    "p99_e2e_latency_ms": ("e2e_latency_s_p99", 1e-3),
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BenchSetup:
+    """What a benchmark JSON does not say: the model, the hardware and how it was served."""
+
+    model: str
+    accelerator: str
+    num_accelerators: int = 1
+    tp: int = 1
+    pp: int = 1
+    ep: int = 1
+    engine: str = "vllm"
+    engine_version: str = ""
+    weight_precision: str = "bf16"
+    kv_precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        for name in ("num_accelerators", "tp", "pp", "ep"):
+            if getattr(self, name) < 1:
+                raise InvalidParameterError(
+                    f"--{name.replace('_', '-')}", getattr(self, name), "an integer >= 1"
+                )
+
+
+def _number(data: Mapping[str, Any], key: str, where: str) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidParameterError(f"{where}: {key}", value, "a number")
+    return float(value)
+
+
+def read_bench_json(path: str | Path, setup: BenchSetup, *, kind: str) -> Case:
+    """One benchmark run (vLLM ``benchmark_serving.py`` or SGLang ``bench_serving``) as a case.
+
+    Mean lengths are ``total_input_tokens / completed`` and ``total_output_tokens /
+    completed``. A finite ``request_rate`` makes a ``server`` case (Poisson arrivals); else a
+    ``max_concurrency`` makes a closed-loop ``max_num_seqs`` case with that batch; else the
+    run is ``offline`` (all requests at once). SGLang writes one JSON object per line
+    (``--output-file`` appends); every line is read, the last one is used.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidParameterError(
+            f"--{kind}-json", str(path), "a path to a benchmark result JSON"
+        )
+    text = file.read_text(encoding="utf-8").strip()
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        lines = [line for line in text.splitlines() if line.strip()]
+        try:
+            data = json.loads(lines[-1]) if lines else None
+        except json.JSONDecodeError as exc:
+            raise InvalidParameterError(
+                f"{path}:{len(lines)}", lines[-1][:60], f"a JSON object ({exc.msg})"
+            ) from None
+    if not isinstance(data, dict):
+        raise InvalidParameterError(str(path), type(data).__name__, "a JSON object")
+    where = str(path)
+    completed = _number(data, "completed", where)
+    total_in = _number(data, "total_input_tokens", where)
+    total_out = _number(data, "total_output_tokens", where)
+    if not completed or completed <= 0:
+        raise InvalidParameterError(f"{where}: completed", data.get("completed"), "a number > 0")
+    if total_in is None or total_out is None or total_out <= 0:
+        raise InvalidParameterError(
+            f"{where}: total_input_tokens/total_output_tokens",
+            (data.get("total_input_tokens"), data.get("total_output_tokens")),
+            "token counts > 0",
+        )
+    metrics: dict[str, float] = {}
+    for key, (metric, scale) in _BENCH_FIELDS.items():
+        value = _number(data, key, where)
+        if value is not None and value > 0 and metric not in metrics:
+            metrics[metric] = value * scale
+    if "output_tokens_per_s" not in metrics:
+        raise InvalidParameterError(f"{where}: output_throughput", None, "a number > 0")
+    rate = data.get("request_rate")
+    rate_f = (
+        float(rate) if isinstance(rate, (int, float)) and not isinstance(rate, bool) else math.inf
+    )
+    concurrency = data.get("max_concurrency")
+    if math.isfinite(rate_f) and rate_f > 0:
+        mode, batch = "server", 0
+    elif isinstance(concurrency, int) and concurrency > 0:
+        mode, batch = "max_num_seqs", concurrency
+    else:
+        mode, batch = "offline", 0
+    return Case(
+        case_id=f"user-{kind}-{file.stem}",
+        source_family="user",
+        source=f"{kind}:{file.name}",
+        model=setup.model,
+        accelerator=setup.accelerator,
+        num_accelerators=setup.num_accelerators,
+        engine=setup.engine,
+        engine_version=setup.engine_version,
+        weight_precision=setup.weight_precision,
+        kv_precision=setup.kv_precision,
+        tp=setup.tp,
+        pp=setup.pp,
+        ep=setup.ep,
+        input_tokens=total_in / completed,
+        output_tokens=total_out / completed,
+        input_tokens_assumed=False,
+        beam_width=1,
+        max_batch_size=0,
+        power_limit_w=0.0,
+        dataset=str(data.get("dataset_name", "") or data.get("backend", "")),
+        mode=mode,
+        request_rate_per_s=rate_f if mode == "server" else 0.0,
+        batch_size=batch,
+        metrics=metrics,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorTable:
+    """Mean absolute percentage error (fraction) and count, per metric and per accelerator."""
+
+    by_metric: dict[str, tuple[float, int]]
+    by_accelerator: dict[str, tuple[float, int]]
+    overall: tuple[float, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationReport:
+    """Errors before and after (cross-validated), and the final fit on all cases."""
+
+    family: str
+    accelerators: list[str]
+    engines: list[str]
+    num_cases: int
+    skipped: list[tuple[str, str]]
+    folds: int
+    max_nfev: int
+    before: ErrorTable
+    after_cv: ErrorTable
+    after_in_sample: ErrorTable
+    hardware: dict[str, float]
+    engine_params: dict[str, dict[str, float]]
+    power: dict[str, float]
+    elapsed_s: float
+    sources: list[str] = field(default_factory=list)
+    coverage: dict[str, float] = field(default_factory=dict)
+
+    def to_document(self, command: str) -> dict[str, Any]:
+        """The tables of the calibration file (``docs/calibration.md``)."""
+        now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+        try:
+            version = importlib.metadata.version("chip2grid")
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown"
+        accelerator = self.accelerators[0] if len(self.accelerators) == 1 else ""
+        source = f"fitted {now.date().isoformat()} by `{command}` on {self.num_cases} cases"
+        return {
+            "provenance": {
+                "kind": "calibrate",
+                "family": self.family,
+                "accelerator": accelerator,
+                "accelerators": list(self.accelerators),
+                "engines": list(self.engines),
+                "created_utc": now.isoformat().replace("+00:00", "Z"),
+                "chip2grid": version,
+                "command": command,
+                "measurements": list(self.sources),
+                "num_cases": self.num_cases,
+            },
+            "hardware": {**self.hardware, "source": source},
+            "engine": {k: {**v, "source": source} for k, v in self.engine_params.items()},
+            "power": {**self.power, "source": source},
+            "coverage": dict(self.coverage),
+            "fit": {
+                "folds": self.folds,
+                "max_nfev": self.max_nfev,
+                "elapsed_s": self.elapsed_s,
+                "mape_before_frac": self.before.overall[0],
+                "mape_after_cv_frac": self.after_cv.overall[0],
+                "mape_after_in_sample_frac": self.after_in_sample.overall[0],
+                "num_residuals": self.before.overall[1],
+                "before": {m: v[0] for m, v in self.before.by_metric.items()},
+                "after_cv": {m: v[0] for m, v in self.after_cv.by_metric.items()},
+            },
+        }
+
+    def write(self, path: str | Path, command: str) -> Path:
+        """Write the calibration file atomically."""
+        header = (
+            "chip2grid calibration file written by `chip2grid calibrate`; do not edit by hand.\n"
+            "Use it with CHIP2GRID_CALIBRATION=<this file> or calibration_for(..., override=<this file>)."
+        )
+        return write_atomic(path, to_toml(self.to_document(command), header=header))
+
+
+def _catalog_parameters(prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The shipped catalog's parameters (never a user file) for the prepared groups."""
+    hw = [
+        [getattr(catalog_calibration_for(k, "default").hardware, p) for p in HW_PARAMS]
+        for k in prep.hw_keys
+    ]
+    eng = [
+        [getattr(catalog_calibration_for("default", k).engine, p) for p in ENGINE_PARAMS]
+        for k in prep.engine_keys
+    ]
+    power = catalog_calibration_for("default", "default").power
+    return np.array(hw), np.array(eng), np.array([getattr(power, p) for p in POWER_PARAMS])
+
+
+def _errors(prep: Prepared, pred_rows: list[tuple[int, str, float, float]]) -> ErrorTable:
+    by_metric: dict[str, list[float]] = defaultdict(list)
+    by_acc: dict[str, list[float]] = defaultdict(list)
+    every: list[float] = []
+    for i, metric, measured, predicted in pred_rows:
+        err = abs(predicted / measured - 1.0)
+        by_metric[metric].append(err)
+        by_acc[prep.cases[i].accelerator].append(err)
+        every.append(err)
+
+    def summary(values: list[float]) -> tuple[float, int]:
+        return (float(np.mean(values)) if values else math.nan, len(values))
+
+    return ErrorTable(
+        by_metric={k: summary(v) for k, v in sorted(by_metric.items())},
+        by_accelerator={k: summary(v) for k, v in sorted(by_acc.items())},
+        overall=summary(every),
+    )
+
+
+def _scored(
+    prep: Prepared, pred: dict[str, np.ndarray], rows: np.ndarray
+) -> list[tuple[int, str, float, float]]:
+    out = []
+    for i in rows:
+        case = prep.cases[int(i)]
+        for metric, value in case.metrics.items():
+            target = scored_metric(case, metric)
+            if target is None or target not in pred or value <= 0:
+                continue
+            p = float(pred[target][i])
+            if math.isfinite(p):
+                out.append((int(i), metric, value, p))
+    return out
+
+
+def _matches_engine(case: Case, engine: str) -> bool:
+    return engine in (case.engine, case.engine_profile) or case.engine.startswith(engine + "+")
+
+
+def calibrate(
+    cases: list[Case],
+    *,
+    accelerator: str | None = None,
+    engine: str | None = None,
+    folds: int = 5,
+    max_nfev: int = 20,
+    seed: int = 0,
+    sources: list[str] | None = None,
+) -> CalibrationReport:
+    """Fit one accelerator family's efficiencies (and the engines' overheads) to ``cases``.
+
+    ``accelerator`` and ``engine`` filter the cases (required when they span several
+    families). Reports MAPE before (catalog), after in k-fold cross-validation (``folds``
+    >= 2, folds of cases, shuffled with ``seed``), and in-sample for the final fit on all.
+    """
+    t0 = time.perf_counter()
+    if accelerator is not None:
+        get_accelerator(accelerator)
+        cases = [
+            c for c in cases if c.accelerator == accelerator or _alias(c.accelerator) == accelerator
+        ]
+    if engine is not None:
+        cases = [c for c in cases if _matches_engine(c, engine)]
+    if folds < 2:
+        raise InvalidParameterError("--folds", folds, "an integer >= 2")
+    if max_nfev < 1:
+        raise InvalidParameterError("--max-nfev", max_nfev, "an integer >= 1")
+    # only metrics the steady state predicts enter the fit (tails are read, not scored)
+    cases = [
+        replace(c, metrics={k: v for k, v in c.metrics.items() if k in PREDICTED_METRICS})
+        for c in cases
+    ]
+    cases = [c for c in cases if c.metrics]
+    prep = prepare(cases)
+    families = sorted(set(prep.hw_keys))
+    if len(families) > 1:
+        accs = sorted({c.accelerator for c in prep.cases})
+        raise InvalidParameterError(
+            "--accelerator",
+            accelerator,
+            f"one accelerator (family) at a time; the cases span {', '.join(accs)}",
+        )
+    if len(prep.cases) < folds:
+        raise InvalidParameterError(
+            "--folds",
+            folds,
+            f"at most the number of usable cases ({len(prep.cases)}"
+            + (f"; {len(prep.skipped)} skipped" if prep.skipped else "")
+            + ")",
+        )
+    hw0, eng0, pw0 = _catalog_parameters(prep)
+    everyone = np.arange(len(prep.cases))
+    before = _scored(prep, predict(prep, hw0, eng0, pw0), everyone)
+    order = np.random.default_rng(seed).permutation(len(prep.cases))
+    cv_rows: list[tuple[int, str, float, float]] = []
+    for test in np.array_split(order, folds):
+        mask = np.ones(len(prep.cases), dtype=bool)
+        mask[test] = False
+        result = fit(prep, mask, start=(hw0, eng0, pw0), max_nfev=max_nfev)
+        cv_rows += _scored(prep, predict(prep, result.hw, result.engine, result.power), test)
+    final: FitResult = fit(
+        prep, np.ones(len(prep.cases), dtype=bool), start=(hw0, eng0, pw0), max_nfev=max_nfev
+    )
+    in_sample = _scored(prep, predict(prep, final.hw, final.engine, final.power), everyone)
+    contexts = np.concatenate([prep.isl, prep.isl + prep.osl])
+    return CalibrationReport(
+        family=families[0],
+        accelerators=sorted({c.accelerator for c in prep.cases}),
+        engines=list(prep.engine_keys),
+        num_cases=len(prep.cases),
+        skipped=[(c.case_id, reason) for c, reason in prep.skipped],
+        folds=folds,
+        max_nfev=max_nfev,
+        before=_errors(prep, before),
+        after_cv=_errors(prep, cv_rows),
+        after_in_sample=_errors(prep, in_sample),
+        hardware={p: float(v) for p, v in zip(HW_PARAMS, final.hw[0], strict=True)},
+        engine_params={
+            k: {p: float(v) for p, v in zip(ENGINE_PARAMS, final.engine[i], strict=True)}
+            for i, k in enumerate(prep.engine_keys)
+        },
+        power={p: float(v) for p, v in zip(POWER_PARAMS, final.power, strict=True)},
+        elapsed_s=time.perf_counter() - t0,
+        sources=list(sources or []),
+        coverage={
+            "context_min_tokens": float(contexts.min()),
+            "context_max_tokens": float(contexts.max()),
+        },
+    )
+
+
+def _alias(name: str) -> str:
+    try:
+        return get_accelerator(name).id
+    except LookupError:
+        return name
+
+
+def load_measurements(
+    csv_paths: list[Path], vllm_json: list[Path], sglang_json: list[Path], setup: BenchSetup | None
+) -> list[Case]:
+    """Cases from measurement CSVs and benchmark JSONs (which need ``setup``)."""
+    cases: list[Case] = []
+    for path in csv_paths:
+        cases += load_cases(path)
+    if vllm_json or sglang_json:
+        if setup is None:
+            raise InvalidParameterError(
+                "--model",
+                None,
+                "a catalog model id (with --accelerator) to read benchmark JSON files",
+            )
+        cases += [read_bench_json(p, setup, kind="vllm") for p in vllm_json]
+        cases += [read_bench_json(p, setup, kind="sglang") for p in sglang_json]
+    if not cases:
+        raise InvalidParameterError(
+            "--measurements", None, "a CSV, --vllm-json or --sglang-json file"
+        )
+    return cases
