@@ -15,6 +15,7 @@ from chip2grid.cli import calibrate as _calibrate  # noqa: F401
 from chip2grid.cli import cost as _cost  # noqa: F401
 from chip2grid.cli import fleet as _fleet  # noqa: F401
 from chip2grid.cli import industry as _industry  # noqa: F401
+from chip2grid.cli import plan as _plan  # noqa: F401
 from chip2grid.cli import profile as _profile  # noqa: F401
 from chip2grid.cli import scenario as _scenario  # noqa: F401
 from chip2grid.cli import serve as _serve  # noqa: F401
