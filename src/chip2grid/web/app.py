@@ -44,6 +44,7 @@ from chip2grid.web.service import (
     full_evaluation,
     resolve,
     scenario_key,
+    strict_arithmetic,
 )
 
 CATALOG_KINDS = {
@@ -307,9 +308,10 @@ def full_evaluation_staged(
     from chip2grid.scenario import evaluate
 
     start = time.perf_counter()
-    result = evaluate(scenario, simulate=simulate)
-    progress(f"building the report (evaluated in {time.perf_counter() - start:.1f} s)", 0.6)
-    return result, build_report(result)
+    with strict_arithmetic():
+        result = evaluate(scenario, simulate=simulate)
+        progress(f"building the report (evaluated in {time.perf_counter() - start:.1f} s)", 0.6)
+        return result, build_report(result)
 
 
 def _job(jobs: JobManager, job_id: str) -> Job:

@@ -7,14 +7,16 @@ for and keeps recent results.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from chip2grid.errors import InvalidParameterError, UnknownEntryError
@@ -193,9 +195,34 @@ def layout_of(result: ScenarioResult) -> dict[str, Any]:
     }
 
 
+class ArithmeticFieldError(FieldError):
+    """The scenario's numbers overflow the model's arithmetic (e.g. a lifetime of 1e-300 years)."""
+
+
+@contextlib.contextmanager
+def strict_arithmetic(where: str = "scenario") -> Iterator[None]:
+    """Turn numpy overflow, invalid and divide-by-zero into a 422 naming the scenario.
+
+    Valid inputs raise no floating-point warnings (the test suite runs with warnings as
+    errors), so only pathological values land here. ``numpy.errstate`` is per thread, so
+    concurrent requests do not see each other's setting.
+    """
+    try:
+        with np.errstate(all="raise"):
+            yield
+    except ArithmeticError as exc:
+        raise ArithmeticFieldError(
+            ("body", where),
+            f"{where}: the model's arithmetic failed on these values ({exc}); "
+            "use values in a realistic range",
+            None,
+        ) from None
+
+
 def estimate_payload(scenario: Scenario) -> dict[str, Any]:
     """The fast path: steady state only (no simulation, no charts)."""
-    result = evaluate(scenario, simulate=False)
+    with strict_arithmetic():
+        result = evaluate(scenario, simulate=False)
     return {
         "scenario": scenario.to_dict(),
         "layout": layout_of(result),
@@ -207,8 +234,9 @@ def estimate_payload(scenario: Scenario) -> dict[str, Any]:
 
 def full_evaluation(scenario: Scenario, simulate: bool) -> tuple[ScenarioResult, Report]:
     """Evaluate and build the report (charts and tables)."""
-    result = evaluate(scenario, simulate=simulate)
-    return result, build_report(result)
+    with strict_arithmetic():
+        result = evaluate(scenario, simulate=simulate)
+        return result, build_report(result)
 
 
 def evaluation_payload(result: ScenarioResult, report: Report) -> dict[str, Any]:
