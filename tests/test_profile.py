@@ -124,3 +124,23 @@ def test_cli_without_torch_says_how_to_install() -> None:
     assert proc.stderr.strip().splitlines() == [
         'error: chip2grid profile needs PyTorch: pip install "chip2grid[profile]"'
     ]
+
+
+def test_predictions_warn_outside_the_profiled_shapes(
+    profile: ProfileResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chip2grid as c2g
+
+    path = profile.write(tmp_path / "cpu.toml")
+    text = path.read_text().replace('family = "cpu"', 'family = "hopper"')
+    hopper = tmp_path / "hopper.toml"
+    hopper.write_text(text)
+    monkeypatch.setenv(CALIBRATION_ENV_VAR, str(hopper))
+    dep = c2g.Deployment(
+        model=c2g.get_model("llama-3.1-8b"),
+        accelerator=c2g.get_accelerator("h100-sxm"),
+        num_accelerators=1,
+    )
+    with pytest.warns(ExtrapolationWarning, match="extrapolates"):
+        est = c2g.estimate(dep, c2g.Workload(input_tokens=4096, output_tokens=512))
+    assert "profile:" in est.calibration

@@ -173,6 +173,10 @@ def estimate(
             f"{deployment.model.id}: not even one {seq_tokens:.0f}-token sequence fits in the KV cache"
         )
     shape = rank_shape(deployment, calibration)
+    calibration.check_coverage(
+        gemm_m_tokens=[1.0, float(engine.max_num_batched_tokens)],
+        context_tokens=workload.input_tokens + workload.output_tokens,
+    )
     spec_tokens, query_tokens, draft_steps = 1.0, 1.0, 0.0
     draft_shape: RankShape | None = None
     if speculative is not None:

@@ -285,6 +285,11 @@ def simulate(
     calibration = calibration or calibration_for(deployment.accelerator.family, engine.calibration)
     server = server or ServerPower()
     shape = rank_shape(deployment, calibration)
+    if trace.num_requests:
+        calibration.check_coverage(
+            gemm_m_tokens=[1.0, float(config.max_num_batched_tokens)],
+            context_tokens=float(np.max(trace.input_tokens + trace.output_tokens)),
+        )
     timer = StepTimer(
         shape,
         max_tokens=config.max_num_batched_tokens + config.max_num_seqs,
