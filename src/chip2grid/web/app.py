@@ -230,11 +230,19 @@ def create_app(
 
     # ---- evaluation --------------------------------------------------------------------
     @app.post("/api/estimate", tags=["evaluate"])
-    def estimate(body: EvaluateRequest) -> dict[str, Any]:
+    async def estimate(body: EvaluateRequest) -> dict[str, Any]:
         """The fast path: capacity, steady state at the offered load and cost; no charts,
-        no simulation (``simulate`` is ignored). Cached by scenario."""
+        no simulation (``simulate`` is ignored). Cached by scenario.
+
+        A cached answer is served on the event loop (checking the scenario takes about a
+        millisecond); a new one is computed in a worker thread.
+        """
         resolved = resolve(body.scenario)
-        return estimates.get(scenario_key(resolved), lambda: estimate_payload(resolved))
+        key = scenario_key(resolved)
+        cached = estimates.peek(key)
+        if cached is not None:
+            return cached
+        return await run_in_threadpool(estimates.get, key, lambda: estimate_payload(resolved))
 
     @app.post("/api/evaluate", tags=["evaluate"])
     def evaluate_scenario(body: EvaluateRequest) -> dict[str, Any]:

@@ -137,6 +137,14 @@ class ResultCache(Generic[T]):
         self._done: OrderedDict[str, T] = OrderedDict()
         self._pending: dict[str, Future[T]] = {}
 
+    def peek(self, key: str) -> T | None:
+        """The cached value of ``key`` or None, without computing or waiting."""
+        with self._lock:
+            if key in self._done:
+                self._done.move_to_end(key)
+                return self._done[key]
+            return None
+
     def get(self, key: str, compute: Callable[[], T]) -> T:
         """The cached value of ``key``, or ``compute()`` once for all concurrent callers."""
         with self._lock:
