@@ -3,17 +3,16 @@ report (and static charts) of a run."""
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
+from chip2grid.atomic import write_text_atomic
+from chip2grid.bottleneck import bottleneck_map
 from chip2grid.cli.app import _jsonable, _print_estimate, app, console, estimate_to_dict
 from chip2grid.cli.cost import cost_to_dict, print_cost
 from chip2grid.cli.simulate import _print_summary
@@ -34,19 +33,6 @@ ScenarioArg = Annotated[
     str,
     typer.Argument(help="a built-in scenario name (chip2grid init --list) or a YAML/TOML file"),
 ]
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so nothing is half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
@@ -95,18 +81,9 @@ DEFAULT_REPORT = Path("chip2grid-report.html")
 """Where ``chip2grid run`` writes its HTML report unless told otherwise."""
 
 
-def bottleneck_dict(result: ScenarioResult) -> dict[str, Any] | None:
-    """The bottleneck map of ``result`` as plain data, or None while the layer has none.
-
-    The bottleneck layer is written alongside this command; until it exports
-    ``bottleneck_map`` the report leaves its bottleneck and tornado sections out.
-    """
-    module = importlib.import_module("chip2grid.bottleneck")
-    bottleneck_map = getattr(module, "bottleneck_map", None)
-    if bottleneck_map is None:
-        return None
-    data = bottleneck_map(result, cascade_steps=5).to_dict()
-    return dict(data)
+def bottleneck_dict(result: ScenarioResult) -> dict[str, Any]:
+    """The bottleneck map of ``result`` (5-step cascade, sensitivities) as plain data."""
+    return bottleneck_map(result, cascade_steps=5).to_dict()
 
 
 def industry_years(name: str) -> list[dict[str, Any]] | None:

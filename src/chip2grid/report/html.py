@@ -6,7 +6,6 @@ import functools
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
+from chip2grid.atomic import write_text_atomic
 from chip2grid.report.model import Chart, Report, Series
 
 PALETTE = (
@@ -162,13 +162,4 @@ def write_html_report(report: Report, path: str | os.PathLike[str]) -> Path:
     """
     target = Path(path)
     text = render_html(report)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_text_atomic(target, text)

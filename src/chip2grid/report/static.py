@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from chip2grid.atomic import atomic_path
 from chip2grid.errors import InvalidParameterError
 from chip2grid.report.html import PALETTE
 from chip2grid.report.model import Chart, Report, Series
@@ -110,15 +110,8 @@ def draw_chart(chart: Chart, path: Path, fmt: Literal["png", "svg"]) -> None:
         if len(handles) > 1:
             ax.legend(handles=handles, fontsize=7, loc="best")
         ax.grid(True, alpha=0.3)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=110)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     finally:
         plt.close(fig)
 

@@ -108,10 +108,10 @@ class FinanceSpec(_Strict):
     """Cost of capital and lifetimes; null keeps the catalog's ``finance-default`` value."""
 
     wacc_frac: float | None = Field(None, ge=0, lt=1)
-    accelerator_lifetime_years: float | None = Field(None, gt=0)
-    network_lifetime_years: float | None = Field(None, gt=0)
-    facility_lifetime_years: float | None = Field(None, gt=0)
-    power_infrastructure_lifetime_years: float | None = Field(None, gt=0)
+    accelerator_lifetime_years: float | None = Field(None, ge=0.1, le=100)
+    network_lifetime_years: float | None = Field(None, ge=0.1, le=100)
+    facility_lifetime_years: float | None = Field(None, ge=0.1, le=100)
+    power_infrastructure_lifetime_years: float | None = Field(None, ge=0.1, le=100)
     maintenance_frac_per_year: float | None = Field(None, ge=0)
     staff_usd_per_mw_year: float | None = Field(None, ge=0)
     insurance_property_tax_frac_per_year: float | None = Field(None, ge=0)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO
 
 import numpy as np
 
+from chip2grid.atomic import atomic_open
 from chip2grid.serving.simulate import ServingResult
 
 REQUEST_COLUMNS = (
@@ -37,19 +35,9 @@ REQUEST_COLUMNS = (
 )
 
 
-@contextmanager
-def atomic_write(path: str | Path) -> Iterator[IO[str]]:
+def atomic_write(path: str | Path) -> AbstractContextManager[IO[str]]:
     """Open a temporary file beside ``path``; rename it onto ``path`` only on success."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            yield handle
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    return atomic_open(path, newline="")
 
 
 def write_requests_csv(result: ServingResult, path: str | Path) -> int:
