@@ -111,13 +111,6 @@ def test_estimate_table_and_auto() -> None:
     assert "output throughput" in result.stdout and "TPOT" in result.stdout
 
 
-def test_run_default() -> None:
-    result = run("run", "--json")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert data["model"] == "llama-3.3-70b" and data["accelerator"] == "h200-sxm"
-
-
 @pytest.mark.parametrize(
     "args,needle",
     [
