@@ -4,7 +4,6 @@ report (and static charts) of a run."""
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,6 +27,7 @@ from chip2grid.scenario import (
     load_scenario,
     scenario_json_schema,
 )
+from chip2grid.scenario.compare import compare_metrics
 
 ScenarioArg = Annotated[
     str,
@@ -218,32 +218,11 @@ def schema_command() -> None:
     print(json.dumps(scenario_json_schema(), indent=2))
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and key != "supply":
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
 def compare_scenarios(a: Scenario, b: Scenario, simulate: bool) -> dict[str, Any]:
     """Inputs that differ and every metric of both, with relative changes."""
-    fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
-    inputs = [
-        {"field": k, "a": fa.get(k), "b": fb.get(k)}
-        for k in sorted(set(fa) | set(fb))
-        if fa.get(k) != fb.get(k)
-    ]
     ma = evaluate(a, simulate=simulate).metrics()
     mb = evaluate(b, simulate=simulate).metrics()
-    metrics = []
-    for key in ma:
-        va, vb = ma[key], mb.get(key, math.nan)
-        change = (vb - va) / abs(va) if va and math.isfinite(va) and math.isfinite(vb) else None
-        metrics.append({"metric": key, "a": va, "b": vb, "change_frac": change})
-    return {"a": a.name, "b": b.name, "inputs": inputs, "metrics": metrics}
+    return compare_metrics(a, b, ma, mb)
 
 
 @app.command("compare")

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from chip2grid.scenario.compare import compare_metrics, flatten_fields
 from chip2grid.scenario.evaluate import (
     PACKAGED_TRACES,
     ScenarioResult,
@@ -56,9 +57,11 @@ __all__ = [
     "WorkloadSpec",
     "apply_overrides",
     "builtin_scenario_text",
+    "compare_metrics",
     "deep_merge",
     "default_scenario",
     "evaluate",
+    "flatten_fields",
     "get_model_or_config",
     "list_scenarios",
     "load_scenario",

@@ -30,6 +30,7 @@ from chip2grid.scenario import (
     list_scenarios,
     scenario_from_dict,
 )
+from chip2grid.scenario.compare import compare_metrics
 
 MAX_WEB_ACCELERATORS = 4096
 """The API evaluates at most this many accelerators (the CLI has no such cap)."""
@@ -260,31 +261,8 @@ def evaluation_payload(result: ScenarioResult, report: Report) -> dict[str, Any]
     }
 
 
-def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and key != "supply":
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[prefix + key] = value
-    return out
-
-
 def compare_payload(
     a: Scenario, b: Scenario, ma: dict[str, Any], mb: dict[str, Any]
 ) -> dict[str, Any]:
     """Inputs that differ and every metric of both, with the relative change."""
-    fa, fb = _flatten(a.to_dict()), _flatten(b.to_dict())
-    inputs = [
-        {"field": k, "a": fa.get(k), "b": fb.get(k)}
-        for k in sorted(set(fa) | set(fb))
-        if fa.get(k) != fb.get(k)
-    ]
-    rows = []
-    for key, va in ma.items():
-        vb = mb.get(key)
-        change = None
-        if isinstance(va, float | int) and isinstance(vb, float | int) and va != 0:
-            change = (vb - va) / abs(va)
-        rows.append({"metric": key, "a": va, "b": vb, "change_frac": change})
-    return clean({"a": a.name, "b": b.name, "inputs": inputs, "metrics": rows})
+    return clean(compare_metrics(a, b, ma, mb))
