@@ -7,6 +7,7 @@ load (or the simulated trace), then the cost breakdown at that load and at full 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -153,11 +154,19 @@ def scenario_trace(scenario: Scenario) -> RequestTrace:
             s.seed,
         )
     if w.trace in PACKAGED_TRACES:
-        trace = load_trace(data_path(PACKAGED_TRACES[w.trace]))
-        return dataclasses.replace(
-            trace, source=f"{w.trace} (packaged; Azure LLM inference trace 2023, CC BY 4.0)"
-        )
+        return packaged_trace(w.trace)
     return load_trace(Path(w.trace))
+
+
+@functools.lru_cache(maxsize=len(PACKAGED_TRACES))
+def packaged_trace(name: str) -> RequestTrace:
+    """A trace shipped with chip2grid, read once (its arrays are read-only)."""
+    trace = load_trace(data_path(PACKAGED_TRACES[name]))
+    for array in (trace.arrival_s, trace.input_tokens, trace.output_tokens):
+        array.flags.writeable = False
+    return dataclasses.replace(
+        trace, source=f"{name} (packaged; Azure LLM inference trace 2023, CC BY 4.0)"
+    )
 
 
 def scenario_finance(scenario: Scenario) -> Finance:
