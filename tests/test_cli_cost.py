@@ -73,3 +73,34 @@ def test_list_facility_catalogs(kind: str, entry: str) -> None:
     proc = run("list", kind)
     assert proc.returncode == 0, proc.stderr
     assert entry in proc.stdout
+
+
+def test_cost_monte_carlo_spreads_and_fixed_inputs_reproduce_the_point() -> None:
+    proc = run(*BASE, "--monte-carlo", "2000", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    out = data["uncertainty"]["outputs"]["usd_per_mtok_output"]
+    assert out["p10"] < out["p50"] < out["p90"]
+    point = data["breakdown"]["usd_per_mtok_output"]
+    fixed = run(
+        *BASE,
+        "--uncertain",
+        "wacc_frac=fixed:0.10",
+        "--uncertain",
+        "node_price_frac=fixed:1",
+        "--monte-carlo",
+        "50",
+        "--json",
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    same = json.loads(fixed.stdout)["uncertainty"]["outputs"]["usd_per_mtok_output"]
+    assert same["p10"] == pytest.approx(point, rel=1e-9) == same["p90"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "needle"),
+    [("wacc_frac=beta:1:2", "--uncertain"), ("price=uniform:1:2", "uncertain input")],
+)
+def test_cost_bad_uncertain_inputs(spec: str, needle: str) -> None:
+    proc = run(*BASE, "--uncertain", spec)
+    assert proc.returncode == 2 and needle in proc.stderr

@@ -21,7 +21,9 @@ from chip2grid.cli.app import (
     console,
 )
 from chip2grid.economics import (
+    DEFAULT_UNCERTAINTY,
     DeploymentCost,
+    cost_uncertainty,
     deployment_cost,
     load_from_estimate,
     load_from_simulation,
@@ -143,6 +145,48 @@ def print_cost(cost: DeploymentCost, title: str) -> None:
     console.print(summary)
 
 
+UNCERTAIN_OUTPUTS = (
+    "usd_per_mtok_output",
+    "usd_per_mtok_input",
+    "usd_per_mtok_blended",
+    "usd_per_accelerator_hour",
+    "total_usd_per_year",
+    "capex_usd",
+)
+DIST_KEYS = {
+    "fixed": ("value",),
+    "uniform": ("low", "high"),
+    "triangular": ("low", "mode", "high"),
+    "normal": ("mean", "std"),
+    "lognormal": ("median", "sigma"),
+}
+
+
+def parse_uncertain(items: list[str]) -> dict[str, dict[str, object]]:
+    """``name=dist:a:b[:c]`` options as distribution specs."""
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        name, sep, spec = item.partition("=")
+        parts = spec.split(":")
+        keys = DIST_KEYS.get(parts[0].strip().lower())
+        if not sep or keys is None or len(parts) - 1 != len(keys):
+            raise InvalidParameterError(
+                "--uncertain",
+                item,
+                "name=dist:params with dist one of "
+                + ", ".join(f"{k}:{':'.join(v)}" for k, v in DIST_KEYS.items()),
+            )
+        try:
+            values = [float(p) for p in parts[1:]]
+        except ValueError:
+            raise InvalidParameterError("--uncertain", item, "numeric parameters") from None
+        out[name.strip()] = {
+            "dist": parts[0].strip().lower(),
+            **dict(zip(keys, values, strict=True)),
+        }
+    return out
+
+
 @app.command("cost")
 def cost_command(
     model: Annotated[str, typer.Option(help="catalog model id")] = DEFAULT_DEPLOYMENT["model"],
@@ -177,6 +221,16 @@ def cost_command(
     colocation: Annotated[
         bool, typer.Option("--colocation", help="rent the hall instead of building it")
     ] = False,
+    monte_carlo: Annotated[
+        int, typer.Option(help="Monte Carlo draws over uncertain prices and finance (0: off)")
+    ] = 0,
+    uncertain: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="an uncertain input: name=dist:a:b[:c], e.g. wacc_frac=triangular:0.07:0.1:0.14"
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="seed of the Monte Carlo draws")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Cost per accelerator-hour and per million tokens, energy, carbon and water per token."""
@@ -217,7 +271,40 @@ def cost_command(
         platform=platform,
         colocation=colocation,
     )
+    spread = None
+    if monte_carlo < 0:
+        raise InvalidParameterError("--monte-carlo", monte_carlo, "a number of draws >= 0")
+    if monte_carlo or uncertain:
+        specs = parse_uncertain(uncertain) if uncertain else DEFAULT_UNCERTAINTY
+        result = cost_uncertainty(cost, inputs=specs, num_draws=monte_carlo or 10_000, seed=seed)
+        spread = {
+            name: dataclasses.asdict(result.summaries[name])
+            for name in UNCERTAIN_OUTPUTS
+            if name in result.summaries
+        }
+        spread_inputs = {name: str(dist) for name, dist in result.inputs.items()}
     if as_json:
-        print(json.dumps(cost_to_dict(cost), indent=2))
+        data = cost_to_dict(cost)
+        if spread is not None:
+            data["uncertainty"] = {
+                "num_draws": monte_carlo or 10_000,
+                "seed": seed,
+                "inputs": spread_inputs,
+                "outputs": _jsonable(spread),
+            }
+        print(json.dumps(data, indent=2))
         return
     print_cost(cost, f"chip2grid cost: {dep.model.id} on {num_accelerators} x {dep.accelerator.id}")
+    if spread is not None:
+        table = Table(
+            "figure",
+            "P10",
+            "P50",
+            "P90",
+            title=f"uncertainty ({monte_carlo or 10_000:,} draws): "
+            + "; ".join(f"{k} ~ {v}" for k, v in spread_inputs.items()),
+            title_justify="left",
+        )
+        for name, s in spread.items():
+            table.add_row(name, f"{s['p10']:.4g}", f"{s['p50']:.4g}", f"{s['p90']:.4g}")
+        console.print(table)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from chip2grid.economics.cost import HOURS_PER_YEAR, CostBreakdown, cost_breakdown
 from chip2grid.economics.deployment import (
+    DEFAULT_UNCERTAINTY,
     DeploymentCost,
     ServiceLoad,
+    cost_uncertainty,
     deployment_cost,
     load_from_estimate,
     load_from_simulation,
@@ -37,6 +39,7 @@ from chip2grid.economics.uncertainty import (
 )
 
 __all__ = [
+    "DEFAULT_UNCERTAINTY",
     "DISTRIBUTION_KINDS",
     "HOURS_PER_YEAR",
     "RENTAL_KINDS",
@@ -58,6 +61,7 @@ __all__ = [
     "annuity_factor",
     "api_prices",
     "cost_breakdown",
+    "cost_uncertainty",
     "default_finance",
     "deployment_cost",
     "load_from_estimate",

@@ -8,14 +8,18 @@ busy time spent on prefill.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from chip2grid.economics.cost import CostBreakdown, cost_breakdown
 from chip2grid.economics.finance import Finance, default_finance
 from chip2grid.economics.market import MarketComparison, market_comparison
-from chip2grid.energy import EnergySupply, energy_supply
+from chip2grid.economics.uncertainty import MonteCarloResult, monte_carlo
+from chip2grid.energy import EnergySupply, energy_supply, supply_price_usd_per_kwh
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility import (
     Platform,
@@ -55,6 +59,8 @@ class DeploymentCost:
     colocation: bool
     breakdown: CostBreakdown
     market: MarketComparison
+    supply_spec: str | dict[str, float] = "grid"
+    """The supply as given (an id or shares), to price it again."""
 
 
 def load_from_estimate(est: Estimate) -> ServiceLoad:
@@ -154,4 +160,74 @@ def deployment_cost(
         colocation=colocation,
         breakdown=breakdown,
         market=market_comparison(deployment.model.id, deployment.accelerator.id),
+        supply_spec=supply,
     )
+
+
+DEFAULT_UNCERTAINTY: dict[str, dict[str, float | str]] = {
+    "node_price_frac": {"dist": "triangular", "low": 0.8, "mode": 1.0, "high": 1.3},
+    "electricity_price_frac": {"dist": "triangular", "low": 0.7, "mode": 1.0, "high": 1.5},
+    "wacc_frac": {"dist": "triangular", "low": 0.07, "mode": 0.10, "high": 0.14},
+    "accelerator_lifetime_years": {"dist": "triangular", "low": 3.0, "mode": 5.0, "high": 6.0},
+}
+"""Illustrative spreads (judgement, not measurements) used when the caller gives none: server
+price -20 %/+30 % of the catalog's, electricity -30 %/+50 % of the region's, cost of capital
+7-14 %, depreciation life 3-6 years. Pass your own to :func:`cost_uncertainty`."""
+
+PRICE_MULTIPLIERS = ("node_price_frac", "electricity_price_frac")
+
+
+def cost_uncertainty(
+    cost: DeploymentCost,
+    *,
+    inputs: Mapping[str, object] | None = None,
+    finance: Finance | None = None,
+    num_draws: int = 10_000,
+    seed: int = 0,
+) -> MonteCarloResult:
+    """P10/P50/P90 of every figure of ``cost`` with uncertain prices and finance.
+
+    ``inputs`` maps a name to a distribution spec (see :func:`parse_distribution`): the
+    multipliers ``node_price_frac`` (on the platform's server price) and
+    ``electricity_price_frac`` (on the supply's price in the region), or any numeric field of
+    :class:`Finance`. The load, place and platform are those ``cost`` priced.
+    """
+    specs = dict(DEFAULT_UNCERTAINTY if inputs is None else inputs)
+    base = finance or default_finance()
+    finance_fields = {
+        f.name
+        for f in dataclasses.fields(Finance)
+        if f.type in ("float", float) and f.name not in ("id", "source")
+    }
+    allowed = set(PRICE_MULTIPLIERS) | finance_fields
+    for name in specs:
+        if name not in allowed:
+            raise InvalidParameterError(
+                "uncertain input", name, f"one of {', '.join(sorted(allowed))}"
+            )
+    region, cooling = get_region(cost.region), get_cooling(cost.cooling)
+    supply = energy_supply(cost.supply_spec)
+    price = supply_price_usd_per_kwh(supply, region)
+    load = cost.load
+
+    def priced(**draws: Any) -> CostBreakdown:
+        node = cost.platform.node_price_usd * draws.pop("node_price_frac", 1.0)
+        elec = price * draws.pop("electricity_price_frac", 1.0)
+        return cost_breakdown(
+            num_accelerators=load.num_accelerators,
+            platform=cost.platform,
+            supply=supply,
+            finance=dataclasses.replace(base, **draws) if draws else base,
+            accelerator_power_w=load.accelerator_power_w,
+            output_tokens_per_s=load.output_tokens_per_s,
+            input_tokens_per_s=load.input_tokens_per_s,
+            region=region,
+            cooling=cooling,
+            busy_frac=load.busy_frac,
+            prefill_time_frac=load.prefill_time_frac,
+            colocation=cost.colocation,
+            node_price_usd=node,
+            electricity_price_usd_per_kwh=elec,
+        )
+
+    return monte_carlo(priced, specs, num_draws, seed)  # type: ignore[arg-type]
