@@ -46,6 +46,20 @@ class InvalidParameterError(Chip2GridError, ValueError):
         super().__init__(message)
 
 
+LISTINGS: dict[str, str] = {
+    "model": "chip2grid list models",
+    "accelerator": "chip2grid list accelerators",
+    "engine": "chip2grid list engines",
+    "region": "chip2grid list regions",
+    "cooling": "chip2grid list cooling",
+    "platform": "chip2grid list platforms",
+    "energy-source": "chip2grid list energy-sources",
+    "scenario": "chip2grid init --list",
+    "scenario field": "chip2grid sweep --list-fields",
+}
+"""The command that lists every valid name of a kind, where there is one."""
+
+
 class UnknownEntryError(Chip2GridError, LookupError):
     """A name that is not in a catalog; the message lists the closest valid names."""
 
@@ -58,7 +72,11 @@ class UnknownEntryError(Chip2GridError, LookupError):
         message = f"unknown {kind} {name!r}"
         if close:
             message += f"; closest: {', '.join(close)}"
-        message += f" (run `chip2grid list {kind}s` for all {len(valid_list)})"
+        listing = LISTINGS.get(kind)
+        if listing:
+            message += f" (run `{listing}` for all {len(valid_list)})"
+        elif len(valid_list) <= 12:
+            message += f" (valid: {', '.join(valid_list)})"
         super().__init__(message)
 
     def __str__(self) -> str:  # LookupError would quote the message otherwise
