@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import chip2grid as c2g
+import chip2grid.perf
 from chip2grid import (
     Deployment,
     InfeasibleError,
@@ -307,3 +309,18 @@ def test_every_catalog_accelerator_estimates() -> None:
                 n *= 2
             except InvalidParameterError:
                 n *= 2
+
+
+def test_concurrency_within_slo_is_the_edge_of_the_targets() -> None:
+    dep = c2g.Deployment(
+        model=c2g.get_model("llama-3.1-8b"),
+        accelerator=c2g.get_accelerator("h100-sxm"),
+        num_accelerators=1,
+    )
+    w = c2g.Workload(input_tokens=1024, output_tokens=256)
+    limit = c2g.perf.concurrency_within_slo(dep, w, 0.5, 0.03, rel_tol=1e-3)
+    assert limit.limited_by == "slo" and limit.concurrency > 1
+    assert limit.estimate.ttft_s_mean <= 0.5 and limit.estimate.tpot_s_mean <= 0.03
+    more = c2g.estimate(dep, w, c2g.Load(mode="concurrency", concurrency=limit.concurrency * 1.01))
+    assert more.ttft_s_mean > 0.5 or more.tpot_s_mean > 0.03
+    assert c2g.perf.concurrency_within_slo(dep, w, 1e-6, 0.03).limited_by == "one_user"

@@ -44,7 +44,15 @@ from chip2grid.facility import (
 )
 from chip2grid.hardware import Accelerator, get_accelerator
 from chip2grid.industry.layers import DEPLOYMENT_LAYER_IDS
-from chip2grid.perf import Deployment, Estimate, Load, Workload, estimate, parallel_layouts
+from chip2grid.perf import (
+    Deployment,
+    Estimate,
+    Load,
+    Workload,
+    concurrency_within_slo,
+    estimate,
+    parallel_layouts,
+)
 from chip2grid.scenario import Scenario, ScenarioResult, scenario_finance
 
 LAYERS: tuple[str, ...] = DEPLOYMENT_LAYER_IDS
@@ -163,31 +171,15 @@ def relaxed_accelerator(base: Accelerator, relax: Relaxation) -> Accelerator:
     )
 
 
-def _meets(est: Estimate, ttft_s: float, tpot_s: float) -> bool:
-    return est.ttft_s_mean <= ttft_s and est.tpot_s_mean <= tpot_s and not est.saturated
-
-
 def slo_point(dep: Deployment, workload: Workload, ttft_s: float, tpot_s: float) -> ChipPoint:
     """The largest concurrency whose mean TTFT and TPOT meet the targets (2 % bisection)."""
-    low_est = estimate(dep, workload, Load(mode="concurrency", concurrency=1.0))
-    max_users = float(max(low_est.max_concurrency, 1))
-    if not _meets(low_est, ttft_s, tpot_s):
-        return ChipPoint(deployment=dep, estimate=low_est, concurrency=0.0, limited_by="slo")
-    high_est = estimate(dep, workload, Load(mode="concurrency", concurrency=max_users))
-    if _meets(high_est, ttft_s, tpot_s):
-        return ChipPoint(
-            deployment=dep, estimate=high_est, concurrency=max_users, limited_by="kv_cache"
-        )
-    low, high = 1.0, max_users
-    best = low_est
-    while high / low > 1.02:
-        mid = math.sqrt(low * high)
-        trial = estimate(dep, workload, Load(mode="concurrency", concurrency=mid))
-        if _meets(trial, ttft_s, tpot_s):
-            low, best = mid, trial
-        else:
-            high = mid
-    return ChipPoint(deployment=dep, estimate=best, concurrency=low, limited_by="slo")
+    limit = concurrency_within_slo(dep, workload, ttft_s, tpot_s)
+    return ChipPoint(
+        deployment=dep,
+        estimate=limit.estimate,
+        concurrency=limit.concurrency,
+        limited_by="kv_cache" if limit.limited_by == "max_users" else "slo",
+    )
 
 
 def _chip(ctx: Context, relax: Relaxation, split: tuple[int, int, int] | None) -> ChipPoint | None:

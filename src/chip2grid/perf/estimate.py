@@ -404,13 +404,70 @@ def best_layout(
     return max(candidates, key=lambda c: (c.output_tokens_per_s, -c.tpot_s_mean))
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SloLimit:
+    """The most users a deployment serves while its mean TTFT and TPOT meet their targets."""
+
+    concurrency: float
+    """Closed-loop users; 0 when one user already misses a target."""
+    estimate: Estimate
+    """The steady state at ``concurrency`` (at one user when it is 0)."""
+    limited_by: str
+    """``slo`` (a target stops more users), ``max_users`` (the top of the search meets the
+    targets: the KV cache or the caller's cap stops first) or ``one_user``."""
+
+
+def concurrency_within_slo(
+    deployment: Deployment,
+    workload: Workload,
+    ttft_s: float,
+    tpot_s: float,
+    *,
+    max_users: float | None = None,
+    rel_tol: float = 0.02,
+    abs_tol: float = 0.0,
+) -> SloLimit:
+    """Bisect the closed-loop concurrency for the most users within both latency targets.
+
+    TTFT and TPOT grow with the number of users, so the largest concurrency between 1 and
+    ``max_users`` (default: the sequences the KV cache holds) whose steady-state means meet
+    ``ttft_s`` and ``tpot_s`` is found by geometric bisection, to a ratio of ``1 + rel_tol`` or
+    a gap of ``abs_tol`` users. Means, not tails: a percentile target needs the simulator.
+    """
+
+    def at(users: float) -> Estimate:
+        return estimate(deployment, workload, Load(mode="concurrency", concurrency=users))
+
+    def meets(est: Estimate) -> bool:
+        return est.ttft_s_mean <= ttft_s and est.tpot_s_mean <= tpot_s and not est.saturated
+
+    low_est = at(1.0)
+    if not meets(low_est):
+        return SloLimit(concurrency=0.0, estimate=low_est, limited_by="one_user")
+    top = float(max(max_users if max_users is not None else low_est.max_concurrency, 1.0))
+    top_est = at(top)
+    if meets(top_est):
+        return SloLimit(concurrency=top, estimate=top_est, limited_by="max_users")
+    low, high, best = 1.0, top, low_est
+    while high / low > 1.0 + rel_tol and high - low > abs_tol:
+        mid = math.sqrt(low * high)
+        trial = at(mid)
+        if meets(trial):
+            low, best = mid, trial
+        else:
+            high = mid
+    return SloLimit(concurrency=low, estimate=best, limited_by="slo")
+
+
 __all__ = [
     "Estimate",
     "Load",
     "PhaseBreakdown",
     "RankShape",
+    "SloLimit",
     "Workload",
     "best_layout",
+    "concurrency_within_slo",
     "estimate",
     "max_concurrency",
 ]

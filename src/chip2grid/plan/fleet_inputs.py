@@ -24,6 +24,7 @@ from chip2grid.perf import (
     Estimate,
     Load,
     Workload,
+    concurrency_within_slo,
     estimate,
     parallel_layouts,
 )
@@ -129,10 +130,6 @@ class SloCapacity:
     estimate: Estimate
 
 
-def _meets(est: Estimate, ttft_slo_s: float, tpot_slo_s: float) -> bool:
-    return est.ttft_s_mean <= ttft_slo_s and est.tpot_s_mean <= tpot_slo_s
-
-
 def slo_capacity(
     model: str,
     accelerator: str,
@@ -184,31 +181,27 @@ def slo_capacity(
         )
         try:
             full = estimate(dep, workload, Load(mode="max_load"))
-            low = estimate(dep, workload, Load(mode="concurrency", concurrency=1.0))
+            limit = concurrency_within_slo(
+                dep,
+                workload,
+                ttft_slo_s,
+                tpot_slo_s,
+                max_users=max(float(full.batch_size * full.num_replicas), 1.0),
+                rel_tol=1e-3,
+                abs_tol=0.5,
+            )
         except (InfeasibleError, InvalidParameterError) as exc:
             reasons.append(str(exc))
             continue
-        if not _meets(low, ttft_slo_s, tpot_slo_s):
+        if limit.limited_by == "one_user":
+            low = limit.estimate
             reasons.append(
                 f"{dep.layout}: one user already sees TTFT {low.ttft_s_mean:.3g} s, "
                 f"TPOT {low.tpot_s_mean:.3g} s"
             )
             continue
-        lo, hi = 1.0, max(float(full.batch_size * full.num_replicas), 1.0)
-        users, found = lo, low
-        top = estimate(dep, workload, Load(mode="concurrency", concurrency=hi))
-        if _meets(top, ttft_slo_s, tpot_slo_s):
-            users, found = hi, top
-        else:
-            while hi - lo > max(0.5, 1e-3 * lo):
-                mid = 0.5 * (lo + hi)
-                trial = estimate(dep, workload, Load(mode="concurrency", concurrency=mid))
-                if _meets(trial, ttft_slo_s, tpot_slo_s):
-                    lo, users, found = mid, mid, trial
-                else:
-                    hi = mid
-        if best is None or found.output_tokens_per_s > best[1].output_tokens_per_s:
-            best = (users, found)
+        if best is None or limit.estimate.output_tokens_per_s > best[1].output_tokens_per_s:
+            best = (limit.concurrency, limit.estimate)
     if best is None:
         raise InfeasibleError(
             f"{accelerator}: no split of one {platform.id} server ({n} x {acc.id}) serves "
