@@ -22,7 +22,9 @@ from chip2grid.economics.uncertainty import MonteCarloResult, monte_carlo
 from chip2grid.energy import EnergySupply, energy_supply, supply_price_usd_per_kwh
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility import (
+    Cooling,
     Platform,
+    Region,
     default_platform_for,
     get_cooling,
     get_platform,
@@ -61,6 +63,8 @@ class DeploymentCost:
     market: MarketComparison
     supply_spec: str | dict[str, float] = "grid"
     """The supply as given (an id or shares), to price it again."""
+    finance: Finance = dataclasses.field(default_factory=default_finance)
+    """The finance it was priced with."""
 
 
 def load_from_estimate(est: Estimate) -> ServiceLoad:
@@ -134,20 +138,8 @@ def deployment_cost(
         )
     reg, cool = get_region(region), get_cooling(cooling)
     mix: EnergySupply = energy_supply(supply)
-    breakdown = cost_breakdown(
-        num_accelerators=load.num_accelerators,
-        platform=plat,
-        supply=mix,
-        finance=finance or default_finance(),
-        accelerator_power_w=load.accelerator_power_w,
-        output_tokens_per_s=load.output_tokens_per_s,
-        input_tokens_per_s=load.input_tokens_per_s,
-        region=reg,
-        cooling=cool,
-        busy_frac=load.busy_frac,
-        prefill_time_frac=load.prefill_time_frac,
-        colocation=colocation,
-    )
+    fin = finance or default_finance()
+    breakdown = _price_load(load, plat, mix, reg, cool, fin, colocation)
     label = (
         supply if isinstance(supply, str) else ", ".join(f"{k} {v:.0%}" for k, v in supply.items())
     )
@@ -161,6 +153,7 @@ def deployment_cost(
         breakdown=breakdown,
         market=market_comparison(deployment.model.id, deployment.accelerator.id),
         supply_spec=supply,
+        finance=fin,
     )
 
 
@@ -181,7 +174,6 @@ def cost_uncertainty(
     cost: DeploymentCost,
     *,
     inputs: Mapping[str, object] | None = None,
-    finance: Finance | None = None,
     num_draws: int = 10_000,
     seed: int = 0,
 ) -> MonteCarloResult:
@@ -190,10 +182,10 @@ def cost_uncertainty(
     ``inputs`` maps a name to a distribution spec (see :func:`parse_distribution`): the
     multipliers ``node_price_frac`` (on the platform's server price) and
     ``electricity_price_frac`` (on the supply's price in the region), or any numeric field of
-    :class:`Finance`. The load, place and platform are those ``cost`` priced.
+    :class:`Finance`. The load, place, platform and finance are those ``cost`` priced.
     """
     specs = dict(DEFAULT_UNCERTAINTY if inputs is None else inputs)
-    base = finance or default_finance()
+    base = cost.finance
     finance_fields = {
         f.name
         for f in dataclasses.fields(Finance)
@@ -208,26 +200,49 @@ def cost_uncertainty(
     region, cooling = get_region(cost.region), get_cooling(cost.cooling)
     supply = energy_supply(cost.supply_spec)
     price = supply_price_usd_per_kwh(supply, region)
-    load = cost.load
 
     def priced(**draws: Any) -> CostBreakdown:
         node = cost.platform.node_price_usd * draws.pop("node_price_frac", 1.0)
         elec = price * draws.pop("electricity_price_frac", 1.0)
-        return cost_breakdown(
-            num_accelerators=load.num_accelerators,
-            platform=cost.platform,
-            supply=supply,
-            finance=dataclasses.replace(base, **draws) if draws else base,
-            accelerator_power_w=load.accelerator_power_w,
-            output_tokens_per_s=load.output_tokens_per_s,
-            input_tokens_per_s=load.input_tokens_per_s,
-            region=region,
-            cooling=cooling,
-            busy_frac=load.busy_frac,
-            prefill_time_frac=load.prefill_time_frac,
-            colocation=cost.colocation,
+        finance = dataclasses.replace(base, **draws) if draws else base
+        return _price_load(
+            cost.load,
+            cost.platform,
+            supply,
+            region,
+            cooling,
+            finance,
+            cost.colocation,
             node_price_usd=node,
             electricity_price_usd_per_kwh=elec,
         )
 
     return monte_carlo(priced, specs, num_draws, seed)  # type: ignore[arg-type]
+
+
+def _price_load(
+    load: ServiceLoad,
+    platform: Platform,
+    supply: EnergySupply,
+    region: Region,
+    cooling: Cooling,
+    finance: Finance,
+    colocation: bool,
+    **overrides: Any,
+) -> CostBreakdown:
+    """:func:`cost_breakdown` of a service load (``overrides``: its price arguments)."""
+    return cost_breakdown(
+        num_accelerators=load.num_accelerators,
+        platform=platform,
+        supply=supply,
+        finance=finance,
+        accelerator_power_w=load.accelerator_power_w,
+        output_tokens_per_s=load.output_tokens_per_s,
+        input_tokens_per_s=load.input_tokens_per_s,
+        region=region,
+        cooling=cooling,
+        busy_frac=load.busy_frac,
+        prefill_time_frac=load.prefill_time_frac,
+        colocation=colocation,
+        **overrides,
+    )
