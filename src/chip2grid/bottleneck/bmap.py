@@ -35,11 +35,11 @@ from chip2grid.bottleneck.operate import (
     next_cooling,
     operate,
 )
-from chip2grid.errors import CatalogError, InvalidParameterError, UnknownEntryError
-from chip2grid.facility import get_platform, list_platforms
+from chip2grid.errors import InvalidParameterError
+from chip2grid.facility import accelerators_with_platform
 from chip2grid.hardware import get_accelerator, list_accelerators
 from chip2grid.industry.layers import get_stack_layer
-from chip2grid.scenario import ScenarioResult, apply_overrides, evaluate
+from chip2grid.scenario import ScenarioResult, apply_overrides, evaluate, scenario_finance
 from chip2grid.scenario.schema import Scenario
 
 HARD_CAPS = ("site_power", "capital", "cooling", "rack_power")
@@ -224,7 +224,7 @@ def next_accelerator(current: str, layer: str) -> str | None:
             return max(a.peak_flops_per_s.values())
         return float(getattr(a, dim))
 
-    with_platform = {get_platform(p).accelerator for p in list_platforms()}
+    with_platform = set(accelerators_with_platform())
     here = amount(acc)
     candidates = []
     for other_id in list_accelerators():
@@ -266,10 +266,7 @@ def _relieve(
 
 
 def _layer_info(layer: str) -> tuple[str, str, str, tuple[str, ...], str]:
-    try:
-        info = get_stack_layer(layer)
-    except (UnknownEntryError, CatalogError):
-        return layer.replace("_", " "), "", "", (), ""
+    info = get_stack_layer(layer)
     return info.name, info.analyst_layer, info.resolution_timeline, info.key_companies, info.relief
 
 
@@ -312,8 +309,6 @@ def _perturbed(
             ctx, workload=dataclasses.replace(ctx.workload, **{field: value}), cache={}
         )
         return operate(new_ctx, relax, split)
-    from chip2grid.scenario import scenario_finance
-
     field = name.split(".", 1)[1]
     value = getattr(scenario_finance(ctx.scenario), field) * scale
     scenario = apply_overrides(ctx.scenario, {name: value})

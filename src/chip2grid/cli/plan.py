@@ -11,16 +11,11 @@ from rich.table import Table
 
 from chip2grid.cli.app import _jsonable, app, console
 from chip2grid.errors import InvalidParameterError
-from chip2grid.facility import default_platform_for, list_platforms
-from chip2grid.facility import get_platform as _get_platform
+from chip2grid.facility import accelerators_with_platform, default_platform_for
 from chip2grid.plan import Plan, PlanOption, PlanRequest, plan
 from chip2grid.scenario import get_model_or_config
 
 SECONDS_PER_DAY = 86_400.0
-
-
-def _platform_accelerators() -> list[str]:
-    return sorted({_get_platform(p).accelerator for p in list_platforms()})
 
 
 def _csv(name: str, text: str) -> tuple[str, ...]:
@@ -97,7 +92,11 @@ def plan_command(
         raise InvalidParameterError("--top-k", top_k, "an integer >= 1")
     if site_mw is not None and not site_mw > 0:
         raise InvalidParameterError("--site-mw", site_mw, "megawatts > 0")
-    accs = _csv("--accelerators", accelerators) if accelerators else tuple(_platform_accelerators())
+    accs = (
+        _csv("--accelerators", accelerators)
+        if accelerators
+        else tuple(accelerators_with_platform())
+    )
     for acc in accs:
         default_platform_for(acc)  # unknown ids and accelerators without a server stop here
     req = PlanRequest(

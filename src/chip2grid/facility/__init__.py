@@ -21,6 +21,7 @@ from chip2grid.facility.cooling import (
 )
 from chip2grid.facility.platform import (
     Platform,
+    accelerators_with_platform,
     default_platform_for,
     get_platform,
     list_platforms,
@@ -39,6 +40,7 @@ __all__ = [
     "Region",
     "Site",
     "SiteCapacity",
+    "accelerators_with_platform",
     "annual_pue",
     "annual_wue_l_per_kwh",
     "default_platform_for",

@@ -19,6 +19,7 @@ from chip2grid.hardware import get_accelerator
 
 __all__ = [
     "Platform",
+    "accelerators_with_platform",
     "default_platform_for",
     "get_platform",
     "list_platforms",
@@ -163,10 +164,15 @@ def default_platform_for(accelerator_id: str) -> Platform:
     for platform_id, entry in table.items():
         if str(entry.get("accelerator", "")).lower() == accelerator.id:
             return get_entry(Platform, "platforms", "platform", platform_id)
-    with_platform = sorted({str(entry.get("accelerator", "")) for entry in table.values()})
     raise InvalidParameterError(
         "accelerator",
         accelerator.id,
-        f"an accelerator that platforms.toml has a server for: {', '.join(with_platform)}",
+        "an accelerator that platforms.toml has a server for: "
+        + ", ".join(accelerators_with_platform()),
         "or build a Platform for it yourself",
     )
+
+
+def accelerators_with_platform() -> list[str]:
+    """The sorted ids of the accelerators ``platforms.toml`` has a server for."""
+    return sorted({str(e.get("accelerator", "")).lower() for e in load_table("platforms").values()})

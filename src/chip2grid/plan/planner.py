@@ -9,6 +9,7 @@ TPOT meet the targets. The cheapest survivor is the plan; the others say why the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -130,14 +131,7 @@ def _simulate(req: PlanRequest, opt: PlanOption, num_requests: int, seed: int) -
     if tpot > req.tpot_slo_s:
         misses.append(f"simulated p90 TPOT {tpot * 1e3:.1f} ms > {req.tpot_slo_s * 1e3:.1f} ms")
     verdict = "; ".join(misses) if misses else "meets the SLOs in simulation"
-    return PlanOption(
-        **{
-            **{f: getattr(opt, f) for f in PlanOption.__dataclass_fields__},
-            "sim_ttft_s_p90": ttft,
-            "sim_tpot_s_p90": tpot,
-            "verdict": verdict,
-        }
-    )
+    return dataclasses.replace(opt, sim_ttft_s_p90=ttft, sim_tpot_s_p90=tpot, verdict=verdict)
 
 
 def plan(
@@ -186,14 +180,7 @@ def plan(
         if not why:
             extra = o.cost_usd_per_mtok / chosen.cost_usd_per_mtok - 1.0
             why = f"costs {extra:+.0%} per Mtok"
-        runners.append(
-            PlanOption(
-                **{
-                    **{f: getattr(o, f) for f in PlanOption.__dataclass_fields__},
-                    "verdict": why,
-                }
-            )
-        )
+        runners.append(dataclasses.replace(o, verdict=why))
     # Pareto front over the best candidate of each shape: cost, TTFT, TPOT, J/token
     firsts: dict[tuple[str, str, int, int], int] = {}
     for i in order:

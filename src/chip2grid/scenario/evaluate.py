@@ -90,7 +90,7 @@ class ScenarioResult:
             "capacity_output_tokens_per_s": cap.output_tokens_per_s,
             "capacity_requests_per_s": cap.requests_per_s,
             "offered_requests_per_s": self.offered_requests_per_s,
-            "load_frac": min(self.offered_requests_per_s / cap.requests_per_s, math.inf)
+            "load_frac": self.offered_requests_per_s / cap.requests_per_s
             if cap.requests_per_s > 0
             else math.inf,
             "output_tokens_per_s": load.output_tokens_per_s,

@@ -25,7 +25,6 @@ import numpy as np
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import get_accelerator
-from chip2grid.perf.calibration import catalog_calibration_for
 from chip2grid.profile.writer import to_toml, write_atomic
 from chip2grid.validation.cases import Case, load_cases
 from chip2grid.validation.fit import FitResult, fit, scored_metric
@@ -34,6 +33,7 @@ from chip2grid.validation.predict import (
     HW_PARAMS,
     POWER_PARAMS,
     Prepared,
+    catalog_parameters,
     predict,
     prepare,
 )
@@ -274,20 +274,6 @@ class CalibrationReport:
         return write_atomic(path, to_toml(self.to_document(command), header=header))
 
 
-def _catalog_parameters(prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The shipped catalog's parameters (never a user file) for the prepared groups."""
-    hw = [
-        [getattr(catalog_calibration_for(k, "default").hardware, p) for p in HW_PARAMS]
-        for k in prep.hw_keys
-    ]
-    eng = [
-        [getattr(catalog_calibration_for("default", k).engine, p) for p in ENGINE_PARAMS]
-        for k in prep.engine_keys
-    ]
-    power = catalog_calibration_for("default", "default").power
-    return np.array(hw), np.array(eng), np.array([getattr(power, p) for p in POWER_PARAMS])
-
-
 def _errors(prep: Prepared, pred_rows: list[tuple[int, str, float, float]]) -> ErrorTable:
     by_metric: dict[str, list[float]] = defaultdict(list)
     by_acc: dict[str, list[float]] = defaultdict(list)
@@ -379,7 +365,7 @@ def calibrate(
             + (f"; {len(prep.skipped)} skipped" if prep.skipped else "")
             + ")",
         )
-    hw0, eng0, pw0 = _catalog_parameters(prep)
+    hw0, eng0, pw0 = catalog_parameters(prep)
     everyone = np.arange(len(prep.cases))
     before = _scored(prep, predict(prep, hw0, eng0, pw0), everyone)
     order = np.random.default_rng(seed).permutation(len(prep.cases))

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import least_squares
 
+from chip2grid.atomic import write_text_atomic
 from chip2grid.validation.cases import Case
 from chip2grid.validation.predict import (
     ENERGY_METRICS,
@@ -250,6 +251,4 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
     lines.append(f"compute_power_coeff = {float(result.power[0]):.6g}")
     lines.append(f"memory_power_coeff = {float(result.power[1]):.6g}")
     lines.append(f'source = "gpu_power_w_mean of the fit set; {prov}"')
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_text_atomic(path, "\n".join(lines) + "\n")

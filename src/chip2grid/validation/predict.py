@@ -20,6 +20,7 @@ from chip2grid.perf import (
     require_fit,
     static_batching,
 )
+from chip2grid.perf.calibration import catalog_calibration_for
 from chip2grid.perf.estimate import Workload, max_concurrency
 from chip2grid.perf.steady import md1_wait_s
 from chip2grid.validation.cases import Case
@@ -289,3 +290,18 @@ def _subset(shape: RankShape, idx: Array) -> RankShape:
             for f in dataclasses.fields(RankShape)
         }
     )
+
+
+def catalog_parameters(prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The shipped catalog's parameters (never a user calibration file) for the prepared
+    hardware and engine groups, and the power coefficients."""
+    hw = [
+        [getattr(catalog_calibration_for(k, "default").hardware, p) for p in HW_PARAMS]
+        for k in prep.hw_keys
+    ]
+    eng = [
+        [getattr(catalog_calibration_for("default", k).engine, p) for p in ENGINE_PARAMS]
+        for k in prep.engine_keys
+    ]
+    power = catalog_calibration_for("default", "default").power
+    return np.array(hw), np.array(eng), np.array([getattr(power, p) for p in POWER_PARAMS])

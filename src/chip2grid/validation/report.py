@@ -10,14 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from chip2grid.perf import calibration_for
+from chip2grid.atomic import atomic_open
 from chip2grid.validation.cases import Case, load_cases
 from chip2grid.validation.fit import FitResult, fit, scored_metric
 from chip2grid.validation.predict import (
-    ENGINE_PARAMS,
-    HW_PARAMS,
-    POWER_PARAMS,
-    Prepared,
+    catalog_parameters,
     predict,
     prepare,
 )
@@ -95,9 +92,7 @@ class ValidationReport:
 
     def write_csv(self, path: str | Path) -> None:
         """Write every row; the file is written to a temporary name first, then renamed."""
-        target = Path(path)
-        tmp = target.with_name(target.name + ".tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
+        with atomic_open(path, newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(
                 [
@@ -145,20 +140,6 @@ class ValidationReport:
                         r.split,
                     ]
                 )
-        tmp.replace(target)
-
-
-def _shipped_parameters(prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    hw = [
-        [getattr(calibration_for(k, "default").hardware, p) for p in HW_PARAMS]
-        for k in prep.hw_keys
-    ]
-    eng = [
-        [getattr(calibration_for("default", k).engine, p) for p in ENGINE_PARAMS]
-        for k in prep.engine_keys
-    ]
-    power = calibration_for("default", "default").power
-    return np.array(hw), np.array(eng), np.array([getattr(power, p) for p in POWER_PARAMS])
 
 
 def run_validation(
@@ -185,7 +166,7 @@ def run_validation(
         hw, eng, power = result.hw, result.engine, result.power
         label = f"refit on {result.fitted_on}"
     else:
-        hw, eng, power = _shipped_parameters(prep)
+        hw, eng, power = catalog_parameters(prep)
         label = "shipped calibration.toml"
     pred = predict(prep, hw, eng, power)
     rows = []
