@@ -15,6 +15,7 @@ from rich.table import Table
 
 import chip2grid as c2g
 from chip2grid.errors import InvalidParameterError
+from chip2grid.scenario.schema import Scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -24,16 +25,12 @@ app = typer.Typer(
 )
 console = Console()
 
+_DEFAULT = Scenario()
 DEFAULT_DEPLOYMENT: dict[str, Any] = {
-    "model": "llama-3.3-70b",
-    "accelerator": "h200-sxm",
-    "num_accelerators": 8,
-    "weight_precision": "fp8",
-    "kv_precision": "fp8",
-    "input_tokens": 2048,
-    "output_tokens": 256,
+    "model": _DEFAULT.model,
+    "accelerator": _DEFAULT.deployment.accelerator,
 }
-"""The built-in default deployment of ``chip2grid run``."""
+"""The command-line defaults: those of the default scenario (``chip2grid init`` shows it)."""
 
 
 def _jsonable(value: Any) -> Any:

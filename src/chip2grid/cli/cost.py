@@ -13,6 +13,7 @@ from rich.table import Table
 
 import chip2grid as c2g
 from chip2grid.cli.app import (
+    _DEFAULT,
     DEFAULT_DEPLOYMENT,
     _jsonable,
     _parse_split,
@@ -30,7 +31,11 @@ from chip2grid.economics import (
 )
 from chip2grid.errors import InvalidParameterError
 
-DEFAULT_SITE: dict[str, str] = {"region": "us-virginia", "cooling": "dlc", "energy": "grid"}
+DEFAULT_SITE: dict[str, str] = {
+    "region": _DEFAULT.site.region,
+    "cooling": _DEFAULT.site.cooling,
+    "energy": str(_DEFAULT.energy.supply),
+}
 """Where the default scenario stands: a liquid-cooled hall in Virginia on grid power."""
 
 
