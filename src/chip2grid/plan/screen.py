@@ -126,39 +126,31 @@ class Screened:
         return self.violation_frac <= 0.0
 
 
-def _shapes(
-    req: PlanRequest,
-) -> list[tuple[str, str, int, int, Deployment]]:
+def _shapes(req: PlanRequest) -> list[tuple[str, str, int, int, Deployment]]:
+    """One replica of every accelerator x precision x TP x PP split (EP is not searched)."""
+    layouts = parallel_layouts(req.model, req.max_accelerators_per_replica)
+    splits = sorted({(tp, pp) for tp, pp, ep in layouts if ep == 1})
     out = []
     for acc_id in req.accelerators:
         acc = get_accelerator(acc_id)
         for precision in req.precisions:
-            for tp, pp, _ep in parallel_layouts(req.model, req.max_accelerators_per_replica):
-                if tp * pp > req.max_accelerators_per_replica or (
-                    _ep != 1 and not req.model.is_moe
-                ):
-                    continue
+            for tp, pp in splits:
                 try:
                     dep = Deployment(
                         model=req.model,
                         accelerator=acc,
-                        num_accelerators=tp * pp * (_ep if _ep > tp else 1),
+                        num_accelerators=tp * pp,
                         tp=tp,
                         pp=pp,
-                        ep=_ep,
+                        ep=1,
                         weight_precision=precision,
                         kv_precision=precision,
                         engine=req.engine,
                     )
                 except (InvalidParameterError, InfeasibleError):
                     continue
-                if dep.num_replicas != 1:
-                    continue
                 out.append((acc.id, precision, tp, pp, dep))
-    unique: dict[tuple[str, str, int, int], Deployment] = {}
-    for acc_id, precision, tp, pp, dep in out:
-        unique.setdefault((acc_id, precision, tp, pp), dep)
-    return [(a, p, t, q, d) for (a, p, t, q), d in unique.items()]
+    return out
 
 
 def screen(req: PlanRequest) -> Screened:
