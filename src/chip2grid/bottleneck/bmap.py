@@ -39,6 +39,7 @@ from chip2grid.errors import InvalidParameterError
 from chip2grid.facility import accelerators_with_platform
 from chip2grid.hardware import get_accelerator, list_accelerators
 from chip2grid.industry.layers import get_stack_layer
+from chip2grid.jsonable import jsonable
 from chip2grid.scenario import ScenarioResult, apply_overrides, evaluate, scenario_finance
 from chip2grid.scenario.schema import Scenario
 
@@ -125,17 +126,8 @@ class BottleneckMap:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (infinities become None)."""
-
-        def clean(value: Any) -> Any:
-            if isinstance(value, float) and not math.isfinite(value):
-                return None
-            if isinstance(value, dict):
-                return {k: clean(v) for k, v in value.items()}
-            if isinstance(value, list | tuple):
-                return [clean(v) for v in value]
-            return value
-
-        return clean(dataclasses.asdict(self))
+        data: dict[str, Any] = jsonable(self)
+        return data
 
 
 def _gain(new: float, old: float) -> float:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 from enum import StrEnum
@@ -15,6 +14,7 @@ from rich.table import Table
 
 import chip2grid as c2g
 from chip2grid.errors import InvalidParameterError
+from chip2grid.jsonable import jsonable
 from chip2grid.scenario.schema import Scenario
 
 app = typer.Typer(
@@ -33,21 +33,9 @@ DEFAULT_DEPLOYMENT: dict[str, Any] = {
 """The command-line defaults: those of the default scenario (``chip2grid init`` shows it)."""
 
 
-def _jsonable(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def estimate_to_dict(est: c2g.Estimate) -> dict[str, Any]:
     """The JSON object of ``chip2grid estimate --json``."""
-    data = _jsonable(est)
+    data = jsonable(est)
     data["layout"] = {
         "replicas": est.num_replicas,
         "tp": est.tp,

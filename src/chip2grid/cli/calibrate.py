@@ -11,7 +11,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from chip2grid.cli.app import _jsonable, app, console
+from chip2grid.cli.app import app, console
+from chip2grid.jsonable import jsonable
 
 
 def _table_dict(table: Any) -> dict[str, Any]:
@@ -117,7 +118,7 @@ def calibrate_command(
         "written": written,
     }
     if as_json:
-        print(json.dumps(_jsonable(summary), indent=2))
+        print(json.dumps(jsonable(summary), indent=2))
         return
     table = Table(
         "metric", "n", "MAPE before (catalog)", f"MAPE after ({report.folds}-fold CV)",

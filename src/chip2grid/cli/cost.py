@@ -15,7 +15,6 @@ import chip2grid as c2g
 from chip2grid.cli.app import (
     _DEFAULT,
     DEFAULT_DEPLOYMENT,
-    _jsonable,
     _parse_split,
     app,
     best_deployment,
@@ -30,6 +29,7 @@ from chip2grid.economics import (
     load_from_simulation,
 )
 from chip2grid.errors import InvalidParameterError
+from chip2grid.jsonable import jsonable
 
 DEFAULT_SITE: dict[str, str] = {
     "region": _DEFAULT.site.region,
@@ -59,7 +59,7 @@ def cost_to_dict(cost: DeploymentCost) -> dict[str, Any]:
     """The JSON object of a cost breakdown, with the load it priced and the market."""
     b = {k: float(np.asarray(v)) for k, v in dataclasses.asdict(cost.breakdown).items()}
     m = cost.market
-    return _jsonable(
+    return jsonable(
         {
             "platform": cost.platform.id,
             "region": cost.region,
@@ -295,7 +295,7 @@ def cost_command(
                 "num_draws": monte_carlo or 10_000,
                 "seed": seed,
                 "inputs": spread_inputs,
-                "outputs": _jsonable(spread),
+                "outputs": jsonable(spread),
             }
         print(json.dumps(data, indent=2))
         return

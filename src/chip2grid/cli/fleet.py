@@ -10,8 +10,9 @@ import typer
 from rich.table import Table
 
 import chip2grid as c2g
-from chip2grid.cli.app import _jsonable, app, console
+from chip2grid.cli.app import app, console
 from chip2grid.errors import InvalidParameterError
+from chip2grid.jsonable import jsonable
 from chip2grid.plan.fleet import FleetPlan, growing_demand, load_sites, plan_fleet
 from chip2grid.units import DAY_S
 
@@ -124,8 +125,8 @@ def fleet_command(
         time_limit_s=time_limit,
     )
     if as_json:
-        data = _jsonable(plan)
-        data["binding"] = [_jsonable(c) for c in plan.binding]
+        data = jsonable(plan)
+        data["binding"] = [jsonable(c) for c in plan.binding]
         print(json.dumps(data, indent=2))
         return
     print_plan(plan)

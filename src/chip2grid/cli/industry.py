@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from chip2grid.cli.app import _jsonable, app, console
+from chip2grid.cli.app import app, console
 from chip2grid.industry import (
     IndustryResult,
     IndustryScenario,
@@ -20,6 +20,7 @@ from chip2grid.industry import (
     load_industry_scenario,
     run_industry,
 )
+from chip2grid.jsonable import jsonable
 
 
 def _transitions(result: IndustryResult) -> list[dict[str, Any]]:
@@ -61,7 +62,7 @@ def industry_to_dict(
                 },
             }
         )
-    return _jsonable(
+    return jsonable(
         {
             "scenario": result.scenario,
             "years": years,

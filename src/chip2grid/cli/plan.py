@@ -9,9 +9,10 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from chip2grid.cli.app import _jsonable, app, console
+from chip2grid.cli.app import app, console
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility import accelerators_with_platform, default_platform_for
+from chip2grid.jsonable import jsonable
 from chip2grid.plan import Plan, PlanOption, PlanRequest, plan
 from chip2grid.scenario import get_model_or_config
 
@@ -35,7 +36,7 @@ def plan_to_dict(p: Plan) -> dict[str, Any]:
     """The JSON object of ``chip2grid plan --json``."""
     req = dataclasses.asdict(p.request)
     req["model"] = p.request.model.id
-    return _jsonable(
+    return jsonable(
         {
             "request": req,
             "chosen": option_to_dict(p.chosen),

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from chip2grid.cli.app import _jsonable, app, console
+from chip2grid.cli.app import app, console
+from chip2grid.jsonable import jsonable
 
 
 def _split(text: str | None) -> tuple[str, ...] | None:
@@ -72,7 +73,7 @@ def profile_command(
     summary = summarize(result)
     summary["output"] = str(path)
     if as_json:
-        print(json.dumps(_jsonable(summary), indent=2))
+        print(json.dumps(jsonable(summary), indent=2))
         return
     table = Table(
         "parameter", "value", title=f"profile of {summary['device']}", title_justify="left"

@@ -12,11 +12,12 @@ from rich.table import Table
 
 from chip2grid.atomic import write_text_atomic
 from chip2grid.bottleneck import bottleneck_map
-from chip2grid.cli.app import _jsonable, _print_estimate, app, console, estimate_to_dict
+from chip2grid.cli.app import _print_estimate, app, console, estimate_to_dict
 from chip2grid.cli.cost import cost_to_dict, print_cost
 from chip2grid.cli.simulate import _print_summary
 from chip2grid.errors import InvalidParameterError
 from chip2grid.industry import load_industry_scenario, run_industry
+from chip2grid.jsonable import jsonable
 from chip2grid.report import build_report, industry_rows, write_html_report, write_static_charts
 from chip2grid.scenario import (
     Scenario,
@@ -41,10 +42,10 @@ def result_to_dict(result: ScenarioResult) -> dict[str, Any]:
         "scenario": result.scenario.to_dict(),
         "extends": result.scenario.extends,
         "trace": result.trace_source,
-        "metrics": _jsonable(result.metrics()),
+        "metrics": jsonable(result.metrics()),
         "capacity": estimate_to_dict(result.capacity),
         "at_load": estimate_to_dict(result.at_load),
-        "simulation": _jsonable(result.simulation_summary()),
+        "simulation": jsonable(result.simulation_summary()),
         "cost_at_load": cost_to_dict(result.cost_at_load),
         "cost_at_capacity": cost_to_dict(result.cost_at_capacity),
         "elapsed_s": result.elapsed_s,
@@ -240,7 +241,7 @@ def compare_command(
     """Two scenarios side by side: the inputs that differ and every figure, changes highlighted."""
     data = compare_scenarios(load_scenario(a), load_scenario(b), simulate)
     if as_json:
-        print(json.dumps(_jsonable(data), indent=2))
+        print(json.dumps(jsonable(data), indent=2))
         return
     inputs = Table("input", data["a"], data["b"], title="inputs that differ", title_justify="left")
     for row in data["inputs"]:

@@ -14,13 +14,13 @@ from rich.table import Table
 import chip2grid as c2g
 from chip2grid.cli.app import (
     DEFAULT_DEPLOYMENT,
-    _jsonable,
     _parse_split,
     app,
     best_deployment,
     console,
 )
 from chip2grid.errors import InvalidParameterError
+from chip2grid.jsonable import jsonable
 from chip2grid.serving import synthetic_trace
 from chip2grid.serving.export import write_chrome_trace, write_requests_csv
 
@@ -158,7 +158,7 @@ def simulate_command(
         summary["steps_trace_json"] = str(export_steps)
         write_chrome_trace(result, export_steps)
     if as_json:
-        print(json.dumps(_jsonable(summary), indent=2))
+        print(json.dumps(jsonable(summary), indent=2))
         return
     _print_summary(summary)
 

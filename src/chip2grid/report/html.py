@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 from dataclasses import asdict
 from importlib import resources
@@ -15,6 +14,7 @@ import jinja2
 from markupsafe import Markup
 
 from chip2grid.atomic import write_text_atomic
+from chip2grid.jsonable import jsonable
 from chip2grid.report.model import Chart, Report, Series
 
 PALETTE = (
@@ -31,23 +31,16 @@ PALETTE = (
 )
 
 
-def _clean(value: Any) -> Any:
-    """NaN and infinities become None (JSON has no NaN; plotly draws a gap)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _trace(series: Series) -> dict[str, Any]:
-    x = [_clean(v) for v in series.x]
-    y = [_clean(v) for v in series.y]
+    x = [jsonable(v) for v in series.x]
+    y = [jsonable(v) for v in series.y]
     trace: dict[str, Any] = {"name": series.name, "x": x, "y": y}
     if series.kind in ("bar", "hbar"):
         trace["type"] = "bar"
         if series.kind == "hbar":
             trace["orientation"] = "h"
         if series.base is not None:
-            trace["base"] = [_clean(v) for v in series.base]
+            trace["base"] = [jsonable(v) for v in series.base]
     else:
         trace["type"] = "scatter"
         trace["mode"] = "lines" if series.kind in ("line", "step") else series.kind
@@ -95,8 +88,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "scenario_name": report.scenario_name,
         "scenario_yaml": report.scenario_yaml,
         "calibration": report.calibration,
-        "summary": [{**asdict(item), "value": _clean(item.value)} for item in report.summary],
-        "metrics": {k: _clean(v) for k, v in report.metrics.items()},
+        "summary": [{**asdict(item), "value": jsonable(item.value)} for item in report.summary],
+        "metrics": {k: jsonable(v) for k, v in report.metrics.items()},
         "sections": [asdict(s) for s in report.sections],
         "charts": [
             {

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -20,6 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from chip2grid.errors import InvalidParameterError, UnknownEntryError
+from chip2grid.jsonable import jsonable
 from chip2grid.report import Report, build_report, report_to_dict
 from chip2grid.scenario import (
     PACKAGED_TRACES,
@@ -175,17 +175,6 @@ class ResultCache(Generic[T]):
         return value
 
 
-def clean(value: Any) -> Any:
-    """JSON-ready: NaN and infinities become None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    return value
-
-
 def layout_of(result: ScenarioResult) -> dict[str, Any]:
     """The chosen deployment in words and numbers."""
     d = result.deployment
@@ -235,7 +224,7 @@ def estimate_payload(scenario: Scenario) -> dict[str, Any]:
     return {
         "scenario": scenario.to_dict(),
         "layout": layout_of(result),
-        "metrics": clean(result.metrics()),
+        "metrics": jsonable(result.metrics()),
         "trace": result.trace_source,
         "elapsed_s": result.elapsed_s,
     }
@@ -253,8 +242,8 @@ def evaluation_payload(result: ScenarioResult, report: Report) -> dict[str, Any]
     return {
         "scenario": result.scenario.to_dict(),
         "layout": layout_of(result),
-        "metrics": clean(result.metrics()),
-        "simulation": clean(result.simulation_summary()),
+        "metrics": jsonable(result.metrics()),
+        "simulation": jsonable(result.simulation_summary()),
         "trace": result.trace_source,
         "elapsed_s": result.elapsed_s,
         "report": report_to_dict(report),
@@ -265,4 +254,4 @@ def compare_payload(
     a: Scenario, b: Scenario, ma: dict[str, Any], mb: dict[str, Any]
 ) -> dict[str, Any]:
     """Inputs that differ and every metric of both, with the relative change."""
-    return clean(compare_metrics(a, b, ma, mb))
+    return jsonable(compare_metrics(a, b, ma, mb))
