@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import re
 import tomllib
 from collections.abc import Callable
@@ -39,10 +40,21 @@ class ScenarioError(InvalidParameterError):
 
 def list_scenarios() -> list[str]:
     """Names of the built-in scenarios."""
+    return list(_builtin_names())
+
+
+@functools.cache
+def _builtin_names() -> tuple[str, ...]:
     folder = resources.files(__package__).joinpath(BUILTIN_DIR)
-    return sorted(
-        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    return tuple(
+        sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
     )
+
+
+@functools.cache
+def _builtin_scenario(name: str) -> Scenario:
+    """A built-in scenario, read and validated once (scenarios are immutable)."""
+    return scenario_from_dict(_parse_text(_builtin_text(name), name, ".yaml"))
 
 
 def _builtin_text(name: str) -> str:
@@ -177,8 +189,8 @@ def load_scenario(name_or_path: str | Path | None = None) -> Scenario:
     if name_or_path is None:
         name_or_path = "default"
     text = str(name_or_path)
-    if isinstance(name_or_path, str) and text in list_scenarios():
-        return scenario_from_dict(_parse_text(_builtin_text(text), text, ".yaml"))
+    if isinstance(name_or_path, str) and text in _builtin_names():
+        return _builtin_scenario(text)
     path = Path(name_or_path)
     if isinstance(name_or_path, str) and path.suffix == "" and not path.exists():
         raise UnknownEntryError("scenario", text, list_scenarios())
