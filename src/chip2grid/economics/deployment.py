@@ -30,7 +30,8 @@ from chip2grid.facility import (
     get_platform,
     get_region,
 )
-from chip2grid.perf import Deployment, Estimate
+from chip2grid.perf import Deployment, Estimate, calibration_for, get_engine, rank_shape
+from chip2grid.perf.attribution import prefill_time_share
 from chip2grid.serving import ServingResult
 
 
@@ -68,17 +69,17 @@ class DeploymentCost:
 
 
 def load_from_estimate(est: Estimate) -> ServiceLoad:
-    """A steady state keeps the engine busy. Its iterations mix prompt chunks and decodes, so
-    busy time is split by tokens, as :func:`load_from_simulation` splits each step: over a
-    request's life that is ``input / (input + output)``."""
-    frac = est.input_tokens / (est.input_tokens + est.output_tokens)
+    """A steady state keeps the engine busy. Its busy time is split between input and output
+    tokens by their stand-alone costs (:func:`chip2grid.perf.attribution.prefill_time_share`):
+    what a prefill-only engine spends on the prompts against what a decode-only engine at the
+    running batch spends on the outputs."""
     return ServiceLoad(
         num_accelerators=est.num_accelerators,
         accelerator_power_w=est.accelerator_power_w / est.num_accelerators,
         busy_frac=1.0,
         output_tokens_per_s=est.output_tokens_per_s,
         input_tokens_per_s=est.input_tokens_per_s,
-        prefill_time_frac=frac,
+        prefill_time_frac=est.prefill_time_frac,
         source=f"steady-state estimate ({est.mode})",
     )
 
@@ -86,8 +87,9 @@ def load_from_estimate(est: Estimate) -> ServiceLoad:
 def load_from_simulation(result: ServingResult) -> ServiceLoad:
     """Busy share, power while busy and token rates while busy from a simulated trace.
 
-    The prefill share of busy time splits each step by its tokens: a step with ``p`` prompt
-    tokens and ``d`` decoding sequences counts ``p / (p + d)`` of its time as prefill.
+    Busy time is split between input and output tokens by their stand-alone costs, as for a
+    steady state (:func:`chip2grid.perf.attribution.prefill_time_share`), at the trace's mean
+    prompt and output lengths and the mean decode batch of the simulated steps.
     """
     dep = result.deployment
     span = result.duration_s
@@ -99,19 +101,26 @@ def load_from_simulation(result: ServingResult) -> ServiceLoad:
     idle_w = dep.accelerator.idle_power_w
     mean_w = result.accelerator_energy_j / span / dep.num_accelerators
     busy_w = max((mean_w - (1.0 - busy) * idle_w) / busy, idle_w)
-    prefill_s = 0.0
-    for r in result.replicas:
-        tl = r.timeline
-        tokens = tl.prefill_tokens + tl.decode_seqs
-        share = np.divide(tl.prefill_tokens, tokens, out=np.zeros_like(tokens), where=tokens > 0)
-        prefill_s += float(np.sum(share * tl.duration_s))
+    decode_seqs = np.concatenate([r.timeline.decode_seqs for r in result.replicas])
+    decoding = decode_seqs[decode_seqs > 0]
+    mean_batch = float(decoding.mean()) if decoding.size else 1.0
+    done = max(result.num_requests - result.num_rejected, 1)
+    engine = get_engine(dep.engine)
+    shape = rank_shape(dep, calibration_for(dep.accelerator.family, engine.calibration))
+    prefill = prefill_time_share(
+        shape,
+        result.input_tokens_done / done,
+        result.output_tokens_done / done,
+        mean_batch,
+        float(result.config.max_num_batched_tokens),
+    )
     return ServiceLoad(
         num_accelerators=dep.num_accelerators,
         accelerator_power_w=busy_w,
         busy_frac=busy,
         output_tokens_per_s=result.output_tokens_done / (busy * span),
         input_tokens_per_s=result.input_tokens_done / (busy * span),
-        prefill_time_frac=prefill_s / busy_s if busy_s > 0 else 0.0,
+        prefill_time_frac=prefill,
         source="serving simulation",
     )
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from chip2grid.errors import InfeasibleError, InvalidParameterError
 from chip2grid.hardware import ServerPower, accelerator_power_w
+from chip2grid.perf.attribution import prefill_time_share
 from chip2grid.perf.calibration import Calibration, calibration_for
 from chip2grid.perf.deployment import Deployment, parallel_layouts
 from chip2grid.perf.engine import EngineProfile, get_engine
@@ -115,6 +116,9 @@ class Estimate:
     memory_gb: dict[str, float]
     calibration: str
     speculative_tokens_per_step: float = 1.0
+    prefill_time_frac: float = 0.0
+    """Share of busy time charged to input tokens by stand-alone cost
+    (:func:`chip2grid.perf.attribution.prefill_time_share`); it splits cost per token."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -363,6 +367,17 @@ def estimate(
         },
         calibration=calibration.label,
         speculative_tokens_per_step=spec_tokens,
+        prefill_time_frac=prefill_time_share(
+            shape,
+            isl,
+            osl,
+            batch_size,
+            float(
+                engine.max_num_batched_tokens
+                if load.mode != "static"
+                else max(isl * batch_size, 1.0)
+            ),
+        ),
         notes=notes,
     )
 
