@@ -104,3 +104,19 @@ def test_cli_plan_json_and_errors() -> None:
     assert bad.returncode == 2 and "--demand" in bad.stderr
     unknown = run("plan", "--demand", "1", "--accelerators", "h1000")
     assert unknown.returncode == 2 and "h1000" in unknown.stderr
+
+
+@pytest.mark.parametrize("model_id", ["mixtral-8x7b", "qwen3-30b-a3b"])
+def test_moe_models_get_expert_parallel_candidates(model_id: str) -> None:
+    s = screen(
+        request(model=c2g.get_model(model_id), accelerators=("h100-sxm",), precisions=("fp8",))
+    )
+    ep = s.ep > 1
+    assert ep.any() and (s.ep[~ep] == 1).all()
+    # an instance spans PP x max(TP, EP) accelerators
+    per_instance = s.num_accelerators // s.replicas
+    assert np.array_equal(per_instance, s.pp * np.maximum(s.tp, s.ep))
+
+
+def test_dense_models_have_no_expert_parallelism() -> None:
+    assert (screen(request()).ep == 1).all()

@@ -31,6 +31,7 @@ class PlanOption:
     precision: str
     tp: int
     pp: int
+    ep: int
     max_num_seqs: int
     max_num_batched_tokens: int
     replicas: int
@@ -48,7 +49,7 @@ class PlanOption:
     @property
     def label(self) -> str:
         return (
-            f"{self.replicas} x {self.accelerator} TP{self.tp} PP{self.pp} {self.precision}, "
+            f"{self.replicas} x {self.accelerator} TP{self.tp} PP{self.pp} EP{self.ep} {self.precision}, "
             f"max_num_seqs {self.max_num_seqs}, budget {self.max_num_batched_tokens}"
         )
 
@@ -74,6 +75,7 @@ def _option(s: Screened, i: int) -> PlanOption:
         precision=str(s.precision[i]),
         tp=int(s.tp[i]),
         pp=int(s.pp[i]),
+        ep=int(s.ep[i]),
         max_num_seqs=int(s.max_num_seqs[i]),
         max_num_batched_tokens=int(s.max_num_batched_tokens[i]),
         replicas=int(s.replicas[i]),
@@ -103,10 +105,10 @@ def _simulate(req: PlanRequest, opt: PlanOption, num_requests: int, seed: int) -
     dep = Deployment(
         model=req.model,
         accelerator=get_accelerator(opt.accelerator),
-        num_accelerators=opt.tp * opt.pp,
+        num_accelerators=opt.pp * max(opt.tp, opt.ep),
         tp=opt.tp,
         pp=opt.pp,
-        ep=1,
+        ep=opt.ep,
         weight_precision=opt.precision,
         kv_precision=opt.precision,
         engine=req.engine,
@@ -149,10 +151,10 @@ def plan(
         raise InfeasibleError(closest_to_feasible(s))
     order = feasible[np.argsort(s.cost_usd_per_mtok[feasible], kind="stable")]
     # distinct shapes first: the best batch cap and budget of each accelerator/precision/split
-    seen: set[tuple[str, str, int, int]] = set()
+    seen: set[tuple[str, str, int, int, int]] = set()
     picks: list[int] = []
     for i in order:
-        key = (str(s.accelerator[i]), str(s.precision[i]), int(s.tp[i]), int(s.pp[i]))
+        key = (str(s.accelerator[i]), str(s.precision[i]), int(s.tp[i]), int(s.pp[i]), int(s.ep[i]))
         if key not in seen:
             seen.add(key)
             picks.append(int(i))
@@ -182,9 +184,9 @@ def plan(
             why = f"costs {extra:+.0%} per Mtok"
         runners.append(dataclasses.replace(o, verdict=why))
     # Pareto front over the best candidate of each shape: cost, TTFT, TPOT, J/token
-    firsts: dict[tuple[str, str, int, int], int] = {}
+    firsts: dict[tuple[str, str, int, int, int], int] = {}
     for i in order:
-        key = (str(s.accelerator[i]), str(s.precision[i]), int(s.tp[i]), int(s.pp[i]))
+        key = (str(s.accelerator[i]), str(s.precision[i]), int(s.tp[i]), int(s.pp[i]), int(s.ep[i]))
         firsts.setdefault(key, int(i))
     best_of_shape = np.asarray(list(firsts.values()), dtype=np.int64)
     mask = pareto_mask(

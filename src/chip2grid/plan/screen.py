@@ -97,6 +97,7 @@ class Screened:
     precision: NDArray[np.str_]
     tp: NDArray[np.int64]
     pp: NDArray[np.int64]
+    ep: NDArray[np.int64]
     max_num_seqs: NDArray[np.int64]
     max_num_batched_tokens: NDArray[np.int64]
     replicas: NDArray[np.int64]
@@ -126,30 +127,31 @@ class Screened:
         return self.violation_frac <= 0.0
 
 
-def _shapes(req: PlanRequest) -> list[tuple[str, str, int, int, Deployment]]:
-    """One replica of every accelerator x precision x TP x PP split (EP is not searched)."""
+def _shapes(req: PlanRequest) -> list[tuple[str, str, int, int, int, Deployment]]:
+    """One replica of every accelerator x precision x TP x PP x EP split (EP > 1 for MoE models:
+    experts split over the TP group, or over attention data-parallel ranks when EP > TP)."""
     layouts = parallel_layouts(req.model, req.max_accelerators_per_replica)
-    splits = sorted({(tp, pp) for tp, pp, ep in layouts if ep == 1})
+    splits = sorted(set(layouts))
     out = []
     for acc_id in req.accelerators:
         acc = get_accelerator(acc_id)
         for precision in req.precisions:
-            for tp, pp in splits:
+            for tp, pp, ep in splits:
                 try:
                     dep = Deployment(
                         model=req.model,
                         accelerator=acc,
-                        num_accelerators=tp * pp,
+                        num_accelerators=pp * max(tp, ep),
                         tp=tp,
                         pp=pp,
-                        ep=1,
+                        ep=ep,
                         weight_precision=precision,
                         kv_precision=precision,
                         engine=req.engine,
                     )
                 except (InvalidParameterError, InfeasibleError):
                     continue
-                out.append((acc.id, precision, tp, pp, dep))
+                out.append((acc.id, precision, tp, pp, ep, dep))
     return out
 
 
@@ -172,12 +174,12 @@ def screen(req: PlanRequest) -> Screened:
     def add(name: str, value: NDArray[np.generic]) -> None:
         parts.setdefault(name, []).append(value)
 
-    for acc_id, precision, tp, pp, dep in _shapes(req):
+    for acc_id, precision, tp, pp, ep, dep in _shapes(req):
         try:
             plan = require_fit(dep, engine, req.input_tokens + req.output_tokens)
             platform = default_platform_for(acc_id)
         except (InfeasibleError, InvalidParameterError, UnknownEntryError) as exc:
-            skipped.append(f"{acc_id} {precision} TP{tp} PP{pp}: {str(exc).split(';')[0]}")
+            skipped.append(f"{acc_id} {precision} TP{tp} PP{pp} EP{ep}: {str(exc).split(';')[0]}")
             continue
         cap = max_concurrency(dep, plan, engine, workload)
         if cap < 1:
@@ -210,7 +212,7 @@ def screen(req: PlanRequest) -> Screened:
             calibration.power.memory_power_coeff,
         )
         replicas = np.maximum(np.ceil(req.demand_requests_per_s / rps), 1.0)
-        n_acc = replicas * tp * pp
+        n_acc = replicas * dep.instance_size
         busy = np.minimum(req.demand_requests_per_s / (replicas * rps), 1.0)
         fleet_out = replicas * rps * req.output_tokens
         breakdown = cost_breakdown(
@@ -249,6 +251,7 @@ def screen(req: PlanRequest) -> Screened:
         add("precision", np.full(n, precision))
         add("tp", np.full(n, tp, dtype=np.int64))
         add("pp", np.full(n, pp, dtype=np.int64))
+        add("ep", np.full(n, ep, dtype=np.int64))
         add("max_num_seqs", b_flat.astype(np.int64))
         add("max_num_batched_tokens", c_flat.astype(np.int64))
         add("replicas", replicas.astype(np.int64))
@@ -277,6 +280,7 @@ def screen(req: PlanRequest) -> Screened:
         precision=cat("precision"),  # type: ignore[arg-type]
         tp=cat("tp"),  # type: ignore[arg-type]
         pp=cat("pp"),  # type: ignore[arg-type]
+        ep=cat("ep"),  # type: ignore[arg-type]
         max_num_seqs=cat("max_num_seqs"),  # type: ignore[arg-type]
         max_num_batched_tokens=cat("max_num_batched_tokens"),  # type: ignore[arg-type]
         replicas=cat("replicas"),  # type: ignore[arg-type]
