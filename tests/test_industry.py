@@ -89,18 +89,46 @@ def test_cutting_a_layer_never_raises_deployment_in_the_year_of_the_cut(
 def test_without_investment_a_cut_never_raises_cumulative_deployment(
     name: str, layer: str, factor: float, from_offset: int
 ) -> None:
-    """With orders switched off, fewer accelerators are deployed up to every year.
-
-    With orders on this does not hold, and the model says why: a cut leaves more unmet
-    demand, layers extrapolate it and order more, and later years can deploy more than
-    without the cut (see docs/industry.md, limitations).
-    """
+    """With orders switched off, fewer accelerators are deployed up to every year."""
     base = _frozen_investment(name)
     cut = relax_layer(base, layer, factor, from_year=base.start_year + from_offset)
     before, after = run_industry(base), run_industry(cut)
     assert np.all(
         np.cumsum(after.accelerators_deployed)
         <= np.cumsum(before.accelerators_deployed) * (1 + 1e-9)
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(**cuts)
+def test_with_investment_a_cut_never_raises_cumulative_deployment(
+    name: str, layer: str, factor: float, from_offset: int
+) -> None:
+    """With orders on, too: layers invest for the underlying demand, not for the shortfall
+    a cut creates, and never beyond what the other layers could supply, so a cut cannot
+    induce orders that deploy more than it removed (the counterexample of the old rule:
+    fast-power, dc_power x0.9 from 2024, +19 % by 2032)."""
+    base = LOADED[name]
+    cut = relax_layer(base, layer, factor, from_year=base.start_year + from_offset)
+    before, after = run_industry(base), run_industry(cut)
+    assert np.all(
+        np.cumsum(after.accelerators_deployed)
+        <= np.cumsum(before.accelerators_deployed) * (1 + 1e-9)
+    )
+
+
+def test_the_old_counterexample_is_monotone_and_investment_still_responds() -> None:
+    base = LOADED["fast-power"]
+    cut = relax_layer(base, "dc_power", 0.9, from_year=2024)
+    before, after = run_industry(base), run_industry(cut)
+    assert np.all(np.cumsum(after.accelerators_deployed) <= np.cumsum(before.accelerators_deployed))
+    # orders respond to the binding layer: power, binding from 2025, grows faster than organic
+    frozen = run_industry(_frozen_investment("fast-power"))
+    power = before.capacity_units["dc_power"]
+    assert power[5] > frozen.capacity_units["dc_power"][5] * 1.5
+    # and a layer that never nears binding (EUV in 2024-2030) orders nothing
+    np.testing.assert_allclose(
+        before.capacity_units["euv"][:7], frozen.capacity_units["euv"][:7], rtol=1e-12
     )
 
 
@@ -172,9 +200,20 @@ def test_baseline_starts_packaging_bound_and_the_cascade_follows_lead_times() ->
     base = LOADED["baseline"]
     r = run_industry(base)
     assert r.binding_layer[0] == "packaging"
-    # the cascade is not scripted: a shorter power lead time changes when power stops binding
-    fast = run_industry(with_parameter(base, "layers.dc_power.lead_time_years", 1))
-    assert fast.binding_layer != r.binding_layer
+    # the cascade is not scripted: with power expandable at 40 %/year, its lead time decides
+    # whether and when power stops binding
+    quick = with_parameter(base, "layers.dc_power.max_expansion_rate_per_year", 0.4)
+    cascades = {
+        lead: [
+            s.layer
+            for s in run_industry(
+                with_parameter(quick, "layers.dc_power.lead_time_years", lead)
+            ).cascade()
+        ]
+        for lead in (1, 4)
+    }
+    assert cascades[4] == ["packaging", "dc_power"]
+    assert cascades[1][:2] == ["packaging", "dc_power"] and len(cascades[1]) > 2
     # cost per token falls with hardware and software efficiency
     assert np.all(np.diff(r.cost_usd_per_mtok) < 0)
 

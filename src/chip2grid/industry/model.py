@@ -16,10 +16,24 @@ Year ``k`` (0 at the start year) runs in this order:
    the power freed by retirements; capital adds ``capex_to_revenue_ratio x revenue(k-1)``).
 4. Deployed ``N(k) = min(D(k), min_L S_L(k))``; the binding layer is ``argmin_L S_L`` when that
    minimum is below demand, else ``"demand"``; the shortfall is ``D(k) - N(k)``.
-5. A layer whose utilization ``N(k) / S_L(k)`` reaches the threshold orders capacity for the
-   demand it projects ``tau_L`` years ahead (this year's demand grown at its last observed
-   growth): ``order = clip(D(k)(1 + g_D)^tau c_L(k + tau) - U_projected, 0, m_L U_L(k))``; the
-   order arrives in year ``k + max(tau_L, 1)``.
+5. Each layer plans for the demand it forecasts ``tau_L`` years ahead. The forecast is the
+   *underlying* demand ``D_u``: the accelerators a fleet that had met every earlier year's
+   demand would need (growth of the requirement plus replacements), extrapolated at its last
+   growth: ``F(k) = D_u(k)(1 + g_u(k))^tau``. A layer whose projected capacity
+   ``P_L(k + tau)`` (capacity grown organically plus orders in the pipeline) would run above the
+   utilization threshold ``theta`` orders the difference, at most ``m_L U_L(k)``:
+   ``order = clip(F_L c_L(k + tau) / theta - P_L(k + tau), 0, m_L U_L(k))`` with
+   ``F_L = min(F(k), min_{M != L} reach_M(k + tau))``: no layer builds for accelerators the
+   other layers could not supply by then (``reach_M``: M's projected capacity plus every order
+   it could still place in time at its maximum expansion, plus freed power or revenue-funded
+   capex). Capital subtracts ``capex_to_revenue_ratio x revenue(k)``. The order arrives in
+   year ``k + max(tau_L, 1)``. So a layer invests when it is projected to bind, and the layers
+   sized to the current bottleneck bind next when it is relieved ("bottlenecks migrate").
+   Forecasting from the underlying demand, not from the shortfall the supply layers create,
+   keeps cumulative deployment monotone in every layer's capacity: with the old rule (orders
+   when ``N / S_L >= theta``, sized to this year's shortfall-inflated demand) a 10 % power cut
+   in fast-power tipped power over the threshold a year early and raised deployment by 2032
+   by 19 %.
 6. ``U_L(k + 1) = U_L(k)(1 + g_L) + arrivals(k + 1)``.
 
 The cascade of binding layers is not scripted: it follows from the layers' growth, maximum
@@ -46,6 +60,7 @@ __all__ = [
     "IndustryYear",
     "growth_level",
     "run_industry",
+    "underlying_demand",
     "year_trends",
 ]
 
@@ -114,6 +129,45 @@ def growth_level(
     return np.concatenate(([1.0], np.cumprod(1.0 + rates)))
 
 
+def underlying_demand(
+    need_flop_per_s: _FloatArray,
+    flop_per_s: _FloatArray,
+    initial_cohorts: _FloatArray,
+    initial_flop_per_s: _FloatArray,
+) -> _FloatArray:
+    """New accelerators demanded each year by a fleet that has met every earlier year's demand.
+
+    ``D_u(k) = max(0, R(k) - F_u(k)) / f(k)``, where ``F_u`` is the FLOP/s left in that
+    unconstrained fleet after the year's retirements. It depends on the compute requirement
+    ``R`` and the hardware trend only, never on what the supply layers deliver: it is the
+    demand forecast the layers invest for.
+
+    Parameters
+    ----------
+    need_flop_per_s
+        ``R(k)``, the FLOP/s required each year (training plus inference).
+    flop_per_s
+        ``f(k)``, FLOP/s of the accelerator shipped in year ``k``.
+    initial_cohorts
+        Accelerators shipped in each of the ``lifetime`` years before the start (oldest first).
+    initial_flop_per_s
+        FLOP/s per accelerator of those cohorts.
+    """
+    life = len(initial_cohorts)
+    n = len(need_flop_per_s)
+    cohort = np.concatenate((initial_cohorts, np.zeros(n)))
+    cohort_flop = np.concatenate((initial_flop_per_s, flop_per_s))
+    inst_flop = float(np.dot(initial_cohorts, initial_flop_per_s))
+    out = np.zeros(n)
+    for k in range(n):
+        inst_flop -= cohort[k] * cohort_flop[k]
+        d = max(0.0, float(need_flop_per_s[k]) - inst_flop) / float(flop_per_s[k])
+        out[k] = d
+        cohort[k + life] = d
+        inst_flop += d * float(flop_per_s[k])
+    return out
+
+
 def _units_per_accelerator(
     layer: SupplyLayer, scenario: IndustryScenario, trends: YearTrends, k: _FloatArray
 ) -> _FloatArray:
@@ -127,6 +181,46 @@ def _units_per_accelerator(
         return trends.capex_usd + hw.facility_capex_usd_per_w * trends.power_w
     assert layer.units_per_accelerator is not None  # checked by SupplyLayer
     return layer.units_per_accelerator * (1.0 + layer.units_per_accelerator_growth_per_year) ** k
+
+
+def _projected(
+    layer: SupplyLayer, k: int, horizon: int, units: float, pipeline: _FloatArray
+) -> float:
+    """The layer's capacity in year ``k + horizon`` from today's and the ordered capacity."""
+    grow = 1.0 + layer.growth_rate_per_year
+    arrivals = pipeline[k + 1 : k + horizon + 1]
+    return units * grow**horizon + float(np.dot(arrivals, grow ** np.arange(horizon - 1, -1, -1)))
+
+
+def _reach(
+    layer: SupplyLayer,
+    k: int,
+    horizon: int,
+    j: int,
+    units: dict[str, float],
+    pipeline: dict[str, _FloatArray],
+    conv: dict[str, _FloatArray],
+    revenue_usd: float,
+    freed_gw: float,
+    capex_to_revenue_ratio: float,
+) -> float:
+    """The most accelerators ``layer`` could supply in year ``k + horizon``.
+
+    Its projected capacity plus every order it could still place in time (at its maximum
+    expansion), plus the power freed by retirements (``dc_power``) or the capex revenue funds
+    (``capital_supply``), over its units per accelerator of that year.
+    """
+    lid = layer.id
+    extra_orders = max(0, horizon - max(layer.lead_time_years, 1) + 1)
+    cap = (
+        _projected(layer, k, horizon, units[lid], pipeline[lid])
+        + extra_orders * layer.max_expansion_rate_per_year * units[lid]
+    )
+    if lid == "dc_power":
+        cap += freed_gw
+    elif lid == "capital_supply":
+        cap += capex_to_revenue_ratio * revenue_usd
+    return cap / float(conv[lid][j + horizon])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -296,6 +390,15 @@ def run_industry(
     # cohorts: index j = k + life; the initial fleet spread over k = -life .. -1
     cohort = np.zeros(n + life)
     cohort[:life] = hw.initial_installed_accelerators / life
+
+    # the demand forecast the layers invest for: underlying demand, extrapolated at its growth
+    demand_u = underlying_demand(need, flop, cohort[:life], trends.flop_per_s[:life])
+    growth_u = np.zeros(n)
+    prev_u = demand_u[:-1]
+    growth_u[1:] = np.where(
+        prev_u > 0, np.clip(demand_u[1:] / np.where(prev_u > 0, prev_u, 1.0) - 1.0, 0.0, None), 0.0
+    )
+    growth_u = np.minimum(growth_u, _MAX_OBSERVED_GROWTH)
     installed = float(hw.initial_installed_accelerators)
     inst_flop = float(np.dot(cohort[:life], trends.flop_per_s[:life]))
     inst_w = float(np.dot(cohort[:life], trends.power_w[:life]))
@@ -322,7 +425,6 @@ def run_industry(
     revenue = np.zeros(n)
     binding: list[str] = []
     revenue_prev = ec.initial_revenue_usd_per_year
-    prev_demand = math.nan
 
     for k in range(n):
         j = k + life
@@ -375,27 +477,51 @@ def run_industry(
         served[k] = tokens_demanded[k] * served_frac
         revenue[k] = served[k] * price[k] / MEGA
 
-        # investment: layers at or near binding order capacity for the demand they project
-        growth = 0.0
-        if prev_demand > 0:
-            growth = min(max(d / prev_demand - 1.0, 0.0), _MAX_OBSERVED_GROWTH)
-        prev_demand = d
+        # investment: a layer whose projected capacity falls short of the demand forecast
+        # (at the threshold utilization) orders the gap, within its maximum expansion, but
+        # never for accelerators the other layers could not supply by the time it arrives
+        # power freed by the cohorts retiring in year k + h (shipped at k + h - life)
+        freed_fc = {
+            h: (
+                float(cohort[k + h] * trends.power_w[k + h] * hw.pue / GIGA)
+                if h <= life and k + h < n
+                else 0.0
+            )
+            for h in range(1, max_lead + 1)
+        }
+        orders: dict[str, float] = {}
         for layer in layers:
             lid = layer.id
-            s = supply_now[lid]
-            if unlimited[lid] or s <= 0 or n_new / s < scenario.utilization_threshold_frac:
+            if unlimited[lid] or layer.max_expansion_rate_per_year == 0.0:
                 continue
             tau = max(layer.lead_time_years, 1)
-            target = d * (1.0 + growth) ** tau * conv[lid][j + tau]
+            forecast = demand_u[k] * (1.0 + growth_u[k]) ** tau
+            for other in layers:
+                if other.id != lid and not unlimited[other.id]:
+                    forecast = min(
+                        forecast,
+                        _reach(
+                            other,
+                            k,
+                            tau,
+                            j,
+                            units,
+                            pipeline,
+                            conv,
+                            revenue[k],
+                            freed_fc[tau],
+                            ec.capex_to_revenue_ratio,
+                        ),
+                    )
+            target = forecast * conv[lid][j + tau] / scenario.utilization_threshold_frac
             if lid == "capital_supply":
                 target -= ec.capex_to_revenue_ratio * revenue[k]
-            projected = units[lid] * (1.0 + layer.growth_rate_per_year) ** tau + float(
-                pipeline[lid][k + 1 : k + tau + 1].sum()
-            )
-            order = min(
+            projected = _projected(layer, k, tau, units[lid], pipeline[lid])
+            orders[lid] = min(
                 max(target - projected, 0.0), layer.max_expansion_rate_per_year * units[lid]
             )
-            pipeline[lid][k + tau] += order
+        for lid, order in orders.items():
+            pipeline[lid][k + max(scenario.layer(lid).lead_time_years, 1)] += order
         for layer in layers:
             lid = layer.id
             units[lid] = units[lid] * (1.0 + layer.growth_rate_per_year) + pipeline[lid][k + 1]
