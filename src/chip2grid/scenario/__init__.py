@@ -29,6 +29,7 @@ from chip2grid.scenario.load import (
 )
 from chip2grid.scenario.schema import (
     BudgetSpec,
+    BuildoutPhase,
     DeploymentSpec,
     EnergySpec,
     FinanceSpec,
@@ -40,10 +41,12 @@ from chip2grid.scenario.schema import (
     WorkloadSpec,
     scenario_json_schema,
 )
+from chip2grid.scenario.site_plan import SiteYear, site_buildout
 
 __all__ = [
     "PACKAGED_TRACES",
     "BudgetSpec",
+    "BuildoutPhase",
     "DeploymentSpec",
     "EnergySpec",
     "FinanceSpec",
@@ -53,6 +56,7 @@ __all__ = [
     "ScenarioResult",
     "ServingSpec",
     "SiteSpec",
+    "SiteYear",
     "SyntheticLoad",
     "WorkloadSpec",
     "apply_overrides",
@@ -71,4 +75,5 @@ __all__ = [
     "scenario_from_dict",
     "scenario_json_schema",
     "scenario_trace",
+    "site_buildout",
 ]

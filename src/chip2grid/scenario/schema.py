@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SplitValue = Annotated[int, Field(ge=1)] | Literal["auto"]
 
@@ -73,6 +73,13 @@ class SLOSpec(_Strict):
     tpot_s: float = Field(0.1, gt=0, description="time per output token target, seconds")
 
 
+class BuildoutPhase(_Strict):
+    """One phase of a site's build-out: the critical IT power energized from ``year`` on."""
+
+    year: int = Field(..., ge=2000, le=2100, description="year the phase is energized")
+    power_w: float = Field(..., gt=0, description="critical IT power available from then, W")
+
+
 class SiteSpec(_Strict):
     """Where the servers stand."""
 
@@ -86,6 +93,27 @@ class SiteSpec(_Strict):
     rack_power_cap_w: float | None = Field(
         None, gt=0, description="power one rack may draw, W; null: the cooling's limit"
     )
+    buildout: list[BuildoutPhase] = Field(
+        default_factory=list,
+        description="phases [{year, power_w}] in increasing years, power non-decreasing and at "
+        "most power_cap_w; empty: all of power_cap_w now",
+    )
+
+    @model_validator(mode="after")
+    def _phases(self) -> SiteSpec:
+        last_year, last_power = 0, 0.0
+        for phase in self.buildout:
+            if phase.year <= last_year:
+                raise ValueError(f"buildout years must increase (year {phase.year})")
+            if phase.power_w < last_power:
+                raise ValueError(f"buildout power must not fall (year {phase.year})")
+            if self.power_cap_w is not None and phase.power_w > self.power_cap_w:
+                raise ValueError(
+                    f"buildout phase {phase.year} ({phase.power_w:g} W) exceeds power_cap_w "
+                    f"({self.power_cap_w:g} W)"
+                )
+            last_year, last_power = phase.year, phase.power_w
+        return self
 
 
 class EnergySpec(_Strict):
