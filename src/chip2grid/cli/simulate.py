@@ -21,7 +21,13 @@ from chip2grid.cli.app import (
 )
 from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
-from chip2grid.serving import synthetic_trace
+from chip2grid.serving import (
+    ARCHETYPES,
+    MOONCAKE_BLOCK_TOKENS,
+    RequestTrace,
+    agent_trace,
+    synthetic_trace,
+)
 from chip2grid.serving.export import write_chrome_trace, write_requests_csv
 
 
@@ -53,6 +59,20 @@ def simulate_command(
     input_tokens: Annotated[int, typer.Option(help="synthetic load: prompt tokens")] = 1024,
     output_tokens: Annotated[int, typer.Option(help="synthetic load: generated tokens")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the synthetic arrivals")] = 0,
+    archetype: Annotated[
+        str,
+        typer.Option(
+            help="synthetic load: fixed (fixed lengths) or agent (multi-turn sessions on a "
+            "growing shared prefix; --input-tokens is each turn's new input)"
+        ),
+    ] = "fixed",
+    turns_per_session: Annotated[int, typer.Option(help="agent load: turns per session")] = 8,
+    system_prompt_tokens: Annotated[
+        int, typer.Option(help="agent load: system prompt shared by every session")
+    ] = 2048,
+    hash_block_tokens: Annotated[
+        int, typer.Option(help="tokens per prefix hash in a JSONL trace (Mooncake: 512)")
+    ] = MOONCAKE_BLOCK_TOKENS,
     max_num_seqs: Annotated[int | None, typer.Option(help="cap on the running batch")] = None,
     max_num_batched_tokens: Annotated[
         int | None, typer.Option(help="token budget of one step")
@@ -68,6 +88,13 @@ def simulate_command(
     kv_reservation: Annotated[
         str | None, typer.Option(help="on_demand (vLLM, preempts) or full (TensorRT-LLM)")
     ] = None,
+    enable_prefix_caching: Annotated[
+        bool,
+        typer.Option(
+            "--enable-prefix-caching/--no-enable-prefix-caching",
+            help="reuse cached prompt blocks named by the trace's hashes (vLLM's APC)",
+        ),
+    ] = False,
     ttft_slo: Annotated[float, typer.Option(help="goodput SLO on TTFT, seconds")] = 2.0,
     tpot_slo: Annotated[float, typer.Option(help="goodput SLO on TPOT, seconds")] = 0.1,
     step_by_step: Annotated[
@@ -98,12 +125,18 @@ def simulate_command(
                 raise InvalidParameterError(name, value, "an integer >= 1")
         if not request_rate > 0:
             raise InvalidParameterError("--request-rate", request_rate, "requests per second > 0")
-    requests = (
-        c2g.load_trace(trace)
-        if trace is not None
-        else synthetic_trace(
-            num_requests, request_rate, input_tokens, output_tokens, burstiness_cv, seed
-        )
+    requests = _requests(
+        trace,
+        archetype,
+        num_requests,
+        request_rate,
+        input_tokens,
+        output_tokens,
+        burstiness_cv,
+        seed,
+        turns_per_session,
+        system_prompt_tokens,
+        hash_block_tokens,
     )
     arch = c2g.get_model(model)
     acc = c2g.get_accelerator(accelerator)
@@ -139,6 +172,7 @@ def simulate_command(
         gpu_memory_utilization=gpu_memory_utilization,
         enable_chunked_prefill=chunked_prefill,
         kv_reservation=kv_reservation,
+        enable_prefix_caching=enable_prefix_caching,
     )
     with Progress(console=console, transient=True, disable=as_json) as bar:
         task = bar.add_task("simulating replicas", total=dep.num_replicas)
@@ -161,6 +195,38 @@ def simulate_command(
         print(json.dumps(jsonable(summary), indent=2))
         return
     _print_summary(summary)
+
+
+def _requests(
+    trace: Path | None,
+    archetype: str,
+    num_requests: int,
+    request_rate: float,
+    input_tokens: int,
+    output_tokens: int,
+    burstiness_cv: float,
+    seed: int,
+    turns_per_session: int,
+    system_prompt_tokens: int,
+    hash_block_tokens: int,
+) -> RequestTrace:
+    if trace is not None:
+        return c2g.load_trace(trace, block_tokens=hash_block_tokens)
+    if archetype not in ARCHETYPES:
+        raise InvalidParameterError("--archetype", archetype, " or ".join(ARCHETYPES))
+    if archetype == "agent":
+        return agent_trace(
+            num_requests,
+            request_rate,
+            input_tokens,
+            output_tokens,
+            turns_per_session=turns_per_session,
+            system_prompt_tokens=system_prompt_tokens,
+            seed=seed,
+        )
+    return synthetic_trace(
+        num_requests, request_rate, input_tokens, output_tokens, burstiness_cv, seed
+    )
 
 
 def _fmt_pct(p: Any, scale: float = 1e3, unit: str = "ms") -> str:
@@ -193,6 +259,12 @@ def _print_summary(s: dict[str, Any]) -> None:
             f"TTFT <= {s['slo']['ttft_s']:g} s and TPOT <= {s['slo']['tpot_s']:g} s",
         ),
         ("KV cache", f"peak {s['kv_cache_peak_frac']:.0%}, {s['num_preemptions']} preemptions"),
+        (
+            "prefix cache",
+            f"{s['prefix_cache_hit_frac']:.1%} of prompt tokens cached"
+            if s["engine_config"]["enable_prefix_caching"]
+            else "off",
+        ),
         ("busy", f"{s['busy_frac']:.0%} of the time"),
         (
             "energy",

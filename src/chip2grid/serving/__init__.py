@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chip2grid.serving.prefix_cache import PrefixCache
 from chip2grid.serving.simulate import (
     ROUTERS,
     ServingResult,
@@ -18,8 +19,12 @@ from chip2grid.serving.simulator import (
     percentiles,
 )
 from chip2grid.serving.workload import (
+    AGENT_BLOCK_TOKENS,
+    ARCHETYPES,
+    MOONCAKE_BLOCK_TOKENS,
     RequestTrace,
     TraceWarning,
+    agent_trace,
     gamma_arrivals,
     load_csv_trace,
     load_jsonl_trace,
@@ -29,14 +34,19 @@ from chip2grid.serving.workload import (
 )
 
 __all__ = [
+    "AGENT_BLOCK_TOKENS",
+    "ARCHETYPES",
+    "MOONCAKE_BLOCK_TOKENS",
     "ROUTERS",
     "EngineConfig",
+    "PrefixCache",
     "RequestTrace",
     "ServingResult",
     "SimulationResult",
     "Simulator",
     "Timeline",
     "TraceWarning",
+    "agent_trace",
     "engine_config_for",
     "gamma_arrivals",
     "load_csv_trace",

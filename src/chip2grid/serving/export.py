@@ -32,6 +32,7 @@ REQUEST_COLUMNS = (
     "e2e_latency_s",
     "num_preemptions",
     "rejected",
+    "cached_tokens",
 )
 
 
@@ -60,6 +61,7 @@ def write_requests_csv(result: ServingResult, path: str | Path) -> int:
                 r.e2e_latency_s,
                 r.num_preemptions,
                 r.rejected,
+                r.cached_tokens if len(r.cached_tokens) else np.zeros(r.num_requests, np.int64),
             ]
             for i in range(r.num_requests):
                 values: list[object] = [k, i]

@@ -79,6 +79,23 @@ class ServingResult:
         return int(sum(int(r.input_tokens[~r.rejected].sum()) for r in self.replicas))
 
     @property
+    def cached_tokens_done(self) -> int:
+        """Prompt tokens of completed requests served from the prefix cache."""
+        return int(
+            sum(
+                int(r.cached_tokens[~r.rejected].sum())
+                for r in self.replicas
+                if len(r.cached_tokens)
+            )
+        )
+
+    @property
+    def prefix_cache_hit_frac(self) -> float:
+        """Cached prompt tokens over all prompt tokens of completed requests."""
+        total = self.input_tokens_done
+        return self.cached_tokens_done / total if total else 0.0
+
+    @property
     def duration_s(self) -> float:
         """First arrival to last completion over all replicas."""
         starts = [float(r.arrival_s.min()) for r in self.replicas if r.num_requests]
@@ -118,6 +135,9 @@ class ServingResult:
             "queue_wait_s": percentiles(self.queue_wait_s),
             "num_preemptions": int(sum(int(r.num_preemptions.sum()) for r in self.replicas)),
             "kv_cache_peak_frac": max(r.kv_cache_peak_frac for r in self.replicas),
+            "prefix_cache_hit_frac": self.prefix_cache_hit_frac,
+            "num_cached_tokens": self.cached_tokens_done,
+            "num_evicted_blocks": sum(r.num_evicted_blocks for r in self.replicas),
             "num_steps": sum(r.num_steps for r in self.replicas),
             "busy_frac": busy / (dur * len(self.replicas)) if dur else 0.0,
             "accelerator_energy_j": self.accelerator_energy_j,
@@ -138,6 +158,7 @@ class ServingResult:
                 "num_gpu_blocks": self.config.num_gpu_blocks,
                 "enable_chunked_prefill": self.config.enable_chunked_prefill,
                 "kv_reservation": self.config.kv_reservation,
+                "enable_prefix_caching": self.config.enable_prefix_caching,
             },
             "step_by_step": self.step_by_step,
         }
@@ -156,6 +177,7 @@ def engine_config_for(
     gpu_memory_utilization: float | None = None,
     enable_chunked_prefill: bool | None = None,
     kv_reservation: str | None = None,
+    enable_prefix_caching: bool = False,
 ) -> EngineConfig:
     """Engine settings of ``deployment``: the catalog engine's defaults, then the overrides.
 
@@ -190,6 +212,7 @@ def engine_config_for(
         if enable_chunked_prefill is None
         else enable_chunked_prefill,
         kv_reservation=kv_reservation or engine.kv_reservation.replace("-", "_"),
+        enable_prefix_caching=enable_prefix_caching,
     )
 
 
@@ -198,11 +221,14 @@ def split_round_robin(trace: RequestTrace, num_replicas: int) -> list[RequestTra
     parts = []
     for k in range(num_replicas):
         idx = np.arange(k, trace.num_requests, num_replicas)
+        hashes = trace.prefix_hashes
         parts.append(
             RequestTrace(
                 arrival_s=trace.arrival_s[idx],
                 input_tokens=trace.input_tokens[idx],
                 output_tokens=trace.output_tokens[idx],
+                prefix_hashes=tuple(hashes[i] for i in idx.tolist()) if hashes else (),
+                block_tokens=trace.block_tokens,
                 source=trace.source,
             )
         )

@@ -18,7 +18,12 @@ Policy, with vLLM's knob names:
 - ``enable_chunked_prefill``: each step carries every running decode plus prompt chunks within
   ``max_num_batched_tokens``; without it a step is either a prefill of whole prompts within
   that budget (a longer prompt runs alone) or a decode step, prefills first;
-- a request that could not fit in the KV cache even alone is rejected, with the reason.
+- a request that could not fit in the KV cache even alone is rejected, with the reason;
+- ``enable_prefix_caching`` (vLLM's automatic prefix caching, off by default): prompt blocks
+  named by the trace's hashes (``RequestTrace.prefix_hashes``, one per ``block_tokens``
+  tokens) are shared between requests; a request skips the prefill of its longest cached
+  run of leading blocks (attention still reads them), and blocks no request uses stay cached
+  until evicted least recently used (:mod:`chip2grid.serving.prefix_cache`).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from numpy.typing import NDArray
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.perf.timer import StepTimer
+from chip2grid.serving.prefix_cache import PrefixCache
 from chip2grid.serving.workload import RequestTrace
 
 MAX_JUMP_STEPS = 4096
@@ -57,6 +63,7 @@ class EngineConfig:
     num_gpu_blocks: int = 65_536
     enable_chunked_prefill: bool = True
     kv_reservation: str = "on_demand"
+    enable_prefix_caching: bool = False
 
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "max_num_batched_tokens", "block_size", "num_gpu_blocks"):
@@ -106,11 +113,24 @@ class SimulationResult:
     kv_cache_peak_frac: float
     timeline: Timeline
     reject_reasons: dict[int, str] = field(default_factory=dict)
+    cached_tokens: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Prompt tokens found in the prefix cache at each request's first admission."""
+    num_evicted_blocks: int = 0
+    """Prefix-cache blocks (of the trace's hash block size) evicted to make room."""
 
     @property
     def num_requests(self) -> int:
         """Requests in the trace, rejected ones included."""
         return len(self.arrival_s)
+
+    @property
+    def prefix_cache_hit_frac(self) -> float:
+        """Prompt tokens served from the prefix cache over all prompt tokens (done requests)."""
+        done = ~self.rejected
+        total = int(self.input_tokens[done].sum())
+        if not total or not len(self.cached_tokens):
+            return 0.0
+        return int(self.cached_tokens[done].sum()) / total
 
     @property
     def ttft_s(self) -> NDArray[np.float64]:
@@ -226,6 +246,23 @@ class _Run:
         self.peak_blocks = 0
         self.log: list[tuple[float, float, int, float, float, float, float, float, float]] = []
         self.log_blocks: list[NDArray[np.float64]] = []  # the log, flushed to compact arrays
+        # prefix caching: blocks of ``hb`` prompt tokens (``bpe`` KV blocks each) named by hashes
+        hb = trace.block_tokens
+        self.caching = cfg.enable_prefix_caching
+        if self.caching and (hb < 1 or hb % bs):
+            raise InvalidParameterError(
+                "block_size",
+                bs,
+                f"a divisor of the trace's {hb}-token prefix hash blocks (prefix caching is on)",
+            )
+        self.hb = hb
+        self.bpe = hb // bs if self.caching else 0
+        self.hashes: list[tuple[int, ...]] = (
+            list(trace.prefix_hashes) if trace.prefix_hashes else [()] * n
+        )
+        self.cache = PrefixCache()
+        self.nshared = [0] * n  # leading hash blocks a request holds in the cache
+        self.cached = [0] * n  # prompt tokens found cached at first admission
 
     # --- KV blocks -------------------------------------------------------------------------
     def decode_blocks(self, dd: int) -> int:
@@ -261,11 +298,18 @@ class _Run:
         cfg = self.cfg
         while self.waiting and len(self.order) < cfg.max_num_seqs:
             r = self.waiting[0]
-            tokens = self.prompt[r] + (self.osl_l[r] - self.generated[r] if self.full else 0)
+            p = self.prompt[r]
+            tokens = p + (self.osl_l[r] - self.generated[r] if self.full else 0)
+            hits = revive = 0
+            if self.caching:  # vLLM recomputes at least the last prompt token
+                hs = self.hashes[r]
+                hits = self.cache.match(hs, min(self.isl_l[r], p - 1) // self.hb)
+                revive = self.cache.num_unused(hs[:hits]) * self.bpe
+                tokens -= hits * self.hb
             need = -(-tokens // self.bs)
             # vLLM keeps a watermark of free blocks and lets running sequences take their next
             # block first, so a request just preempted is not readmitted into the same squeeze
-            if not self.fits(self.d + 1, need + self.watermark):
+            if not self.fits(self.d + 1, need + revive + self.watermark):
                 break
             self.waiting.popleft()
             self.pending.append(r)
@@ -273,18 +317,60 @@ class _Run:
             self.held_blocks[r] = need
             self.blocks_other += need
             self.order[r] = None
+            if self.caching:
+                self.blocks_other += self.cache.acquire(self.hashes[r][:hits]) * self.bpe
+                self.nshared[r] = hits
+                self.prefilled[r] = hits * self.hb
+                if self.scheduled[r] != self.scheduled[r]:
+                    self.cached[r] = hits * self.hb
+                self.evict()
             if self.scheduled[r] != self.scheduled[r]:
                 self.scheduled[r] = self.now
+
+    # --- prefix cache ----------------------------------------------------------------------
+    def publish(self, r: int) -> None:
+        """Move the full prompt blocks ``r`` just prefilled into the prefix cache."""
+        hs = self.hashes[r]
+        m = min(len(hs), self.isl_l[r] // self.hb)
+        h = self.nshared[r]
+        if m > h:
+            newly = self.cache.acquire(hs[h:m])
+            own = (m - h) * self.bpe  # blocks a copy already cached is deduplicated into
+            self.held_blocks[r] -= own
+            self.blocks_other += newly * self.bpe - own
+            self.nshared[r] = m
+
+    def release(self, r: int) -> None:
+        """``r`` stops using its cached blocks; unused ones stay cached, evictable."""
+        k = self.nshared[r]
+        if k:
+            self.blocks_other -= self.cache.release(self.hashes[r][:k]) * self.bpe
+            self.nshared[r] = 0
+
+    def evict(self) -> None:
+        """Evict unused cached blocks, least recently used first, while the cache overflows."""
+        cache = self.cache
+        if not cache.num_free:
+            return
+        excess = self.blocks_other + cache.num_free * self.bpe - self.cfg.num_gpu_blocks
+        if excess + self.decode_blocks_bound(self.d) <= 0:
+            return
+        excess += self.decode_blocks(self.d)
+        if excess > 0:
+            cache.evict(-(-excess // self.bpe))
 
     def prefill_done(self, r: int) -> None:
         self.pending.popleft()
         del self.prefilled[r]
+        if self.caching:
+            self.publish(r)
         self.generated[r] += 1
         if self.first[r] != self.first[r]:
             self.first[r] = self.now
         if self.generated[r] >= self.osl_l[r]:
             self.finish[r] = self.now
             self.blocks_other -= self.held_blocks.pop(r)
+            self.release(r)
             del self.order[r]
             return
         d = self.d
@@ -297,8 +383,9 @@ class _Run:
             self.blocks_other -= self.held_blocks.pop(r)
             slot = self.free_slots.pop()
             self.slot_of[r] = slot
-            self.slot_base[slot] = p - d
-            self.base_sum += p - d
+            base = p - self.nshared[r] * self.hb - d  # tokens in its own blocks, less d
+            self.slot_base[slot] = base
+            self.base_sum += base
         heapq.heappush(self.finishing, (d + self.osl_l[r] - self.generated[r], r, self.version[r]))
 
     def leave_decode(self, r: int) -> None:
@@ -311,6 +398,7 @@ class _Run:
             self.base_sum -= self.slot_base[slot]
             self.slot_base[slot] = _INACTIVE
             self.free_slots.append(slot)
+        self.release(r)
         del self.order[r]
 
     def retire(self) -> None:
@@ -337,6 +425,7 @@ class _Run:
             self.pending.remove(r)
             del self.prefilled[r]
             self.blocks_other -= self.held_blocks.pop(r)
+            self.release(r)
             del self.order[r]
         else:
             self.generated[r] = self.gen_at_join[r] + (self.d - self.join[r])
@@ -402,6 +491,8 @@ class _Run:
             kv_cache_peak_frac=self.peak_blocks / cfg.num_gpu_blocks,
             timeline=timeline,
             reject_reasons=self.reasons,
+            cached_tokens=np.array(self.cached, dtype=np.int64),
+            num_evicted_blocks=self.cache.num_evicted,
         )
 
     def prefill_step(self, timer: StepTimer, chunked: bool) -> None:
@@ -444,6 +535,8 @@ class _Run:
         if num_dec:
             self.d += 1
             self.note_peak()
+            if self.caching:
+                self.evict()
             self.retire()
         for r, take in progress:
             self.prefilled[r] += take
@@ -494,6 +587,8 @@ class _Run:
         self.steps += k
         self.d += k
         self.note_peak()
+        if self.caching:
+            self.evict()
         self.retire()
 
 

@@ -9,6 +9,10 @@ Trace formats:
 - Generic CSV or JSONL with ``arrival_s``, ``input_tokens``, ``output_tokens`` (and optional
   ``prefix_hashes``, a list of integers).
 
+Synthetic streams: :func:`synthetic_trace` (fixed lengths, Poisson or bursty arrivals) and
+:func:`agent_trace` (multi-turn agent sessions whose prompts grow on a shared prefix, with the
+block hashes prefix caching needs); :data:`ARCHETYPES` names them.
+
 A malformed file stops with the file and line number; unsorted arrivals are sorted with a
 :class:`TraceWarning`.
 """
@@ -92,12 +96,20 @@ def _number(
     return value
 
 
+def _check_block_tokens(block_tokens: int) -> None:
+    if not isinstance(block_tokens, int) or block_tokens < 1:
+        raise InvalidParameterError(
+            "block_tokens", block_tokens, "tokens per prefix hash block, >= 1 (Mooncake: 512)"
+        )
+
+
 def _finish(
     path: Path,
     arrivals: list[float],
     inputs: list[float],
     outputs: list[float],
     hashes: list[tuple[int, ...]],
+    block_tokens: int = MOONCAKE_BLOCK_TOKENS,
 ) -> RequestTrace:
     if not arrivals:
         raise InvalidParameterError("trace", str(path), "a file with at least one request")
@@ -112,6 +124,7 @@ def _finish(
         input_tokens=np.asarray(inputs, dtype=np.int64)[order],
         output_tokens=np.asarray(outputs, dtype=np.int64)[order],
         prefix_hashes=hashes_sorted,
+        block_tokens=block_tokens,
         source=str(path),
     )
 
@@ -159,8 +172,12 @@ def load_csv_trace(path: str | Path) -> RequestTrace:
     return _finish(file, arrivals, inputs, outputs, [])
 
 
-def load_jsonl_trace(path: str | Path) -> RequestTrace:
-    """Read a Mooncake JSONL trace (ms timestamps) or a generic JSONL (``arrival_s`` ...)."""
+def load_jsonl_trace(path: str | Path, block_tokens: int = MOONCAKE_BLOCK_TOKENS) -> RequestTrace:
+    """Read a Mooncake JSONL trace (ms timestamps) or a generic JSONL (``arrival_s`` ...).
+
+    ``block_tokens`` is the number of prompt tokens each hash names (512 in Mooncake's traces).
+    """
+    _check_block_tokens(block_tokens)
     file = Path(path)
     arrivals, inputs, outputs, hashes = [], [], [], []
     with file.open(encoding="utf-8") as handle:
@@ -201,18 +218,20 @@ def load_jsonl_trace(path: str | Path) -> RequestTrace:
             hashes.append(tuple(ids))
     if hashes and not any(hashes):
         hashes = []
-    return _finish(file, arrivals, inputs, outputs, hashes)
+    return _finish(file, arrivals, inputs, outputs, hashes, block_tokens)
 
 
-def load_trace(path: str | Path) -> RequestTrace:
-    """Read a trace by its extension: ``.csv`` or ``.jsonl``/``.json``."""
+def load_trace(path: str | Path, block_tokens: int = MOONCAKE_BLOCK_TOKENS) -> RequestTrace:
+    """Read a trace by its extension: ``.csv`` or ``.jsonl``/``.json`` (prefix hashes of
+    ``block_tokens`` tokens each)."""
+    _check_block_tokens(block_tokens)
     file = Path(path)
     if not file.is_file():
         raise InvalidParameterError("trace", str(path), "a path to a CSV or JSONL trace file")
     if file.suffix.lower() == ".csv":
         return load_csv_trace(file)
     if file.suffix.lower() in (".jsonl", ".json"):
-        return load_jsonl_trace(file)
+        return load_jsonl_trace(file, block_tokens)
     raise InvalidParameterError("trace", str(path), "a .csv or .jsonl file")
 
 
@@ -269,4 +288,91 @@ def synthetic_trace(
         input_tokens=np.full(num_requests, input_tokens, dtype=np.int64),
         output_tokens=np.full(num_requests, output_tokens, dtype=np.int64),
         source=f"synthetic ({num_requests} requests at {request_rate_per_s:g}/s, seed {seed})",
+    )
+
+
+ARCHETYPES = ("fixed", "agent")
+"""Synthetic workloads: fixed lengths (:func:`synthetic_trace`), agent sessions (:func:`agent_trace`)."""
+AGENT_BLOCK_TOKENS = 64
+"""Tokens per prefix hash block of :func:`agent_trace` (a multiple of the usual KV block sizes)."""
+
+
+def agent_trace(
+    num_requests: int,
+    request_rate_per_s: float,
+    turn_input_tokens: int,
+    output_tokens: int,
+    *,
+    turns_per_session: int = 8,
+    system_prompt_tokens: int = 2048,
+    think_time_s: float = 10.0,
+    block_tokens: int = AGENT_BLOCK_TOKENS,
+    seed: int = 0,
+) -> RequestTrace:
+    """Multi-turn agent sessions: every prompt repeats the session so far, after a shared prefix.
+
+    Sessions start as a Poisson process at ``request_rate_per_s / turns_per_session``; a turn
+    follows the previous one after an exponential think time of mean ``think_time_s``. Turn
+    ``k``'s prompt is the system prompt (the same in every session), then every earlier turn's
+    input and output, then ``turn_input_tokens`` new tokens (uniform in 1..2x the mean, as is
+    the output). A session's token stream only grows, so a full block of ``block_tokens``
+    tokens keeps its hash from turn to turn; blocks wholly inside the system prompt have the
+    same hashes in every session; a prompt's partial last block gets a hash of its own.
+    """
+    for name, value in (
+        ("num_requests", num_requests),
+        ("turn_input_tokens", turn_input_tokens),
+        ("output_tokens", output_tokens),
+        ("turns_per_session", turns_per_session),
+    ):
+        if not isinstance(value, int) or value < 1:
+            raise InvalidParameterError(name, value, "an integer >= 1")
+    if not isinstance(system_prompt_tokens, int) or system_prompt_tokens < 0:
+        raise InvalidParameterError("system_prompt_tokens", system_prompt_tokens, "an integer >= 0")
+    if not request_rate_per_s > 0:
+        raise InvalidParameterError("request_rate_per_s", request_rate_per_s, "a rate > 0")
+    if not think_time_s >= 0:
+        raise InvalidParameterError("think_time_s", think_time_s, "seconds >= 0")
+    _check_block_tokens(block_tokens)
+    rng = np.random.default_rng(seed)
+    num_sessions = -(-num_requests // turns_per_session)
+    starts = poisson_arrivals(request_rate_per_s / turns_per_session, num_sessions, rng)
+    shared_blocks = system_prompt_tokens // block_tokens
+    arrivals: list[float] = []
+    inputs: list[int] = []
+    outputs: list[int] = []
+    hashes: list[tuple[int, ...]] = []
+    unique = 0
+    for s in range(num_sessions):
+        turns = min(turns_per_session, num_requests - s * turns_per_session)
+        t = float(starts[s])
+        history = system_prompt_tokens
+        session_ids = list(range(shared_blocks))
+        for _ in range(turns):
+            prompt = history + int(rng.integers(1, 2 * turn_input_tokens + 1))
+            out = int(rng.integers(1, 2 * output_tokens + 1))
+            full = prompt // block_tokens
+            while len(session_ids) < full:  # (session, block index) names a full block
+                session_ids.append(((s + 1) << 32) | len(session_ids))
+            ids = session_ids[:full]
+            if prompt % block_tokens:
+                unique += 1
+                ids.append(-unique)
+            arrivals.append(t)
+            inputs.append(prompt)
+            outputs.append(out)
+            hashes.append(tuple(ids))
+            history = prompt + out
+            t += float(rng.exponential(think_time_s)) if think_time_s > 0 else 0.0
+    order = np.argsort(np.asarray(arrivals), kind="stable")
+    return RequestTrace(
+        arrival_s=np.asarray(arrivals)[order],
+        input_tokens=np.asarray(inputs, dtype=np.int64)[order],
+        output_tokens=np.asarray(outputs, dtype=np.int64)[order],
+        prefix_hashes=tuple(hashes[i] for i in order.tolist()),
+        block_tokens=block_tokens,
+        source=(
+            f"agent sessions ({num_requests} requests at {request_rate_per_s:g}/s, "
+            f"{turns_per_session} turns, seed {seed})"
+        ),
     )
