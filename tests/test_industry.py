@@ -20,6 +20,8 @@ from chip2grid.industry import (
     INDUSTRY_LAYER_IDS,
     SUPPLY_LAYER_IDS,
     IndustryScenario,
+    binding_thresholds,
+    first_binding_year,
     get_stack_layer,
     industry_sensitivity,
     list_industry_scenarios,
@@ -244,6 +246,29 @@ def test_sensitivity_table_covers_each_input() -> None:
     elastic = by_name["demand.price_elasticity"]
     assert elastic.low_value == pytest.approx(1.08) and elastic.high_value == pytest.approx(1.32)
     assert len(industry_sensitivity(base)) > 40
+
+
+def test_binding_threshold_is_the_edge_where_capital_starts_to_bind() -> None:
+    base = LOADED["analysts"]
+    assert first_binding_year(run_industry(base), "capital_supply") is None
+    path = "economics.capex_to_revenue_ratio"
+    (row,) = binding_thresholds(
+        base, "capital_supply", from_year=2027, by_year=2029, parameters=[path]
+    )
+    assert row.direction == "below" and row.value < row.base_value
+    assert 2027 <= row.first_year <= 2029
+
+    def first(value: float) -> int | None:
+        return first_binding_year(run_industry(with_parameter(base, path, value)), "capital_supply")
+
+    year = first(row.value * 0.99)
+    assert year is not None and 2027 <= year <= 2029
+    above = first(row.value * 1.01)
+    assert above is None or not 2027 <= above <= 2029
+    with pytest.raises(InvalidParameterError, match="by_year"):
+        binding_thresholds(base, "capital_supply", by_year=2050)
+    with pytest.raises(UnknownEntryError):
+        binding_thresholds(base, "warp", by_year=2030)
 
 
 # --- bad input -------------------------------------------------------------------------------

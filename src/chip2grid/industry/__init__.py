@@ -31,7 +31,10 @@ from chip2grid.industry.scenario import (
 )
 from chip2grid.industry.schema import list_industry_scenarios, load_industry_scenario
 from chip2grid.industry.sensitivity import (
+    BindingThreshold,
     IndustrySensitivity,
+    binding_thresholds,
+    first_binding_year,
     industry_sensitivity,
     sensitivity_parameters,
 )
@@ -43,6 +46,7 @@ __all__ = [
     "INDUSTRY_LAYER_IDS",
     "SUPPLY_LAYER_IDS",
     "BindingSpan",
+    "BindingThreshold",
     "Economics",
     "Grid",
     "HardwareTrend",
@@ -53,6 +57,8 @@ __all__ = [
     "IndustryYear",
     "StackLayer",
     "SupplyLayer",
+    "binding_thresholds",
+    "first_binding_year",
     "get_stack_layer",
     "industry_sensitivity",
     "list_industry_scenarios",
