@@ -68,3 +68,24 @@ def test_industry_bad_input_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "layers.euv.lead_time_years" in proc.stderr
     proc = run("industry", "--start-year", "2030", "--end-year", "2020")
     assert proc.returncode == 2 and "end_year" in proc.stderr
+
+
+def test_industry_binds_finds_thresholds() -> None:
+    proc = run(
+        "industry",
+        "analysts",
+        "--binds",
+        "capital_supply",
+        "--binds-from",
+        "2027",
+        "--binds-by",
+        "2029",
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["binding_thresholds"]
+    ratio = {row["parameter"]: row for row in rows}["economics.capex_to_revenue_ratio"]
+    assert ratio["direction"] == "below" and ratio["value"] < ratio["base_value"]
+    assert 2027 <= ratio["first_year"] <= 2029
+    proc = run("industry", "--binds", "warp", "--binds-by", "2030")
+    assert proc.returncode == 2 and "warp" in proc.stderr and "Traceback" not in proc.stderr

@@ -12,9 +12,11 @@ from rich.table import Table
 
 from chip2grid.cli.app import app, console
 from chip2grid.industry import (
+    BindingThreshold,
     IndustryResult,
     IndustryScenario,
     IndustrySensitivity,
+    binding_thresholds,
     industry_sensitivity,
     list_industry_scenarios,
     load_industry_scenario,
@@ -62,7 +64,7 @@ def industry_to_dict(
                 },
             }
         )
-    return jsonable(
+    payload: dict[str, Any] = jsonable(
         {
             "scenario": result.scenario,
             "years": years,
@@ -87,6 +89,7 @@ def industry_to_dict(
             ],
         }
     )
+    return payload
 
 
 def _millions(value: float) -> str:
@@ -166,6 +169,42 @@ def _print_sensitivity(rows: tuple[IndustrySensitivity, ...], limit: int) -> Non
     console.print(f"{moved} of {len(rows)} inputs move the first transition")
 
 
+def _thresholds_to_list(rows: tuple[BindingThreshold, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "parameter": r.parameter,
+            "layer": r.layer,
+            "base_value": r.base_value,
+            "value": r.value,
+            "change_frac": r.change_frac,
+            "direction": r.direction,
+            "first_year": r.first_year,
+        }
+        for r in rows
+    ]
+
+
+def _print_thresholds(rows: tuple[BindingThreshold, ...], layer: str, window: str) -> None:
+    table = Table(
+        "input",
+        "base",
+        "threshold",
+        "change",
+        "binds in",
+        title=f"what makes {layer} first bind in {window} (one input at a time)",
+        title_justify="left",
+    )
+    for r in rows[:15]:
+        table.add_row(
+            r.parameter,
+            f"{r.base_value:.4g}",
+            f"{'<=' if r.direction == 'below' else '>='} {r.value:.4g}",
+            f"{r.change_frac:+.0%}",
+            str(r.first_year),
+        )
+    console.print(table)
+
+
 def _print_compare(results: list[IndustryResult]) -> None:
     table = Table("year", title="binding layer by scenario", title_justify="left")
     for result in results:
@@ -205,6 +244,17 @@ def industry_command(
             "--sensitivity", help="move each input +-10 % and report the first transition"
         ),
     ] = False,
+    binds: Annotated[
+        str | None,
+        typer.Option(
+            help="a supply layer: find the value of each input at which it first binds in "
+            "--binds-from..--binds-by (slow: ~30 runs an input)"
+        ),
+    ] = None,
+    binds_from: Annotated[int | None, typer.Option(help="first year of the window")] = None,
+    binds_by: Annotated[
+        int | None, typer.Option(help="last year of the window (default the end year)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Which layer caps AI deployment each year (packaging, HBM, power, capital ...), and why."""
@@ -216,8 +266,16 @@ def industry_command(
         for s, r in zip(scenarios, results, strict=True):
             span = dataclasses.replace(s, start_year=int(r.years[0]), end_year=int(r.years[-1]))
             rows.append(industry_sensitivity(span))
+    thresholds: list[tuple[BindingThreshold, ...]] = []
+    if binds is not None:
+        for s, r in zip(scenarios, results, strict=True):
+            span = dataclasses.replace(s, start_year=int(r.years[0]), end_year=int(r.years[-1]))
+            by = span.end_year if binds_by is None else binds_by
+            thresholds.append(binding_thresholds(span, binds, by_year=by, from_year=binds_from))
     if as_json:
         payloads = [industry_to_dict(r, rows[i] if rows else ()) for i, r in enumerate(results)]
+        for payload, found in zip(payloads, thresholds, strict=False):
+            payload["binding_thresholds"] = _thresholds_to_list(found)
         print(json.dumps(payloads if compare else payloads[0], indent=2, allow_nan=False))
         return
     if compare:
@@ -228,3 +286,9 @@ def industry_command(
         if compare:
             console.print(f"[bold]{results[i].scenario}[/bold]")
         _print_sensitivity(table_rows, limit=15 if not compare else 8)
+    for i, found in enumerate(thresholds):
+        if compare:
+            console.print(f"[bold]{results[i].scenario}[/bold]")
+        first = int(results[i].years[0]) if binds_from is None else binds_from
+        last = int(results[i].years[-1]) if binds_by is None else binds_by
+        _print_thresholds(found, str(binds), f"{first}-{last}")
