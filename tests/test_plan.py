@@ -9,7 +9,7 @@ import pytest
 
 import chip2grid as c2g
 from chip2grid.errors import InfeasibleError, InvalidParameterError
-from chip2grid.plan import PlanRequest, pareto_mask, plan, screen
+from chip2grid.plan import PlanRequest, Screened, pareto_mask, plan, screen
 from tests.test_cli import run
 
 
@@ -56,7 +56,7 @@ def test_tighter_slo_never_lowers_the_cost() -> None:
 
 
 def test_simulation_checks_the_best_candidates() -> None:
-    p = plan(request(), top_k=4, num_requests=150)
+    p = plan(request(speculative=("off",), disaggregated=False), top_k=4, num_requests=150)
     assert p.chosen.sim_ttft_s_p90 is not None and p.chosen.sim_ttft_s_p90 <= 0.5
     assert p.chosen.verdict == "meets the SLOs in simulation"
     assert all(o.verdict for o in p.runners_up)
@@ -120,3 +120,103 @@ def test_moe_models_get_expert_parallel_candidates(model_id: str) -> None:
 
 def test_dense_models_have_no_expert_parallelism() -> None:
     assert (screen(request()).ep == 1).all()
+
+
+def test_speculative_catalog_settings_are_sourced_and_apply_to_catalog_models() -> None:
+    from chip2grid.catalog.speculative import get_speculative_setting, list_speculative_settings
+
+    names = list_speculative_settings()
+    assert "deepseek-mtp" in names
+    for name in names:
+        setting = get_speculative_setting(name)
+        assert setting.source and 0 < setting.acceptance_rate < 1
+        for model_id in setting.models:
+            c2g.get_model(model_id)
+        if setting.draft_model:
+            c2g.get_model(setting.draft_model)
+    mtp = get_speculative_setting("deepseek-mtp")
+    assert mtp.acceptance_rate == pytest.approx(0.85)  # DeepSeek-V3 report sec. 5.4.3: 85-90%
+
+
+def _spec_vs_off(max_num_seqs: int) -> tuple[Screened, int, int]:
+    """Llama 3.1 70B on one H200 at one batch cap, without and with a Llama 3.2 1B draft."""
+    s = screen(
+        request(
+            model=c2g.get_model("llama-3.1-70b"),
+            accelerators=("h200-sxm",),
+            precisions=("fp8",),
+            batch_caps=(max_num_seqs,),
+            token_budgets=(16384,),
+            disaggregated=False,
+        )
+    )
+    same = (s.tp == 1) & (s.pp == 1)
+    off = np.flatnonzero(same & (s.speculative == "off"))
+    on = np.flatnonzero(same & (s.speculative == "llama3-1b-draft"))
+    assert off.size == 1 and on.size == 1
+    return s, int(off[0]), int(on[0])
+
+
+def test_speculative_decoding_wins_at_small_batch_and_loses_when_compute_bound() -> None:
+    from chip2grid.catalog.speculative import get_speculative_setting
+    from chip2grid.perf import expected_tokens_per_step
+
+    setting = get_speculative_setting("llama3-1b-draft")
+    tokens = expected_tokens_per_step(setting.acceptance_rate, setting.num_speculative_tokens)
+    s, off, on = _spec_vs_off(4)
+    # memory bound: one verification step of k+1 positions plus k draft steps beats 1 token/step
+    assert s.tpot_s[on] < s.tpot_s[off]
+    assert s.replica_requests_per_s[on] > s.replica_requests_per_s[off]
+    # ... but never for free: a step with drafts and verification costs more than a plain step
+    assert s.tpot_s[on] * tokens > s.tpot_s[off]
+    s, off, on = _spec_vs_off(256)
+    # compute bound: verifying k+1 positions costs k+1 times the FLOPs for fewer tokens
+    assert s.replica_requests_per_s[on] < s.replica_requests_per_s[off]
+
+
+def test_speculative_settings_are_checked() -> None:
+    with pytest.raises(InvalidParameterError, match="speculative"):
+        request(speculative=("deepseek-mtp",))  # DeepSeek's MTP heads are not Llama's
+    s = screen(request(speculative=("off",), disaggregated=False))
+    assert set(s.speculative.tolist()) == {"off"}
+
+
+@pytest.mark.parametrize("mixed", [True, False])
+@pytest.mark.parametrize(("isl", "osl"), [(1024, 256), (3000, 2), (100, 1)])
+def test_grid_agrees_with_continuous_batching(mixed: bool, isl: float, osl: float) -> None:
+    from chip2grid.perf import Deployment, RankShape, calibration_for, rank_shape
+    from chip2grid.perf.steady import continuous_batching
+    from chip2grid.plan.grid import aggregated_grid
+
+    m, acc = c2g.get_model("llama-3.1-8b"), c2g.get_accelerator("h100-sxm")
+    cal = calibration_for(acc.family, "tensorrt-llm")
+    shapes = [
+        rank_shape(
+            Deployment(model=m, accelerator=acc, num_accelerators=tp * pp, tp=tp, pp=pp), cal
+        )
+        for tp, pp in ((1, 1), (2, 1), (1, 2))
+    ]
+    caps, budgets = np.array([1, 4, 16, 64, 256, 1024.0]), np.array([256, 512, 2048, 8192.0])
+    max_seqs = np.array([500.0, 3000.0, 40.0])
+    spec = dict(query_tokens=2.0, num_draft_steps=1.0)
+    g = aggregated_grid(
+        RankShape.stack(shapes),
+        isl,
+        osl,
+        caps,
+        max_seqs,
+        budgets,
+        mixed,
+        draft_shape=RankShape.stack(shapes),
+        **spec,  # type: ignore[arg-type]
+    )
+    for i, shape in enumerate(shapes):
+        b, c = np.meshgrid(np.minimum(caps, max_seqs[i]), budgets, indexing="ij")
+        cyc = continuous_batching(
+            shape, isl, osl, b.ravel(), mixed, c.ravel(), draft_shape=shape, **spec
+        )
+        assert g.gather(g.iteration_s)[i] == pytest.approx(cyc.iteration_s, rel=1e-12)
+        ttft = 0.5 * cyc.iteration_s + cyc.prefill_latency_s
+        assert g.ttft_s[i] == pytest.approx(ttft, rel=1e-12)
+        rate = g.gather(g.requests_per_iteration)[i]
+        assert rate == pytest.approx(cyc.requests_per_iteration, rel=1e-12)

@@ -36,6 +36,13 @@ class PlanOption:
     max_num_batched_tokens: int
     replicas: int
     num_accelerators: int
+    speculative: str = "off"
+    disaggregated: bool = False
+    prefill_tp: int = 0
+    prefill_pp: int = 0
+    prefill_ep: int = 0
+    prefill_replicas: int = 0
+    kv_transfer_s: float = 0.0
     ttft_s: float
     tpot_s: float
     cost_usd_per_mtok: float
@@ -44,13 +51,25 @@ class PlanOption:
     capex_usd: float
     sim_ttft_s_p90: float | None = None
     sim_tpot_s_p90: float | None = None
+    steady_state_only: bool = False
+    """Checked by the steady-state model only: the serving simulator models neither
+    speculative decoding nor disaggregated prefill/decode pools."""
     verdict: str = ""
 
     @property
     def label(self) -> str:
+        spec = "" if self.speculative == "off" else f", speculative {self.speculative}"
+        knobs = f"max_num_seqs {self.max_num_seqs}, budget {self.max_num_batched_tokens}{spec}"
+        if self.disaggregated:
+            return (
+                f"disaggregated {self.prefill_replicas} prefill x {self.accelerator} "
+                f"TP{self.prefill_tp} PP{self.prefill_pp} EP{self.prefill_ep} + "
+                f"{self.replicas} decode x TP{self.tp} PP{self.pp} EP{self.ep} "
+                f"{self.precision}, {knobs}"
+            )
         return (
-            f"{self.replicas} x {self.accelerator} TP{self.tp} PP{self.pp} EP{self.ep} {self.precision}, "
-            f"max_num_seqs {self.max_num_seqs}, budget {self.max_num_batched_tokens}"
+            f"{self.replicas} x {self.accelerator} TP{self.tp} PP{self.pp} EP{self.ep} "
+            f"{self.precision}, {knobs}"
         )
 
 
@@ -70,12 +89,21 @@ class Plan:
 
 
 def _option(s: Screened, i: int) -> PlanOption:
+    c = s.configs[int(s.config[i])]
     return PlanOption(
-        accelerator=str(s.accelerator[i]),
-        precision=str(s.precision[i]),
-        tp=int(s.tp[i]),
-        pp=int(s.pp[i]),
-        ep=int(s.ep[i]),
+        accelerator=c.accelerator,
+        precision=c.precision,
+        tp=c.tp,
+        pp=c.pp,
+        ep=c.ep,
+        speculative=c.speculative,
+        disaggregated=c.disaggregated,
+        prefill_tp=c.prefill_tp,
+        prefill_pp=c.prefill_pp,
+        prefill_ep=c.prefill_ep,
+        prefill_replicas=int(s.prefill_replicas[i]),
+        kv_transfer_s=c.kv_transfer_s,
+        steady_state_only=c.speculative != "off" or c.disaggregated,
         max_num_seqs=int(s.max_num_seqs[i]),
         max_num_batched_tokens=int(s.max_num_batched_tokens[i]),
         replicas=int(s.replicas[i]),
@@ -101,7 +129,16 @@ def closest_to_feasible(s: Screened) -> str:
     )
 
 
+STEADY_STATE_ONLY = (
+    "meets the SLOs in steady state (not simulated: the serving simulator models neither "
+    "speculative decoding nor disaggregated prefill/decode pools)"
+)
+PASSED = ("meets the SLOs in simulation", STEADY_STATE_ONLY)
+
+
 def _simulate(req: PlanRequest, opt: PlanOption, num_requests: int, seed: int) -> PlanOption:
+    if opt.steady_state_only:
+        return dataclasses.replace(opt, verdict=STEADY_STATE_ONLY)
     dep = Deployment(
         model=req.model,
         accelerator=get_accelerator(opt.accelerator),
@@ -150,21 +187,15 @@ def plan(
     if feasible.size == 0:
         raise InfeasibleError(closest_to_feasible(s))
     order = feasible[np.argsort(s.cost_usd_per_mtok[feasible], kind="stable")]
-    # distinct shapes first: the best batch cap and budget of each accelerator/precision/split
-    seen: set[tuple[str, str, int, int, int]] = set()
-    picks: list[int] = []
-    for i in order:
-        key = (str(s.accelerator[i]), str(s.precision[i]), int(s.tp[i]), int(s.pp[i]), int(s.ep[i]))
-        if key not in seen:
-            seen.add(key)
-            picks.append(int(i))
-        if len(picks) >= top_k:
-            break
+    # distinct configurations first: the best batch cap and budget of each
+    _, first = np.unique(s.config[order], return_index=True)
+    best_of_config = order[np.sort(first)]
+    picks = [int(i) for i in best_of_config[:top_k]]
     options = [_option(s, i) for i in picks]
     start = time.perf_counter()
     if simulate_top:
         options = [_simulate(req, o, num_requests, seed) for o in options]
-        passing = [o for o in options if o.verdict == "meets the SLOs in simulation"]
+        passing = [o for o in options if o.verdict in PASSED]
     else:
         passing = options
     simulate_s = time.perf_counter() - start
@@ -183,12 +214,8 @@ def plan(
             extra = o.cost_usd_per_mtok / chosen.cost_usd_per_mtok - 1.0
             why = f"costs {extra:+.0%} per Mtok"
         runners.append(dataclasses.replace(o, verdict=why))
-    # Pareto front over the best candidate of each shape: cost, TTFT, TPOT, J/token
-    firsts: dict[tuple[str, str, int, int, int], int] = {}
-    for i in order:
-        key = (str(s.accelerator[i]), str(s.precision[i]), int(s.tp[i]), int(s.pp[i]), int(s.ep[i]))
-        firsts.setdefault(key, int(i))
-    best_of_shape = np.asarray(list(firsts.values()), dtype=np.int64)
+    # Pareto front over the best candidate of each configuration: cost, TTFT, TPOT, J/token
+    best_of_shape = best_of_config
     mask = pareto_mask(
         [
             s.cost_usd_per_mtok[best_of_shape],

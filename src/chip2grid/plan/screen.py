@@ -2,52 +2,88 @@
 
 Notes
 -----
-A candidate is an accelerator type, a weight/KV precision, a TP x PP split of one replica, a
-cap on the running batch (``max_num_seqs``) and a token budget per step
-(``max_num_batched_tokens``). For each (accelerator, precision, split) the memory plan gives
-the sequences the KV cache holds, and :func:`chip2grid.perf.steady.continuous_batching`, the
-same closed-form model :func:`chip2grid.perf.estimate` uses, is evaluated on arrays over every
-batch cap and token budget at once. Per candidate:
+A candidate is an accelerator type, a weight/KV precision, a TP x PP x EP split of one replica,
+a speculative-decoding setting (off, or a catalog setting for the model:
+``catalog/speculative.toml``), aggregated or disaggregated serving, a cap on the running batch
+(``max_num_seqs``) and a token budget per step (``max_num_batched_tokens``).
 
-- TPOT = the iteration time; TTFT = the prompt's prefill latency plus half an iteration of
-  waiting to be admitted (as in :func:`chip2grid.perf.estimate`);
-- replicas = ceil(demand / requests per second of one replica), accelerators = replicas x TP x PP;
-- power from the roofline utilizations (:func:`chip2grid.hardware.accelerator_power_w`);
-- cost per million output tokens from :func:`chip2grid.economics.cost_breakdown`, vectorized,
-  with the fleet busy ``demand / capacity`` of the time.
+Aggregated: for each (accelerator, precision, speculative setting) the memory plan gives the
+sequences the KV cache of every split holds (less the draft's weights and KV), and the
+continuous-batching fluid model of :func:`chip2grid.perf.continuous_batching` is evaluated on
+every split x batch cap x token budget at once (:func:`chip2grid.plan.grid.aggregated_grid`).
+TPOT = the iteration time over the tokens a step emits; TTFT = the prompt's prefill latency
+plus half an iteration of waiting to be admitted (as in :func:`chip2grid.perf.estimate`);
+replicas = ceil(demand / requests per second of one replica).
+
+Disaggregated: ``xPyD`` units of prefill instances (pipeline-free splits) and decode
+instances (any split), for every prefill split x decode split x ratio x batch cap (decode) x
+token budget (prefill), with :mod:`chip2grid.perf.disaggregated`: TTFT = queueing on the
+prefill pool + prefill + KV transfer, TPOT from decode-only steps.
+
+Both: accelerators = instances x their size; power from the roofline utilizations
+(:func:`chip2grid.hardware.accelerator_power_w`), idle when not busy; cost per million output
+tokens from :func:`chip2grid.economics.cost_breakdown`, vectorized.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 from numpy.typing import NDArray
 
+from chip2grid.catalog.speculative import SpeculativeSetting, speculative_settings_for
 from chip2grid.economics import cost_breakdown, default_finance
 from chip2grid.energy import energy_supply
 from chip2grid.errors import InfeasibleError, InvalidParameterError, UnknownEntryError
 from chip2grid.facility import default_platform_for, get_cooling, get_region
-from chip2grid.hardware import accelerator_power_w, get_accelerator
-from chip2grid.llm import Architecture
-from chip2grid.perf import Deployment, Workload, get_engine, parallel_layouts
-from chip2grid.perf.calibration import calibration_for
+from chip2grid.hardware import Accelerator, accelerator_power_w, get_accelerator
+from chip2grid.llm import Architecture, get_model
+from chip2grid.perf import (
+    Deployment,
+    MemoryPlan,
+    RankShape,
+    SpeculativeDecoding,
+    Workload,
+    get_engine,
+    parallel_layouts,
+)
+from chip2grid.perf.calibration import Calibration, calibration_for
 from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.memory import require_fit
-from chip2grid.perf.steady import continuous_batching
 from chip2grid.perf.step import rank_shape
+from chip2grid.plan.grid import aggregated_grid
 
 FloatArray = NDArray[np.float64]
 
 DEFAULT_BATCH_CAPS: tuple[int, ...] = (4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 DEFAULT_TOKEN_BUDGETS: tuple[int, ...] = (512, 1024, 2048, 4096, 8192, 16384)
+DEFAULT_DISAGGREGATED_RATIOS: tuple[tuple[int, int], ...] = (
+    (2, 1),
+    (1, 1),
+    (2, 3),
+    (1, 2),
+    (1, 3),
+    (1, 4),
+    (1, 6),
+    (1, 8),
+)
+"""``xPyD`` units screened: x prefill instances per y decode instances."""
+SPECULATIVE_OFF = "off"
+CONSTRAINTS = ("ttft", "tpot", "batch", "site_power", "budget")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PlanRequest:
-    """The question a plan answers: serve this model at this demand within these SLOs."""
+    """The question a plan answers: serve this model at this demand within these SLOs.
+
+    ``speculative``: settings to search, ``"off"`` and catalog ids; ``None`` searches ``"off"``
+    and every catalog setting for the model. ``disaggregated``: also screen separate prefill
+    and decode pools in the ``disaggregated_ratios`` (x prefill per y decode instances).
+    """
 
     model: Architecture
     input_tokens: float
@@ -66,6 +102,9 @@ class PlanRequest:
     budget_usd: float | None = None
     batch_caps: tuple[int, ...] = DEFAULT_BATCH_CAPS
     token_budgets: tuple[int, ...] = DEFAULT_TOKEN_BUDGETS
+    speculative: tuple[str, ...] | None = None
+    disaggregated: bool = True
+    disaggregated_ratios: tuple[tuple[int, int], ...] = DEFAULT_DISAGGREGATED_RATIOS
 
     def __post_init__(self) -> None:
         for name in ("input_tokens", "output_tokens"):
@@ -82,25 +121,89 @@ class PlanRequest:
             raise InvalidParameterError("batch_caps", self.batch_caps, "integers >= 1")
         if not self.token_budgets or min(self.token_budgets) < 1:
             raise InvalidParameterError("token_budgets", self.token_budgets, "integers >= 1")
+        if self.disaggregated and (
+            not self.disaggregated_ratios
+            or any(
+                len(r) != 2 or min(r) < 1 or not all(isinstance(v, int) for v in r)
+                for r in self.disaggregated_ratios
+            )
+        ):
+            raise InvalidParameterError(
+                "disaggregated_ratios",
+                self.disaggregated_ratios,
+                "pairs (prefill, decode) of integers >= 1, e.g. ((1, 2), (1, 4))",
+            )
+        self.speculative_settings()  # unknown or inapplicable names stop here
 
     @property
     def output_tokens_per_s(self) -> float:
         """The demand in output tokens per second."""
         return self.demand_requests_per_s * self.output_tokens
 
+    def speculative_settings(self) -> tuple[SpeculativeSetting | None, ...]:
+        """The speculative settings searched (``None`` is off)."""
+        available = {s.id: s for s in speculative_settings_for(self.model.id)}
+        if self.speculative is None:
+            return (None, *available.values())
+        out: list[SpeculativeSetting | None] = []
+        for name in self.speculative:
+            if name == SPECULATIVE_OFF:
+                out.append(None)
+            elif name in available:
+                out.append(available[name])
+            else:
+                allowed = ", ".join([SPECULATIVE_OFF, *available]) or SPECULATIVE_OFF
+                raise InvalidParameterError(
+                    "speculative", name, f"one of {allowed} (settings for {self.model.id})"
+                )
+        if not out:
+            raise InvalidParameterError("speculative", (), "at least one setting, e.g. off")
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScreenConfig:
+    """One configuration screened over every batch cap x token budget.
+
+    Aggregated: ``tp``/``pp``/``ep`` split each replica. Disaggregated: they split each decode
+    instance, ``prefill_*`` each prefill instance, in units of ``prefill_per_unit`` prefill and
+    ``decode_per_unit`` decode instances.
+    """
+
+    accelerator: str
+    precision: str
+    tp: int
+    pp: int
+    ep: int
+    speculative: str = SPECULATIVE_OFF
+    disaggregated: bool = False
+    prefill_tp: int = 0
+    prefill_pp: int = 0
+    prefill_ep: int = 0
+    prefill_per_unit: int = 0
+    decode_per_unit: int = 0
+    kv_transfer_s: float = 0.0
+
+
+_CONFIG_FIELDS = tuple(f.name for f in fields(ScreenConfig))
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Screened:
-    """Every screened candidate, as parallel arrays (one element per candidate)."""
+    """Every screened candidate, as parallel arrays (one element per candidate).
 
-    accelerator: NDArray[np.str_]
-    precision: NDArray[np.str_]
-    tp: NDArray[np.int64]
-    pp: NDArray[np.int64]
-    ep: NDArray[np.int64]
-    max_num_seqs: NDArray[np.int64]
-    max_num_batched_tokens: NDArray[np.int64]
+    ``config`` indexes ``configs``; the configuration's fields read as arrays too
+    (``accelerator``, ``tp``, ``speculative``, ``disaggregated`` ...). ``replicas`` counts the
+    aggregated replicas or the decode instances; ``prefill_replicas`` the prefill instances
+    (0 when aggregated).
+    """
+
+    configs: tuple[ScreenConfig, ...]
+    config: NDArray[np.int32]
+    max_num_seqs: NDArray[np.int32]
+    max_num_batched_tokens: NDArray[np.int32]
     replicas: NDArray[np.int64]
+    prefill_replicas: NDArray[np.int64]
     num_accelerators: NDArray[np.int64]
     ttft_s: FloatArray
     tpot_s: FloatArray
@@ -112,205 +215,429 @@ class Screened:
     energy_j_per_output_token: FloatArray
     violation_frac: FloatArray
     """The largest relative miss of any constraint (0 when the candidate is feasible)."""
-    violated: NDArray[np.str_]
-    """The constraint missed by the most ("" when feasible)."""
+    violated_code: NDArray[np.int8]
+    """Index into :data:`CONSTRAINTS` of the constraint missed by the most (-1 when feasible)."""
     num_shapes: int
     skipped: tuple[str, ...]
     elapsed_s: float
+    _columns: dict[str, NDArray[np.generic]] = field(default_factory=dict, repr=False)
 
     @property
     def size(self) -> int:
-        return int(self.tp.size)
+        return int(self.config.size)
 
     @property
     def feasible(self) -> NDArray[np.bool_]:
         return self.violation_frac <= 0.0
 
+    @property
+    def violated(self) -> NDArray[np.str_]:
+        """The constraint missed by the most ("" when feasible)."""
+        names = np.asarray([*CONSTRAINTS, ""])
+        return names[self.violated_code]
 
-def _shapes(req: PlanRequest) -> list[tuple[str, str, int, int, int, Deployment]]:
-    """One replica of every accelerator x precision x TP x PP x EP split (EP > 1 for MoE models:
-    experts split over the TP group, or over attention data-parallel ranks when EP > TP)."""
-    layouts = parallel_layouts(req.model, req.max_accelerators_per_replica)
-    splits = sorted(set(layouts))
+    def column(self, name: str) -> NDArray[np.generic]:
+        """A configuration field (see :class:`ScreenConfig`) per candidate."""
+        if name not in _CONFIG_FIELDS:
+            raise InvalidParameterError("column", name, ", ".join(_CONFIG_FIELDS))
+        if name not in self._columns:
+            table = np.asarray([getattr(c, name) for c in self.configs])
+            self._columns[name] = table[self.config]
+        return self._columns[name]
+
+    @property
+    def accelerator(self) -> NDArray[np.str_]:
+        return self.column("accelerator")  # type: ignore[return-value]
+
+    @property
+    def precision(self) -> NDArray[np.str_]:
+        return self.column("precision")  # type: ignore[return-value]
+
+    @property
+    def tp(self) -> NDArray[np.int64]:
+        return self.column("tp")  # type: ignore[return-value]
+
+    @property
+    def pp(self) -> NDArray[np.int64]:
+        return self.column("pp")  # type: ignore[return-value]
+
+    @property
+    def ep(self) -> NDArray[np.int64]:
+        return self.column("ep")  # type: ignore[return-value]
+
+    @property
+    def speculative(self) -> NDArray[np.str_]:
+        return self.column("speculative")  # type: ignore[return-value]
+
+    @property
+    def disaggregated(self) -> NDArray[np.bool_]:
+        return self.column("disaggregated")  # type: ignore[return-value]
+
+    @property
+    def prefill_tp(self) -> NDArray[np.int64]:
+        return self.column("prefill_tp")  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class _Split:
+    tp: int
+    pp: int
+    ep: int
+    deployment: Deployment
+    plan: MemoryPlan
+
+
+@dataclass(slots=True)
+class _Out:
+    """Parts of the result, appended group by group."""
+
+    configs: list[ScreenConfig] = field(default_factory=list)
+    parts: dict[str, list[NDArray[np.generic]]] = field(default_factory=dict)
+
+    def add(self, **arrays: NDArray[np.generic]) -> None:
+        for name, value in arrays.items():
+            self.parts.setdefault(name, []).append(np.ravel(value))
+
+    def cat(self, name: str, dtype: type) -> NDArray[np.generic]:
+        return np.concatenate(self.parts[name]).astype(dtype, copy=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    req: PlanRequest
+    accelerator: Accelerator
+    calibration: Calibration
+    caps: FloatArray
+    budgets: FloatArray
+    cost_kwargs: dict[str, object]
+
+
+def _splits(req: PlanRequest, acc: Accelerator, precision: str, skipped: list[str]) -> list[_Split]:
+    """Every TP x PP x EP split of one replica that holds one sequence (EP > 1 for MoE)."""
+    engine = get_engine(req.engine)
     out = []
-    for acc_id in req.accelerators:
-        acc = get_accelerator(acc_id)
-        for precision in req.precisions:
-            for tp, pp, ep in splits:
-                try:
-                    dep = Deployment(
-                        model=req.model,
-                        accelerator=acc,
-                        num_accelerators=pp * max(tp, ep),
-                        tp=tp,
-                        pp=pp,
-                        ep=ep,
-                        weight_precision=precision,
-                        kv_precision=precision,
-                        engine=req.engine,
-                    )
-                except (InvalidParameterError, InfeasibleError):
-                    continue
-                out.append((acc.id, precision, tp, pp, ep, dep))
+    for tp, pp, ep in sorted(set(parallel_layouts(req.model, req.max_accelerators_per_replica))):
+        try:
+            dep = Deployment(
+                model=req.model,
+                accelerator=acc,
+                num_accelerators=pp * max(tp, ep),
+                tp=tp,
+                pp=pp,
+                ep=ep,
+                weight_precision=precision,
+                kv_precision=precision,
+                engine=req.engine,
+            )
+            plan = require_fit(dep, engine, req.input_tokens + req.output_tokens)
+        except (InvalidParameterError, InfeasibleError) as exc:
+            skipped.append(f"{acc.id} {precision} TP{tp} PP{pp} EP{ep}: {str(exc).split(';')[0]}")
+            continue
+        out.append(_Split(tp, pp, ep, dep, plan))
     return out
+
+
+def _speculative(
+    setting: SpeculativeSetting | None, split: _Split
+) -> tuple[SpeculativeDecoding | None, Deployment | None]:
+    if setting is None:
+        return None, None
+    spec = SpeculativeDecoding(
+        method="draft" if setting.method == "draft" else "mtp",
+        num_speculative_tokens=setting.num_speculative_tokens,
+        acceptance_rate=setting.acceptance_rate,
+        draft_model=get_model(setting.draft_model) if setting.draft_model else None,
+    )
+    dep = split.deployment
+    arch = spec.draft_architecture(dep.model)
+    if setting.method == "draft":  # a dense draft model on each TP group
+        draft = dep.replace(model=arch, ep=1, num_accelerators=dep.pp * dep.tp)
+    else:  # MTP heads: one more layer of the target, split like it
+        draft = dep.replace(model=arch)
+    return spec, draft
+
+
+def _capacity(
+    req: PlanRequest, split: _Split, spec: SpeculativeDecoding | None, draft: Deployment | None
+) -> int:
+    """Sequences one instance holds, less what the draft's weights and KV cache take."""
+    engine = get_engine(req.engine)
+    workload = Workload(input_tokens=req.input_tokens, output_tokens=req.output_tokens)
+    if spec is None or draft is None:
+        return max_concurrency(split.deployment, split.plan, engine, workload)
+    dep, plan = split.deployment, split.plan
+    ctx = req.input_tokens + req.output_tokens
+    if spec.method == "mtp":  # one more layer on each stage (embeddings shared)
+        share = dep.pp / dep.model.num_layers
+        weights = dep.weight_bytes_per_accelerator * share
+        kv = dep.kv_bytes_per_token_per_accelerator(ctx) * share
+    else:
+        weights = draft.weight_bytes_per_accelerator
+        kv = draft.kv_bytes_per_token_per_accelerator(ctx)
+    per_seq = ctx if engine.kv_reservation == "full" else req.input_tokens + req.output_tokens / 2
+    tokens = (plan.kv_cache_bytes - weights) / (plan.kv_bytes_per_token + kv)
+    return max(math.floor(tokens / per_seq), 0) * dep.attention_dp
+
+
+def _power(
+    ctx: _Context, flops: FloatArray, nbytes: FloatArray, time_s: FloatArray, peak: FloatArray
+) -> FloatArray:
+    acc, power = ctx.accelerator, ctx.calibration.power
+    u_c = np.minimum(1.0, flops / (time_s * peak))
+    u_m = np.minimum(1.0, nbytes / (time_s * acc.memory_bandwidth_bytes_per_s))
+    return accelerator_power_w(
+        acc.idle_power_w,
+        acc.tdp_w,
+        u_c,
+        u_m,
+        power.compute_power_coeff,
+        power.memory_power_coeff,
+    )
+
+
+def _violations(
+    req: PlanRequest,
+    ttft: FloatArray,
+    tpot: FloatArray,
+    batch: FloatArray,
+    facility_w: FloatArray,
+    capex: FloatArray,
+) -> tuple[FloatArray, NDArray[np.int8]]:
+    """Largest relative miss and which constraint it is (index into CONSTRAINTS, -1 if none)."""
+    worst = ttft / req.ttft_slo_s - 1.0
+    code = np.zeros(worst.shape, dtype=np.int8)
+    misses: list[tuple[int, FloatArray]] = [(1, tpot / req.tpot_slo_s - 1.0), (2, batch)]
+    if req.site_power_cap_w:
+        misses.append((3, facility_w / req.site_power_cap_w - 1.0))
+    if req.budget_usd:
+        misses.append((4, capex / req.budget_usd - 1.0))
+    for i, miss in misses:
+        miss = np.broadcast_to(miss, worst.shape)
+        more = miss > worst
+        worst = np.where(more, miss, worst)
+        code[more] = i
+    code[worst <= 0.0] = -1
+    return np.maximum(worst, 0.0), code
+
+
+def _aggregated(
+    ctx: _Context,
+    splits: list[_Split],
+    shapes: list[RankShape],
+    setting: SpeculativeSetting | None,
+    out: _Out,
+) -> int:
+    req = ctx.req
+    engine = get_engine(req.engine)
+    keep, caps_kv, drafts = [], [], []
+    spec: SpeculativeDecoding | None = None
+    for i, split in enumerate(splits):
+        try:
+            spec, draft = _speculative(setting, split)
+        except (InvalidParameterError, InfeasibleError):
+            continue
+        cap = _capacity(req, split, spec, draft)
+        if cap >= 1:
+            keep.append(i)
+            caps_kv.append(cap)
+            drafts.append(draft)
+    if not keep:
+        return 0
+    shape = RankShape.stack([shapes[i] for i in keep])
+    tokens_per_step, query, draft_steps = 1.0, 1.0, 0.0
+    draft_shape = None
+    if spec is not None:
+        tokens_per_step = spec.tokens_per_step
+        query = float(spec.num_speculative_tokens + 1)
+        draft_steps = float(spec.num_speculative_tokens)
+        draft_shape = RankShape.stack(
+            [rank_shape(d, ctx.calibration) for d in drafts if d is not None]
+        )
+    isl, osl = req.input_tokens, req.output_tokens
+    osl_steps = 1.0 + (osl - 1.0) / tokens_per_step
+    cap_arr = np.asarray(caps_kv, dtype=float)
+    g = aggregated_grid(
+        shape,
+        isl,
+        osl_steps,
+        ctx.caps,
+        cap_arr,
+        ctx.budgets,
+        engine.mixed_batching,
+        query_tokens=query,
+        draft_shape=draft_shape,
+        num_draft_steps=draft_steps,
+    )
+    # economics on the table, then gathered onto the grid
+    iteration = g.iteration_s
+    rps = g.requests_per_iteration / iteration
+    tpot = iteration * (osl_steps - 1.0) / (osl - 1.0) if osl > 1 else iteration
+    peak = np.asarray(shape.peak_gemm_flops_per_s, dtype=float)[:, None]
+    p_acc = _power(ctx, g.flops_per_iteration, g.bytes_per_iteration, iteration, peak)
+    lam = req.demand_requests_per_s
+    replicas = np.maximum(np.ceil(lam / rps), 1.0)
+    size = np.asarray([splits[i].deployment.instance_size for i in keep], dtype=float)[:, None]
+    n_acc = replicas * size
+    fleet_out = replicas * rps * osl
+    b = ctx.cost_kwargs
+    breakdown = cost_breakdown(
+        num_accelerators=n_acc,
+        accelerator_power_w=p_acc,
+        output_tokens_per_s=fleet_out,
+        input_tokens_per_s=fleet_out * isl / osl,
+        busy_frac=np.minimum(lam / (replicas * rps), 1.0),
+        **b,  # type: ignore[arg-type]
+    )
+    gather = g.gather
+    facility = gather(np.asarray(breakdown.facility_power_w, dtype=float))
+    capex = gather(np.asarray(breakdown.capex_usd, dtype=float))
+    nb, nc = ctx.caps.size, ctx.budgets.size
+    b_grid = np.repeat(ctx.caps, nc)[None, :]
+    tpot_g = gather(tpot)
+    violation, code = _violations(
+        req, g.ttft_s, tpot_g, b_grid / cap_arr[:, None] - 1.0, facility, capex
+    )
+    base = len(out.configs)
+    for i in keep:
+        s = splits[i]
+        out.configs.append(
+            ScreenConfig(
+                accelerator=ctx.accelerator.id,
+                precision=s.deployment.weight_precision,
+                tp=s.tp,
+                pp=s.pp,
+                ep=s.ep,
+                speculative=setting.id if setting else SPECULATIVE_OFF,
+            )
+        )
+    num = len(keep)
+    out.add(
+        config=np.repeat(np.arange(base, base + num, dtype=np.int32), nb * nc),
+        max_num_seqs=np.tile(b_grid[0].astype(np.int32), num),
+        max_num_batched_tokens=np.tile(ctx.budgets.astype(np.int32), nb * num),
+        replicas=gather(replicas),
+        prefill_replicas=np.zeros(num * nb * nc),
+        num_accelerators=gather(n_acc),
+        ttft_s=g.ttft_s,
+        tpot_s=tpot_g,
+        replica_requests_per_s=gather(rps),
+        accelerator_power_w=gather(np.asarray(p_acc, dtype=float)),
+        facility_power_w=facility,
+        capex_usd=capex,
+        cost_usd_per_mtok=gather(np.asarray(breakdown.usd_per_mtok_output, dtype=float)),
+        energy_j_per_output_token=gather(
+            np.asarray(breakdown.meter_energy_j_per_output_token, dtype=float)
+        ),
+        violation_frac=violation,
+        violated_code=code,
+    )
+    return num
 
 
 def screen(req: PlanRequest) -> Screened:
     """Evaluate every candidate of ``req`` in closed form (see module notes)."""
     start = time.perf_counter()
     engine = get_engine(req.engine)
-    workload = Workload(input_tokens=req.input_tokens, output_tokens=req.output_tokens)
     finance = default_finance()
     region, cooling = get_region(req.region), get_cooling(req.cooling)
     supply = energy_supply(req.energy)
+    settings = req.speculative_settings()
     caps = np.asarray(req.batch_caps, dtype=float)
     budgets = np.asarray(req.token_budgets, dtype=float)
-    b_grid, c_grid = np.meshgrid(caps, budgets, indexing="ij")
-    b_flat, c_flat = b_grid.ravel(), c_grid.ravel()
-    parts: dict[str, list[NDArray[np.generic]]] = {}
+    out = _Out()
     skipped: list[str] = []
     num_shapes = 0
-
-    def add(name: str, value: NDArray[np.generic]) -> None:
-        parts.setdefault(name, []).append(value)
-
-    for acc_id, precision, tp, pp, ep, dep in _shapes(req):
+    for acc_id in req.accelerators:
+        acc = get_accelerator(acc_id)
         try:
-            plan = require_fit(dep, engine, req.input_tokens + req.output_tokens)
             platform = default_platform_for(acc_id)
-        except (InfeasibleError, InvalidParameterError, UnknownEntryError) as exc:
-            skipped.append(f"{acc_id} {precision} TP{tp} PP{pp} EP{ep}: {str(exc).split(';')[0]}")
+        except (InvalidParameterError, UnknownEntryError) as exc:
+            skipped.append(f"{acc_id}: {str(exc).split(';')[0]}")
             continue
-        cap = max_concurrency(dep, plan, engine, workload)
-        if cap < 1:
-            continue
-        num_shapes += 1
-        calibration = calibration_for(dep.accelerator.family, engine.calibration)
-        shape = rank_shape(dep, calibration)
-        b = np.minimum(b_flat, cap)
-        cyc = continuous_batching(
-            shape, req.input_tokens, req.output_tokens, b, engine.mixed_batching, c_flat
+        # a platform that cannot take the requested cooling gets its own first choice
+        cool = cooling if cooling.id in platform.cooling else get_cooling(platform.cooling[0])
+        calibration = calibration_for(acc.family, engine.calibration)
+        ctx = _Context(
+            req=req,
+            accelerator=acc,
+            calibration=calibration,
+            caps=caps,
+            budgets=budgets,
+            cost_kwargs=dict(
+                platform=platform,
+                supply=supply,
+                finance=finance,
+                region=region,
+                cooling=cool,
+                idle_accelerator_power_w=acc.idle_power_w,
+            ),
         )
-        iteration = np.asarray(cyc.iteration_s, dtype=float)
-        rps = np.asarray(cyc.requests_per_s, dtype=float)
-        ttft = 0.5 * iteration + np.asarray(cyc.prefill_latency_s, dtype=float)
-        tpot = iteration
-        acc = dep.accelerator
-        u_c = np.minimum(
-            1.0, np.asarray(cyc.flops_per_iteration) / (iteration * shape.peak_gemm_flops_per_s)
-        )
-        u_m = np.minimum(
-            1.0,
-            np.asarray(cyc.bytes_per_iteration) / (iteration * acc.memory_bandwidth_bytes_per_s),
-        )
-        p_acc = accelerator_power_w(
-            acc.idle_power_w,
-            acc.tdp_w,
-            u_c,
-            u_m,
-            calibration.power.compute_power_coeff,
-            calibration.power.memory_power_coeff,
-        )
-        replicas = np.maximum(np.ceil(req.demand_requests_per_s / rps), 1.0)
-        n_acc = replicas * dep.instance_size
-        busy = np.minimum(req.demand_requests_per_s / (replicas * rps), 1.0)
-        fleet_out = replicas * rps * req.output_tokens
-        breakdown = cost_breakdown(
-            num_accelerators=n_acc,
-            platform=platform,
-            supply=supply,
-            finance=finance,
-            accelerator_power_w=p_acc,
-            output_tokens_per_s=fleet_out,
-            input_tokens_per_s=fleet_out * req.input_tokens / req.output_tokens,
-            region=region,
-            # a platform that cannot take the requested cooling gets its own first choice
-            cooling=cooling if cooling.id in platform.cooling else get_cooling(platform.cooling[0]),
-            idle_accelerator_power_w=acc.idle_power_w,
-            busy_frac=busy,
-        )
-        facility_w = np.asarray(breakdown.facility_power_w, dtype=float)
-        capex = np.asarray(breakdown.capex_usd, dtype=float)
-        cost = np.asarray(breakdown.usd_per_mtok_output, dtype=float)
-        meter_j = np.asarray(breakdown.meter_energy_j_per_output_token, dtype=float)
-        misses = {
-            "ttft": ttft / req.ttft_slo_s - 1.0,
-            "tpot": tpot / req.tpot_slo_s - 1.0,
-            "batch": b_flat / cap - 1.0,
-        }
-        if req.site_power_cap_w:
-            misses["site_power"] = facility_w / req.site_power_cap_w - 1.0
-        if req.budget_usd:
-            misses["budget"] = capex / req.budget_usd - 1.0
-        names = list(misses)
-        stack = np.vstack([misses[n] for n in names])
-        worst = np.argmax(stack, axis=0)
-        violation = np.maximum(stack.max(axis=0), 0.0)
-        n = b_flat.size
-        add("accelerator", np.full(n, acc_id))
-        add("precision", np.full(n, precision))
-        add("tp", np.full(n, tp, dtype=np.int64))
-        add("pp", np.full(n, pp, dtype=np.int64))
-        add("ep", np.full(n, ep, dtype=np.int64))
-        add("max_num_seqs", b_flat.astype(np.int64))
-        add("max_num_batched_tokens", c_flat.astype(np.int64))
-        add("replicas", replicas.astype(np.int64))
-        add("num_accelerators", n_acc.astype(np.int64))
-        add("ttft_s", ttft)
-        add("tpot_s", tpot)
-        add("replica_requests_per_s", rps)
-        add("accelerator_power_w", np.asarray(p_acc, dtype=float))
-        add("facility_power_w", facility_w)
-        add("capex_usd", capex)
-        add("cost_usd_per_mtok", cost)
-        add("energy_j_per_output_token", meter_j)
-        add("violation_frac", violation)
-        add("violated", np.where(violation > 0, np.asarray(names)[worst], ""))
-    if not parts:
+        for precision in req.precisions:
+            splits = _splits(req, acc, precision, skipped)
+            if not splits:
+                continue
+            shapes = [rank_shape(s.deployment, calibration) for s in splits]
+            for setting in settings:
+                num_shapes += _aggregated(ctx, splits, shapes, setting, out)
+                if req.disaggregated:
+                    num_shapes += _disaggregated(ctx, splits, shapes, setting, out)
+    if not out.configs:
         raise InfeasibleError(
             f"no configuration of {', '.join(req.accelerators)} holds {req.model.id}: "
             + ("; ".join(skipped[:3]) or "empty search space")
         )
-
-    def cat(name: str) -> NDArray[np.generic]:
-        return np.concatenate(parts[name])
-
+    cat = out.cat
     return Screened(
-        accelerator=cat("accelerator"),  # type: ignore[arg-type]
-        precision=cat("precision"),  # type: ignore[arg-type]
-        tp=cat("tp"),  # type: ignore[arg-type]
-        pp=cat("pp"),  # type: ignore[arg-type]
-        ep=cat("ep"),  # type: ignore[arg-type]
-        max_num_seqs=cat("max_num_seqs"),  # type: ignore[arg-type]
-        max_num_batched_tokens=cat("max_num_batched_tokens"),  # type: ignore[arg-type]
-        replicas=cat("replicas"),  # type: ignore[arg-type]
-        num_accelerators=cat("num_accelerators"),  # type: ignore[arg-type]
-        ttft_s=cat("ttft_s"),  # type: ignore[arg-type]
-        tpot_s=cat("tpot_s"),  # type: ignore[arg-type]
-        replica_requests_per_s=cat("replica_requests_per_s"),  # type: ignore[arg-type]
-        accelerator_power_w=cat("accelerator_power_w"),  # type: ignore[arg-type]
-        facility_power_w=cat("facility_power_w"),  # type: ignore[arg-type]
-        capex_usd=cat("capex_usd"),  # type: ignore[arg-type]
-        cost_usd_per_mtok=cat("cost_usd_per_mtok"),  # type: ignore[arg-type]
-        energy_j_per_output_token=cat("energy_j_per_output_token"),  # type: ignore[arg-type]
-        violation_frac=cat("violation_frac"),  # type: ignore[arg-type]
-        violated=cat("violated"),  # type: ignore[arg-type]
+        configs=tuple(out.configs),
+        config=cat("config", np.int32),  # type: ignore[arg-type]
+        max_num_seqs=cat("max_num_seqs", np.int32),  # type: ignore[arg-type]
+        max_num_batched_tokens=cat("max_num_batched_tokens", np.int32),  # type: ignore[arg-type]
+        replicas=cat("replicas", np.int64),  # type: ignore[arg-type]
+        prefill_replicas=cat("prefill_replicas", np.int64),  # type: ignore[arg-type]
+        num_accelerators=cat("num_accelerators", np.int64),  # type: ignore[arg-type]
+        ttft_s=cat("ttft_s", np.float64),  # type: ignore[arg-type]
+        tpot_s=cat("tpot_s", np.float64),  # type: ignore[arg-type]
+        replica_requests_per_s=cat("replica_requests_per_s", np.float64),  # type: ignore[arg-type]
+        accelerator_power_w=cat("accelerator_power_w", np.float64),  # type: ignore[arg-type]
+        facility_power_w=cat("facility_power_w", np.float64),  # type: ignore[arg-type]
+        capex_usd=cat("capex_usd", np.float64),  # type: ignore[arg-type]
+        cost_usd_per_mtok=cat("cost_usd_per_mtok", np.float64),  # type: ignore[arg-type]
+        energy_j_per_output_token=cat("energy_j_per_output_token", np.float64),  # type: ignore[arg-type]
+        violation_frac=cat("violation_frac", np.float64),  # type: ignore[arg-type]
+        violated_code=cat("violated_code", np.int8),  # type: ignore[arg-type]
         num_shapes=num_shapes,
         skipped=tuple(skipped),
         elapsed_s=time.perf_counter() - start,
     )
 
 
+def _disaggregated(
+    ctx: _Context,
+    splits: list[_Split],
+    shapes: list[RankShape],
+    setting: SpeculativeSetting | None,
+    out: _Out,
+) -> int:
+    return 0
+
+
 def pareto_mask(objectives: Sequence[FloatArray]) -> NDArray[np.bool_]:
     """True where no other point is at least as good in every objective and better in one
-    (all objectives minimized). O(n^2) on the points given: pass a reduced set."""
+    (all objectives minimized).
+
+    Points are visited in lexicographic order, in which a point's dominators all come before
+    it; since dominance is transitive, comparing each point with the front found so far
+    suffices: O(n x front size).
+    """
     pts = np.column_stack(objectives)
     n = pts.shape[0]
-    keep = np.ones(n, dtype=bool)
-    for i in range(n):
-        if not keep[i]:
+    keep = np.zeros(n, dtype=bool)
+    order = np.lexsort(pts.T[::-1])
+    front = np.empty((0, pts.shape[1]))
+    for i in order:
+        p = pts[i]
+        if front.size and np.any(np.all(front <= p, axis=1) & np.any(front < p, axis=1)):
             continue
-        dominated = np.all(pts <= pts[i], axis=1) & np.any(pts < pts[i], axis=1)
-        if dominated.any():
-            keep[i] = False
+        keep[i] = True
+        front = np.vstack([front, p])
     return keep
