@@ -24,6 +24,7 @@ from chip2grid.jsonable import jsonable
 from chip2grid.serving import (
     ARCHETYPES,
     MOONCAKE_BLOCK_TOKENS,
+    ROUTERS,
     RequestTrace,
     agent_trace,
     synthetic_trace,
@@ -95,6 +96,10 @@ def simulate_command(
             help="reuse cached prompt blocks named by the trace's hashes (vLLM's APC)",
         ),
     ] = False,
+    router: Annotated[
+        str,
+        typer.Option(help="request router across replicas: " + ", ".join(ROUTERS)),
+    ] = "round-robin",
     ttft_slo: Annotated[float, typer.Option(help="goodput SLO on TTFT, seconds")] = 2.0,
     tpot_slo: Annotated[float, typer.Option(help="goodput SLO on TPOT, seconds")] = 0.1,
     step_by_step: Annotated[
@@ -180,6 +185,7 @@ def simulate_command(
             dep,
             requests,
             config=config,
+            router=router,
             step_by_step=step_by_step,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -243,6 +249,7 @@ def _print_summary(s: dict[str, Any]) -> None:
             f"{s['model']} on {s['num_accelerators']} x {s['accelerator']}, {s['layout']}",
         ),
         ("engine", f"{s['engine']} ({s['calibration']})"),
+        ("replicas", f"{s['num_replicas']}, router {s['router']}"),
         ("trace", str(s["trace"])),
         ("requests", f"{s['num_requests']} ({s['num_rejected']} rejected)"),
         ("simulated time", f"{s['simulated_duration_s']:.1f} s"),

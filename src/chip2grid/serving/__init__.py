@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from chip2grid.serving.cluster import ROUTER_CLASSES, Router, get_router, simulate_cluster
 from chip2grid.serving.prefix_cache import PrefixCache
 from chip2grid.serving.simulate import (
     ROUTERS,
@@ -12,6 +13,7 @@ from chip2grid.serving.simulate import (
     timeline_energy_j,
 )
 from chip2grid.serving.simulator import (
+    Engine,
     EngineConfig,
     SimulationResult,
     Simulator,
@@ -38,9 +40,12 @@ __all__ = [
     "ARCHETYPES",
     "MOONCAKE_BLOCK_TOKENS",
     "ROUTERS",
+    "ROUTER_CLASSES",
+    "Engine",
     "EngineConfig",
     "PrefixCache",
     "RequestTrace",
+    "Router",
     "ServingResult",
     "SimulationResult",
     "Simulator",
@@ -49,12 +54,14 @@ __all__ = [
     "agent_trace",
     "engine_config_for",
     "gamma_arrivals",
+    "get_router",
     "load_csv_trace",
     "load_jsonl_trace",
     "load_trace",
     "percentiles",
     "poisson_arrivals",
     "simulate",
+    "simulate_cluster",
     "split_round_robin",
     "synthetic_trace",
     "timeline_energy_j",

@@ -33,6 +33,7 @@ REQUEST_COLUMNS = (
     "num_preemptions",
     "rejected",
     "cached_tokens",
+    "trace_request",
 )
 
 
@@ -42,7 +43,10 @@ def atomic_write(path: str | Path) -> AbstractContextManager[IO[str]]:
 
 
 def write_requests_csv(result: ServingResult, path: str | Path) -> int:
-    """One row per request (times in s from the trace's first arrival); returns the row count."""
+    """One row per request (times in s from the trace's first arrival); returns the row count.
+
+    ``request`` is the index within the replica, ``trace_request`` the index in the trace.
+    """
     rows = 0
     with atomic_write(path) as handle:
         writer = csv.writer(handle)
@@ -62,6 +66,9 @@ def write_requests_csv(result: ServingResult, path: str | Path) -> int:
                 r.num_preemptions,
                 r.rejected,
                 r.cached_tokens if len(r.cached_tokens) else np.zeros(r.num_requests, np.int64),
+                result.request_indices[k]
+                if result.request_indices
+                else np.full(r.num_requests, -1, np.int64),
             ]
             for i in range(r.num_requests):
                 values: list[object] = [k, i]

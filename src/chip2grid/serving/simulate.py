@@ -23,10 +23,18 @@ from chip2grid.perf import (
     step_time,
 )
 from chip2grid.perf.timer import StepTimer
+from chip2grid.serving.cluster import ROUTERS, simulate_cluster
 from chip2grid.serving.simulator import EngineConfig, SimulationResult, Simulator, percentiles
 from chip2grid.serving.workload import RequestTrace
 
-ROUTERS = ("round-robin",)
+__all__ = [
+    "ROUTERS",
+    "ServingResult",
+    "engine_config_for",
+    "simulate",
+    "split_round_robin",
+    "timeline_energy_j",
+]
 ENERGY_CHUNK_ROWS = 65_536
 
 
@@ -42,6 +50,9 @@ class ServingResult:
     accelerator_energy_j: float
     system_energy_j: float
     step_by_step: bool
+    router: str = "round-robin"
+    request_indices: tuple[NDArray[np.int64], ...] = ()
+    """Per replica, the trace index of each request it served (in its result order)."""
 
     def _cat(self, name: str) -> NDArray[np.float64]:
         return np.concatenate([np.asarray(getattr(r, name), dtype=float) for r in self.replicas])
@@ -123,6 +134,8 @@ class ServingResult:
             "layout": d.layout,
             "engine": self.engine,
             "calibration": self.calibration,
+            "router": self.router,
+            "num_replicas": len(self.replicas),
             "num_requests": self.num_requests,
             "num_rejected": self.num_rejected,
             "simulated_duration_s": dur,
@@ -302,7 +315,9 @@ def simulate(
     """Simulate ``deployment`` (all its replicas) serving ``trace``.
 
     ``config`` defaults to :func:`engine_config_for` of the deployment's engine. Replicas are
-    independent instances; the router sends request ``i`` to replica ``i mod n``.
+    independent instances. ``round-robin`` sends request ``i`` to replica ``i mod n`` and
+    simulates each replica on its own; the state-aware routers (:mod:`.cluster`) route each
+    arrival from the replicas' state at that time.
     """
     if router not in ROUTERS:
         raise InvalidParameterError("router", router, " or ".join(ROUTERS))
@@ -321,18 +336,24 @@ def simulate(
         max_tokens=config.max_num_batched_tokens + config.max_num_seqs,
         max_seqs=config.max_num_seqs,
     )
-    sim = Simulator(timer, config, step_by_step=step_by_step)
-    parts = split_round_robin(trace, deployment.num_replicas)
-    results = []
+    num = deployment.num_replicas
+    results: list[SimulationResult] = []
+    if router == "round-robin":  # state-blind: each replica is simulated on its own
+        sim = Simulator(timer, config, step_by_step=step_by_step)
+        indices = [np.arange(k, trace.num_requests, num) for k in range(num)]
+        for i, part in enumerate(split_round_robin(trace, num)):
+            results.append(sim.run(part))
+            if progress is not None:
+                progress(i + 1, num)
+    else:
+        results, indices = simulate_cluster(
+            timer, config, trace, num, router, step_by_step=step_by_step, progress=progress
+        )
     acc_j = sys_j = 0.0
-    for i, part in enumerate(parts):
-        res = sim.run(part)
+    for res in results:
         a, s = timeline_energy_j(deployment, calibration, res, server)
         acc_j += a
         sys_j += s
-        results.append(res)
-        if progress is not None:
-            progress(i + 1, len(parts))
     return ServingResult(
         deployment=deployment,
         engine=engine.id,
@@ -342,4 +363,6 @@ def simulate(
         accelerator_energy_j=acc_j,
         system_energy_j=sys_j,
         step_by_step=step_by_step,
+        router=router,
+        request_indices=tuple(indices),
     )

@@ -31,6 +31,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,7 +40,7 @@ from numpy.typing import NDArray
 from chip2grid.errors import InvalidParameterError
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.prefix_cache import PrefixCache
-from chip2grid.serving.workload import RequestTrace
+from chip2grid.serving.workload import MOONCAKE_BLOCK_TOKENS, RequestTrace
 
 MAX_JUMP_STEPS = 4096
 """Longest run of decode steps evaluated at once."""
@@ -182,6 +183,67 @@ class Simulator:
         return _Run(self.timer, self.config, trace, self.step_by_step).result()
 
 
+class Engine:
+    """One engine instance fed request by request, for a router in front of replicas.
+
+    ``advance_to(t)`` runs the engine up to the first step boundary at or after ``t`` (a step
+    in flight is not cut); ``submit`` adds a request arriving at ``t``; ``num_outstanding``
+    and ``cached_prefix_blocks`` describe the state a router sees; ``finish`` runs to the
+    end. Submitting a trace's requests at their arrivals and finishing gives the results of
+    :meth:`Simulator.run` on that trace (to rounding: decode runs are split at every
+    ``advance_to``).
+    """
+
+    def __init__(
+        self,
+        timer: StepTimer,
+        config: EngineConfig,
+        *,
+        block_tokens: int = MOONCAKE_BLOCK_TOKENS,
+        step_by_step: bool = False,
+    ) -> None:
+        empty = RequestTrace(
+            arrival_s=np.zeros(0),
+            input_tokens=np.zeros(0, np.int64),
+            output_tokens=np.zeros(0, np.int64),
+            block_tokens=block_tokens,
+        )
+        self._run = _Run(timer, config, empty, step_by_step)
+
+    @property
+    def now_s(self) -> float:
+        """The engine's clock: the end of the last step it ran."""
+        return self._run.now
+
+    @property
+    def num_outstanding(self) -> int:
+        """Requests submitted and not finished: queued, running or preempted."""
+        return self._run.num_outstanding
+
+    def cached_prefix_blocks(self, prefix_hashes: Sequence[int]) -> int:
+        """Leading blocks of ``prefix_hashes`` this engine holds in its prefix cache."""
+        run = self._run
+        return run.cache.match(prefix_hashes, len(prefix_hashes)) if run.caching else 0
+
+    def advance_to(self, time_s: float) -> None:
+        """Run up to the first step boundary at or after ``time_s``."""
+        self._run.advance(time_s)
+
+    def submit(
+        self,
+        arrival_s: float,
+        input_tokens: int,
+        output_tokens: int,
+        prefix_hashes: tuple[int, ...] = (),
+    ) -> int:
+        """Add a request; returns its index in this engine's results."""
+        return self._run.submit(arrival_s, input_tokens, output_tokens, prefix_hashes)
+
+    def finish(self) -> SimulationResult:
+        """Run every submitted request to completion and return the results."""
+        return self._run.result()
+
+
 class _Run:
     """The state of one simulation.
 
@@ -263,6 +325,7 @@ class _Run:
         self.cache = PrefixCache()
         self.nshared = [0] * n  # leading hash blocks a request holds in the cache
         self.cached = [0] * n  # prompt tokens found cached at first admission
+        self.horizon = math.inf
 
     # --- KV blocks -------------------------------------------------------------------------
     def decode_blocks(self, dd: int) -> int:
@@ -440,12 +503,56 @@ class _Run:
             self.log_blocks.append(np.array(self.log, dtype=float).reshape(-1, 9))
             self.log.clear()
 
+    # --- requests fed one by one (a router in front of replicas) ----------------------------
+    def submit(
+        self, arrival_s: float, input_tokens: int, output_tokens: int, hashes: tuple[int, ...]
+    ) -> int:
+        """Add a request arriving at ``arrival_s`` (not before the last one); returns its index."""
+        if self.n and arrival_s < self.arrival_l[-1]:
+            raise InvalidParameterError(
+                "arrival_s", arrival_s, f"a time >= the last arrival ({self.arrival_l[-1]} s)"
+            )
+        for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
+            if value < 1:
+                raise InvalidParameterError(name, value, "an integer >= 1")
+        r = self.n
+        need = -(-(input_tokens + output_tokens) // self.bs)
+        rejected = need > self.cfg.num_gpu_blocks
+        if rejected:
+            self.reasons[r] = (
+                f"needs {need} KV blocks of {self.bs} tokens for {input_tokens} + "
+                f"{output_tokens} tokens; the cache holds {self.cfg.num_gpu_blocks}"
+            )
+        self.arrival_l.append(arrival_s)
+        self.isl_l.append(input_tokens)
+        self.osl_l.append(output_tokens)
+        self.rejected_l.append(rejected)
+        self.prompt.append(input_tokens)
+        self.hashes.append(hashes)
+        for floats in (self.first, self.finish, self.scheduled):
+            floats.append(math.nan)
+        for ints in (self.preempts, self.generated, self.version, self.nshared, self.cached):
+            ints.append(0)
+        self.n += 1
+        return r
+
+    @property
+    def num_outstanding(self) -> int:
+        """Requests submitted and not finished (waiting, running, or not yet seen)."""
+        return len(self.waiting) + len(self.order) + self.n - self.nxt
+
     # --- the loop --------------------------------------------------------------------------
-    def result(self) -> SimulationResult:
+    def advance(self, horizon: float = math.inf) -> None:
+        """Run until no work is left, or until the first step boundary at or after ``horizon``.
+
+        With a finite horizon, decode runs stop at the horizon as they stop at an arrival, so
+        the state seen there is exact.
+        """
         cfg, n = self.cfg, self.n
         timer = self.timer
         arrival_l, rejected_l = self.arrival_l, self.rejected_l
         chunked = cfg.enable_chunked_prefill
+        self.horizon = horizon
         while self.nxt < n or self.waiting or self.order:
             while self.nxt < n and arrival_l[self.nxt] <= self.now:
                 if not rejected_l[self.nxt]:
@@ -453,9 +560,11 @@ class _Run:
                 self.nxt += 1
             self.admit()
             if not self.order:
-                if self.nxt < n:
+                if self.nxt < n and arrival_l[self.nxt] <= horizon:
                     self.now = max(self.now, arrival_l[self.nxt])
                     continue
+                break
+            if self.now >= horizon:
                 break
             if len(self.log) >= LOG_FLUSH_ROWS:
                 self.flush_log()
@@ -463,6 +572,16 @@ class _Run:
                 self.prefill_step(timer, chunked)
                 continue
             self.decode_run(timer)
+
+    def result(self) -> SimulationResult:
+        """Run to the end and collect the results."""
+        self.advance()
+        cfg = self.cfg
+        if self.n != len(self.arrival):  # requests were submitted one by one
+            self.arrival = np.array(self.arrival_l, dtype=float)
+            self.isl = np.array(self.isl_l, dtype=np.int64)
+            self.osl = np.array(self.osl_l, dtype=np.int64)
+            self.rejected = np.array(self.rejected_l, dtype=bool)
         self.note_peak()
         self.flush_log()
         log = np.concatenate(self.log_blocks) if self.log_blocks else np.zeros((0, 9))
@@ -565,6 +684,8 @@ class _Run:
         limit = math.inf
         if self.nxt < self.n and len(self.order) < self.cfg.max_num_seqs:
             limit = self.arrival_l[self.nxt] - self.now
+        if self.horizon < math.inf:
+            limit = min(limit, self.horizon - self.now)
         if k <= SCALAR_JUMP_STEPS:
             elapsed = 0.0
             taken = 0
