@@ -100,6 +100,12 @@ def test_cli_plan_json_and_errors() -> None:
     data = json.loads(proc.stdout)
     assert data["chosen"]["accelerator"] in ("h100-sxm", "l40s")
     assert data["num_candidates"] > 100 and data["pareto"]
+    for option in [data["chosen"], *data["runners_up"], *data["pareto"]]:
+        for key in ("ep", "speculative", "disaggregated", "prefill_tp", "steady_state_only"):
+            assert key in option
+    assert {o["disaggregated"] for o in data["pareto"]} == {False, True}
+    bad_spec = run("plan", "--demand", "1", "--speculative", "deepseek-mtp", "--no-simulate")
+    assert bad_spec.returncode == 2 and "deepseek-mtp" in bad_spec.stderr
     bad = run("plan", "--demand", "1", "--tokens-per-day", "1e9")
     assert bad.returncode == 2 and "--demand" in bad.stderr
     unknown = run("plan", "--demand", "1", "--accelerators", "h1000")
@@ -114,8 +120,11 @@ def test_moe_models_get_expert_parallel_candidates(model_id: str) -> None:
     ep = s.ep > 1
     assert ep.any() and (s.ep[~ep] == 1).all()
     # an instance spans PP x max(TP, EP) accelerators
-    per_instance = s.num_accelerators // s.replicas
-    assert np.array_equal(per_instance, s.pp * np.maximum(s.tp, s.ep))
+    size = s.pp * np.maximum(s.tp, s.ep)
+    prefill = s.column("prefill_pp") * np.maximum(s.prefill_tp, s.column("prefill_ep"))
+    assert np.array_equal(s.num_accelerators, s.replicas * size + s.prefill_replicas * prefill)
+    assert (s.prefill_replicas[s.disaggregated] >= 1).all()
+    assert (s.prefill_replicas[~s.disaggregated] == 0).all()
 
 
 def test_dense_models_have_no_expert_parallelism() -> None:

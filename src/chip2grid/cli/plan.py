@@ -36,7 +36,7 @@ def plan_to_dict(p: Plan) -> dict[str, Any]:
     """The JSON object of ``chip2grid plan --json``."""
     req = dataclasses.asdict(p.request)
     req["model"] = p.request.model.id
-    return jsonable(
+    data: dict[str, Any] = jsonable(
         {
             "request": req,
             "chosen": option_to_dict(p.chosen),
@@ -49,6 +49,7 @@ def plan_to_dict(p: Plan) -> dict[str, Any]:
             "candidates_per_s": p.candidates_per_s,
         }
     )
+    return data
 
 
 @app.command("plan")
@@ -72,14 +73,30 @@ def plan_command(
     energy: Annotated[str, typer.Option(help="energy source id")] = "grid",
     site_mw: Annotated[float | None, typer.Option(help="site power cap, MW (facility)")] = None,
     budget_usd: Annotated[float | None, typer.Option(help="capital budget, USD")] = None,
+    speculative: Annotated[
+        str,
+        typer.Option(
+            help="speculative-decoding settings to search: 'auto' (off and every catalog setting "
+            "for the model), or a comma-separated list of 'off' and catalog ids"
+        ),
+    ] = "auto",
+    disaggregated: Annotated[
+        bool,
+        typer.Option(
+            "--disaggregated/--no-disaggregated",
+            help="also screen separate prefill and decode pools (steady state only)",
+        ),
+    ] = True,
     top_k: Annotated[int, typer.Option(help="candidates checked by simulation")] = 20,
     simulate: Annotated[
         bool, typer.Option("--simulate/--no-simulate", help="check the best K by simulation")
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
-    """Search accelerator x TP x PP x precision x batch cap x token budget for the cheapest
-    configuration that serves the demand within the SLOs; simulate the best K."""
+    """Search accelerator x TP x PP x EP x precision x batch cap x token budget x speculative
+    decoding x aggregated or disaggregated serving for the cheapest configuration that serves
+    the demand within the SLOs; simulate the best K (speculative and disaggregated candidates,
+    which the simulator does not model, are checked in steady state only and flagged)."""
     if (demand is None) == (tokens_per_day is None):
         raise InvalidParameterError(
             "--demand", demand, "exactly one of --demand (requests/s) or --tokens-per-day"
@@ -115,6 +132,8 @@ def plan_command(
         energy=energy,
         site_power_cap_w=site_mw * 1e6 if site_mw else None,
         budget_usd=budget_usd,
+        speculative=None if speculative == "auto" else _csv("--speculative", speculative),
+        disaggregated=disaggregated,
     )
     result = plan(req, top_k=top_k, simulate_top=simulate)
     if as_json:

@@ -14,6 +14,17 @@ from chip2grid.perf.calibration import (
     calibration_for,
 )
 from chip2grid.perf.deployment import Deployment, parallel_layouts
+from chip2grid.perf.disaggregated import (
+    DecodePool,
+    Disaggregated,
+    PrefillPool,
+    decode_pool,
+    disaggregated,
+    kv_transfer_bytes_per_rank,
+    kv_transfer_time_s,
+    pool_sizes,
+    prefill_pool,
+)
 from chip2grid.perf.engine import EngineProfile, get_engine, list_engines
 from chip2grid.perf.estimate import (
     Estimate,
@@ -34,7 +45,9 @@ from chip2grid.perf.step import OPERATORS, RankShape, StepBatch, StepTimes, rank
 __all__ = [
     "OPERATORS",
     "Calibration",
+    "DecodePool",
     "Deployment",
+    "Disaggregated",
     "EngineCalibration",
     "EngineProfile",
     "Estimate",
@@ -43,6 +56,7 @@ __all__ = [
     "MemoryPlan",
     "PhaseBreakdown",
     "PowerCalibration",
+    "PrefillPool",
     "RankShape",
     "Screen",
     "SloLimit",
@@ -54,13 +68,19 @@ __all__ = [
     "calibration_for",
     "concurrency_within_slo",
     "continuous_batching",
+    "decode_pool",
+    "disaggregated",
     "estimate",
     "expected_tokens_per_step",
     "get_engine",
+    "kv_transfer_bytes_per_rank",
+    "kv_transfer_time_s",
     "list_engines",
     "max_concurrency",
     "memory_plan",
     "parallel_layouts",
+    "pool_sizes",
+    "prefill_pool",
     "rank_shape",
     "require_fit",
     "screen",

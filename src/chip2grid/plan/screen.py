@@ -27,10 +27,12 @@ tokens from :func:`chip2grid.economics.cost_breakdown`, vectorized.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,16 +50,22 @@ from chip2grid.perf import (
     RankShape,
     SpeculativeDecoding,
     Workload,
+    decode_pool,
+    disaggregated,
     get_engine,
+    kv_transfer_bytes_per_rank,
     parallel_layouts,
+    pool_sizes,
+    prefill_pool,
 )
 from chip2grid.perf.calibration import Calibration, calibration_for
 from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.memory import require_fit
 from chip2grid.perf.step import rank_shape
-from chip2grid.plan.grid import aggregated_grid
+from chip2grid.plan.grid import aggregated_grid, column
 
 FloatArray = NDArray[np.float64]
+_PoolT = TypeVar("_PoolT")
 
 DEFAULT_BATCH_CAPS: tuple[int, ...] = (4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 DEFAULT_TOKEN_BUDGETS: tuple[int, ...] = (512, 1024, 2048, 4096, 8192, 16384)
@@ -611,6 +619,14 @@ def screen(req: PlanRequest) -> Screened:
     )
 
 
+def _pool_view(pool: _PoolT, index: Any) -> _PoolT:
+    """The pool's arrays reshaped to broadcast over (prefill, decode, ratio, cap, budget)."""
+    names = [f.name for f in fields(pool)]  # type: ignore[arg-type]
+    common = np.broadcast_shapes(*(np.shape(getattr(pool, n)) for n in names))
+    arrays = {n: np.broadcast_to(getattr(pool, n), common)[index] for n in names}
+    return dataclasses.replace(pool, **arrays)  # type: ignore[type-var]
+
+
 def _disaggregated(
     ctx: _Context,
     splits: list[_Split],
@@ -618,7 +634,153 @@ def _disaggregated(
     setting: SpeculativeSetting | None,
     out: _Out,
 ) -> int:
-    return 0
+    """Every prefill split (no pipeline) x decode split x xPyD ratio x cap x budget at once."""
+    req = ctx.req
+    acc = ctx.accelerator
+    link = acc.scale_out_bandwidth_bytes_per_s
+    isl, osl = req.input_tokens, req.output_tokens
+    pre_idx = [i for i, s in enumerate(splits) if s.pp == 1]
+    dec_idx, caps_kv, drafts = [], [], []
+    spec: SpeculativeDecoding | None = None
+    for i, split in enumerate(splits):
+        try:
+            spec, draft = _speculative(setting, split)
+        except (InvalidParameterError, InfeasibleError):
+            continue
+        cap = _capacity(req, split, spec, draft)
+        if cap >= 1:
+            dec_idx.append(i)
+            caps_kv.append(cap)
+            drafts.append(draft)
+    if not pre_idx or not dec_idx:
+        return 0
+    pre_shape = column(RankShape.stack([shapes[i] for i in pre_idx]))
+    pre_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in pre_idx])[
+        :, None
+    ]
+    pre = prefill_pool(
+        pre_shape, isl, ctx.budgets, kv_bytes_per_rank=pre_kv, link_bandwidth_bytes_per_s=link
+    )
+    dec_shape = column(RankShape.stack([shapes[i] for i in dec_idx]))
+    dec_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in dec_idx])[
+        :, None
+    ]
+    cap_arr = np.asarray(caps_kv, dtype=float)
+    b = np.minimum(ctx.caps[None, :], cap_arr[:, None])
+    kwargs: dict[str, object] = {}
+    if spec is not None:
+        kwargs = dict(
+            tokens_per_step=spec.tokens_per_step,
+            query_tokens=float(spec.num_speculative_tokens + 1),
+            draft_shape=column(
+                RankShape.stack([rank_shape(d, ctx.calibration) for d in drafts if d is not None])
+            ),
+            num_draft_steps=float(spec.num_speculative_tokens),
+        )
+    dec = decode_pool(
+        dec_shape,
+        isl,
+        osl,
+        b,
+        kv_bytes_per_rank=dec_kv,
+        link_bandwidth_bytes_per_s=link,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    # busy power of one accelerator of each pool
+    p_pre = _power(
+        ctx, pre.flops_per_step, pre.bytes_per_step, pre.step_s, pre_shape.peak_gemm_flops_per_s
+    )
+    p_dec = _power(
+        ctx, dec.flops_per_step, dec.bytes_per_step, dec.step_s, dec_shape.peak_gemm_flops_per_s
+    )
+    # axes: prefill split, decode split, ratio, batch cap, budget
+    pv, dv = (
+        (slice(None), None, None, None, slice(None)),
+        (None, slice(None), None, slice(None), None),
+    )
+    pre5, dec5 = _pool_view(pre, pv), _pool_view(dec, dv)
+    ratios = np.asarray(req.disaggregated_ratios, dtype=float)
+    x, y = ratios[None, None, :, 0, None, None], ratios[None, None, :, 1, None, None]
+    lam = req.demand_requests_per_s
+    n_pre, n_dec = pool_sizes(pre5, dec5, lam, x, y)
+    res = disaggregated(pre5, dec5, lam, n_pre, n_dec, osl)
+    size_pre = np.asarray([splits[i].deployment.instance_size for i in pre_idx], dtype=float)
+    size_dec = np.asarray([splits[i].deployment.instance_size for i in dec_idx], dtype=float)
+    acc_pre = n_pre * size_pre[pv[:1] + (None,) * 4]
+    acc_dec = n_dec * size_dec[(None, slice(None)) + (None,) * 3]
+    n_acc = acc_pre + acc_dec
+    idle = acc.idle_power_w
+    rho_p, rho_d = res.prefill_util_frac, res.decode_util_frac
+    mean_w = (
+        acc_pre * (rho_p * p_pre[pv] + (1.0 - rho_p) * idle)
+        + acc_dec * (rho_d * p_dec[dv] + (1.0 - rho_d) * idle)
+    ) / n_acc
+    out_tps = np.maximum(res.output_tokens_per_s, 1e-9)
+    breakdown = cost_breakdown(
+        num_accelerators=n_acc,
+        accelerator_power_w=mean_w,
+        output_tokens_per_s=out_tps,
+        input_tokens_per_s=out_tps * isl / osl,
+        busy_frac=1.0,
+        **ctx.cost_kwargs,  # type: ignore[arg-type]
+    )
+    facility = np.asarray(breakdown.facility_power_w, dtype=float)
+    capex = np.asarray(breakdown.capex_usd, dtype=float)
+    batch = ctx.caps[None, :] / cap_arr[:, None] - 1.0
+    violation, code = _violations(req, res.ttft_s, res.tpot_s, batch[dv], facility, capex)
+    num_p, num_d, num_r = len(pre_idx), len(dec_idx), len(ratios)
+    nb, nc = ctx.caps.size, ctx.budgets.size
+    shape5 = (num_p, num_d, num_r, nb, nc)
+    base = len(out.configs)
+    for i in pre_idx:
+        p_split = splits[i]
+        transfer = float(np.ravel(pre.kv_transfer_s)[pre_idx.index(i)])
+        for j in dec_idx:
+            d_split = splits[j]
+            for rx, ry in req.disaggregated_ratios:
+                out.configs.append(
+                    ScreenConfig(
+                        accelerator=acc.id,
+                        precision=d_split.deployment.weight_precision,
+                        tp=d_split.tp,
+                        pp=d_split.pp,
+                        ep=d_split.ep,
+                        speculative=setting.id if setting else SPECULATIVE_OFF,
+                        disaggregated=True,
+                        prefill_tp=p_split.tp,
+                        prefill_pp=p_split.pp,
+                        prefill_ep=p_split.ep,
+                        prefill_per_unit=rx,
+                        decode_per_unit=ry,
+                        kv_transfer_s=transfer,
+                    )
+                )
+    num = num_p * num_d * num_r
+
+    def full(a: object) -> NDArray[np.generic]:
+        return np.broadcast_to(np.asarray(a), shape5)
+
+    out.add(
+        config=np.repeat(np.arange(base, base + num, dtype=np.int32), nb * nc),
+        max_num_seqs=full(ctx.caps[:, None].astype(np.int32)),
+        max_num_batched_tokens=full(ctx.budgets.astype(np.int32)),
+        replicas=full(n_dec),
+        prefill_replicas=full(n_pre),
+        num_accelerators=full(n_acc),
+        ttft_s=full(res.ttft_s),
+        tpot_s=full(res.tpot_s),
+        replica_requests_per_s=full(dec5.requests_per_s),
+        accelerator_power_w=full(mean_w),
+        facility_power_w=full(facility),
+        capex_usd=full(capex),
+        cost_usd_per_mtok=full(np.asarray(breakdown.usd_per_mtok_output, dtype=float)),
+        energy_j_per_output_token=full(
+            np.asarray(breakdown.meter_energy_j_per_output_token, dtype=float)
+        ),
+        violation_frac=full(violation),
+        violated_code=full(code),
+    )
+    return num
 
 
 def pareto_mask(objectives: Sequence[FloatArray]) -> NDArray[np.bool_]:
