@@ -116,9 +116,56 @@ def test_malformed_trace_names_file_and_line(tmp_path: Path, content: str, needl
         (["--gpu-memory-utilization", "2"], "gpu_memory_utilization"),
         (["--kv-reservation", "sometimes"], "kv_reservation"),
         (["--ttft-slo", "-1"], "--ttft-slo"),
+        (["--router", "random"], "router"),
+        (["--preemption-mode", "pause"], "preemption_mode"),
+        (["--archetype", "chatbot"], "--archetype"),
     ],
 )
 def test_bad_options_are_one_line_errors(args: list[str], needle: str) -> None:
     proc = run(*ISSUE_FORM, "--num-requests", "10", *args)
     assert proc.returncode == 2, proc.stdout
     assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_agent_sessions_with_prefix_caching_behind_a_router(tmp_path: Path) -> None:
+    req = tmp_path / "requests.csv"
+    args = [
+        "simulate",
+        "--model",
+        "llama-3.1-8b",
+        "--accelerator",
+        "h100-sxm",
+        "--num-accelerators",
+        "2",
+        "--tp",
+        "1",
+        "--archetype",
+        "agent",
+        "--num-requests",
+        "200",
+        "--request-rate",
+        "6",
+        "--input-tokens",
+        "300",
+        "--output-tokens",
+        "100",
+        "--router",
+        "prefix-aware",
+        "--preemption-mode",
+        "swap",
+        "--export-requests",
+        str(req),
+    ]
+    on = json.loads(run(*args, "--enable-prefix-caching", "--json").stdout)
+    off = json.loads(run(*args, "--json").stdout)
+    assert on["router"] == "prefix-aware" and on["num_replicas"] == 2
+    assert on["engine_config"]["enable_prefix_caching"] is True
+    assert on["engine_config"]["preemption_mode"] == "swap"
+    assert on["prefix_cache_hit_frac"] > 0.5 and off["prefix_cache_hit_frac"] == 0.0
+    assert on["ttft_s"]["mean"] < off["ttft_s"]["mean"]
+    assert {"num_swaps", "swap_transfer_s", "num_cached_tokens"} <= set(on)
+    with req.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(int(r["trace_request"]) for r in rows) == list(range(200))
+    table = run(*args, "--enable-prefix-caching").stdout
+    assert "prefix cache" in table and "router prefix-aware" in table

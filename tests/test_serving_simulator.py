@@ -239,3 +239,81 @@ def test_engine_config_takes_the_kv_cache_from_the_memory_plan() -> None:
         EngineConfig(block_size=0)
     with pytest.raises(c2g.InvalidParameterError, match="kv_reservation"):
         EngineConfig(kv_reservation="sometimes")
+
+
+# --- preemption by swap -------------------------------------------------------------------
+KV_BYTES_PER_TOKEN = 65_536.0  # llama-3.1-8b, FP8 KV: 32 layers x 8 KV heads x 128 x 2 x 1 B
+
+
+def swap_config(mode: str, swap_space_bytes: float = 4e9) -> EngineConfig:
+    return EngineConfig(
+        max_num_seqs=64,
+        max_num_batched_tokens=4096,
+        num_gpu_blocks=600,
+        preemption_mode=mode,
+        kv_bytes_per_token=KV_BYTES_PER_TOKEN,
+        swap_space_bytes=swap_space_bytes,
+    )
+
+
+def emitted_tokens(r: c2g.serving.SimulationResult) -> float:
+    return float((r.timeline.decode_seqs * r.timeline.num_steps).sum())
+
+
+def test_swap_and_recompute_both_conserve_tokens_and_swap_pays_transfer_time() -> None:
+    trace = synthetic(300, 40.0)
+    rec = Simulator(timer(swap_config("recompute")), swap_config("recompute")).run(trace)
+    cfg = swap_config("swap")
+    swp = Simulator(timer(cfg), cfg).run(trace)
+    for r in (rec, swp):
+        assert not r.rejected.any() and np.all(np.isfinite(r.finish_s))
+        assert r.num_preemptions.sum() > 0
+    # every preemption swapped: each prompt prefilled once, each output token emitted once
+    assert swp.num_swaps.sum() == swp.num_preemptions.sum()
+    assert swp.timeline.prefill_tokens.sum() == trace.input_tokens.sum()
+    assert emitted_tokens(swp) + trace.num_requests == trace.output_tokens.sum()
+    # recompute prefills again what it dropped, and emits nothing twice
+    assert rec.num_swaps.sum() == 0 and rec.swap_transfer_s == 0.0
+    assert rec.timeline.prefill_tokens.sum() > trace.input_tokens.sum()
+    assert emitted_tokens(rec) + trace.num_requests <= trace.output_tokens.sum()
+    # transfers: one out and one in per swap, whole blocks over the host link, engine stalled
+    copies = swp.timeline.num_steps == 0
+    assert copies.sum() == 2 * swp.num_swaps.sum()
+    block_s = cfg.block_size * KV_BYTES_PER_TOKEN / cfg.swap_bandwidth_bytes_per_s
+    blocks = swp.timeline.duration_s[copies] / block_s
+    np.testing.assert_allclose(blocks, np.round(blocks), rtol=1e-9)
+    assert swp.swap_transfer_s == pytest.approx(swp.timeline.duration_s[copies].sum(), rel=1e-12)
+    assert swp.swap_transfer_s >= 2 * swp.num_swaps.sum() * block_s
+    assert swp.timeline.duration_s.sum() == pytest.approx(swp.busy_s, rel=1e-12)
+
+
+def test_swap_space_bounds_swapping() -> None:
+    trace = synthetic(300, 40.0)
+    rec_cfg = swap_config("recompute")
+    rec = Simulator(timer(rec_cfg), rec_cfg).run(trace)
+    none = Simulator(timer(rec_cfg), swap_config("swap", 1e6)).run(trace)  # < one block
+    assert none.num_swaps.sum() == 0
+    np.testing.assert_array_equal(none.finish_s, rec.finish_s)
+    some = Simulator(timer(rec_cfg), swap_config("swap", 8e7)).run(trace)  # ~1,200 tokens
+    assert 0 < some.num_swaps.sum() < some.num_preemptions.sum()
+    assert np.all(np.isfinite(some.finish_s))
+
+
+def test_event_jump_equals_step_by_step_with_swap() -> None:
+    trace = synthetic(150, 40.0)
+    cfg = swap_config("swap")
+    fast = Simulator(timer(cfg), cfg).run(trace)
+    slow = Simulator(timer(cfg), cfg, step_by_step=True).run(trace)
+    assert fast.num_steps == slow.num_steps and fast.num_swaps.sum() > 0
+    np.testing.assert_array_equal(fast.num_swaps, slow.num_swaps)
+    np.testing.assert_allclose(fast.finish_s, slow.finish_s, rtol=1e-9)
+    assert fast.swap_transfer_s == pytest.approx(slow.swap_transfer_s, rel=1e-12)
+
+
+def test_swap_settings_are_checked() -> None:
+    with pytest.raises(c2g.InvalidParameterError, match="preemption_mode"):
+        EngineConfig(preemption_mode="pause")
+    with pytest.raises(c2g.InvalidParameterError, match="kv_bytes_per_token"):
+        Simulator(timer(EngineConfig()), EngineConfig(preemption_mode="swap")).run(synthetic(3, 1))
+    cfg = c2g.engine_config_for(deployment(), preemption_mode="swap")
+    assert cfg.kv_bytes_per_token == KV_BYTES_PER_TOKEN and cfg.swap_space_bytes == 4 * 2**30

@@ -30,6 +30,7 @@ from chip2grid.serving import (
     synthetic_trace,
 )
 from chip2grid.serving.export import write_chrome_trace, write_requests_csv
+from chip2grid.units import GIB
 
 
 @app.command("simulate")
@@ -96,6 +97,13 @@ def simulate_command(
             help="reuse cached prompt blocks named by the trace's hashes (vLLM's APC)",
         ),
     ] = False,
+    preemption_mode: Annotated[
+        str,
+        typer.Option(help="recompute (prefill again) or swap (KV to host memory and back)"),
+    ] = "recompute",
+    swap_space_gib: Annotated[
+        float, typer.Option(help="host swap space per accelerator, GiB (vLLM's --swap-space)")
+    ] = 4.0,
     router: Annotated[
         str,
         typer.Option(help="request router across replicas: " + ", ".join(ROUTERS)),
@@ -178,6 +186,8 @@ def simulate_command(
         enable_chunked_prefill=chunked_prefill,
         kv_reservation=kv_reservation,
         enable_prefix_caching=enable_prefix_caching,
+        preemption_mode=preemption_mode,
+        swap_space_bytes=swap_space_gib * GIB,
     )
     with Progress(console=console, transient=True, disable=as_json) as bar:
         task = bar.add_task("simulating replicas", total=dep.num_replicas)
@@ -265,7 +275,11 @@ def _print_summary(s: dict[str, Any]) -> None:
             f"{s.get('goodput_requests_per_s', float('nan')):.2f} req/s within "
             f"TTFT <= {s['slo']['ttft_s']:g} s and TPOT <= {s['slo']['tpot_s']:g} s",
         ),
-        ("KV cache", f"peak {s['kv_cache_peak_frac']:.0%}, {s['num_preemptions']} preemptions"),
+        (
+            "KV cache",
+            f"peak {s['kv_cache_peak_frac']:.0%}, {s['num_preemptions']} preemptions "
+            f"({s['num_swaps']} by swap, {s['swap_transfer_s']:.2f} s of transfers)",
+        ),
         (
             "prefix cache",
             f"{s['prefix_cache_hit_frac']:.1%} of prompt tokens cached"

@@ -33,6 +33,7 @@ REQUEST_COLUMNS = (
     "num_preemptions",
     "rejected",
     "cached_tokens",
+    "num_swaps",
     "trace_request",
 )
 
@@ -66,6 +67,7 @@ def write_requests_csv(result: ServingResult, path: str | Path) -> int:
                 r.num_preemptions,
                 r.rejected,
                 r.cached_tokens if len(r.cached_tokens) else np.zeros(r.num_requests, np.int64),
+                r.num_swaps if len(r.num_swaps) else np.zeros(r.num_requests, np.int64),
                 result.request_indices[k]
                 if result.request_indices
                 else np.full(r.num_requests, -1, np.int64),
@@ -95,16 +97,17 @@ def write_chrome_trace(result: ServingResult, path: str | Path) -> int:
         for i in range(len(tl.start_s)):
             start_us = float(tl.start_s[i]) * 1e6
             prefill = float(tl.prefill_tokens[i])
+            steps = int(tl.num_steps[i])
             events.append(
                 {
-                    "name": "prefill+decode" if prefill else "decode",
+                    "name": ("prefill+decode" if prefill else "decode") if steps else "swap",
                     "ph": "X",
                     "ts": start_us,
                     "dur": float(tl.duration_s[i]) * 1e6,
                     "pid": k,
                     "tid": 0,
                     "args": {
-                        "steps": int(tl.num_steps[i]),
+                        "steps": steps,
                         "prefill_tokens": prefill,
                         "decode_seqs": float(tl.decode_seqs[i]),
                     },

@@ -24,7 +24,13 @@ from chip2grid.perf import (
 )
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.cluster import ROUTERS, simulate_cluster
-from chip2grid.serving.simulator import EngineConfig, SimulationResult, Simulator, percentiles
+from chip2grid.serving.simulator import (
+    SWAP_SPACE_BYTES,
+    EngineConfig,
+    SimulationResult,
+    Simulator,
+    percentiles,
+)
 from chip2grid.serving.workload import RequestTrace
 
 __all__ = [
@@ -147,6 +153,8 @@ class ServingResult:
             "e2e_latency_s": percentiles(self.e2e_latency_s),
             "queue_wait_s": percentiles(self.queue_wait_s),
             "num_preemptions": int(sum(int(r.num_preemptions.sum()) for r in self.replicas)),
+            "num_swaps": int(sum(int(r.num_swaps.sum()) for r in self.replicas)),
+            "swap_transfer_s": sum(r.swap_transfer_s for r in self.replicas),
             "kv_cache_peak_frac": max(r.kv_cache_peak_frac for r in self.replicas),
             "prefix_cache_hit_frac": self.prefix_cache_hit_frac,
             "num_cached_tokens": self.cached_tokens_done,
@@ -172,6 +180,9 @@ class ServingResult:
                 "enable_chunked_prefill": self.config.enable_chunked_prefill,
                 "kv_reservation": self.config.kv_reservation,
                 "enable_prefix_caching": self.config.enable_prefix_caching,
+                "preemption_mode": self.config.preemption_mode,
+                "swap_space_bytes": self.config.swap_space_bytes,
+                "swap_bandwidth_bytes_per_s": self.config.swap_bandwidth_bytes_per_s,
             },
             "step_by_step": self.step_by_step,
         }
@@ -191,10 +202,14 @@ def engine_config_for(
     enable_chunked_prefill: bool | None = None,
     kv_reservation: str | None = None,
     enable_prefix_caching: bool = False,
+    preemption_mode: str = "recompute",
+    swap_space_bytes: float | None = None,
 ) -> EngineConfig:
     """Engine settings of ``deployment``: the catalog engine's defaults, then the overrides.
 
-    The KV cache gets what the memory plan leaves after weights, activations and reserve.
+    The KV cache gets what the memory plan leaves after weights, activations and reserve;
+    a swap moves the plan's KV bytes per token per accelerator over each accelerator's host
+    link (``swap_space_bytes`` per accelerator, vLLM's 4 GiB by default).
     """
     engine = get_engine(deployment.engine)
     if not isinstance(block_size, int) or block_size < 1:
@@ -226,6 +241,9 @@ def engine_config_for(
         else enable_chunked_prefill,
         kv_reservation=kv_reservation or engine.kv_reservation.replace("-", "_"),
         enable_prefix_caching=enable_prefix_caching,
+        preemption_mode=preemption_mode,
+        swap_space_bytes=SWAP_SPACE_BYTES if swap_space_bytes is None else swap_space_bytes,
+        kv_bytes_per_token=float(plan.kv_bytes_per_token),
     )
 
 
@@ -257,7 +275,8 @@ def timeline_energy_j(
     """Accelerator and system energy of one instance over the run (J).
 
     Each timeline segment draws the power the utilization model gives for its steps'
-    FLOPs and bytes; the instance idles between segments until the last completion.
+    FLOPs and bytes; the instance idles between segments until the last completion and
+    during swap transfers (segments of zero steps: host-link copies, no compute).
     """
     tl = result.timeline
     acc = deployment.accelerator
@@ -285,6 +304,10 @@ def timeline_energy_j(
         with np.errstate(invalid="ignore", divide="ignore"):
             u_c = np.minimum(1.0, steps.flops / (per_step_s * float(shape.peak_gemm_flops_per_s)))
             u_m = np.minimum(1.0, steps.bytes / (per_step_s * acc.memory_bandwidth_bytes_per_s))
+        transfer = tl.num_steps[part] == 0
+        if transfer.any():
+            u_c = np.where(transfer, 0.0, u_c)
+            u_m = np.where(transfer, 0.0, u_m)
         p = accelerator_power_w(
             idle_w,
             acc.tdp_w,

@@ -41,12 +41,21 @@ from chip2grid.errors import InvalidParameterError
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.prefix_cache import PrefixCache
 from chip2grid.serving.workload import MOONCAKE_BLOCK_TOKENS, RequestTrace
+from chip2grid.units import GIB
 
 MAX_JUMP_STEPS = 4096
 """Longest run of decode steps evaluated at once."""
 SCALAR_JUMP_STEPS = 16
 """Runs up to this many steps are evaluated one step at a time (cheaper than numpy)."""
 KV_RESERVATIONS = ("on_demand", "full")
+PREEMPTION_MODES = ("recompute", "swap")
+SWAP_SPACE_BYTES = 4 * GIB
+"""vLLM's default CPU swap space per GPU (``--swap-space 4``, GiB)."""
+PCIE5_X16_BYTES_PER_S = 64e9
+"""Host link of one accelerator when the catalog gives none: PCIe 5.0 x16, 32 GT/s x 16 lanes
+with 128b/130b encoding = 63 GB/s per direction (PCI-SIG PCIe 5.0 base specification); the
+H100 datasheet gives "PCIe Gen5: 128 GB/s" (both directions). A theoretical peak: measured
+host-to-device copies reach about 50-55 GB/s, so swap times are a lower bound."""
 WATERMARK_FRAC = 0.01
 """Share of KV blocks kept free at admission in on-demand mode (vLLM's default watermark)."""
 LOG_FLUSH_ROWS = 65_536
@@ -65,6 +74,12 @@ class EngineConfig:
     enable_chunked_prefill: bool = True
     kv_reservation: str = "on_demand"
     enable_prefix_caching: bool = False
+    preemption_mode: str = "recompute"
+    swap_space_bytes: float = SWAP_SPACE_BYTES
+    kv_bytes_per_token: float = 0.0
+    """KV-cache bytes of one token on one accelerator (what a swap moves over its link)."""
+    swap_bandwidth_bytes_per_s: float = PCIE5_X16_BYTES_PER_S
+    """Host link bandwidth of one accelerator, per direction."""
 
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "max_num_batched_tokens", "block_size", "num_gpu_blocks"):
@@ -74,6 +89,18 @@ class EngineConfig:
         if self.kv_reservation not in KV_RESERVATIONS:
             raise InvalidParameterError(
                 "kv_reservation", self.kv_reservation, " or ".join(KV_RESERVATIONS)
+            )
+        if self.preemption_mode not in PREEMPTION_MODES:
+            raise InvalidParameterError(
+                "preemption_mode", self.preemption_mode, " or ".join(PREEMPTION_MODES)
+            )
+        if not self.swap_space_bytes >= 0:
+            raise InvalidParameterError("swap_space_bytes", self.swap_space_bytes, "bytes >= 0")
+        if not self.kv_bytes_per_token >= 0:
+            raise InvalidParameterError("kv_bytes_per_token", self.kv_bytes_per_token, ">= 0")
+        if not self.swap_bandwidth_bytes_per_s > 0:
+            raise InvalidParameterError(
+                "swap_bandwidth_bytes_per_s", self.swap_bandwidth_bytes_per_s, "bytes/s > 0"
             )
 
     @property
@@ -118,6 +145,10 @@ class SimulationResult:
     """Prompt tokens found in the prefix cache at each request's first admission."""
     num_evicted_blocks: int = 0
     """Prefix-cache blocks (of the trace's hash block size) evicted to make room."""
+    num_swaps: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
+    """Times each request was preempted by swapping out (also counted in num_preemptions)."""
+    swap_transfer_s: float = 0.0
+    """Time the engine spent copying KV blocks to and from host memory (in busy_s)."""
 
     @property
     def num_requests(self) -> int:
@@ -326,6 +357,19 @@ class _Run:
         self.nshared = [0] * n  # leading hash blocks a request holds in the cache
         self.cached = [0] * n  # prompt tokens found cached at first admission
         self.horizon = math.inf
+        # preemption by swap: KV of preempted requests parked in host memory
+        self.swap = cfg.preemption_mode == "swap"
+        if self.swap and not cfg.kv_bytes_per_token > 0:
+            raise InvalidParameterError(
+                "kv_bytes_per_token",
+                cfg.kv_bytes_per_token,
+                "KV bytes per token per accelerator > 0 when preemption_mode is swap",
+            )
+        self.swapped: deque[int] = deque()
+        self.swapped_tokens: dict[int, int] = {}
+        self.swap_used_bytes = 0.0
+        self.swaps = [0] * n
+        self.swap_s = 0.0
 
     # --- KV blocks -------------------------------------------------------------------------
     def decode_blocks(self, dd: int) -> int:
@@ -359,6 +403,10 @@ class _Run:
     # --- request movements -----------------------------------------------------------------
     def admit(self) -> None:
         cfg = self.cfg
+        if self.swapped:  # vLLM resumes swapped requests before admitting new ones
+            self.swap_in()
+            if self.swapped:
+                return
         while self.waiting and len(self.order) < cfg.max_num_seqs:
             r = self.waiting[0]
             p = self.prompt[r]
@@ -436,6 +484,10 @@ class _Run:
             self.release(r)
             del self.order[r]
             return
+        self.start_decode(r)
+
+    def start_decode(self, r: int) -> None:
+        """``r`` joins the decoding batch with ``prompt[r]`` tokens in its KV cache."""
         d = self.d
         self.join[r] = d
         self.gen_at_join[r] = self.generated[r]
@@ -480,10 +532,12 @@ class _Run:
             heapq.heappop(fin)
 
     def preempt(self) -> None:
-        """Preempt the most recently admitted request (recompute later)."""
+        """Preempt the most recently admitted request (swap it out, or recompute it later)."""
         if len(self.order) <= 1:  # cannot happen: requests that cannot fit alone are rejected
             raise RuntimeError("KV cache exhausted with a single running request")
         r = next(reversed(self.order))
+        if self.swap and r not in self.prefilled and self.swap_out(r):
+            return
         if r in self.prefilled:
             self.pending.remove(r)
             del self.prefilled[r]
@@ -497,6 +551,54 @@ class _Run:
         self.prompt[r] = self.isl_l[r] + self.generated[r]
         self.preempts[r] += 1
         self.waiting.appendleft(r)
+
+    # --- preemption by swap ------------------------------------------------------------------
+    def transfer(self, tokens: int) -> None:
+        """Copy the KV of ``tokens`` between accelerator and host memory; the engine waits."""
+        dt = tokens * self.cfg.kv_bytes_per_token / self.cfg.swap_bandwidth_bytes_per_s
+        self.log.append((self.now, dt, 0, 0.0, 0.0, 0.0, 0.0, 0.0, self.kv_tokens()))
+        self.now += dt
+        self.busy += dt
+        self.swap_s += dt
+
+    def swap_out(self, r: int) -> bool:
+        """Move decoding ``r``'s KV blocks to host memory if the swap space has room."""
+        stored = self.prompt[r] + (self.d - self.join[r])
+        tokens = -(-stored // self.bs) * self.bs  # whole blocks move
+        nbytes = tokens * self.cfg.kv_bytes_per_token
+        if self.swap_used_bytes + nbytes > self.cfg.swap_space_bytes:
+            return False  # no room on the host: recompute instead
+        self.generated[r] = self.gen_at_join[r] + (self.d - self.join[r])
+        self.leave_decode(r)
+        self.version[r] += 1
+        self.swapped.append(r)
+        self.swapped_tokens[r] = stored
+        self.swap_used_bytes += nbytes
+        self.preempts[r] += 1
+        self.swaps[r] += 1
+        self.transfer(tokens)
+        return True
+
+    def swap_in(self) -> None:
+        """Bring swapped requests back, oldest first, while blocks and batch slots allow."""
+        cfg = self.cfg
+        while self.swapped and len(self.order) < cfg.max_num_seqs:
+            r = self.swapped[0]
+            stored = self.swapped_tokens[r]
+            need = -(-stored // self.bs)
+            if not self.fits(self.d + 1, need + self.watermark):
+                return
+            self.swapped.popleft()
+            del self.swapped_tokens[r]
+            self.swap_used_bytes -= need * self.bs * cfg.kv_bytes_per_token
+            self.order[r] = None
+            self.prompt[r] = stored
+            self.held_blocks[r] = need
+            self.blocks_other += need
+            self.start_decode(r)
+            if self.caching:
+                self.evict()
+            self.transfer(need * self.bs)
 
     def flush_log(self) -> None:
         if self.log:
@@ -533,13 +635,14 @@ class _Run:
             floats.append(math.nan)
         for ints in (self.preempts, self.generated, self.version, self.nshared, self.cached):
             ints.append(0)
+        self.swaps.append(0)
         self.n += 1
         return r
 
     @property
     def num_outstanding(self) -> int:
         """Requests submitted and not finished (waiting, running, or not yet seen)."""
-        return len(self.waiting) + len(self.order) + self.n - self.nxt
+        return len(self.waiting) + len(self.order) + len(self.swapped) + self.n - self.nxt
 
     # --- the loop --------------------------------------------------------------------------
     def advance(self, horizon: float = math.inf) -> None:
@@ -553,7 +656,7 @@ class _Run:
         arrival_l, rejected_l = self.arrival_l, self.rejected_l
         chunked = cfg.enable_chunked_prefill
         self.horizon = horizon
-        while self.nxt < n or self.waiting or self.order:
+        while self.nxt < n or self.waiting or self.order or self.swapped:
             while self.nxt < n and arrival_l[self.nxt] <= self.now:
                 if not rejected_l[self.nxt]:
                     self.waiting.append(self.nxt)
@@ -612,6 +715,8 @@ class _Run:
             reject_reasons=self.reasons,
             cached_tokens=np.array(self.cached, dtype=np.int64),
             num_evicted_blocks=self.cache.num_evicted,
+            num_swaps=np.array(self.swaps, dtype=np.int64),
+            swap_transfer_s=self.swap_s,
         )
 
     def prefill_step(self, timer: StepTimer, chunked: bool) -> None:
