@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -49,11 +52,31 @@ def _estimate(cli_estimate: Any, req: dict[str, Any], version: str, batch: int) 
         ctx_tokens=req.get("ctx_tokens"),
         tp_size=req["tp"],
         pp_size=req["pp"],
+        attention_dp_size=req.get("dp", 1),
+        moe_tp_size=req.get("moe_tp"),
         moe_ep_size=req.get("ep"),
         gemm_quant_mode=req.get("gemm"),
         kvcache_quant_mode=req.get("kv"),
         moe_quant_mode=req.get("moe"),
     )
+
+
+def _packaged_dir(model_path: str, work: Path) -> str:
+    """A directory with config.json for ``aic-packaged:<stem>``: a config AIConfigurator ships.
+
+    Some shipped configs (Mixtral) are not in its offline lookup list, so ``cli_estimate`` tries
+    a Hugging Face download for their id; a local directory with the same file avoids that.
+    """
+    if not model_path.startswith("aic-packaged:"):
+        return model_path
+    import aiconfigurator_core
+
+    stem = model_path.split(":", 1)[1]
+    source = Path(aiconfigurator_core.__file__).parent / "model_configs" / f"{stem}_config.json"
+    target = work / stem
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target / "config.json")
+    return str(target)
 
 
 def _answer(cli_estimate: Any, req: dict[str, Any], version: str) -> dict[str, Any]:
@@ -126,6 +149,7 @@ def main() -> None:
         requests: list[dict[str, Any]] = json.load(fh)
     versions: dict[tuple[str, str], str | None] = {}
     answers: list[dict[str, Any]] = []
+    work = Path(tempfile.mkdtemp(prefix="aic-models-"))
 
     for req in requests:
         start = time.perf_counter()
@@ -142,6 +166,7 @@ def main() -> None:
             answer["time_s"] = time.perf_counter() - start
             answers.append(answer)
             continue
+        req = {**req, "model_path": _packaged_dir(str(req["model_path"]), work)}
         answer.update(_answer(cli_estimate, req, version))
         answer["time_s"] = time.perf_counter() - start
         answers.append(answer)

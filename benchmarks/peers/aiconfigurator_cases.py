@@ -20,7 +20,8 @@ Not expressible in AIConfigurator (listed with their reason): request-rate (``se
 since it takes a concurrency and has no queue; GPUs it has no database for (GH200, H100
 NVL/PCIe, A100 40 GB/PCIe, MI300X, Gaudi); unknown engines; power and energy metrics (its
 shipped databases have 0 % power coverage); architectures outside its model list (for
-Llama-shaped dense models missing there, a config.json is written from chip2grid's catalog).
+Llama-architecture dense models missing there, a config.json is written from chip2grid's
+catalog).
 
 Writes ``benchmarks/peers/results/aiconfigurator_vs_chip2grid.csv`` and prints the MAPE of both
 tools on the same rows, per metric, per accelerator and per split, and both wall times.
@@ -63,8 +64,8 @@ PACKAGED = {
     "llama-3.3-70b": "meta-llama/Meta-Llama-3.1-70B",
     "llama-3-70b": "meta-llama/Meta-Llama-3.1-70B",
     "llama-3.1-405b": "meta-llama/Meta-Llama-3.1-405B",
-    "mixtral-8x7b": "mistralai/Mixtral-8x7B-v0.1",
-    "mixtral-8x22b": "mistralai/Mixtral-8x22B-v0.1",
+    "mixtral-8x7b": "aic-packaged:mistralai--Mixtral-8x7B-v0.1",
+    "mixtral-8x22b": "aic-packaged:mistralai--Mixtral-8x22B-v0.1",
     "gpt-oss-20b": "openai/gpt-oss-20b",
     "gpt-oss-120b": "openai/gpt-oss-120b",
     "qwen3-235b-a22b": "Qwen/Qwen3-235B-A22B",
@@ -73,6 +74,10 @@ PACKAGED = {
     "llama-4-maverick-17b-128e": "meta-llama/Llama-4-Maverick-17B-128E-Instruct",
     "deepseek-r1": "deepseek-ai/DeepSeek-R1",
 }
+
+# Models whose Hugging Face architecture is LlamaForCausalLM (or Mistral's identical dense form
+# without a sliding window): only these get a config.json written from chip2grid's catalog.
+LLAMA_FAMILIES = ("llama-2-", "codellama-", "mistral-7b", "mistral-large-")
 
 THROUGHPUT = {"output_tokens_per_s", "requests_per_s", "total_tokens_per_s"}
 LATENCY = {
@@ -93,7 +98,8 @@ def local_config(model_id: str, directory: Path) -> str | None:
     except Exception:  # an unknown model is simply not expressible
         return None
     llama_shaped = (
-        arch.num_experts == 0
+        model_id.startswith(LLAMA_FAMILIES)
+        and arch.num_experts == 0
         and arch.mlp_gated
         and arch.sliding_window_tokens == 0
         and arch.kv_lora_rank == 0
@@ -121,6 +127,20 @@ def local_config(model_id: str, directory: Path) -> str | None:
     }
     (path / "config.json").write_text(json.dumps(config, indent=1))
     return str(path)
+
+
+def moe_layout(tp: int, ep: int, moe: bool) -> dict[str, int | None]:
+    """AIConfigurator's MoE split for chip2grid's TP and EP (EP 1 when the source gives none).
+
+    EP within the TP group: expert TP = TP / EP. EP larger than TP (TensorRT-LLM's attention
+    data parallelism, e.g. TP1 EP4 on 4 GPUs): attention DP = EP / TP, expert TP 1.
+    """
+    if not moe:
+        return {"dp": 1, "moe_tp": None, "ep": None}
+    ep = max(ep, 1)
+    if ep > tp:
+        return {"dp": ep // tp, "moe_tp": 1, "ep": ep}
+    return {"dp": 1, "moe_tp": tp // ep, "ep": ep}
 
 
 def quant_modes(case: Case, system: str, moe: bool) -> dict[str, str | None]:
@@ -190,7 +210,7 @@ def build_requests(
             "osl": osl,
             "tp": case.tp,
             "pp": case.pp,
-            "ep": case.ep if moe and case.ep > 1 else None,
+            **moe_layout(case.tp, case.ep, moe),
             **quant_modes(case, system, moe),
         }
         if mode in ("static_batch", "single"):
@@ -239,6 +259,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--measurements", default=str(MEASUREMENTS))
     parser.add_argument("--limit", type=int, default=0, help="first N expressible cases only")
+    parser.add_argument("--only", default="", help="cases whose id contains this text only")
     args = parser.parse_args()
     aic_python = require_peer(
         "AIC_PYTHON",
@@ -262,6 +283,8 @@ def main() -> None:
             scored[row["case_id"]][row["metric"]] = row
     cases = load_cases(args.measurements)
     requests, skipped, by_key = build_requests(cases, scored, work / "aic_models")
+    if args.only:
+        requests = [r for r in requests if args.only in str(r["key"])]
     if args.limit:
         requests = requests[: args.limit]
 
