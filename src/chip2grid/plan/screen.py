@@ -303,11 +303,19 @@ class _Out:
     parts: dict[str, list[NDArray[np.generic]]] = field(default_factory=dict)
 
     def add(self, **arrays: NDArray[np.generic]) -> None:
+        """Keep each part as it is (broadcast views too): :meth:`cat` copies it once."""
         for name, value in arrays.items():
-            self.parts.setdefault(name, []).append(np.ravel(value))
+            self.parts.setdefault(name, []).append(value)
 
     def cat(self, name: str, dtype: type) -> NDArray[np.generic]:
-        return np.concatenate(self.parts[name]).astype(dtype, copy=False)
+        """All parts of ``name`` in one array of ``dtype`` (one copy and cast per part)."""
+        parts = self.parts[name]
+        result = np.empty(sum(p.size for p in parts), dtype=dtype)
+        pos = 0
+        for part in parts:
+            result[pos : pos + part.size].reshape(part.shape)[...] = part
+            pos += part.size
+        return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -519,12 +527,13 @@ def _aggregated(
             )
         )
     num = len(keep)
+    grid = (num, nb * nc)
     out.add(
-        config=np.repeat(np.arange(base, base + num, dtype=np.int32), nb * nc),
-        max_num_seqs=np.tile(b_grid[0].astype(np.int32), num),
-        max_num_batched_tokens=np.tile(ctx.budgets.astype(np.int32), nb * num),
+        config=np.broadcast_to(np.arange(base, base + num)[:, None], grid),
+        max_num_seqs=np.broadcast_to(b_grid, grid),
+        max_num_batched_tokens=np.broadcast_to(np.tile(ctx.budgets, nb), grid),
         replicas=gather(replicas),
-        prefill_replicas=np.zeros(num * nb * nc),
+        prefill_replicas=np.broadcast_to(np.zeros(1), grid),
         num_accelerators=gather(n_acc),
         ttft_s=g.ttft_s,
         tpot_s=tpot_g,
@@ -761,9 +770,9 @@ def _disaggregated(
         return np.broadcast_to(np.asarray(a), shape5)
 
     out.add(
-        config=np.repeat(np.arange(base, base + num, dtype=np.int32), nb * nc),
-        max_num_seqs=full(ctx.caps[:, None].astype(np.int32)),
-        max_num_batched_tokens=full(ctx.budgets.astype(np.int32)),
+        config=full(np.arange(base, base + num).reshape(num_p, num_d, num_r, 1, 1)),
+        max_num_seqs=full(ctx.caps[:, None]),
+        max_num_batched_tokens=full(ctx.budgets),
         replicas=full(n_dec),
         prefill_replicas=full(n_pre),
         num_accelerators=full(n_acc),
