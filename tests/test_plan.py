@@ -229,3 +229,12 @@ def test_grid_agrees_with_continuous_batching(mixed: bool, isl: float, osl: floa
         assert g.ttft_s[i] == pytest.approx(ttft, rel=1e-12)
         rate = g.gather(g.requests_per_iteration)[i]
         assert rate == pytest.approx(cyc.requests_per_iteration, rel=1e-12)
+
+
+def test_pareto_mask_matches_the_pairwise_definition() -> None:
+    rng = np.random.default_rng(7)
+    pts = np.round(rng.random((300, 3)), 1)  # coarse values: ties and duplicates
+    mask = pareto_mask([pts[:, 0], pts[:, 1], pts[:, 2]])
+    for i, p in enumerate(pts):
+        dominated = np.any(np.all(pts <= p, axis=1) & np.any(pts < p, axis=1))
+        assert mask[i] == (not dominated)

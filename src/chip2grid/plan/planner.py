@@ -5,6 +5,10 @@ output tokens among those that meet the SLOs in steady state. Stage two simulate
 of each of the ``top_k`` best distinct candidates under Poisson arrivals at its share of the
 demand (the router splits the demand evenly) and keeps those whose simulated p90 TTFT and p90
 TPOT meet the targets. The cheapest survivor is the plan; the others say why they lost.
+
+The simulator models neither speculative decoding nor disaggregated prefill/decode pools, so
+those candidates keep their steady-state check only: :attr:`PlanOption.steady_state_only` is
+set and the verdict says so (a steady-state mean, not a simulated p90).
 """
 
 from __future__ import annotations

@@ -310,7 +310,7 @@ class _Out:
     def cat(self, name: str, dtype: type) -> NDArray[np.generic]:
         """All parts of ``name`` in one array of ``dtype`` (one copy and cast per part)."""
         parts = self.parts[name]
-        result = np.empty(sum(p.size for p in parts), dtype=dtype)
+        result: NDArray[np.generic] = np.empty(sum(p.size for p in parts), dtype=dtype)
         pos = 0
         for part in parts:
             result[pos : pos + part.size].reshape(part.shape)[...] = part
