@@ -317,3 +317,73 @@ def test_swap_settings_are_checked() -> None:
         Simulator(timer(EngineConfig()), EngineConfig(preemption_mode="swap")).run(synthetic(3, 1))
     cfg = c2g.engine_config_for(deployment(), preemption_mode="swap")
     assert cfg.kv_bytes_per_token == KV_BYTES_PER_TOKEN and cfg.swap_space_bytes == 4 * 2**30
+
+
+# --- speculative decoding -----------------------------------------------------------------
+def speculative_run(
+    trace: RequestTrace, spec: c2g.SpeculativeDecoding, seed: int = 0, **kw: object
+) -> c2g.serving.SimulationResult:
+    cfg = EngineConfig(max_num_seqs=64, speculative=spec, seed=seed, **kw)  # type: ignore[arg-type]
+    dep = deployment()
+    draft = dep.replace(model=spec.draft_architecture(dep.model), ep=1)
+    draft_timer = StepTimer(
+        rank_shape(draft, calibration_for("hopper", "tensorrt-llm")),
+        max_tokens=cfg.max_num_batched_tokens + cfg.max_num_seqs,
+        max_seqs=cfg.max_num_seqs,
+    )
+    return Simulator(timer(cfg), cfg, draft_timer=draft_timer).run(trace)
+
+
+@pytest.mark.parametrize(("k", "alpha"), [(1, 0.6), (3, 0.7), (5, 0.85)])
+def test_speculative_tokens_per_step_match_the_acceptance_model(k: int, alpha: float) -> None:
+    rng = np.random.default_rng(4)
+    n = 60
+    trace = RequestTrace(
+        arrival_s=poisson_arrivals(20.0, n, rng),
+        input_tokens=rng.integers(16, 1024, n),
+        output_tokens=rng.integers(2000, 4000, n),
+    )
+    spec = c2g.SpeculativeDecoding(num_speculative_tokens=k, acceptance_rate=alpha)
+    r = speculative_run(trace, spec)
+    assert np.all(np.isfinite(r.finish_s)) and r.num_preemptions.sum() == 0
+    seq_steps = float((r.timeline.decode_seqs * r.timeline.num_steps).sum())
+    # tokens out = tokens in: one per prefill, the rest from verification steps
+    emitted = r.speculative_tokens_per_step * seq_steps
+    assert emitted + n == pytest.approx(float(trace.output_tokens.sum()), rel=1e-12)
+    # tokens per step T = 1 + min(G, k), G geometric: E[T] = (1 - a^(k+1)) / (1 - a)
+    expected = c2g.perf.expected_tokens_per_step(alpha, k)
+    t = np.arange(1, k + 2)
+    p = np.append((1 - alpha) * alpha ** (t[:-1] - 1), alpha**k)
+    assert float((t * p).sum()) == pytest.approx(expected, rel=1e-12)
+    se = float(np.sqrt(((t - expected) ** 2 * p).sum() / seq_steps))
+    truncation = k * n / seq_steps  # each request's last step may be cut by its length
+    assert expected - 4 * se - truncation <= r.speculative_tokens_per_step <= expected + 4 * se
+
+
+def test_speculative_decoding_is_seeded_and_conserves_tokens_under_preemption() -> None:
+    trace = synthetic(150, 40.0)
+    spec = c2g.SpeculativeDecoding(num_speculative_tokens=2, acceptance_rate=0.7)
+    for mode in ("recompute", "swap"):
+        kw = dict(num_gpu_blocks=600, preemption_mode=mode, kv_bytes_per_token=KV_BYTES_PER_TOKEN)
+        a = speculative_run(trace, spec, seed=1, **kw)
+        b = speculative_run(trace, spec, seed=1, **kw)
+        c = speculative_run(trace, spec, seed=2, **kw)
+        np.testing.assert_array_equal(a.finish_s, b.finish_s)
+        assert not np.array_equal(a.finish_s, c.finish_s)
+        assert a.num_preemptions.sum() > 0 and np.all(np.isfinite(a.finish_s))
+        assert 1.0 < a.speculative_tokens_per_step <= 3.0
+        if mode == "swap":
+            assert a.num_swaps.sum() == a.num_preemptions.sum()
+            seq_steps = float((a.timeline.decode_seqs * a.timeline.num_steps).sum())
+            emitted = a.speculative_tokens_per_step * seq_steps
+            assert emitted + 150 == pytest.approx(float(trace.output_tokens.sum()), rel=1e-12)
+    always = speculative_run(
+        trace, c2g.SpeculativeDecoding(num_speculative_tokens=3, acceptance_rate=1.0)
+    )
+    # every draft accepted: 4 tokens a step, except where a request's last step is cut short
+    assert 3.5 < always.speculative_tokens_per_step <= 4.0
+    seq_steps = float((always.timeline.decode_seqs * always.timeline.num_steps).sum())
+    assert seq_steps == float(np.ceil((always.output_tokens - 1) / 4).sum())
+    with pytest.raises(c2g.InvalidParameterError, match="draft_timer"):
+        cfg = EngineConfig(speculative=c2g.SpeculativeDecoding())
+        Simulator(timer(cfg), cfg).run(trace)

@@ -104,6 +104,14 @@ def simulate_command(
     swap_space_gib: Annotated[
         float, typer.Option(help="host swap space per accelerator, GiB (vLLM's --swap-space)")
     ] = 4.0,
+    speculative: Annotated[
+        str | None, typer.Option(help="speculative decoding: mtp or draft (off if unset)")
+    ] = None,
+    num_speculative_tokens: Annotated[int, typer.Option(help="tokens drafted per step")] = 2,
+    acceptance_rate: Annotated[
+        float, typer.Option(help="per-token acceptance rate of drafts")
+    ] = 0.7,
+    draft_model: Annotated[str | None, typer.Option(help="catalog id of the draft model")] = None,
     router: Annotated[
         str,
         typer.Option(help="request router across replicas: " + ", ".join(ROUTERS)),
@@ -188,6 +196,15 @@ def simulate_command(
         enable_prefix_caching=enable_prefix_caching,
         preemption_mode=preemption_mode,
         swap_space_bytes=swap_space_gib * GIB,
+        speculative=c2g.SpeculativeDecoding(
+            method=speculative,  # type: ignore[arg-type]
+            num_speculative_tokens=num_speculative_tokens,
+            acceptance_rate=acceptance_rate,
+            draft_model=c2g.get_model(draft_model) if draft_model else None,
+        )
+        if speculative
+        else None,
+        seed=seed,
     )
     with Progress(console=console, transient=True, disable=as_json) as bar:
         task = bar.add_task("simulating replicas", total=dep.num_replicas)

@@ -92,6 +92,7 @@ def simulate_cluster(
     router: str | Router,
     *,
     step_by_step: bool = False,
+    draft_timer: StepTimer | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> tuple[list[SimulationResult], list[NDArray[np.int64]]]:
     """Route ``trace`` across ``num_replicas`` engines; their results and the trace indices
@@ -100,7 +101,13 @@ def simulate_cluster(
         raise InvalidParameterError("num_replicas", num_replicas, "an integer >= 1")
     policy = get_router(router) if isinstance(router, str) else router
     engines = [
-        Engine(timer, config, block_tokens=trace.block_tokens, step_by_step=step_by_step)
+        Engine(
+            timer,
+            config,
+            block_tokens=trace.block_tokens,
+            step_by_step=step_by_step,
+            draft_timer=draft_timer,
+        )
         for _ in range(num_replicas)
     ]
     n = trace.num_requests

@@ -15,6 +15,7 @@ from chip2grid.hardware import ServerPower, accelerator_power_w
 from chip2grid.perf import (
     Calibration,
     Deployment,
+    SpeculativeDecoding,
     StepBatch,
     calibration_for,
     get_engine,
@@ -107,6 +108,23 @@ class ServingResult:
         )
 
     @property
+    def speculative_tokens_per_step(self) -> float:
+        """Tokens a decoding sequence emitted per decode step, over all replicas."""
+        seq_steps = [
+            float((r.timeline.decode_seqs * r.timeline.num_steps).sum()) for r in self.replicas
+        ]
+        total = sum(seq_steps)
+        if not total:
+            return 1.0
+        return (
+            sum(
+                r.speculative_tokens_per_step * w
+                for r, w in zip(self.replicas, seq_steps, strict=True)
+            )
+            / total
+        )
+
+    @property
     def prefix_cache_hit_frac(self) -> float:
         """Cached prompt tokens over all prompt tokens of completed requests."""
         total = self.input_tokens_done
@@ -154,6 +172,7 @@ class ServingResult:
             "queue_wait_s": percentiles(self.queue_wait_s),
             "num_preemptions": int(sum(int(r.num_preemptions.sum()) for r in self.replicas)),
             "num_swaps": int(sum(int(r.num_swaps.sum()) for r in self.replicas)),
+            "speculative_tokens_per_step": self.speculative_tokens_per_step,
             "swap_transfer_s": sum(r.swap_transfer_s for r in self.replicas),
             "kv_cache_peak_frac": max(r.kv_cache_peak_frac for r in self.replicas),
             "prefix_cache_hit_frac": self.prefix_cache_hit_frac,
@@ -183,6 +202,13 @@ class ServingResult:
                 "preemption_mode": self.config.preemption_mode,
                 "swap_space_bytes": self.config.swap_space_bytes,
                 "swap_bandwidth_bytes_per_s": self.config.swap_bandwidth_bytes_per_s,
+                "speculative": None
+                if self.config.speculative is None
+                else {
+                    "method": self.config.speculative.method,
+                    "num_speculative_tokens": self.config.speculative.num_speculative_tokens,
+                    "acceptance_rate": self.config.speculative.acceptance_rate,
+                },
             },
             "step_by_step": self.step_by_step,
         }
@@ -204,6 +230,8 @@ def engine_config_for(
     enable_prefix_caching: bool = False,
     preemption_mode: str = "recompute",
     swap_space_bytes: float | None = None,
+    speculative: SpeculativeDecoding | None = None,
+    seed: int = 0,
 ) -> EngineConfig:
     """Engine settings of ``deployment``: the catalog engine's defaults, then the overrides.
 
@@ -244,6 +272,8 @@ def engine_config_for(
         preemption_mode=preemption_mode,
         swap_space_bytes=SWAP_SPACE_BYTES if swap_space_bytes is None else swap_space_bytes,
         kv_bytes_per_token=float(plan.kv_bytes_per_token),
+        speculative=speculative,
+        seed=seed,
     )
 
 
@@ -354,15 +384,19 @@ def simulate(
             gemm_m_tokens=[1.0, float(config.max_num_batched_tokens)],
             context_tokens=float(np.max(trace.input_tokens + trace.output_tokens)),
         )
-    timer = StepTimer(
-        shape,
-        max_tokens=config.max_num_batched_tokens + config.max_num_seqs,
-        max_seqs=config.max_num_seqs,
-    )
+    max_tokens = config.max_num_batched_tokens + config.max_num_seqs
+    timer = StepTimer(shape, max_tokens=max_tokens, max_seqs=config.max_num_seqs)
+    draft_timer = None
+    spec = config.speculative
+    if spec is not None:  # the draft network: a draft model or one MTP layer of the target
+        draft = deployment.replace(model=spec.draft_architecture(deployment.model), ep=1)
+        draft_timer = StepTimer(
+            rank_shape(draft, calibration), max_tokens=max_tokens, max_seqs=config.max_num_seqs
+        )
     num = deployment.num_replicas
     results: list[SimulationResult] = []
     if router == "round-robin":  # state-blind: each replica is simulated on its own
-        sim = Simulator(timer, config, step_by_step=step_by_step)
+        sim = Simulator(timer, config, step_by_step=step_by_step, draft_timer=draft_timer)
         indices = [np.arange(k, trace.num_requests, num) for k in range(num)]
         for i, part in enumerate(split_round_robin(trace, num)):
             results.append(sim.run(part))
@@ -370,7 +404,14 @@ def simulate(
                 progress(i + 1, num)
     else:
         results, indices = simulate_cluster(
-            timer, config, trace, num, router, step_by_step=step_by_step, progress=progress
+            timer,
+            config,
+            trace,
+            num,
+            router,
+            step_by_step=step_by_step,
+            draft_timer=draft_timer,
+            progress=progress,
         )
     acc_j = sys_j = 0.0
     for res in results:

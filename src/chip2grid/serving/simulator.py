@@ -23,7 +23,15 @@ Policy, with vLLM's knob names:
   named by the trace's hashes (``RequestTrace.prefix_hashes``, one per ``block_tokens``
   tokens) are shared between requests; a request skips the prefill of its longest cached
   run of leading blocks (attention still reads them), and blocks no request uses stay cached
-  until evicted least recently used (:mod:`chip2grid.serving.prefix_cache`).
+  until evicted least recently used (:mod:`chip2grid.serving.prefix_cache`);
+- ``preemption_mode="swap"``: a preempted decoding request's KV blocks are copied to host
+  memory (up to ``swap_space_bytes``) and back before new requests are admitted; the engine
+  waits for each copy over the host link;
+- ``speculative``: every decode step drafts ``k`` tokens per sequence and verifies ``k + 1``
+  positions; a sequence emits one token plus its accepted drafts, drawn per sequence and step
+  from the acceptance model of :mod:`chip2grid.perf.speculative` (independent positions of
+  acceptance rate ``a``: ``P(j or more accepted) = a^j``). Token counts then differ between
+  sequences, so these runs advance one step per iteration instead of jumping.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chip2grid.errors import InvalidParameterError
+from chip2grid.perf.speculative import SpeculativeDecoding
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.prefix_cache import PrefixCache
 from chip2grid.serving.workload import MOONCAKE_BLOCK_TOKENS, RequestTrace
@@ -80,6 +89,10 @@ class EngineConfig:
     """KV-cache bytes of one token on one accelerator (what a swap moves over its link)."""
     swap_bandwidth_bytes_per_s: float = PCIE5_X16_BYTES_PER_S
     """Host link bandwidth of one accelerator, per direction."""
+    speculative: SpeculativeDecoding | None = None
+    """Speculative decoding: each decode step drafts ``k`` tokens per sequence, verifies
+    ``k + 1`` positions, and emits 1 + the accepted drafts (random, drawn with ``seed``)."""
+    seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("max_num_seqs", "max_num_batched_tokens", "block_size", "num_gpu_blocks"):
@@ -149,6 +162,8 @@ class SimulationResult:
     """Times each request was preempted by swapping out (also counted in num_preemptions)."""
     swap_transfer_s: float = 0.0
     """Time the engine spent copying KV blocks to and from host memory (in busy_s)."""
+    speculative_tokens_per_step: float = 1.0
+    """Tokens a decoding sequence emitted per decode step (1 without speculative decoding)."""
 
     @property
     def num_requests(self) -> int:
@@ -203,15 +218,22 @@ class Simulator:
     """Simulate one engine instance serving a trace, with step times from ``timer``."""
 
     def __init__(
-        self, timer: StepTimer, config: EngineConfig, *, step_by_step: bool = False
+        self,
+        timer: StepTimer,
+        config: EngineConfig,
+        *,
+        step_by_step: bool = False,
+        draft_timer: StepTimer | None = None,
     ) -> None:
         self.timer = timer
         self.config = config
         self.step_by_step = step_by_step
+        self.draft_timer = draft_timer
+        """Step times of the draft network (speculative decoding only)."""
 
     def run(self, trace: RequestTrace) -> SimulationResult:
         """Simulate the whole trace."""
-        return _Run(self.timer, self.config, trace, self.step_by_step).result()
+        return _Run(self.timer, self.config, trace, self.step_by_step, self.draft_timer).result()
 
 
 class Engine:
@@ -232,6 +254,7 @@ class Engine:
         *,
         block_tokens: int = MOONCAKE_BLOCK_TOKENS,
         step_by_step: bool = False,
+        draft_timer: StepTimer | None = None,
     ) -> None:
         empty = RequestTrace(
             arrival_s=np.zeros(0),
@@ -239,7 +262,7 @@ class Engine:
             output_tokens=np.zeros(0, np.int64),
             block_tokens=block_tokens,
         )
-        self._run = _Run(timer, config, empty, step_by_step)
+        self._run = _Run(timer, config, empty, step_by_step, draft_timer)
 
     @property
     def now_s(self) -> float:
@@ -285,7 +308,12 @@ class _Run:
     """
 
     def __init__(
-        self, timer: StepTimer, cfg: EngineConfig, trace: RequestTrace, step_by_step: bool
+        self,
+        timer: StepTimer,
+        cfg: EngineConfig,
+        trace: RequestTrace,
+        step_by_step: bool,
+        draft_timer: StepTimer | None = None,
     ) -> None:
         self.timer, self.cfg, self.step_by_step = timer, cfg, step_by_step
         n = trace.num_requests
@@ -370,6 +398,21 @@ class _Run:
         self.swap_used_bytes = 0.0
         self.swaps = [0] * n
         self.swap_s = 0.0
+        # speculative decoding: accepted drafts of each decoding request since it joined
+        spec = cfg.speculative
+        self.spec = spec is not None
+        self.num_draft = spec.num_speculative_tokens if spec is not None else 0
+        self.accept_p = spec.acceptance_rate if spec is not None else 0.0
+        self.lookahead = 1 + self.num_draft  # KV slots a sequence may fill in one step
+        if self.spec and draft_timer is None:
+            raise InvalidParameterError(
+                "draft_timer", None, "step times of the draft network for speculative decoding"
+            )
+        self.draft_timer = draft_timer
+        self.extra: dict[int, int] = {}
+        self.rng = np.random.default_rng(cfg.seed)
+        self.spec_seq_steps = 0
+        self.spec_tokens = 0
 
     # --- KV blocks -------------------------------------------------------------------------
     def decode_blocks(self, dd: int) -> int:
@@ -502,10 +545,12 @@ class _Run:
             self.slot_base[slot] = base
             self.base_sum += base
         heapq.heappush(self.finishing, (d + self.osl_l[r] - self.generated[r], r, self.version[r]))
+        if self.spec:
+            self.extra[r] = 0
 
     def leave_decode(self, r: int) -> None:
         self.num_dec -= 1
-        self.ctx_base -= self.prompt[r] + 1 - self.join[r]
+        self.ctx_base -= self.prompt[r] + 1 - self.join[r] + self.extra.pop(r, 0)
         if self.full:
             self.blocks_other -= self.held_blocks.pop(r)
         else:
@@ -563,7 +608,7 @@ class _Run:
 
     def swap_out(self, r: int) -> bool:
         """Move decoding ``r``'s KV blocks to host memory if the swap space has room."""
-        stored = self.prompt[r] + (self.d - self.join[r])
+        stored = self.prompt[r] + (self.d - self.join[r]) + self.extra.get(r, 0)
         tokens = -(-stored // self.bs) * self.bs  # whole blocks move
         nbytes = tokens * self.cfg.kv_bytes_per_token
         if self.swap_used_bytes + nbytes > self.cfg.swap_space_bytes:
@@ -717,19 +762,22 @@ class _Run:
             num_evicted_blocks=self.cache.num_evicted,
             num_swaps=np.array(self.swaps, dtype=np.int64),
             swap_transfer_s=self.swap_s,
+            speculative_tokens_per_step=self.spec_tokens / self.spec_seq_steps
+            if self.spec_seq_steps
+            else 1.0,
         )
 
     def prefill_step(self, timer: StepTimer, chunked: bool) -> None:
         """One step with prompt chunks (and, with chunked prefill, every running decode)."""
         with_decodes = chunked and self.num_dec > 0
         if with_decodes:
-            while self.num_dec and not self.fits(self.d + 1):
+            while self.num_dec and not self.fits(self.d + self.lookahead):
                 self.preempt()
             if not self.pending:
                 return
             with_decodes = self.num_dec > 0
         num_dec = self.num_dec if with_decodes else 0
-        budget = self.cfg.max_num_batched_tokens - num_dec
+        budget = self.cfg.max_num_batched_tokens - num_dec * self.lookahead
         tokens = seqs = 0
         ctx = 0.0
         progress: list[tuple[int, int]] = []
@@ -751,13 +799,20 @@ class _Run:
             progress.append((r, take))
         p_ctx = ctx / max(tokens, 1)
         d_ctx = self.ctx_base / num_dec + self.d if num_dec else 0.0
-        dt = timer.total_s(float(tokens), float(seqs), p_ctx, float(num_dec), d_ctx)
+        if self.spec and num_dec:
+            dt = timer.total_s(
+                float(tokens), float(seqs), p_ctx, float(num_dec), d_ctx, float(self.lookahead)
+            ) + self.draft_s(num_dec, d_ctx)
+        else:
+            dt = timer.total_s(float(tokens), float(seqs), p_ctx, float(num_dec), d_ctx)
         self.log.append((self.now, dt, 1, tokens, seqs, p_ctx, num_dec, d_ctx, self.kv_tokens()))
         self.now += dt
         self.busy += dt
         self.steps += 1
         if num_dec:
             self.d += 1
+            if self.spec:
+                self.accept()
             self.note_peak()
             if self.caching:
                 self.evict()
@@ -767,8 +822,70 @@ class _Run:
             if self.prefilled[r] >= self.prompt[r]:
                 self.prefill_done(r)
 
+    # --- speculative decoding ----------------------------------------------------------------
+    def draft_s(self, num_seqs: int, context: float) -> float:
+        """Time of the ``k`` draft steps that precede a verification step."""
+        assert self.draft_timer is not None  # checked at construction
+        return self.num_draft * self.draft_timer.decode_step_s(num_seqs, context)
+
+    def accept(self) -> None:
+        """After a verification step: each decoding request emits its accepted drafts too."""
+        a, k = self.accept_p, self.num_draft
+        decoding = [r for r in self.order if r not in self.prefilled]
+        b = len(decoding)
+        if a >= 1.0:
+            drawn = [k] * b
+        elif a <= 0.0:
+            drawn = [0] * b
+        else:  # drafts accepted before the first rejection, at most k
+            drawn = np.minimum(self.rng.geometric(1.0 - a, b) - 1, k).tolist()
+        d, full = self.d, self.full
+        emitted = b
+        for r, x in zip(decoding, drawn, strict=True):
+            left = self.osl_l[r] - self.gen_at_join[r] - (d - self.join[r])
+            x = min(x, left)
+            if x <= 0:
+                continue
+            emitted += x
+            self.gen_at_join[r] += x
+            self.extra[r] += x
+            self.ctx_base += x
+            if not full:
+                slot = self.slot_of[r]
+                self.slot_base[slot] += x
+                self.base_sum += x
+            self.version[r] += 1
+            done = self.join[r] + self.osl_l[r] - self.gen_at_join[r]
+            heapq.heappush(self.finishing, (done, r, self.version[r]))
+        self.spec_seq_steps += b
+        self.spec_tokens += emitted
+
+    def spec_decode_step(self, timer: StepTimer) -> None:
+        """One decode-only step with speculative decoding: draft, verify, accept."""
+        self.clean_heap()
+        while self.num_dec > 1 and not self.fits(self.d + self.lookahead):
+            self.preempt()
+        b = self.num_dec
+        ctx = self.ctx_base / b + self.d
+        dt = timer.total_s(0.0, 0.0, 0.0, float(b), ctx, float(self.lookahead)) + self.draft_s(
+            b, ctx
+        )
+        self.log.append((self.now, dt, 1, 0.0, 0.0, 0.0, b, ctx, self.kv_tokens()))
+        self.now += dt
+        self.busy += dt
+        self.steps += 1
+        self.d += 1
+        self.accept()
+        self.note_peak()
+        if self.caching:
+            self.evict()
+        self.retire()
+
     def decode_run(self, timer: StepTimer) -> None:
         """Advance decode-only steps up to the next event."""
+        if self.spec:
+            self.spec_decode_step(timer)
+            return
         self.clean_heap()
         d = self.d
         k = 1 if self.step_by_step else max(1, min(self.finishing[0][0] - d, MAX_JUMP_STEPS))
