@@ -26,8 +26,10 @@ from the prefill) and ``TPOT = t_step / E``; capacity ``mu_d = B E / ((O - 1) t_
 
 Pools of ``x`` prefill and ``y`` decode instances at a demand ``lambda`` (requests/s): the
 prefill queue is an M/D/1 queue of batches with utilization ``rho_p = lambda / (x mu_p)`` and
-service ``t_step``, so ``TTFT = W_q + t_prefill + t_kv`` with
-``W_q = rho_p t_step / (2 (1 - rho_p))`` (Pollaczek-Khinchine). When
+service ``t_prefill`` (a full batch of prompts, or all chunks of one), so
+``TTFT = W_q + t_prefill + t_kv`` with ``W_q = rho_p t_prefill / (2 (1 - rho_p))``
+(Pollaczek-Khinchine). A step is assumed to carry a full budget of prompts, which overstates
+the prefill latency at light load (conservative). When
 ``lambda >= x mu_p`` or ``lambda >= y mu_d`` the pool saturates: requests leave it at its
 capacity and its queue grows without bound (TTFT infinite).
 
