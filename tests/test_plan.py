@@ -110,10 +110,18 @@ def test_cli_plan_json_and_errors() -> None:
     assert unknown.returncode == 2 and "h1000" in unknown.stderr
 
 
-@pytest.mark.parametrize("model_id", ["mixtral-8x7b", "qwen3-30b-a3b"])
-def test_moe_models_get_expert_parallel_candidates(model_id: str) -> None:
+@pytest.mark.parametrize(
+    ("model_id", "accelerator"),
+    [("mixtral-8x7b", "h100-sxm"), ("qwen3-30b-a3b", "h100-sxm"), ("deepseek-v3", "h200-sxm")],
+)
+def test_moe_models_get_expert_parallel_candidates(model_id: str, accelerator: str) -> None:
     s = screen(
-        request(model=c2g.get_model(model_id), accelerators=("h100-sxm",), precisions=("fp8",))
+        request(
+            model=c2g.get_model(model_id),
+            accelerators=(accelerator,),
+            precisions=("fp8",),
+            speculative=("off",),
+        )
     )
     ep = s.ep > 1
     assert ep.any() and (s.ep[~ep] == 1).all()
