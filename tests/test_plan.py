@@ -244,3 +244,24 @@ def test_pareto_mask_matches_the_pairwise_definition() -> None:
     for i, p in enumerate(pts):
         dominated = np.any(np.all(pts <= p, axis=1) & np.any(pts < p, axis=1))
         assert mask[i] == (not dominated)
+
+
+def test_speculative_candidates_are_simulated_with_their_setting() -> None:
+    # a tight TPOT favours speculative decoding at small batches
+    p = plan(
+        request(
+            model=c2g.get_model("llama-3.1-70b"),
+            accelerators=("h200-sxm",),
+            precisions=("fp8",),
+            tpot_slo_s=0.015,
+            demand_requests_per_s=2.0,
+            disaggregated=False,
+        ),
+        top_k=3,
+        num_requests=100,
+    )
+    options = [p.chosen, *p.runners_up]
+    spec = [o for o in options if o.speculative != "off"]
+    assert spec, [o.label for o in options]
+    for o in spec:
+        assert not o.steady_state_only and o.sim_tpot_s_p90 is not None

@@ -6,9 +6,11 @@ of each of the ``top_k`` best distinct candidates under Poisson arrivals at its 
 demand (the router splits the demand evenly) and keeps those whose simulated p90 TTFT and p90
 TPOT meet the targets. The cheapest survivor is the plan; the others say why they lost.
 
-The simulator models neither speculative decoding nor disaggregated prefill/decode pools, so
-those candidates keep their steady-state check only: :attr:`PlanOption.steady_state_only` is
-set and the verdict says so (a steady-state mean, not a simulated p90).
+Speculative candidates are simulated with their catalog setting (draft steps, verification of
+``k + 1`` positions, accepted drafts drawn from the acceptance rate). The simulator does not
+model disaggregated prefill/decode pools, so those candidates keep their steady-state check
+only: :attr:`PlanOption.steady_state_only` is set and the verdict says so (a steady-state mean,
+not a simulated p90).
 """
 
 from __future__ import annotations
@@ -20,10 +22,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from chip2grid.catalog.speculative import get_speculative_setting
 from chip2grid.errors import InfeasibleError
 from chip2grid.hardware import get_accelerator
 from chip2grid.perf import Deployment
-from chip2grid.plan.screen import PlanRequest, Screened, pareto_mask, screen
+from chip2grid.plan.screen import (
+    SPECULATIVE_OFF,
+    PlanRequest,
+    Screened,
+    pareto_mask,
+    screen,
+    speculative_decoding,
+)
 from chip2grid.serving import engine_config_for, simulate, synthetic_trace
 
 
@@ -40,7 +50,7 @@ class PlanOption:
     max_num_batched_tokens: int
     replicas: int
     num_accelerators: int
-    speculative: str = "off"
+    speculative: str = SPECULATIVE_OFF
     disaggregated: bool = False
     prefill_tp: int = 0
     prefill_pp: int = 0
@@ -56,13 +66,13 @@ class PlanOption:
     sim_ttft_s_p90: float | None = None
     sim_tpot_s_p90: float | None = None
     steady_state_only: bool = False
-    """Checked by the steady-state model only: the serving simulator models neither
-    speculative decoding nor disaggregated prefill/decode pools."""
+    """Checked by the steady-state model only: the serving simulator does not model
+    disaggregated prefill/decode pools."""
     verdict: str = ""
 
     @property
     def label(self) -> str:
-        spec = "" if self.speculative == "off" else f", speculative {self.speculative}"
+        spec = "" if self.speculative == SPECULATIVE_OFF else f", speculative {self.speculative}"
         knobs = f"max_num_seqs {self.max_num_seqs}, budget {self.max_num_batched_tokens}{spec}"
         if self.disaggregated:
             return (
@@ -107,7 +117,7 @@ def _option(s: Screened, i: int) -> PlanOption:
         prefill_ep=c.prefill_ep,
         prefill_replicas=int(s.prefill_replicas[i]),
         kv_transfer_s=c.kv_transfer_s,
-        steady_state_only=c.speculative != "off" or c.disaggregated,
+        steady_state_only=c.disaggregated,
         max_num_seqs=int(s.max_num_seqs[i]),
         max_num_batched_tokens=int(s.max_num_batched_tokens[i]),
         replicas=int(s.replicas[i]),
@@ -134,8 +144,8 @@ def closest_to_feasible(s: Screened) -> str:
 
 
 STEADY_STATE_ONLY = (
-    "meets the SLOs in steady state (not simulated: the serving simulator models neither "
-    "speculative decoding nor disaggregated prefill/decode pools)"
+    "meets the SLOs in steady state (not simulated: the serving simulator does not model "
+    "disaggregated prefill/decode pools)"
 )
 PASSED = ("meets the SLOs in simulation", STEADY_STATE_ONLY)
 
@@ -154,8 +164,17 @@ def _simulate(req: PlanRequest, opt: PlanOption, num_requests: int, seed: int) -
         kv_precision=opt.precision,
         engine=req.engine,
     )
+    spec = (
+        None
+        if opt.speculative == SPECULATIVE_OFF
+        else speculative_decoding(get_speculative_setting(opt.speculative))
+    )
     config = engine_config_for(
-        dep, max_num_seqs=opt.max_num_seqs, max_num_batched_tokens=opt.max_num_batched_tokens
+        dep,
+        max_num_seqs=opt.max_num_seqs,
+        max_num_batched_tokens=opt.max_num_batched_tokens,
+        speculative=spec,
+        seed=seed,
     )
     trace = synthetic_trace(
         num_requests,

@@ -353,17 +353,22 @@ def _splits(req: PlanRequest, acc: Accelerator, precision: str, skipped: list[st
     return out
 
 
-def _speculative(
-    setting: SpeculativeSetting | None, split: _Split
-) -> tuple[SpeculativeDecoding | None, Deployment | None]:
-    if setting is None:
-        return None, None
-    spec = SpeculativeDecoding(
+def speculative_decoding(setting: SpeculativeSetting) -> SpeculativeDecoding:
+    """The perf-layer model of a catalog speculative-decoding setting."""
+    return SpeculativeDecoding(
         method="draft" if setting.method == "draft" else "mtp",
         num_speculative_tokens=setting.num_speculative_tokens,
         acceptance_rate=setting.acceptance_rate,
         draft_model=get_model(setting.draft_model) if setting.draft_model else None,
     )
+
+
+def _speculative(
+    setting: SpeculativeSetting | None, split: _Split
+) -> tuple[SpeculativeDecoding | None, Deployment | None]:
+    if setting is None:
+        return None, None
+    spec = speculative_decoding(setting)
     dep = split.deployment
     arch = spec.draft_architecture(dep.model)
     if setting.method == "draft":  # a dense draft model on each TP group
