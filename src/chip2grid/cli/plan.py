@@ -95,8 +95,8 @@ def plan_command(
 ) -> None:
     """Search accelerator x TP x PP x EP x precision x batch cap x token budget x speculative
     decoding x aggregated or disaggregated serving for the cheapest configuration that serves
-    the demand within the SLOs; simulate the best K (speculative and disaggregated candidates,
-    which the simulator does not model, are checked in steady state only and flagged)."""
+    the demand within the SLOs; simulate the best K (disaggregated candidates, which the
+    simulator does not model, are checked in steady state only and flagged)."""
     if (demand is None) == (tokens_per_day is None):
         raise InvalidParameterError(
             "--demand", demand, "exactly one of --demand (requests/s) or --tokens-per-day"
