@@ -4,8 +4,11 @@
    Llama-3.1-70B FP8 on 8 x H100 TP8: target <= 1 s of wall time on one core.
 2. 1,000,000 synthetic chat requests (Poisson arrivals, lognormal lengths): target <= 15 s and
    <= 1 GiB of memory.
+3. With ``--mooncake``: the Mooncake FAST'25 conversation trace (12,031 requests, 59 min),
+   Llama-3.1-70B FP8 on 64 x H100 (8 replicas of TP8, vLLM v1), prefix caching off and on
+   behind each router: hit rate, TTFT, TPOT and throughput (no target; issue 3 figures).
 
-Run: python benchmarks/bench_serving.py [--skip-million] [--shared PATH]
+Run: python benchmarks/bench_serving.py [--skip-million] [--mooncake] [--shared PATH]
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -53,10 +57,40 @@ def timed(trace: RequestTrace, repeats: int) -> tuple[float, c2g.ServingResult]:
     return best, result
 
 
+def mooncake(path: Path) -> None:
+    """Prefix caching off and on, per router, on the Mooncake conversation trace."""
+    dep = deployment().replace(num_accelerators=64, engine="vllm-v1")
+    trace = c2g.load_trace(path)
+    cfg = c2g.engine_config_for(dep)
+    print(
+        f"mooncake-conv: {trace.num_requests} requests, {dep.model.id} on {dep.num_accelerators} x "
+        f"{dep.accelerator.id} ({dep.num_replicas} x {dep.layout}), {dep.engine}"
+    )
+    for router in c2g.serving.ROUTERS:
+        for caching in (False, True):
+            t0 = time.perf_counter()
+            res = c2g.simulate(
+                dep, trace, config=replace(cfg, enable_prefix_caching=caching), router=router
+            )
+            wall = time.perf_counter() - t0
+            s = res.summary()
+            ttft, tpot = s["ttft_s"], s["tpot_s"]
+            print(
+                f"  {router:17s} prefix caching {'on ' if caching else 'off'}: "
+                f"hit {s['prefix_cache_hit_frac']:.1%}, "
+                f"TTFT p50 {ttft['p50']:.2f} s p99 {ttft['p99']:.2f} s, "  # type: ignore[index]
+                f"TPOT p50 {tpot['p50'] * 1e3:.1f} ms, "  # type: ignore[index]
+                f"{s['output_tokens_per_s']:.0f} output tok/s, {s['input_tokens_per_s']:.0f} "
+                f"input tok/s, {s['system_energy_j_per_output_token']:.2f} J/token (servers); "
+                f"{wall:.1f} s wall"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
     parser.add_argument("--skip-million", action="store_true")
+    parser.add_argument("--mooncake", action="store_true", help="prefix caching on Mooncake")
     args = parser.parse_args()
     conv = Path(args.shared) / "traces" / "AzureLLMInferenceTrace_conv.csv"
     if conv.exists():
@@ -82,6 +116,12 @@ def main() -> None:
             f"(grew {max(rss1 - rss0, 0) / 2**20:.2f} GiB; target <= 1 GiB), "
             f"p99 TTFT {s['ttft_s']['p99'] * 1e3:.0f} ms"  # type: ignore[index]
         )
+    if args.mooncake:
+        path = Path(args.shared) / "traces" / "conversation_trace.jsonl"
+        if path.exists():
+            mooncake(path)
+        else:
+            print(f"mooncake-conv: {path} not found, skipped")
 
 
 if __name__ == "__main__":

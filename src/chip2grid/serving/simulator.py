@@ -550,7 +550,9 @@ class _Run:
 
     def leave_decode(self, r: int) -> None:
         self.num_dec -= 1
-        self.ctx_base -= self.prompt[r] + 1 - self.join[r] + self.extra.pop(r, 0)
+        self.ctx_base -= self.prompt[r] + 1 - self.join[r]
+        if self.spec:
+            self.ctx_base -= self.extra.pop(r)
         if self.full:
             self.blocks_other -= self.held_blocks.pop(r)
         else:
@@ -558,7 +560,8 @@ class _Run:
             self.base_sum -= self.slot_base[slot]
             self.slot_base[slot] = _INACTIVE
             self.free_slots.append(slot)
-        self.release(r)
+        if self.caching:
+            self.release(r)
         del self.order[r]
 
     def retire(self) -> None:
@@ -906,7 +909,7 @@ class _Run:
         limit = math.inf
         if self.nxt < self.n and len(self.order) < self.cfg.max_num_seqs:
             limit = self.arrival_l[self.nxt] - self.now
-        if self.horizon < math.inf:
+        if self.horizon != math.inf:
             limit = min(limit, self.horizon - self.now)
         if k <= SCALAR_JUMP_STEPS:
             elapsed = 0.0
