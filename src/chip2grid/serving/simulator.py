@@ -462,8 +462,10 @@ class _Run:
                 tokens -= hits * self.hb
             need = -(-tokens // self.bs)
             # vLLM keeps a watermark of free blocks and lets running sequences take their next
-            # block first, so a request just preempted is not readmitted into the same squeeze
-            if not self.fits(self.d + 1, need + revive + self.watermark):
+            # block first, so a request just preempted is not readmitted into the same squeeze;
+            # an idle engine takes any request that fits (else one within the watermark of the
+            # whole cache would wait forever)
+            if not self.fits(self.d + 1, need + revive + (self.watermark if self.order else 0)):
                 break
             self.waiting.popleft()
             self.pending.append(r)
@@ -634,7 +636,7 @@ class _Run:
             r = self.swapped[0]
             stored = self.swapped_tokens[r]
             need = -(-stored // self.bs)
-            if not self.fits(self.d + 1, need + self.watermark):
+            if not self.fits(self.d + 1, need + (self.watermark if self.order else 0)):
                 return
             self.swapped.popleft()
             del self.swapped_tokens[r]
