@@ -40,6 +40,15 @@ def serve_command(
     max_jobs: Annotated[
         int, typer.Option(help="background jobs queued or running at once", min=1, max=64)
     ] = 4,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="worker processes computing new estimates off the server's event loop "
+            "(0: threads of the server process)",
+            min=0,
+            max=64,
+        ),
+    ] = 2,
 ) -> None:
     """Serve the dashboard: run and compare scenarios, see the charts, download reports."""
     require_web_extra()
@@ -49,6 +58,10 @@ def serve_command(
 
     check_host(host, allow_remote=allow_remote)
 
-    web_app = create_app(allowed_hosts=["*"] if allow_remote else None, max_jobs=max_jobs)
+    web_app = create_app(
+        allowed_hosts=["*"] if allow_remote else None,
+        max_jobs=max_jobs,
+        estimate_processes=workers,
+    )
     console.print(f"chip2grid dashboard on http://{host}:{port}/ (API docs at /docs); Ctrl-C stops")
     uvicorn.run(web_app, host=host, port=port, log_level="warning")

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gzip
+import hashlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -39,13 +42,14 @@ from chip2grid.web.service import (
     FieldError,
     ResultCache,
     compare_payload,
-    estimate_payload,
+    error_parts,
     evaluation_payload,
     full_evaluation,
     resolve,
     scenario_key,
     strict_arithmetic,
 )
+from chip2grid.web.workers import EncodedEstimate, EstimateWorkers, encoded_estimate
 
 CATALOG_KINDS = {
     "accelerators": "accelerators",
@@ -76,8 +80,45 @@ def _error(loc: list[str | int], msg: str, value: Any) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-def _field_loc(field: str) -> list[str | int]:
-    return ["body", *field.split(".")]
+def _parts_error(exc: Exception) -> JSONResponse:
+    parts = error_parts(exc)
+    assert parts is not None  # only registered for the error types error_parts maps
+    loc, message, value = parts
+    return _error(list(loc), message, value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StaticBundle:
+    """A static asset held in memory: its bytes, gzipped bytes and a content hash (ETag)."""
+
+    raw: bytes
+    gzipped: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, raw: bytes) -> StaticBundle:
+        digest = hashlib.sha256(raw).hexdigest()[:32]
+        return cls(raw=raw, gzipped=gzip.compress(raw, 6, mtime=0), etag=f'"{digest}"')
+
+    def response(self, request: Request, media_type: str, max_age_s: int) -> Response:
+        """304 when the browser holds this version, else the (gzipped if accepted) bytes."""
+        headers = {
+            "Cache-Control": f"public, max-age={max_age_s}",
+            "ETag": self.etag,
+            "Vary": "Accept-Encoding",
+        }
+        if self.etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            headers["Content-Encoding"] = "gzip"
+            return Response(self.gzipped, media_type=media_type, headers=headers)
+        return Response(self.raw, media_type=media_type, headers=headers)
+
+
+@functools.cache
+def plotly_bundle_bytes() -> StaticBundle:
+    """plotly.js of the installed plotly package, read and compressed once per process."""
+    return StaticBundle.of(plotly_js().encode())
 
 
 @functools.cache
@@ -102,6 +143,7 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     max_jobs: int = 4,
     job_workers: int = 2,
+    estimate_processes: int = 0,
 ) -> FastAPI:
     """The dashboard and its API.
 
@@ -116,13 +158,25 @@ def create_app(
         Background jobs queued or running at once (more get 429).
     job_workers
         Threads running background jobs.
+    estimate_processes
+        Worker processes computing new estimates off the event loop (see
+        :mod:`chip2grid.web.workers`); 0 computes them in threads of the server, as tests do.
+        Started with the app's lifespan.
     """
     jobs = JobManager(max_workers=job_workers, max_active=max_jobs)
+    workers: list[EstimateWorkers] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        jobs.shutdown()
+        if estimate_processes > 0:
+            workers.append(EstimateWorkers(estimate_processes))
+        try:
+            yield
+        finally:
+            jobs.shutdown()
+            for pool in workers:
+                pool.shutdown()
+            workers.clear()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -130,7 +184,7 @@ def create_app(
         summary="AI inference from chip to grid: evaluate scenarios, compare, report.",
         version="1",
     )
-    estimates: ResultCache[dict[str, Any]] = ResultCache(256)
+    estimates: ResultCache[EncodedEstimate] = ResultCache(256)
     evaluations: ResultCache[tuple[ScenarioResult, Report]] = ResultCache(16)
     app.state.jobs = jobs
     templates = Jinja2Templates(directory=str(resources.files(__package__).joinpath("templates")))
@@ -139,21 +193,8 @@ def create_app(
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
 
-    @app.exception_handler(FieldError)
-    async def field_error(request: Request, exc: FieldError) -> JSONResponse:
-        return _error(list(exc.loc), exc.message, exc.value)
-
-    @app.exception_handler(UnknownEntryError)
-    async def unknown_entry(request: Request, exc: UnknownEntryError) -> JSONResponse:
-        return _error(["body", exc.kind], str(exc), exc.name)
-
-    @app.exception_handler(InvalidParameterError)
-    async def invalid_parameter(request: Request, exc: InvalidParameterError) -> JSONResponse:
-        return _error(_field_loc(exc.field), str(exc), exc.value)
-
-    @app.exception_handler(InfeasibleError)
-    async def infeasible(request: Request, exc: InfeasibleError) -> JSONResponse:
-        return _error(["body", "scenario", "deployment"], str(exc), None)
+    for error_type in (FieldError, UnknownEntryError, InvalidParameterError, InfeasibleError):
+        app.add_exception_handler(error_type, _unprocessable)
 
     @app.exception_handler(NotFound)
     async def not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -163,6 +204,12 @@ def create_app(
     @app.exception_handler(TooManyJobsError)
     async def too_many(request: Request, exc: TooManyJobsError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=429)
+
+    def estimated(scenario: Scenario) -> EncodedEstimate:
+        """The estimate of a resolved scenario: cached, else computed once (in a worker
+        process when there are any) for all concurrent callers. Blocks: call in a thread."""
+        compute = workers[0].estimate if workers else encoded_estimate
+        return estimates.get(scenario_key(scenario), lambda: compute(scenario))
 
     def evaluated(scenario: Scenario, simulate: bool) -> tuple[ScenarioResult, Report]:
         return evaluations.get(
@@ -195,12 +242,8 @@ def create_app(
         )
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
-    def plotly_bundle() -> Response:
-        return Response(
-            plotly_js(),
-            media_type="application/javascript",
-            headers={"Cache-Control": f"public, max-age={PLOTLY_CACHE_S}"},
-        )
+    def plotly_bundle(request: Request) -> Response:
+        return plotly_bundle_bytes().response(request, "application/javascript", PLOTLY_CACHE_S)
 
     app.mount("/static", StaticFiles(directory=str(static_dir)), name="static")
 
@@ -229,20 +272,19 @@ def create_app(
         return catalog_entries(kind)
 
     # ---- evaluation --------------------------------------------------------------------
-    @app.post("/api/estimate", tags=["evaluate"])
-    async def estimate(body: EvaluateRequest) -> dict[str, Any]:
+    @app.post("/api/estimate", tags=["evaluate"], response_model=dict[str, Any])
+    async def estimate(body: EvaluateRequest) -> Response:
         """The fast path: capacity, steady state at the offered load and cost; no charts,
         no simulation (``simulate`` is ignored). Cached by scenario.
 
-        A cached answer is served on the event loop (checking the scenario takes about a
-        millisecond); a new one is computed in a worker thread.
+        A cached answer is served on the event loop as JSON encoded once (checking the
+        scenario takes a fraction of a millisecond); a new one is computed off the loop.
         """
         resolved = resolve(body.scenario)
-        key = scenario_key(resolved)
-        cached = estimates.peek(key)
-        if cached is not None:
-            return cached
-        return await run_in_threadpool(estimates.get, key, lambda: estimate_payload(resolved))
+        cached = estimates.peek(scenario_key(resolved))
+        if cached is None:
+            cached = await run_in_threadpool(estimated, resolved)
+        return Response(cached.json_bytes, media_type="application/json")
 
     @app.post("/api/evaluate", tags=["evaluate"])
     def evaluate_scenario(body: EvaluateRequest) -> dict[str, Any]:
@@ -265,8 +307,8 @@ def create_app(
             ma = evaluation_payload(*evaluated(a, True))["metrics"]
             mb = evaluation_payload(*evaluated(b, True))["metrics"]
         else:
-            ma = estimates.get(scenario_key(a), lambda: estimate_payload(a))["metrics"]
-            mb = estimates.get(scenario_key(b), lambda: estimate_payload(b))["metrics"]
+            ma = estimated(a).payload["metrics"]
+            mb = estimated(b).payload["metrics"]
         return compare_payload(a, b, ma, mb)
 
     # ---- jobs --------------------------------------------------------------------------
@@ -306,6 +348,10 @@ def create_app(
         return _html_download(job.report)
 
     return app
+
+
+async def _unprocessable(request: Request, exc: Exception) -> JSONResponse:
+    return _parts_error(exc)
 
 
 def full_evaluation_staged(

@@ -16,9 +16,10 @@ from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from chip2grid.errors import InvalidParameterError, UnknownEntryError
+from chip2grid.errors import InfeasibleError, InvalidParameterError, UnknownEntryError
 from chip2grid.jsonable import jsonable
 from chip2grid.report import Report, build_report, report_to_dict
 from chip2grid.scenario import (
@@ -38,6 +39,7 @@ MAX_WEB_REQUESTS = 50_000
 """Synthetic requests per simulated workload through the API."""
 
 T = TypeVar("T")
+_PAYLOAD = TypeAdapter(dict[str, Any])
 
 
 class EvaluateRequest(BaseModel):
@@ -64,9 +66,32 @@ class CompareRequest(BaseModel):
 class FieldError(Exception):
     """A request field with a value that is not allowed: the API answers 422 naming it."""
 
-    def __init__(self, loc: tuple[str, ...], message: str, value: object) -> None:
+    def __init__(self, loc: tuple[str | int, ...], message: str, value: object) -> None:
         self.loc, self.message, self.value = loc, message, value
         super().__init__(message)
+
+
+ErrorParts = tuple[tuple[str | int, ...], str, Any]
+"""Where a 422 points (``loc``), its message and the offending value (JSON-ready)."""
+
+
+def error_parts(exc: Exception) -> ErrorParts | None:
+    """How the API reports ``exc`` as a 422, or None when it is not a caller's error.
+
+    One mapping for the exception handlers and the estimate worker processes, so an error
+    computed in a worker reads exactly as one raised in the server.
+    """
+    if isinstance(exc, FieldError):
+        loc, message, value = exc.loc, exc.message, exc.value
+    elif isinstance(exc, UnknownEntryError):
+        loc, message, value = ("body", exc.kind), str(exc), exc.name
+    elif isinstance(exc, InvalidParameterError):
+        loc, message, value = ("body", *exc.field.split(".")), str(exc), exc.value
+    elif isinstance(exc, InfeasibleError):
+        loc, message, value = ("body", "scenario", "deployment"), str(exc), None
+    else:
+        return None
+    return tuple(loc), message, jsonable_encoder(value, custom_encoder={object: str})
 
 
 def resolve(scenario: Scenario, where: str = "scenario") -> Scenario:
@@ -217,6 +242,11 @@ def strict_arithmetic(where: str = "scenario") -> Iterator[None]:
         ) from None
 
 
+def encode_payload(payload: dict[str, Any]) -> bytes:
+    """``payload`` as the JSON bytes FastAPI would send for it (pydantic's encoder)."""
+    return _PAYLOAD.dump_json(payload)
+
+
 def estimate_payload(scenario: Scenario) -> dict[str, Any]:
     """The fast path: steady state only (no simulation, no charts)."""
     with strict_arithmetic():
@@ -254,4 +284,5 @@ def compare_payload(
     a: Scenario, b: Scenario, ma: dict[str, Any], mb: dict[str, Any]
 ) -> dict[str, Any]:
     """Inputs that differ and every metric of both, with the relative change."""
-    return jsonable(compare_metrics(a, b, ma, mb))
+    payload: dict[str, Any] = jsonable(compare_metrics(a, b, ma, mb))
+    return payload
