@@ -174,6 +174,35 @@ def test_oversized_body_is_413(client: TestClient) -> None:
     assert client.post("/api/estimate", json=big).status_code == 413
 
 
+def test_estimate_in_worker_process_matches_in_server() -> None:
+    """New estimates computed in a worker process read as those computed in the server,
+    errors included (same 422 location and message)."""
+    body = {"scenario": {"deployment": {"num_accelerators": 8}}}
+    bad = {"scenario": {"site": {"cooling": "x"}}}
+    with TestClient(create_app()) as local, TestClient(create_app(estimate_processes=1)) as pool:
+        here, there = local.post("/api/estimate", json=body), pool.post("/api/estimate", json=body)
+        assert here.status_code == there.status_code == 200
+        a, b = here.json(), there.json()
+        assert a["metrics"] == b["metrics"] and a["layout"] == b["layout"]
+        assert pool.post("/api/estimate", json=body).json()["metrics"] == b["metrics"]
+        e1, e2 = local.post("/api/estimate", json=bad), pool.post("/api/estimate", json=bad)
+        assert e1.status_code == e2.status_code == 422 and e1.json() == e2.json()
+        deployment = {"accelerator": "a100-sxm-40gb", "num_accelerators": 1}
+        too_big = {"scenario": {"model": "llama-3.1-405b", "deployment": deployment}}
+        e1, e2 = local.post("/api/estimate", json=too_big), pool.post("/api/estimate", json=too_big)
+        assert e1.status_code == e2.status_code == 422 and e1.json() == e2.json()
+
+
+def test_plotly_etag_and_gzip(client: TestClient) -> None:
+    plain = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "identity"})
+    zipped = client.get("/static/plotly.min.js", headers={"Accept-Encoding": "gzip"})
+    assert plain.status_code == zipped.status_code == 200
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.content == plain.content
+    assert int(zipped.headers["content-length"]) < len(plain.content) / 2
+    again = client.get("/static/plotly.min.js", headers={"If-None-Match": plain.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+
+
 def test_report_download(client: TestClient) -> None:
     response = client.post("/api/report", json={"scenario": {}})
     assert response.status_code == 200
@@ -317,20 +346,37 @@ def serve_in_thread(app: Any) -> tuple[Any, threading.Thread, str]:
 
 
 async def load(base: str, users: int, requests_per_user: int, bodies: list[Any]) -> list[float]:
-    import httpx
+    """Latencies of POST /api/estimate, each user on its own keep-alive connection (a browser
+    tab). A plain asyncio client: httpx's shared pool costs more CPU than the server here."""
+    import json
 
+    host, port = base.removeprefix("http://").rsplit(":", 1)
     latencies: list[float] = []
 
-    async def user(i: int, client: httpx.AsyncClient) -> None:
-        for k in range(requests_per_user):
-            start = time.perf_counter()
-            response = await client.post("/api/estimate", json=bodies[(i + k) % len(bodies)])
-            latencies.append(time.perf_counter() - start)
-            assert response.status_code == 200, response.text
+    async def user(i: int) -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            for k in range(requests_per_user):
+                data = json.dumps(bodies[(i + k) % len(bodies)]).encode()
+                start = time.perf_counter()
+                writer.write(
+                    f"POST /api/estimate HTTP/1.1\r\nHost: {host}\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+                    + data
+                )
+                status = int((await reader.readline()).split()[1])
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.lower() == "content-length":
+                        length = int(value)
+                text = await reader.readexactly(length)
+                latencies.append(time.perf_counter() - start)
+                assert status == 200, text
+        finally:
+            writer.close()
 
-    limits = httpx.Limits(max_connections=users)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        await asyncio.gather(*(user(i, client) for i in range(users)))
+    await asyncio.gather(*(user(i) for i in range(users)))
     return latencies
 
 
