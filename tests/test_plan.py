@@ -265,3 +265,71 @@ def test_speculative_candidates_are_simulated_with_their_setting() -> None:
     assert spec, [o.label for o in options]
     for o in spec:
         assert not o.steady_state_only and o.sim_tpot_s_p90 is not None
+
+
+def _same_config(s: Screened, **fields: object) -> int:
+    mask = np.ones(s.size, dtype=bool)
+    for name, value in fields.items():
+        column = getattr(s, name)
+        mask &= column == value
+    hits = np.flatnonzero(mask)
+    assert hits.size == 1, (fields, hits.size)
+    return int(hits[0])
+
+
+def test_latency_follows_the_demand_per_replica() -> None:
+    # issue 7: the same configuration reported the same TTFT/TPOT at any demand
+    which = dict(tp=1, pp=1, max_num_seqs=256, max_num_batched_tokens=2048, speculative="off")
+    light = screen(request(demand_requests_per_s=2.0, speculative=("off",), disaggregated=False))
+    heavy = screen(request(demand_requests_per_s=20.0, speculative=("off",), disaggregated=False))
+    i = _same_config(light, accelerator="h100-sxm", precision="fp8", **which)
+    j = _same_config(heavy, accelerator="h100-sxm", precision="fp8", **which)
+    assert light.replicas[i] == heavy.replicas[j] == 1  # one replica: 2 vs 20 requests/s
+    assert light.tpot_s[i] < 0.9 * heavy.tpot_s[j]
+    assert light.ttft_s[i] < heavy.ttft_s[j]
+    # capacity is the configuration's, not the demand's
+    assert light.replica_requests_per_s[i] == heavy.replica_requests_per_s[j]
+
+
+@pytest.mark.parametrize("speculative", ["off", "llama3-1b-draft"])
+def test_screen_agrees_with_estimate_at_the_replica_rate(speculative: str) -> None:
+    from chip2grid.catalog.speculative import get_speculative_setting
+    from chip2grid.perf import Deployment, Load, Workload, estimate
+    from chip2grid.plan.screen import speculative_decoding
+
+    req = request(
+        accelerators=("h100-sxm",),
+        precisions=("fp8",),
+        batch_caps=(4, 16, 64, 256),
+        token_budgets=(8192,),  # the engine's own budget, which estimate uses
+        speculative=(speculative,),
+        disaggregated=False,
+        demand_requests_per_s=7.0,
+    )
+    s = screen(req)
+    spec = (
+        None if speculative == "off" else speculative_decoding(get_speculative_setting(speculative))
+    )
+    acc = c2g.get_accelerator("h100-sxm")
+    rng = np.random.default_rng(3)
+    for i in rng.choice(s.size, 6, replace=False):
+        c = s.configs[int(s.config[i])]
+        dep = Deployment(
+            model=req.model,
+            accelerator=acc,
+            num_accelerators=c.pp * max(c.tp, c.ep),
+            tp=c.tp,
+            pp=c.pp,
+            ep=c.ep,
+            weight_precision="fp8",
+            kv_precision="fp8",
+            engine=req.engine,
+        )
+        rate = req.demand_requests_per_s / float(s.replicas[i])
+        load = Load(
+            mode="request_rate", request_rate_per_s=rate, max_num_seqs=int(s.max_num_seqs[i])
+        )
+        e = estimate(dep, Workload(input_tokens=1024, output_tokens=256), load, speculative=spec)
+        assert not e.saturated
+        assert s.ttft_s[i] == pytest.approx(e.ttft_s_mean, rel=0.01), c
+        assert s.tpot_s[i] == pytest.approx(e.tpot_s_mean, rel=0.01), c

@@ -20,6 +20,7 @@ step-time evaluations per point. Here the structure of the fluid model is used i
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,4 +216,287 @@ def _separate(
         flops_per_iteration=grid_of(dec.flops + draft_f) + share * pre_f,
         bytes_per_iteration=grid_of(dec.bytes + draft_b) + share * pre_b,
         ttft_s=0.5 * iteration + single,
+    )
+
+
+def expand(shape: RankShape, ndim: int) -> RankShape:
+    """A stacked shape (fields of length ``S``) with ``ndim - 1`` trailing axes to broadcast."""
+    index = (slice(None),) + (None,) * (ndim - 1)
+    return RankShape(
+        **{
+            f.name: np.asarray(getattr(shape, f.name), dtype=float)[index]
+            for f in dataclasses.fields(RankShape)
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CycleAt:
+    """One steady-state iteration of continuous batching holding ``num_seqs`` (arrays)."""
+
+    iteration_s: Array
+    prefill_latency_s: Array
+    flops_per_iteration: Array
+    bytes_per_iteration: Array
+
+
+def cycle_at(
+    shape: RankShape,
+    input_tokens: float,
+    output_steps: float,
+    num_seqs: Array,
+    budget: Array,
+    mixed: bool,
+    *,
+    query_tokens: float = 1.0,
+    draft_shape: RankShape | None = None,
+    num_draft_steps: float = 0.0,
+) -> CycleAt:
+    """:func:`chip2grid.perf.continuous_batching` at ``num_seqs``, with only the steps it needs.
+
+    The same fluid model (tested to rounding): two step evaluations (three with a draft)
+    instead of five, as the planner evaluates it many times per candidate to find the batch a
+    request rate sustains.
+    """
+    isl = max(float(input_tokens), 1.0)
+    osl = max(float(output_steps), 1.0)
+    b = np.maximum(np.asarray(num_seqs, dtype=float), 1.0)
+    budget = np.asarray(budget, dtype=float)
+    decode_len = osl - 1.0
+    ctx = isl + osl / 2.0
+    r_b = b / max(decode_len, 1.0)
+    r = np.minimum(r_b, budget / (isl + decode_len)) if mixed else r_b
+    d = r * decode_len if decode_len > 0 else np.zeros_like(r)
+    draft_s: Array | float = 0.0
+    draft_f: Array | float = 0.0
+    draft_b: Array | float = 0.0
+    if draft_shape is not None and num_draft_steps > 0:
+        dstep = step_time(draft_shape, StepBatch.decode(d, ctx))
+        draft_s = num_draft_steps * dstep.total_s
+        draft_f = num_draft_steps * dstep.flops
+        draft_b = num_draft_steps * dstep.bytes
+    if mixed:
+        step = step_time(
+            shape,
+            StepBatch(
+                prefill_tokens=r * isl,
+                prefill_seqs=r,
+                prefill_context=(isl + 1.0) / 2.0,
+                decode_seqs=d,
+                decode_context=ctx,
+                decode_query_tokens=query_tokens,
+            ),
+        )
+        room = np.maximum(budget - d, budget * 0.1)
+        chunk = np.minimum(isl, room)
+        chunk_tokens = np.minimum(np.maximum(chunk, r * isl), room)
+        chunk_step = step_time(
+            shape,
+            StepBatch(
+                prefill_tokens=chunk_tokens,
+                prefill_seqs=np.maximum(chunk_tokens / isl, 1.0),
+                prefill_context=(isl + 1.0) / 2.0,
+                decode_seqs=d,
+                decode_context=ctx,
+                decode_query_tokens=query_tokens,
+            ),
+        )
+        return CycleAt(
+            iteration_s=step.total_s + draft_s,
+            prefill_latency_s=np.ceil(isl / chunk) * chunk_step.total_s,
+            flops_per_iteration=step.flops + draft_f,
+            bytes_per_iteration=step.bytes + draft_b,
+        )
+    dec = step_time(shape, StepBatch.decode(d, ctx, query_tokens))
+    per_prefill = np.minimum(np.maximum(np.floor(budget / isl), 1.0), b)
+    pre = step_time(shape, StepBatch.prefill(per_prefill, isl))
+    share = r / per_prefill
+    single = step_time(shape, StepBatch.prefill(1.0, isl)).total_s
+    on = 1.0 if decode_len > 0 else 0.0
+    return CycleAt(
+        iteration_s=on * (dec.total_s + draft_s) + share * pre.total_s,
+        prefill_latency_s=np.broadcast_to(single, np.shape(share)),
+        flops_per_iteration=dec.flops + draft_f + share * pre.flops,
+        bytes_per_iteration=dec.bytes + draft_b + share * pre.bytes,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class AtRate:
+    """Every grid point's steady state at the request rate its replicas get (arrays).
+
+    Grid points sharing a shape, a token budget and a number of replicas share a request rate
+    per replica and so the batch that rate sustains: one *key* each. ``key`` (``(S, G)``)
+    says which key a grid point takes; ``at_cap`` marks the points whose batch cap binds
+    first (they run at the cap: the grid's full-load figures apply). The other arrays have
+    one element per key.
+    """
+
+    key: IntArray
+    at_cap: NDArray[np.bool_]
+    shape_index: IntArray
+    budget_index: IntArray
+    replicas: Array
+    rate_per_s: Array
+    num_seqs: Array
+    """The running batch the rate sustains (at least 1)."""
+    cycle: CycleAt
+    busy_frac: Array
+    """Share of time the replica works: ``min(1, rate x time in system at num_seqs)``."""
+
+
+def smallest_root(
+    h_nodes: Array,
+    nodes: Array,
+    h: Callable[[IntArray, Array], Array],
+    *,
+    rel_tol: float = 1e-5,
+    max_iter: int = 60,
+) -> Array:
+    """The smallest ``x`` in ``[nodes[:, 0], nodes[:, -1]]`` with ``h(x) <= 0``, per row.
+
+    ``h_nodes`` holds ``h`` at ``nodes`` (``(K, J)``, increasing along rows). The first node
+    where ``h <= 0`` brackets the root with the node before it (``nodes[:, 0]`` when ``h``
+    starts at or below 0; ``nodes[:, -1]`` when it never gets there); the bracket is then
+    closed by the Illinois variant of regula falsi, which keeps a sign change in the bracket
+    (so it also ends at a jump of ``h``). ``h(rows, x)`` evaluates rows ``rows`` at ``x``.
+    """
+    num = nodes.shape[0]
+    down = h_nodes <= 0.0
+    first = np.argmax(down, axis=1)
+    never = ~down[np.arange(num), first]
+    result = np.where(never, nodes[:, -1], nodes[np.arange(num), first])
+    inner = np.flatnonzero(~never & (first > 0))
+    lo = nodes[inner, first[inner] - 1]
+    hi = nodes[inner, first[inner]]
+    f_lo = h_nodes[inner, first[inner] - 1]
+    f_hi = h_nodes[inner, first[inner]]
+    side = np.zeros(inner.size, dtype=np.int8)
+    active = np.arange(inner.size)
+    for _ in range(max_iter):
+        active = active[hi[active] - lo[active] > rel_tol * hi[active]]
+        if active.size == 0:
+            break
+        a, c, fa, fc = lo[active], hi[active], f_lo[active], f_hi[active]
+        x = (a * fc - c * fa) / (fc - fa)
+        x = np.where((x > a) & (x < c), x, 0.5 * (a + c))
+        fx = h(inner[active], x)
+        up = fx > 0.0
+        # the Illinois step: a side kept twice in a row halves its function value
+        keep_hi, keep_lo = active[up & (side[active] == 1)], active[~up & (side[active] == -1)]
+        f_hi[keep_hi] *= 0.5
+        f_lo[keep_lo] *= 0.5
+        moved_lo, moved_hi = active[up], active[~up]
+        lo[moved_lo], f_lo[moved_lo] = x[up], fx[up]
+        hi[moved_hi], f_hi[moved_hi] = x[~up], fx[~up]
+        side[moved_lo], side[moved_hi] = 1, -1
+        on_root = np.abs(fx) <= rel_tol * x  # the bracket closes on x
+        lo[active[on_root]] = hi[active[on_root]] = x[on_root]
+    result[inner] = hi
+    return result
+
+
+def aggregated_at_rate(
+    shape: RankShape,
+    input_tokens: float,
+    output_steps: float,
+    grid: AggregatedGrid,
+    replicas: Array,
+    demand_requests_per_s: float,
+    max_seqs: Array,
+    batch_caps: Array,
+    budgets: Array,
+    mixed: bool,
+    *,
+    query_tokens: float = 1.0,
+    draft_shape: RankShape | None = None,
+    num_draft_steps: float = 0.0,
+    num_nodes: int = 16,
+) -> AtRate:
+    """The running batch each grid point sustains at ``demand / replicas`` requests per second.
+
+    ``replicas`` is a table quantity of ``grid`` (``(S, T)``). As in
+    :func:`chip2grid.perf.estimate` in ``request_rate`` mode the batch ``B`` is the fixed point
+    ``B = rate x ((steps - 1) t_iter(B) + t_prefill(B))`` (Little's law over the time a request
+    spends in the engine), at least 1 and at most the batch cap: the smallest root, found on a
+    geometric scan of ``num_nodes`` batches per shape and budget and closed by regula falsi
+    (:func:`smallest_root`) once per key (see :class:`AtRate`).
+    """
+    isl = max(float(input_tokens), 1.0)
+    osl = max(float(output_steps), 1.0)
+    caps = np.maximum(np.asarray(batch_caps, dtype=float), 1.0)
+    budgets = np.asarray(budgets, dtype=float)
+    kv = np.asarray(max_seqs, dtype=float)
+    num_s, nb, nc = kv.size, caps.size, budgets.size
+    kw = dict(query_tokens=query_tokens, num_draft_steps=num_draft_steps)
+    # keys: (shape, replicas) pairs on the table, crossed with the budgets
+    reps = np.broadcast_to(np.asarray(replicas, dtype=np.int64), grid.iteration_s.shape)
+    span = int(reps.max()) + 1
+    codes, pair_of = np.unique(np.arange(num_s)[:, None] * span + reps, return_inverse=True)
+    pair_pt = grid.gather(pair_of.reshape(reps.shape).astype(float)).astype(np.int64)
+    raw = pair_pt * nc + np.tile(np.arange(nc), nb)[None, :]
+    used = np.zeros(codes.size * nc, dtype=bool)
+    used[raw] = True
+    ids = np.cumsum(used) - 1
+    key = ids[raw]
+    raw_k = np.flatnonzero(used)
+    code_k = codes[raw_k // nc]
+    s_k, j_k = code_k // span, raw_k % nc
+    reps_k = (code_k % span).astype(float)
+    rate_k = demand_requests_per_s / reps_k
+    # scan: time in system at geometric batches from 1 to the largest batch of each shape
+    top = np.maximum(np.minimum(caps.max(), kv), 1.0)
+    nodes = np.broadcast_to(
+        top[:, None, None] ** np.linspace(0.0, 1.0, num_nodes)[None, None, :],
+        (num_s, nc, num_nodes),
+    )
+    if mixed:  # a node where the budget starts to bind (a kink of the cycle time)
+        kink = budgets * max(osl - 1.0, 1.0) / (isl + osl - 1.0)
+        kink = np.clip(kink[None, :], 1.0, top[:, None])[:, :, None]
+        nodes = np.sort(np.concatenate([nodes, kink], axis=2), axis=2)
+    scan = cycle_at(
+        expand(shape, 3),
+        isl,
+        osl,
+        nodes,
+        budgets[None, :, None],
+        mixed,
+        draft_shape=expand(draft_shape, 3) if draft_shape is not None else None,
+        **kw,
+    )
+    in_system = (osl - 1.0) * scan.iteration_s + scan.prefill_latency_s
+    nodes_k = nodes[s_k, j_k]
+    h_nodes = rate_k[:, None] * in_system[s_k, j_k] - nodes_k
+
+    def at(which: IntArray, b: Array) -> CycleAt:
+        return cycle_at(
+            rows(shape, s_k[which]),
+            isl,
+            osl,
+            b,
+            budgets[j_k[which]],
+            mixed,
+            draft_shape=rows(draft_shape, s_k[which]) if draft_shape is not None else None,
+            **kw,
+        )
+
+    def h(which: IntArray, b: Array) -> Array:
+        c = at(which, b)
+        out: Array = rate_k[which] * ((osl - 1.0) * c.iteration_s + c.prefill_latency_s) - b
+        return out
+
+    b_k = smallest_root(h_nodes, nodes_k, h)
+    cyc = at(np.arange(b_k.size), b_k)
+    busy = np.minimum(1.0, rate_k * ((osl - 1.0) * cyc.iteration_s + cyc.prefill_latency_s))
+    full_b = np.repeat(np.maximum(np.minimum(caps[None, :], kv[:, None]), 1.0), nc, axis=1)
+    return AtRate(
+        key=key,
+        at_cap=b_k[key] >= full_b,
+        shape_index=s_k,
+        budget_index=j_k,
+        replicas=reps_k,
+        rate_per_s=rate_k,
+        num_seqs=b_k,
+        cycle=cyc,
+        busy_frac=busy,
     )

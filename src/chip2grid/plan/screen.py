@@ -61,8 +61,9 @@ from chip2grid.perf import (
 from chip2grid.perf.calibration import Calibration, calibration_for
 from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.memory import require_fit
+from chip2grid.perf.steady import md1_wait_s
 from chip2grid.perf.step import rank_shape
-from chip2grid.plan.grid import aggregated_grid, column
+from chip2grid.plan.grid import aggregated_at_rate, aggregated_grid, column
 
 FloatArray = NDArray[np.float64]
 _PoolT = TypeVar("_PoolT")
@@ -416,6 +417,37 @@ def _power(
     )
 
 
+def _costs(
+    ctx: _Context,
+    num_accelerators: FloatArray,
+    busy_power_w: FloatArray,
+    output_tokens_per_s: float,
+    input_per_output: float,
+    busy_frac: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """Facility power, capex, USD per Mtok and meter J per token of a fleet serving the demand.
+
+    ``output_tokens_per_s`` is what the fleet serves on average; it works ``busy_frac`` of the
+    time (at ``busy_power_w`` per accelerator) and idles the rest.
+    """
+    busy = np.maximum(busy_frac, 1e-12)
+    out = output_tokens_per_s / busy
+    bd = cost_breakdown(
+        num_accelerators=num_accelerators,
+        accelerator_power_w=busy_power_w,
+        output_tokens_per_s=out,
+        input_tokens_per_s=out * input_per_output,
+        busy_frac=busy,
+        **ctx.cost_kwargs,  # type: ignore[arg-type]
+    )
+    return (
+        np.asarray(bd.facility_power_w, dtype=float),
+        np.asarray(bd.capex_usd, dtype=float),
+        np.asarray(bd.usd_per_mtok_output, dtype=float),
+        np.asarray(bd.meter_energy_j_per_output_token, dtype=float),
+    )
+
+
 def _violations(
     req: PlanRequest,
     ttft: FloatArray,
@@ -489,34 +521,58 @@ def _aggregated(
         draft_shape=draft_shape,
         num_draft_steps=draft_steps,
     )
-    # economics on the table, then gathered onto the grid
+    # full load: capacity per replica on the table, replicas = ceil(demand / capacity)
     iteration = g.iteration_s
     rps = g.requests_per_iteration / iteration
-    tpot = iteration * (osl_steps - 1.0) / (osl - 1.0) if osl > 1 else iteration
-    peak = np.asarray(shape.peak_gemm_flops_per_s, dtype=float)[:, None]
-    p_acc = _power(ctx, g.flops_per_iteration, g.bytes_per_iteration, iteration, peak)
     lam = req.demand_requests_per_s
     replicas = np.maximum(np.ceil(lam / rps), 1.0)
-    size = np.asarray([splits[i].deployment.instance_size for i in keep], dtype=float)[:, None]
-    n_acc = replicas * size
-    fleet_out = replicas * rps * osl
-    b = ctx.cost_kwargs
-    breakdown = cost_breakdown(
-        num_accelerators=n_acc,
-        accelerator_power_w=p_acc,
-        output_tokens_per_s=fleet_out,
-        input_tokens_per_s=fleet_out * isl / osl,
-        busy_frac=np.minimum(lam / (replicas * rps), 1.0),
-        **b,  # type: ignore[arg-type]
+    # each replica then runs at demand / replicas: the batch that rate sustains
+    at = aggregated_at_rate(
+        shape,
+        isl,
+        osl_steps,
+        g,
+        replicas,
+        lam,
+        cap_arr,
+        ctx.caps,
+        ctx.budgets,
+        engine.mixed_batching,
+        query_tokens=query,
+        draft_shape=draft_shape,
+        num_draft_steps=draft_steps,
     )
-    gather = g.gather
-    facility = gather(np.asarray(breakdown.facility_power_w, dtype=float))
-    capex = gather(np.asarray(breakdown.capex_usd, dtype=float))
+    size = np.asarray([splits[i].deployment.instance_size for i in keep], dtype=float)
+    peak = np.asarray(shape.peak_gemm_flops_per_s, dtype=float)
+    # economics at the cap (on the table) and at the sustained batch (per key)
+    p_cap = _power(ctx, g.flops_per_iteration, g.bytes_per_iteration, iteration, peak[:, None])
+    n_cap = replicas * size[:, None]
+    cap_cost = _costs(
+        ctx, n_cap, p_cap, lam * osl, isl / osl, np.minimum(lam / (replicas * rps), 1.0)
+    )
+    cyc, s_k = at.cycle, at.shape_index
+    p_key = _power(
+        ctx, cyc.flops_per_iteration, cyc.bytes_per_iteration, cyc.iteration_s, peak[s_k]
+    )
+    key_cost = _costs(ctx, at.replicas * size[s_k], p_key, lam * osl, isl / osl, at.busy_frac)
+    gather, key, at_cap = g.gather, at.key, at.at_cap
+
+    def pick(table: FloatArray, per_key: FloatArray) -> FloatArray:
+        return np.where(at_cap, gather(table), per_key[key])
+
+    wait = md1_wait_s(lam / (replicas * rps), 1.0 / rps)
+    ttft_g = np.where(
+        at_cap, g.ttft_s, (0.5 * cyc.iteration_s + cyc.prefill_latency_s)[key]
+    ) + gather(wait)
+    tpot_g = pick(iteration, cyc.iteration_s)
+    if osl > 1:
+        tpot_g *= (osl_steps - 1.0) / (osl - 1.0)
+    facility = pick(cap_cost[0], key_cost[0])
+    capex = pick(cap_cost[1], key_cost[1])
     nb, nc = ctx.caps.size, ctx.budgets.size
     b_grid = np.repeat(ctx.caps, nc)[None, :]
-    tpot_g = gather(tpot)
     violation, code = _violations(
-        req, g.ttft_s, tpot_g, b_grid / cap_arr[:, None] - 1.0, facility, capex
+        req, ttft_g, tpot_g, b_grid / cap_arr[:, None] - 1.0, facility, capex
     )
     base = len(out.configs)
     for i in keep:
@@ -539,17 +595,15 @@ def _aggregated(
         max_num_batched_tokens=np.broadcast_to(np.tile(ctx.budgets, nb), grid),
         replicas=gather(replicas),
         prefill_replicas=np.broadcast_to(np.zeros(1), grid),
-        num_accelerators=gather(n_acc),
-        ttft_s=g.ttft_s,
+        num_accelerators=gather(n_cap),
+        ttft_s=ttft_g,
         tpot_s=tpot_g,
         replica_requests_per_s=gather(rps),
-        accelerator_power_w=gather(np.asarray(p_acc, dtype=float)),
+        accelerator_power_w=pick(p_cap, p_key),
         facility_power_w=facility,
         capex_usd=capex,
-        cost_usd_per_mtok=gather(np.asarray(breakdown.usd_per_mtok_output, dtype=float)),
-        energy_j_per_output_token=gather(
-            np.asarray(breakdown.meter_energy_j_per_output_token, dtype=float)
-        ),
+        cost_usd_per_mtok=pick(cap_cost[2], key_cost[2]),
+        energy_j_per_output_token=pick(cap_cost[3], key_cost[3]),
         violation_frac=violation,
         violated_code=code,
     )
