@@ -127,10 +127,11 @@ async def run_users_httpx(base: str, users: int, per_user: int, bodies: list[Any
     return latencies
 
 
-def start_server_process(port: int) -> Callable[[], None]:
+def start_server_process(port: int, workers: int | None = None) -> Callable[[], None]:
     """``chip2grid serve`` in a child process; returns a function that stops it."""
+    extra = [] if workers is None else ["--workers", str(workers)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "chip2grid.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "chip2grid.cli", "serve", "--port", str(port), *extra],
         stdout=subprocess.DEVNULL,
         env={**os.environ, "COLUMNS": "200"},
     )
@@ -153,14 +154,19 @@ def start_server_process(port: int) -> Callable[[], None]:
     return stop
 
 
-def start_server_thread(port: int) -> Callable[[], None]:
+def start_server_thread(port: int, workers: int | None = None) -> Callable[[], None]:
     """uvicorn in a thread of this process (shares the GIL with the client)."""
     import uvicorn
 
     from chip2grid.web import create_app
 
     server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(estimate_processes=workers or 0),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -180,9 +186,13 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=5, help="requests per user")
     parser.add_argument("--client", choices=("raw", "httpx"), default="raw")
     parser.add_argument("--server", choices=("process", "thread"), default="process")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="serve --workers (default: serve's default)"
+    )
     args = parser.parse_args()
     port = free_port()
-    stop = (start_server_process if args.server == "process" else start_server_thread)(port)
+    start_server = start_server_process if args.server == "process" else start_server_thread
+    stop = start_server(port, args.workers)
     base = f"http://127.0.0.1:{port}"
     run_users = run_users_raw if args.client == "raw" else run_users_httpx
     try:
@@ -202,7 +212,11 @@ def main() -> int:
     p50, p99 = np.percentile(latencies, [50, 99])
     with open("/proc/loadavg") as f:
         load = f.read().split()[0]
-    print(f"server: {args.server}, client: {args.client}, load average (1 min): {load}")
+    workers = "default" if args.workers is None else args.workers
+    print(
+        f"server: {args.server}, workers: {workers}, client: {args.client}, "
+        f"load average (1 min): {load}"
+    )
     print(
         f"first page (HTML + {len(js.content) / 1e6:.1f} MB plotly.js): {first_page_s * 1e3:.0f} ms"
     )

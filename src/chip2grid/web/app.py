@@ -5,6 +5,7 @@ Build it with :func:`create_app`; ``chip2grid serve`` runs it with uvicorn on 12
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import gzip
@@ -169,7 +170,12 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if estimate_processes > 0:
-            workers.append(EstimateWorkers(estimate_processes))
+            pool = EstimateWorkers(estimate_processes)
+            workers.append(pool)
+            # Listen once every worker has imported the model (a few seconds), so the first
+            # users do not wait for it; the default scenario's estimate is then cached.
+            warm = await asyncio.gather(*(asyncio.wrap_future(f) for f in pool.warm_up))
+            estimates.get(scenario_key(resolve(Scenario())), lambda: warm[0])
         try:
             yield
         finally:

@@ -54,9 +54,9 @@ def _estimate_in_worker(scenario: Scenario) -> tuple[EncodedEstimate | None, Err
         return None, parts
 
 
-def _warm_up() -> None:
-    """Import the model and load its catalogs in a worker before the first request."""
-    encoded_estimate(Scenario())
+def _warm_up() -> EncodedEstimate:
+    """Import the model and load its catalogs in a worker; the default scenario's estimate."""
+    return encoded_estimate(Scenario())
 
 
 class EstimateWorkers:
@@ -73,7 +73,10 @@ class EstimateWorkers:
         self._pool = ProcessPoolExecutor(
             max_workers=num_processes, mp_context=multiprocessing.get_context("spawn")
         )
-        self._warm: list[Future[None]] = [self._pool.submit(_warm_up) for _ in range(num_processes)]
+        self.warm_up: list[Future[EncodedEstimate]] = [
+            self._pool.submit(_warm_up) for _ in range(num_processes)
+        ]
+        """One warm-up per worker (each returns the default scenario's estimate)."""
 
     def estimate(self, scenario: Scenario) -> EncodedEstimate:
         """The estimate of ``scenario`` (blocks the calling thread, not the GIL).
@@ -90,5 +93,5 @@ class EstimateWorkers:
         return encoded
 
     def shutdown(self) -> None:
-        """Stop the workers (pending estimates are cancelled)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers (pending estimates are cancelled, running ones finish)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
