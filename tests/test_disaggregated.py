@@ -166,3 +166,63 @@ def test_plan_flags_disaggregated_candidates_as_steady_state_only() -> None:
     assert p.chosen.disaggregated and p.chosen.steady_state_only
     assert p.chosen.prefill_replicas >= 1 and p.chosen.kv_transfer_s > 0
     assert "not simulated" in p.chosen.verdict
+
+
+def test_decode_pool_at_a_rate_holds_the_batch_littles_law_gives() -> None:
+    from chip2grid.perf.disaggregated import decode_at_rate
+
+    _, shape, _, dec = _pools()
+    cap = 256.0
+    full = decode_pool(shape, 4096.0, 256.0, cap)
+    rates = np.array([0.5, 2.0, 8.0]) * float(full.requests_per_s) / 10.0
+    at = decode_at_rate(shape, 4096.0, 256.0, rates, cap)
+    # B = rate x (O - 1) x t_step(B): the batch that arrivals keep decoding
+    assert np.allclose(at.num_seqs, rates * 255.0 * at.step_s, rtol=1e-5)
+    assert np.all(np.diff(at.num_seqs) > 0) and np.all(np.diff(at.tpot_s) > 0)
+    assert np.all(at.tpot_s < full.tpot_s) and np.all(at.num_seqs < cap)
+    # past the capacity at the cap the batch stays at the cap
+    over = decode_at_rate(shape, 4096.0, 256.0, 2.0 * float(full.requests_per_s), cap)
+    assert float(over.num_seqs) == cap
+
+
+def _disaggregated_at(demand: float) -> tuple[Any, int]:
+    s = screen(
+        PlanRequest(
+            model=c2g.get_model("llama-3.1-8b"),
+            input_tokens=8192.0,
+            output_tokens=256.0,
+            demand_requests_per_s=demand,
+            ttft_slo_s=2.0,
+            tpot_slo_s=0.015,
+            accelerators=("h100-sxm",),
+            precisions=("fp8",),
+            speculative=("off",),
+            max_accelerators_per_replica=2,
+            batch_caps=(256,),
+            token_budgets=(8192,),
+            disaggregated_ratios=((4, 1),),
+        )
+    )
+    hit = np.flatnonzero(s.disaggregated & (s.tp == 1) & (s.pp == 1) & (s.prefill_tp == 1))
+    assert hit.size == 1
+    return s, int(hit[0])
+
+
+def test_disaggregated_latency_follows_the_demand_per_pool() -> None:
+    from chip2grid.perf.disaggregated import decode_at_rate
+
+    light, i = _disaggregated_at(2.0)
+    heavy, j = _disaggregated_at(6.0)
+    assert light.replicas[i] == heavy.replicas[j] == 1  # one decode instance: 2 vs 6 req/s
+    assert light.tpot_s[i] < heavy.tpot_s[j] and light.ttft_s[i] < heavy.ttft_s[j]
+    # the screen's TPOT is the decode pool's at the rate one decode instance gets
+    dep = Deployment(
+        model=c2g.get_model("llama-3.1-8b"),
+        accelerator=c2g.get_accelerator("h100-sxm"),
+        num_accelerators=1,
+        weight_precision="fp8",
+    )
+    shape = rank_shape(dep, calibration_for("hopper", "tensorrt-llm"))
+    for s, k, demand in ((light, i, 2.0), (heavy, j, 6.0)):
+        at = decode_at_rate(shape, 8192.0, 256.0, demand / float(s.replicas[k]), 256.0)
+        assert s.tpot_s[k] == pytest.approx(float(at.tpot_s), rel=0.01)

@@ -24,6 +24,14 @@ verification step of ``k + 1`` positions plus ``k`` draft steps under speculativ
 emits ``E`` tokens per sequence, so a request needs ``(O - 1) / E`` steps (its first token comes
 from the prefill) and ``TPOT = t_step / E``; capacity ``mu_d = B E / ((O - 1) t_step)``.
 
+At a request rate ``lambda_d`` per decode instance below its capacity, the batch it holds in
+steady state follows Little's law over the decode time of a request:
+``B = lambda_d (O - 1) / E * t_step(B)``, at least 1 and at most the batch cap
+(:func:`decode_at_rate`). Since a decode step's time over its batch never grows with the batch
+(each step reads the weights once), the capacity ``B E / ((O - 1) t_step(B))`` grows with
+``B`` and the equation has one root: the decode pool's TPOT is ``t_step(B) / E`` at that
+root, not at the cap.
+
 Pools of ``x`` prefill and ``y`` decode instances at a demand ``lambda`` (requests/s): the
 prefill queue is an M/D/1 queue of batches with utilization ``rho_p = lambda / (x mu_p)`` and
 service ``t_prefill`` (a full batch of prompts, or all chunks of one), so
@@ -42,10 +50,13 @@ inference using phase splitting", ISCA 2024.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import point_to_point_time_s
@@ -53,10 +64,14 @@ from chip2grid.perf.deployment import Deployment
 from chip2grid.perf.steady import md1_wait_s
 from chip2grid.perf.step import Array, FloatOrArray, RankShape, StepBatch, step_time
 
+IntArray = NDArray[np.intp]
+
 __all__ = [
     "DecodePool",
     "Disaggregated",
     "PrefillPool",
+    "bracketed_root",
+    "decode_at_rate",
     "decode_pool",
     "disaggregated",
     "kv_transfer_bytes_per_rank",
@@ -285,4 +300,120 @@ def disaggregated(
         ttft_s=ttft,
         tpot_s=np.broadcast_to(decode.tpot_s, np.shape(ttft)),
         saturated=saturated,
+    )
+
+
+def bracketed_root(
+    h: Callable[[IntArray, Array], Array],
+    lo: Array,
+    hi: Array,
+    f_lo: Array,
+    f_hi: Array,
+    *,
+    rel_tol: float = 1e-6,
+    max_iter: int = 60,
+) -> Array:
+    """Close each bracket ``[lo, hi]`` with ``h(lo) > 0 >= h(hi)`` on a sign change of ``h``.
+
+    The Illinois variant of regula falsi (Dowell & Jarratt, BIT 11 (1971) 168-174): the
+    bracket always holds the sign change and shrinks superlinearly on smooth functions; a
+    step that falls outside the open bracket bisects. ``h(rows, x)`` evaluates rows ``rows``
+    (indices into the brackets) at ``x``. Returns the upper end of each closed bracket (the
+    root within ``rel_tol``, or the point where ``h`` jumps below zero).
+    """
+    lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
+    f_lo, f_hi = np.array(f_lo, dtype=float), np.array(f_hi, dtype=float)
+    side = np.zeros(lo.size, dtype=np.int8)
+    active = np.arange(lo.size)
+    for _ in range(max_iter):
+        active = active[hi[active] - lo[active] > rel_tol * hi[active]]
+        if active.size == 0:
+            break
+        a, c, fa, fc = lo[active], hi[active], f_lo[active], f_hi[active]
+        x = (a * fc - c * fa) / (fc - fa)
+        x = np.where((x > a) & (x < c), x, 0.5 * (a + c))
+        fx = h(active, x)
+        up = fx > 0.0
+        # a side kept twice in a row halves its function value (the Illinois step)
+        f_hi[active[up & (side[active] == 1)]] *= 0.5
+        f_lo[active[~up & (side[active] == -1)]] *= 0.5
+        moved_lo, moved_hi = active[up], active[~up]
+        lo[moved_lo], f_lo[moved_lo] = x[up], fx[up]
+        hi[moved_hi], f_hi[moved_hi] = x[~up], fx[~up]
+        side[moved_lo], side[moved_hi] = 1, -1
+        on_root = np.abs(fx) <= rel_tol * x  # the bracket closes on x
+        lo[active[on_root]] = hi[active[on_root]] = x[on_root]
+    return hi
+
+
+def decode_at_rate(
+    shape: RankShape,
+    input_tokens: float,
+    output_tokens: float,
+    rate_per_s: FloatOrArray,
+    max_num_seqs: FloatOrArray,
+    *,
+    tokens_per_step: float = 1.0,
+    query_tokens: float = 1.0,
+    draft_shape: RankShape | None = None,
+    num_draft_steps: float = 0.0,
+) -> DecodePool:
+    """One decode instance receiving ``rate_per_s`` requests per second (see module notes).
+
+    The pool is evaluated at the batch the rate sustains (``num_seqs``; ``max_num_seqs`` when
+    the rate reaches the capacity at the cap). ``requests_per_s`` is then the capacity at that
+    batch, which equals the rate unless the batch is 1 or the cap.
+    """
+    kw = dict(
+        tokens_per_step=tokens_per_step,
+        query_tokens=query_tokens,
+        num_draft_steps=num_draft_steps,
+    )
+    names = [f.name for f in dataclasses.fields(RankShape)]
+    rate = np.asarray(rate_per_s, dtype=float)
+    top = np.maximum(np.asarray(max_num_seqs, dtype=float), 1.0)
+    common = np.broadcast_shapes(
+        rate.shape, top.shape, *(np.shape(getattr(shape, n)) for n in names)
+    )
+    if draft_shape is not None:
+        common = np.broadcast_shapes(common, *(np.shape(getattr(draft_shape, n)) for n in names))
+
+    def flat(s: RankShape) -> RankShape:
+        return RankShape(**{n: np.broadcast_to(getattr(s, n), common).ravel() for n in names})
+
+    def pick(s: RankShape, which: IntArray) -> RankShape:
+        return RankShape(**{n: getattr(s, n)[which] for n in names})
+
+    shp, drf = flat(shape), flat(draft_shape) if draft_shape is not None else None
+    lam, cap = np.broadcast_to(rate, common).ravel(), np.broadcast_to(top, common).ravel()
+    steps = max(float(output_tokens) - 1.0, 0.0) / tokens_per_step
+
+    def h(which: IntArray, b: Array) -> Array:
+        pool = decode_pool(
+            pick(shp, which),
+            input_tokens,
+            output_tokens,
+            b,
+            draft_shape=pick(drf, which) if drf is not None else None,
+            **kw,
+        )
+        out: Array = lam[which] * steps * pool.step_s - b
+        return out
+
+    every = np.arange(lam.size)
+    ones = np.ones(lam.size)
+    f_one, f_cap = h(every, ones), h(every, cap)
+    b = np.where(f_one <= 0.0, 1.0, cap)
+    inner = np.flatnonzero((f_one > 0.0) & (f_cap <= 0.0))
+    if inner.size:
+        b[inner] = bracketed_root(
+            lambda rows, x: h(inner[rows], x), ones[inner], cap[inner], f_one[inner], f_cap[inner]
+        )
+    return decode_pool(
+        shape,
+        input_tokens,
+        output_tokens,
+        b.reshape(common),
+        draft_shape=draft_shape,
+        **kw,
     )

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from chip2grid.perf.disaggregated import bracketed_root
 from chip2grid.perf.step import Array, RankShape, StepBatch, step_time
 
 IntArray = NDArray[np.intp]
@@ -358,8 +359,8 @@ def smallest_root(
     ``h_nodes`` holds ``h`` at ``nodes`` (``(K, J)``, increasing along rows). The first node
     where ``h <= 0`` brackets the root with the node before it (``nodes[:, 0]`` when ``h``
     starts at or below 0; ``nodes[:, -1]`` when it never gets there); the bracket is then
-    closed by the Illinois variant of regula falsi, which keeps a sign change in the bracket
-    (so it also ends at a jump of ``h``). ``h(rows, x)`` evaluates rows ``rows`` at ``x``.
+    closed by :func:`chip2grid.perf.disaggregated.bracketed_root` (regula falsi, Illinois variant), which
+    keeps a sign change in the bracket (so it also ends at a jump of ``h``). ``h(rows, x)`` evaluates rows ``rows`` at ``x``.
     """
     num = nodes.shape[0]
     down = h_nodes <= 0.0
@@ -367,32 +368,15 @@ def smallest_root(
     never = ~down[np.arange(num), first]
     result = np.where(never, nodes[:, -1], nodes[np.arange(num), first])
     inner = np.flatnonzero(~never & (first > 0))
-    lo = nodes[inner, first[inner] - 1]
-    hi = nodes[inner, first[inner]]
-    f_lo = h_nodes[inner, first[inner] - 1]
-    f_hi = h_nodes[inner, first[inner]]
-    side = np.zeros(inner.size, dtype=np.int8)
-    active = np.arange(inner.size)
-    for _ in range(max_iter):
-        active = active[hi[active] - lo[active] > rel_tol * hi[active]]
-        if active.size == 0:
-            break
-        a, c, fa, fc = lo[active], hi[active], f_lo[active], f_hi[active]
-        x = (a * fc - c * fa) / (fc - fa)
-        x = np.where((x > a) & (x < c), x, 0.5 * (a + c))
-        fx = h(inner[active], x)
-        up = fx > 0.0
-        # the Illinois step: a side kept twice in a row halves its function value
-        keep_hi, keep_lo = active[up & (side[active] == 1)], active[~up & (side[active] == -1)]
-        f_hi[keep_hi] *= 0.5
-        f_lo[keep_lo] *= 0.5
-        moved_lo, moved_hi = active[up], active[~up]
-        lo[moved_lo], f_lo[moved_lo] = x[up], fx[up]
-        hi[moved_hi], f_hi[moved_hi] = x[~up], fx[~up]
-        side[moved_lo], side[moved_hi] = 1, -1
-        on_root = np.abs(fx) <= rel_tol * x  # the bracket closes on x
-        lo[active[on_root]] = hi[active[on_root]] = x[on_root]
-    result[inner] = hi
+    result[inner] = bracketed_root(
+        lambda rows, x: h(inner[rows], x),
+        nodes[inner, first[inner] - 1],
+        nodes[inner, first[inner]],
+        h_nodes[inner, first[inner] - 1],
+        h_nodes[inner, first[inner]],
+        rel_tol=rel_tol,
+        max_iter=max_iter,
+    )
     return result
 
 

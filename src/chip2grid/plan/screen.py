@@ -59,11 +59,12 @@ from chip2grid.perf import (
     prefill_pool,
 )
 from chip2grid.perf.calibration import Calibration, calibration_for
+from chip2grid.perf.disaggregated import decode_at_rate
 from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.memory import require_fit
 from chip2grid.perf.steady import md1_wait_s
 from chip2grid.perf.step import rank_shape
-from chip2grid.plan.grid import aggregated_at_rate, aggregated_grid, column
+from chip2grid.plan.grid import aggregated_at_rate, aggregated_grid, column, rows
 
 FloatArray = NDArray[np.float64]
 _PoolT = TypeVar("_PoolT")
@@ -736,13 +737,15 @@ def _disaggregated(
     cap_arr = np.asarray(caps_kv, dtype=float)
     b = np.minimum(ctx.caps[None, :], cap_arr[:, None])
     kwargs: dict[str, object] = {}
+    draft_stack = None
     if spec is not None:
+        draft_stack = RankShape.stack(
+            [rank_shape(d, ctx.calibration) for d in drafts if d is not None]
+        )
         kwargs = dict(
             tokens_per_step=spec.tokens_per_step,
             query_tokens=float(spec.num_speculative_tokens + 1),
-            draft_shape=column(
-                RankShape.stack([rank_shape(d, ctx.calibration) for d in drafts if d is not None])
-            ),
+            draft_shape=column(draft_stack),
             num_draft_steps=float(spec.num_speculative_tokens),
         )
     dec = decode_pool(
@@ -778,11 +781,52 @@ def _disaggregated(
     acc_dec = n_dec * size_dec[(None, slice(None)) + (None,) * 3]
     n_acc = acc_pre + acc_dec
     idle = acc.idle_power_w
+    # each decode instance at its share of the demand holds the batch that rate sustains
+    shape5 = (len(pre_idx), len(dec_idx), len(ratios), ctx.caps.size, ctx.budgets.size)
+    n_dec5 = np.broadcast_to(n_dec, shape5).astype(np.int64)
+    span = int(n_dec5.max()) + 1
+    code = np.arange(len(dec_idx))[None, :, None, None, None] * span + n_dec5
+    used = np.zeros(len(dec_idx) * span, dtype=bool)
+    used[code] = True
+    key = (np.cumsum(used) - 1)[code]
+    raw_k = np.flatnonzero(used)
+    d_k, n_k = raw_k // span, (raw_k % span).astype(float)
+    dec_stack = RankShape.stack([shapes[i] for i in dec_idx])
+    if draft_stack is not None:
+        kwargs["draft_shape"] = rows(draft_stack, d_k)
+    at = decode_at_rate(
+        rows(dec_stack, d_k),
+        isl,
+        osl,
+        lam / n_k,
+        b.max(axis=1)[d_k],
+        **kwargs,  # type: ignore[arg-type]
+    )
+    at_cap = at.num_seqs[key] >= np.broadcast_to(b[None, :, None, :, None], shape5)
+    lam_k = lam / n_k
+    busy_k = np.minimum(
+        1.0,
+        lam_k
+        * at.step_s
+        * (osl - 1.0)
+        / (spec.tokens_per_step if spec is not None else 1.0)
+        / at.num_seqs,
+    )
+    p_k = _power(
+        ctx,
+        at.flops_per_step,
+        at.bytes_per_step,
+        at.step_s,
+        np.asarray(dec_stack.peak_gemm_flops_per_s, dtype=float)[d_k],
+    )
+    tpot = np.where(at_cap, res.tpot_s, at.tpot_s[key])
     rho_p, rho_d = res.prefill_util_frac, res.decode_util_frac
-    mean_w = (
-        acc_pre * (rho_p * p_pre[pv] + (1.0 - rho_p) * idle)
-        + acc_dec * (rho_d * p_dec[dv] + (1.0 - rho_d) * idle)
-    ) / n_acc
+    dec_w = np.where(
+        at_cap,
+        rho_d * p_dec[dv] + (1.0 - rho_d) * idle,
+        (busy_k * p_k + (1.0 - busy_k) * idle)[key],
+    )
+    mean_w = (acc_pre * (rho_p * p_pre[pv] + (1.0 - rho_p) * idle) + acc_dec * dec_w) / n_acc
     out_tps = np.maximum(res.output_tokens_per_s, 1e-9)
     breakdown = cost_breakdown(
         num_accelerators=n_acc,
@@ -795,10 +839,8 @@ def _disaggregated(
     facility = np.asarray(breakdown.facility_power_w, dtype=float)
     capex = np.asarray(breakdown.capex_usd, dtype=float)
     batch = ctx.caps[None, :] / cap_arr[:, None] - 1.0
-    violation, code = _violations(req, res.ttft_s, res.tpot_s, batch[dv], facility, capex)
+    violation, code = _violations(req, res.ttft_s, tpot, batch[dv], facility, capex)
     num_p, num_d, num_r = len(pre_idx), len(dec_idx), len(ratios)
-    nb, nc = ctx.caps.size, ctx.budgets.size
-    shape5 = (num_p, num_d, num_r, nb, nc)
     base = len(out.configs)
     for i in pre_idx:
         p_split = splits[i]
@@ -836,7 +878,7 @@ def _disaggregated(
         prefill_replicas=full(n_pre),
         num_accelerators=full(n_acc),
         ttft_s=full(res.ttft_s),
-        tpot_s=full(res.tpot_s),
+        tpot_s=full(tpot),
         replica_requests_per_s=full(dec5.requests_per_s),
         accelerator_power_w=full(mean_w),
         facility_power_w=full(facility),
