@@ -333,3 +333,47 @@ def test_screen_agrees_with_estimate_at_the_replica_rate(speculative: str) -> No
         assert not e.saturated
         assert s.ttft_s[i] == pytest.approx(e.ttft_s_mean, rel=0.01), c
         assert s.tpot_s[i] == pytest.approx(e.tpot_s_mean, rel=0.01), c
+
+
+def test_stage_two_says_what_it_simulated_and_what_it_did_not() -> None:
+    # long prompts and a tight TPOT: disaggregated pools win, and the simulator has none
+    args = [
+        "plan",
+        "--model",
+        "llama-3.1-8b",
+        "--accelerators",
+        "h100-sxm",
+        "--precisions",
+        "fp8",
+        "--input-tokens",
+        "8192",
+        "--output-tokens",
+        "256",
+        "--ttft-slo",
+        "2",
+        "--tpot-slo",
+        "0.015",
+        "--demand",
+        "50",
+        "--speculative",
+        "off",
+        "--top-k",
+        "3",
+    ]
+    proc = run(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    options = [data["chosen"], *data["runners_up"]]
+    simulated = sum(o["sim_tpot_s_p90"] is not None for o in options)
+    steady = sum(o["steady_state_only"] for o in options)
+    assert data["num_checked"] == len(options) == 3
+    assert data["num_simulated"] == simulated and data["num_steady_state_only"] == steady
+    assert simulated + steady == 3 and steady >= 1
+    assert all(o["speculative"] == "off" for o in options)
+    text = run(*args, "--no-disaggregated").stdout
+    assert "3 of the best 3 simulated" in " ".join(text.split())
+    assert "disaggregated" not in text.split("runners-up")[0]
+    text = " ".join(run(*args).stdout.split())
+    assert f"{simulated} of the best 3 simulated" in text
+    assert f"{steady} checked in steady state only" in text
+    assert data["chosen"]["disaggregated"] and "NOT simulated" in text.split("runners-up")[0]

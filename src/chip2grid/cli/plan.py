@@ -47,9 +47,31 @@ def plan_to_dict(p: Plan) -> dict[str, Any]:
             "screen_s": p.screen_s,
             "simulate_s": p.simulate_s,
             "candidates_per_s": p.candidates_per_s,
+            "num_checked": p.num_checked,
+            "num_simulated": p.num_simulated,
+            "num_steady_state_only": p.num_steady_state_only,
         }
     )
     return data
+
+
+def _not_simulated_why(o: PlanOption) -> str:
+    if o.steady_state_only:
+        return "the serving simulator does not model disaggregated prefill/decode pools"
+    return "--no-simulate"
+
+
+def _stage_two(p: Plan) -> str:
+    """What stage two did, counting only what the simulator ran."""
+    if p.num_simulated == 0 and p.num_steady_state_only == 0:
+        return f"best {p.num_checked} not simulated (--no-simulate)"
+    text = f"{p.num_simulated} of the best {p.num_checked} simulated in {p.simulate_s:.2f} s"
+    if p.num_steady_state_only:
+        text += (
+            f", {p.num_steady_state_only} checked in steady state only (disaggregated pools, "
+            "which the serving simulator does not model)"
+        )
+    return text
 
 
 @app.command("plan")
@@ -77,17 +99,19 @@ def plan_command(
         str,
         typer.Option(
             help="speculative-decoding settings to search: 'auto' (off and every catalog setting "
-            "for the model), or a comma-separated list of 'off' and catalog ids"
+            "for the model), or a comma-separated list of 'off' and catalog ids; "
+            "'--speculative off' excludes speculative decoding"
         ),
     ] = "auto",
     disaggregated: Annotated[
         bool,
         typer.Option(
             "--disaggregated/--no-disaggregated",
-            help="also screen separate prefill and decode pools (steady state only)",
+            help="also screen separate prefill and decode pools (checked in steady state "
+            "only: the simulator has no separate pools); --no-disaggregated excludes them",
         ),
     ] = True,
-    top_k: Annotated[int, typer.Option(help="candidates checked by simulation")] = 20,
+    top_k: Annotated[int, typer.Option(help="best distinct candidates checked in stage two")] = 20,
     simulate: Annotated[
         bool, typer.Option("--simulate/--no-simulate", help="check the best K by simulation")
     ] = True,
@@ -95,8 +119,10 @@ def plan_command(
 ) -> None:
     """Search accelerator x TP x PP x EP x precision x batch cap x token budget x speculative
     decoding x aggregated or disaggregated serving for the cheapest configuration that serves
-    the demand within the SLOs; simulate the best K (disaggregated candidates, which the
-    simulator does not model, are checked in steady state only and flagged)."""
+    the demand within the SLOs. Each candidate's TTFT/TPOT are the steady state at its share of
+    the demand (demand / replicas, per pool when disaggregated). The best K are then simulated
+    (speculative candidates with their catalog setting); disaggregated candidates, which the
+    simulator does not model, are checked in steady state only, counted apart and flagged."""
     if (demand is None) == (tokens_per_day is None):
         raise InvalidParameterError(
             "--demand", demand, "exactly one of --demand (requests/s) or --tokens-per-day"
@@ -144,8 +170,7 @@ def plan_command(
         f"[bold]plan[/bold]: {req.model.id}, {rate:.2f} requests/s ({req.input_tokens:.0f} in / "
         f"{req.output_tokens:.0f} out), TTFT <= {ttft_slo * 1e3:.0f} ms, TPOT <= "
         f"{tpot_slo * 1e3:.0f} ms: {result.num_candidates:,} candidates screened in "
-        f"{result.screen_s:.2f} s ({result.num_feasible:,} feasible), best {len(result.runners_up) + 1}"
-        f" simulated in {result.simulate_s:.2f} s"
+        f"{result.screen_s:.2f} s ({result.num_feasible:,} feasible); {_stage_two(result)}"
     )
     console.print(
         f"[bold green]chosen[/bold green]: {c.label} = {c.num_accelerators} accelerators, "
@@ -154,7 +179,7 @@ def plan_command(
         + (
             f", simulated p90 {c.sim_ttft_s_p90 * 1e3:.0f} / {c.sim_tpot_s_p90 * 1e3:.1f} ms"
             if c.sim_ttft_s_p90 is not None and c.sim_tpot_s_p90 is not None
-            else ""
+            else f", NOT simulated ({_not_simulated_why(c)})"
         )
         + f", {c.energy_j_per_output_token:.2f} J/token at the meter, "
         f"{c.facility_power_w / 1e3:,.0f} kW"

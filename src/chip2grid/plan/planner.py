@@ -100,6 +100,12 @@ class Plan:
     screen_s: float
     simulate_s: float
     candidates_per_s: float
+    num_checked: int = 0
+    """Best distinct candidates checked in stage two (``top_k`` or fewer)."""
+    num_simulated: int = 0
+    """Of those, the ones the serving simulator ran (0 with ``simulate_top=False``)."""
+    num_steady_state_only: int = 0
+    """Of those, the ones checked in steady state only (disaggregated pools)."""
 
 
 def _option(s: Screened, i: int) -> PlanOption:
@@ -147,6 +153,7 @@ STEADY_STATE_ONLY = (
     "meets the SLOs in steady state (not simulated: the serving simulator does not model "
     "disaggregated prefill/decode pools)"
 )
+NOT_SIMULATED = "meets the SLOs in steady state (not simulated: stage two was switched off)"
 PASSED = ("meets the SLOs in simulation", STEADY_STATE_ONLY)
 
 
@@ -220,7 +227,9 @@ def plan(
         options = [_simulate(req, o, num_requests, seed) for o in options]
         passing = [o for o in options if o.verdict in PASSED]
     else:
+        options = [dataclasses.replace(o, verdict=NOT_SIMULATED) for o in options]
         passing = options
+    num_simulated = sum(o.sim_tpot_s_p90 is not None for o in options)
     simulate_s = time.perf_counter() - start
     if not passing:
         raise InfeasibleError(
@@ -235,7 +244,9 @@ def plan(
         why = o.verdict if o.verdict and o not in passing else ""
         if not why:
             extra = o.cost_usd_per_mtok / chosen.cost_usd_per_mtok - 1.0
-            why = f"costs {extra:+.0%} per Mtok"
+            why = f"costs {extra:+.0%} per Mtok" + (
+                " (steady state only: not simulated)" if o.sim_tpot_s_p90 is None else ""
+            )
         runners.append(dataclasses.replace(o, verdict=why))
     # Pareto front over the best candidate of each configuration: cost, TTFT, TPOT, J/token
     best_of_shape = best_of_config
@@ -258,4 +269,7 @@ def plan(
         screen_s=s.elapsed_s,
         simulate_s=simulate_s,
         candidates_per_s=s.size / s.elapsed_s if s.elapsed_s > 0 else math.inf,
+        num_checked=len(options),
+        num_simulated=num_simulated,
+        num_steady_state_only=(sum(o.steady_state_only for o in options) if simulate_top else 0),
     )
