@@ -82,8 +82,10 @@ def main() -> None:
     p = plan(full, top_k=20)
     dt = time.perf_counter() - start
     print(
-        f"full plan: {p.num_candidates:,} screened ({p.screen_s:.2f} s), best 20 simulated "
-        f"({p.simulate_s:.2f} s), total {dt:.2f} s (target <= 10 s); chosen: {p.chosen.label}, "
+        f"full plan: {p.num_candidates:,} screened ({p.screen_s:.2f} s), {p.num_simulated} of "
+        f"the best {p.num_checked} simulated ({p.simulate_s:.2f} s; "
+        f"{p.num_steady_state_only} steady state only), total {dt:.2f} s (target <= 10 s); "
+        f"chosen: {p.chosen.label}, "
         f"${p.chosen.cost_usd_per_mtok:.3f}/Mtok"
     )
 

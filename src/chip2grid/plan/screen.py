@@ -11,14 +11,19 @@ Aggregated: for each (accelerator, precision, speculative setting) the memory pl
 sequences the KV cache of every split holds (less the draft's weights and KV), and the
 continuous-batching fluid model of :func:`chip2grid.perf.continuous_batching` is evaluated on
 every split x batch cap x token budget at once (:func:`chip2grid.plan.grid.aggregated_grid`).
-TPOT = the iteration time over the tokens a step emits; TTFT = the prompt's prefill latency
-plus half an iteration of waiting to be admitted (as in :func:`chip2grid.perf.estimate`);
-replicas = ceil(demand / requests per second of one replica).
+Replicas = ceil(demand / capacity of one replica at its batch cap); each replica then receives
+demand / replicas requests per second and holds the batch that rate sustains, as
+:func:`chip2grid.perf.estimate` does in ``request_rate`` mode
+(:func:`chip2grid.plan.grid.aggregated_at_rate`; the cap when the rate reaches it). TPOT = the
+iteration time at that batch over the tokens a step emits; TTFT = the prompt's prefill latency
+plus half an iteration of waiting to be admitted plus M/D/1 queueing at the replica's
+utilization (rate over capacity). Power and cost are taken at that operating point.
 
 Disaggregated: ``xPyD`` units of prefill instances (pipeline-free splits) and decode
 instances (any split), for every prefill split x decode split x ratio x batch cap (decode) x
 token budget (prefill), with :mod:`chip2grid.perf.disaggregated`: TTFT = queueing on the
-prefill pool + prefill + KV transfer, TPOT from decode-only steps.
+prefill pool + prefill + KV transfer, TPOT from decode-only steps at the batch each decode
+instance's share of the demand sustains (:func:`chip2grid.perf.disaggregated.decode_at_rate`).
 
 Both: accelerators = instances x their size; power from the roofline utilizations
 (:func:`chip2grid.hardware.accelerator_power_w`), idle when not busy; cost per million output
