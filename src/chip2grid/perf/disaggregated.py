@@ -310,7 +310,7 @@ def bracketed_root(
     f_lo: Array,
     f_hi: Array,
     *,
-    rel_tol: float = 1e-6,
+    rel_tol: float = 1e-4,
     max_iter: int = 60,
 ) -> Array:
     """Close each bracket ``[lo, hi]`` with ``h(lo) > 0 >= h(hi)`` on a sign change of ``h``.
@@ -402,7 +402,7 @@ def decode_at_rate(
 
     every = np.arange(lam.size)
     ones = np.ones(lam.size)
-    f_one, f_cap = h(every, ones), h(every, cap)
+    f_one, f_cap = np.split(h(np.concatenate([every, every]), np.concatenate([ones, cap])), 2)
     b = np.where(f_one <= 0.0, 1.0, cap)
     inner = np.flatnonzero((f_one > 0.0) & (f_cap <= 0.0))
     if inner.size:

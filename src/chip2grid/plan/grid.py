@@ -351,7 +351,7 @@ def smallest_root(
     nodes: Array,
     h: Callable[[IntArray, Array], Array],
     *,
-    rel_tol: float = 1e-5,
+    rel_tol: float = 1e-4,
     max_iter: int = 60,
 ) -> Array:
     """The smallest ``x`` in ``[nodes[:, 0], nodes[:, -1]]`` with ``h(x) <= 0``, per row.
