@@ -169,3 +169,44 @@ def test_bad_scenario_on_the_cli_is_one_line(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: deployment.num_accelerators: got -4")
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_serving_features_reach_the_simulation_and_the_steady_state() -> None:
+    data = load_scenario("default").model_dump()
+    data["workload"]["trace"] = None
+    data["workload"]["synthetic"].update(
+        archetype="agent",
+        num_requests=200,
+        request_rate_per_s=2.0,
+        input_tokens=200,
+        output_tokens=100,
+    )
+    data["serving"].update(
+        enable_prefix_caching=True,
+        router="prefix-aware",
+        speculative={"method": "mtp", "num_speculative_tokens": 2, "acceptance_rate": 0.8},
+    )
+    data["deployment"]["num_accelerators"] = 16
+    result = evaluate(scenario_from_dict(data))
+    metrics = result.metrics()
+    assert metrics["sim_prefix_cache_hit_frac"] > 0.5  # agent turns repeat their session
+    assert result.capacity.speculative_tokens_per_step > 1.0
+    data["serving"].update(enable_prefix_caching=False, speculative=None, router="round-robin")
+    plain = evaluate(scenario_from_dict(data))
+    assert plain.metrics()["sim_prefix_cache_hit_frac"] == 0.0
+    assert metrics["sim_ttft_s_p50"] < plain.metrics()["sim_ttft_s_p50"]
+
+
+@pytest.mark.parametrize(
+    ("serving", "field"),
+    [
+        ({"speculative": {"method": "draft"}}, "serving.speculative"),
+        ({"speculative": {"method": "draft", "draft_model": "llama-99"}}, "serving.speculative"),
+        ({"router": "random"}, "serving.router"),
+        ({"preemption_mode": "drop"}, "serving.preemption_mode"),
+    ],
+)
+def test_serving_feature_errors_name_the_field(serving: dict[str, object], field: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenario_from_dict({"serving": serving})
+    assert str(info.value).startswith(field), str(info.value)

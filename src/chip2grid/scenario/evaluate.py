@@ -26,12 +26,22 @@ from chip2grid.economics import (
     load_from_simulation,
 )
 from chip2grid.hardware import get_accelerator
-from chip2grid.perf import Deployment, Estimate, Load, Workload, best_layout, estimate
+from chip2grid.llm import get_model
+from chip2grid.perf import (
+    Deployment,
+    Estimate,
+    Load,
+    SpeculativeDecoding,
+    Workload,
+    best_layout,
+    estimate,
+)
 from chip2grid.scenario.load import get_model_or_config
 from chip2grid.scenario.schema import Scenario
 from chip2grid.serving import (
     RequestTrace,
     ServingResult,
+    agent_trace,
     engine_config_for,
     load_trace,
     synthetic_trace,
@@ -135,8 +145,11 @@ class ScenarioResult:
                 "kv_cache_peak_frac",
                 "num_preemptions",
                 "num_rejected",
+                "prefix_cache_hit_frac",
+                "num_swaps",
             ):
-                out[f"sim_{key}"] = float(summary[key])  # type: ignore[arg-type]
+                if key in summary:
+                    out[f"sim_{key}"] = float(summary[key])  # type: ignore[arg-type]
         return out
 
 
@@ -145,6 +158,16 @@ def scenario_trace(scenario: Scenario) -> RequestTrace:
     w = scenario.workload
     if w.trace is None:
         s = w.synthetic
+        if s.archetype == "agent":
+            return agent_trace(
+                s.num_requests,
+                s.request_rate_per_s,
+                s.input_tokens,
+                s.output_tokens,
+                turns_per_session=s.turns_per_session,
+                system_prompt_tokens=s.system_prompt_tokens,
+                seed=s.seed,
+            )
         return synthetic_trace(
             s.num_requests,
             s.request_rate_per_s,
@@ -178,6 +201,19 @@ def scenario_finance(scenario: Scenario) -> Finance:
     return dataclasses.replace(base, id="scenario", source="scenario overrides", **overrides)
 
 
+def scenario_speculative(scenario: Scenario) -> SpeculativeDecoding | None:
+    """The scenario's speculative decoding (``serving.speculative``), or None when off."""
+    spec = scenario.serving.speculative
+    if spec is None:
+        return None
+    return SpeculativeDecoding(
+        method=spec.method,
+        num_speculative_tokens=spec.num_speculative_tokens,
+        acceptance_rate=spec.acceptance_rate,
+        draft_model=get_model(spec.draft_model) if spec.draft_model else None,
+    )
+
+
 def _split(value: int | str) -> int | None:
     return None if value == "auto" else int(value)
 
@@ -201,6 +237,7 @@ def scenario_deployment(scenario: Scenario, workload: Workload) -> tuple[Deploym
         fix_tp=_split(d.tp),
         fix_pp=_split(d.pp),
         fix_ep=_split(d.ep),
+        speculative=scenario_speculative(scenario),
     )
     return base.replace(tp=capacity.tp, pp=capacity.pp, ep=capacity.ep), capacity
 
@@ -225,12 +262,14 @@ def evaluate(
     offered = requests.mean_rate_per_s
     dep, capacity = scenario_deployment(scenario, workload)
     max_num_seqs = scenario.serving.max_num_seqs or 0
+    speculative = scenario_speculative(scenario)
     at_load = estimate(
         dep,
         workload,
         Load(mode="request_rate", request_rate_per_s=offered, max_num_seqs=max_num_seqs)
         if offered > 0
         else Load(mode="max_load", max_num_seqs=max_num_seqs),
+        speculative=speculative,
     )
     site = scenario.site
     finance = scenario_finance(scenario)
@@ -252,6 +291,10 @@ def evaluate(
             block_size=s.block_size,
             gpu_memory_utilization=s.gpu_memory_utilization,
             enable_chunked_prefill=s.enable_chunked_prefill,
+            enable_prefix_caching=s.enable_prefix_caching,
+            preemption_mode=s.preemption_mode,
+            swap_space_bytes=s.swap_space_gib * 2**30,
+            speculative=speculative,
         )
         served = simulate_serving(dep, requests, config=config, router=s.router)
         cost_at_load = deployment_cost(dep, load_from_simulation(served), **place)

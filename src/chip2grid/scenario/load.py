@@ -217,6 +217,14 @@ def check_catalog_ids(scenario: Scenario) -> None:
         ("site.platform", scenario.site.platform, get_platform),
         ("model", scenario.model, get_model_or_config),
     ]
+    if scenario.serving.speculative is not None:
+        checks.append(
+            (
+                "serving.speculative.draft_model",
+                scenario.serving.speculative.draft_model,
+                get_model_or_config,
+            )
+        )
     supply = scenario.energy.supply
     for name in [supply] if isinstance(supply, str) else list(supply):
         checks.append(("energy.supply", name, get_energy_source))

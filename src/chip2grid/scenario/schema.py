@@ -32,6 +32,21 @@ class DeploymentSpec(_Strict):
     engine: str = Field("tensorrt-llm", description="serving engine profile id")
 
 
+class SpeculativeSpec(_Strict):
+    """Speculative decoding: a draft model or multi-token-prediction heads."""
+
+    method: Literal["mtp", "draft"] = Field("mtp", description="mtp heads or a draft model")
+    num_speculative_tokens: int = Field(1, ge=1, le=16, description="tokens drafted per step")
+    acceptance_rate: float = Field(0.7, ge=0, le=1, description="per-token acceptance rate")
+    draft_model: str | None = Field(None, description="catalog model id (method draft)")
+
+    @model_validator(mode="after")
+    def _draft(self) -> SpeculativeSpec:
+        if self.method == "draft" and not self.draft_model:
+            raise ValueError("method 'draft' needs draft_model (a catalog model id)")
+        return self
+
+
 class ServingSpec(_Strict):
     """The engine's scheduler knobs (vLLM's names); null keeps the engine profile's default."""
 
@@ -42,7 +57,21 @@ class ServingSpec(_Strict):
     gpu_memory_utilization: float | None = Field(
         None, gt=0, le=1, description="fraction of accelerator memory the engine may use"
     )
-    router: Literal["round-robin"] = Field("round-robin", description="request router")
+    router: Literal["round-robin", "least-outstanding", "prefix-aware"] = Field(
+        "round-robin", description="request router across replicas"
+    )
+    enable_prefix_caching: bool = Field(
+        False, description="reuse cached prompt blocks named by the trace's block hashes"
+    )
+    preemption_mode: Literal["recompute", "swap"] = Field(
+        "recompute", description="what happens to a preempted request's KV cache"
+    )
+    swap_space_gib: float = Field(
+        4.0, ge=0, le=4096, description="host memory per accelerator for swapped KV, GiB"
+    )
+    speculative: SpeculativeSpec | None = Field(
+        None, description="speculative decoding in the simulation; null: off"
+    )
 
 
 class SyntheticLoad(_Strict):
@@ -54,6 +83,15 @@ class SyntheticLoad(_Strict):
     output_tokens: int = Field(256, ge=1)
     burstiness_cv: float = Field(1.0, gt=0, description="arrival-gap coefficient of variation")
     seed: int = Field(0, ge=0)
+    archetype: Literal["fixed", "agent"] = Field(
+        "fixed",
+        description="fixed: independent requests; agent: multi-turn sessions on a shared, "
+        "growing prefix (input_tokens new per turn)",
+    )
+    turns_per_session: int = Field(8, ge=1, le=1000, description="agent: turns per session")
+    system_prompt_tokens: int = Field(
+        2048, ge=0, le=1_000_000, description="agent: system prompt shared by every session"
+    )
 
 
 class WorkloadSpec(_Strict):
