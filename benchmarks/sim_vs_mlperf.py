@@ -1,11 +1,15 @@
-"""The serving simulator and the steady state against MLPerf Inference v4.1 Server runs.
+"""The serving simulator and the steady state against published online-serving runs.
 
-For every MLPerf llama2-70b and mixtral-8x7b Server case of shared/validation/measurements.csv
-that chip2grid can express, simulate Poisson arrivals at the run's request rate with the data
-set's per-sample lengths (outputs scaled to the run's mean output length), drop the first and
-last 10 % of requests (warm-up and drain), and compare mean TTFT, TPOT and end-to-end latency
-with the measured values and with the steady-state estimate. Prints one line per case and the
-MAPE and median signed error of both.
+1. MLPerf Inference v4.1 Server (llama2-70b, mixtral-8x7b): for every case of
+   shared/validation/measurements.csv that chip2grid can express, simulate Poisson arrivals at
+   the run's request rate with the data set's per-sample lengths (outputs scaled to the run's
+   mean output length), drop the first and last 10 % of requests (warm-up and drain).
+2. The TensorRT-LLM online-serving table (Triton, v0.14, 500 requests of fixed ISL/OSL at each
+   offered QPS; the arrival process is not stated, Poisson is assumed): all 500 requests.
+
+Mean TTFT, TPOT (ITL for the TensorRT-LLM table) and end-to-end latency are compared with the
+measured values and with the steady-state estimate. Prints one line per case and the MAPE and
+median signed error of both, per source.
 
     python benchmarks/sim_vs_mlperf.py [--measurements PATH] [--requests N] [--csv OUT]
 """
@@ -33,7 +37,9 @@ LENGTHS = {
     "llama-2-70b": HERE / "data" / "mlperf_llama2_70b_lengths.csv",
     "mixtral-8x7b": HERE / "data" / "mlperf_mixtral_8x7b_lengths.csv",
 }
-METRICS = ("ttft_s_mean", "tpot_s_mean", "e2e_latency_s_mean")
+METRICS = ("ttft_s_mean", "tpot_s_mean", "itl_s_mean", "e2e_latency_s_mean")
+TRTLLM_REQUESTS = 500
+"""Requests per run in the TensorRT-LLM online-serving table."""
 
 
 def _lengths(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -60,15 +66,15 @@ def main() -> None:
     cases = [
         c
         for c in load_cases(args.measurements)
-        if c.source_family == "mlperf" and c.mode == "server" and c.model in lengths
+        if c.mode == "server"
+        and ((c.source_family == "mlperf" and c.model in lengths) or c.source_family == "trtllm")
     ]
     prep = prepare(cases)
     steady = predict(prep, *catalog_parameters(prep))
-    errors: dict[str, dict[str, list[float]]] = {"steady": {}, "simulated": {}}
+    errors: dict[tuple[str, str], dict[str, list[float]]] = {}
     table = []
     start = time.perf_counter()
     for i, case in enumerate(prep.cases):
-        inputs, outputs = lengths[case.model]
         dep = Deployment(
             model=get_model(case.model),
             accelerator=get_accelerator(case.accelerator),
@@ -81,21 +87,34 @@ def main() -> None:
             engine=get_engine(case.engine_profile).id,
         )
         rng = np.random.default_rng(1)
-        n = args.requests
-        pick = rng.integers(0, len(inputs), n)
-        scaled = np.maximum(1, np.round(outputs[pick] * case.output_tokens / outputs.mean()))
-        trace = RequestTrace(
-            arrival_s=poisson_arrivals(case.request_rate_per_s, n, rng),
-            input_tokens=inputs[pick],
-            output_tokens=scaled.astype(np.int64),
-            source=f"{case.case_id} (Poisson, MLPerf lengths)",
-        )
+        if case.source_family == "mlperf":
+            inputs, outputs = lengths[case.model]
+            n = args.requests
+            pick = rng.integers(0, len(inputs), n)
+            scaled = np.maximum(1, np.round(outputs[pick] * case.output_tokens / outputs.mean()))
+            trace = RequestTrace(
+                arrival_s=poisson_arrivals(case.request_rate_per_s, n, rng),
+                input_tokens=inputs[pick],
+                output_tokens=scaled.astype(np.int64),
+                source=f"{case.case_id} (Poisson, MLPerf lengths)",
+            )
+            window = slice(n // 10, n - n // 10)
+        else:
+            n = TRTLLM_REQUESTS
+            trace = RequestTrace(
+                arrival_s=poisson_arrivals(case.request_rate_per_s, n, rng),
+                input_tokens=np.full(n, round(case.input_tokens), dtype=np.int64),
+                output_tokens=np.full(n, round(case.output_tokens), dtype=np.int64),
+                source=f"{case.case_id} (Poisson, fixed lengths)",
+            )
+            window = slice(0, n)
         config = engine_config_for(dep, max_num_seqs=case.max_batch_size or None)
         result = simulate(dep, trace, config=config)
-        window = slice(n // 10, n - n // 10)
+        tpot = float(np.nanmean(result.tpot_s[window]))
         simulated = {
             "ttft_s_mean": float(np.mean(result.ttft_s[window])),
-            "tpot_s_mean": float(np.nanmean(result.tpot_s[window])),
+            "tpot_s_mean": tpot,
+            "itl_s_mean": tpot,
             "e2e_latency_s_mean": float(np.mean(result.e2e_latency_s[window])),
         }
         for metric in METRICS:
@@ -104,8 +123,11 @@ def main() -> None:
             measured = case.metrics[metric]
             ss = float(steady[metric][i])
             sim = simulated[metric]
-            errors["steady"].setdefault(metric, []).append(ss / measured - 1.0)
-            errors["simulated"].setdefault(metric, []).append(sim / measured - 1.0)
+            fam = case.source_family
+            errors.setdefault((fam, "steady"), {}).setdefault(metric, []).append(ss / measured - 1)
+            errors.setdefault((fam, "simulated"), {}).setdefault(metric, []).append(
+                sim / measured - 1
+            )
             table.append((case.case_id, case.accelerator, metric, measured, ss, sim))
             print(
                 f"{case.case_id:48s} {case.accelerator:12s} {metric:20s} measured {measured:8.3g}"
@@ -113,12 +135,12 @@ def main() -> None:
             )
     elapsed = time.perf_counter() - start
     print(f"\n{len(prep.cases)} cases, {len(prep.skipped)} skipped, {elapsed:.1f} s")
-    for model_name, per_metric in errors.items():
+    for (family, model_name), per_metric in sorted(errors.items()):
         for metric, errs in per_metric.items():
             e = np.array(errs)
             finite = e[np.isfinite(e)]
             print(
-                f"{model_name:10s} {metric:20s} n={len(e):3d} finite={len(finite):3d} "
+                f"{family:7s} {model_name:10s} {metric:20s} n={len(e):3d} finite={len(finite):3d} "
                 f"MAPE {100 * np.mean(np.abs(finite)):7.1f} %  median {100 * np.median(finite):+7.1f} %"
             )
     if args.csv:
