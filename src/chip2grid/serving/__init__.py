@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from chip2grid.serving.cluster import ROUTER_CLASSES, Router, get_router, simulate_cluster
+from chip2grid.serving.disagg import (
+    DisaggregatedResult,
+    disaggregated_steady_state,
+    pool_energy_j,
+    simulate_disaggregated,
+    step_timers,
+)
 from chip2grid.serving.prefix_cache import PrefixCache
 from chip2grid.serving.simulate import (
     ROUTERS,
@@ -41,6 +48,7 @@ __all__ = [
     "MOONCAKE_BLOCK_TOKENS",
     "ROUTERS",
     "ROUTER_CLASSES",
+    "DisaggregatedResult",
     "Engine",
     "EngineConfig",
     "PrefixCache",
@@ -52,6 +60,7 @@ __all__ = [
     "Timeline",
     "TraceWarning",
     "agent_trace",
+    "disaggregated_steady_state",
     "engine_config_for",
     "gamma_arrivals",
     "get_router",
@@ -60,9 +69,12 @@ __all__ = [
     "load_trace",
     "percentiles",
     "poisson_arrivals",
+    "pool_energy_j",
     "simulate",
     "simulate_cluster",
+    "simulate_disaggregated",
     "split_round_robin",
+    "step_timers",
     "synthetic_trace",
     "timeline_energy_j",
 ]

@@ -293,6 +293,18 @@ class Engine:
         """Add a request; returns its index in this engine's results."""
         return self._run.submit(arrival_s, input_tokens, output_tokens, prefix_hashes)
 
+    def submit_prefilled(self, arrival_s: float, input_tokens: int, output_tokens: int) -> int:
+        """Add a request prefilled elsewhere (disaggregated serving): its prompt's KV cache
+        arrives with it at ``arrival_s`` and its first token was generated there, so on
+        admission it joins the decoding batch at once (``first_token_s`` = admission). If it
+        is preempted later, it is recomputed here like any request. Returns its index."""
+        return self._run.submit(arrival_s, input_tokens, output_tokens, (), kv_ready=True)
+
+    @property
+    def busy_s(self) -> float:
+        """Time spent running steps (and swap copies) so far."""
+        return self._run.busy
+
     def finish(self) -> SimulationResult:
         """Run every submitted request to completion and return the results."""
         return self._run.result()
@@ -413,6 +425,7 @@ class _Run:
         self.rng = np.random.default_rng(cfg.seed)
         self.spec_seq_steps = 0
         self.spec_tokens = 0
+        self.kv_ready: set[int] = set()  # submitted with their prompt KV (prefilled elsewhere)
 
     # --- KV blocks -------------------------------------------------------------------------
     def decode_blocks(self, dd: int) -> int:
@@ -468,6 +481,9 @@ class _Run:
             if not self.fits(self.d + 1, need + revive + (self.watermark if self.order else 0)):
                 break
             self.waiting.popleft()
+            if self.kv_ready and r in self.kv_ready:
+                self.join_prefilled(r, need)
+                continue
             self.pending.append(r)
             self.prefilled[r] = 0
             self.held_blocks[r] = need
@@ -482,6 +498,15 @@ class _Run:
                 self.evict()
             if self.scheduled[r] != self.scheduled[r]:
                 self.scheduled[r] = self.now
+
+    def join_prefilled(self, r: int, need: int) -> None:
+        """Admit ``r``, whose prompt KV (``need`` blocks) came from a prefill instance."""
+        self.kv_ready.discard(r)
+        self.held_blocks[r] = need
+        self.blocks_other += need
+        self.order[r] = None
+        self.scheduled[r] = self.first[r] = self.now
+        self.start_decode(r)
 
     # --- prefix cache ----------------------------------------------------------------------
     def publish(self, r: int) -> None:
@@ -657,9 +682,24 @@ class _Run:
 
     # --- requests fed one by one (a router in front of replicas) ----------------------------
     def submit(
-        self, arrival_s: float, input_tokens: int, output_tokens: int, hashes: tuple[int, ...]
+        self,
+        arrival_s: float,
+        input_tokens: int,
+        output_tokens: int,
+        hashes: tuple[int, ...],
+        kv_ready: bool = False,
     ) -> int:
-        """Add a request arriving at ``arrival_s`` (not before the last one); returns its index."""
+        """Add a request arriving at ``arrival_s`` (not before the last one); returns its index.
+
+        ``kv_ready``: its prompt was prefilled elsewhere (first token included) and its KV
+        arrives with it.
+        """
+        if kv_ready and (output_tokens < 2 or self.caching):
+            raise InvalidParameterError(
+                "prefilled request",
+                f"output_tokens={output_tokens}, prefix caching {self.caching}",
+                "output_tokens >= 2 (one-token outputs end at the prefill) and no prefix caching",
+            )
         if self.n and arrival_s < self.arrival_l[-1]:
             raise InvalidParameterError(
                 "arrival_s", arrival_s, f"a time >= the last arrival ({self.arrival_l[-1]} s)"
@@ -686,6 +726,9 @@ class _Run:
         for ints in (self.preempts, self.generated, self.version, self.nshared, self.cached):
             ints.append(0)
         self.swaps.append(0)
+        if kv_ready:
+            self.kv_ready.add(r)
+            self.generated[r] = 1
         self.n += 1
         return r
 
