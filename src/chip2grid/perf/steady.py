@@ -72,51 +72,20 @@ def continuous_batching(
     r = np.where(mixed_b, np.minimum(r_batch, r_budget), r_batch)
     d_seqs = np.where(decode_len > 0, r * decode_len, 0.0)
     # mixed: prefill tokens ride in the same step, chunked by the budget
-    mixed_step = step_time(
-        shape,
-        StepBatch(
-            prefill_tokens=r * isl,
-            prefill_seqs=r,
-            prefill_context=(isl + 1.0) / 2.0,
-            decode_seqs=d_seqs,
-            decode_context=ctx,
-            decode_query_tokens=query_tokens,
-        ),
-    )
+    mixed_step = step_time(shape, fused_step_batch(isl, r * isl, r, d_seqs, ctx, query_tokens))
     # separate: prefill steps of as many whole prompts as the budget admits
-    per_prefill = np.maximum(np.floor(budget / isl), 1.0)
-    per_prefill = np.minimum(per_prefill, b)
+    per_prefill = prompts_per_prefill_step(isl, budget, b)
     prefill_step = step_time(shape, StepBatch.prefill(per_prefill, isl))
     decode_step = step_time(shape, StepBatch.decode(d_seqs, ctx, query_tokens))
-    draft_s: FloatOrArray = 0.0
-    if draft_shape is not None:
-        draft_s = (
-            np.asarray(num_draft_steps)
-            * step_time(draft_shape, StepBatch.decode(d_seqs, ctx)).total_s
-        )
+    draft_s = draft_step_work(draft_shape, num_draft_steps, d_seqs, ctx)[0]
     separate_iter = (
         np.where(decode_len > 0, decode_step.total_s + draft_s, 0.0)
         + r * prefill_step.total_s / per_prefill
     )
     iteration = np.where(mixed_b, mixed_step.total_s + draft_s, separate_iter)
     # latency of one prompt's prefill once admitted
-    # a prompt is prefilled in chunks of what the budget leaves beside the decode tokens; each
-    # chunk's step also carries the decode batch and the other admitted prompts
-    room = np.maximum(budget - d_seqs, budget * 0.1)
-    chunk = np.minimum(isl, room)
-    chunks = np.ceil(isl / chunk)
-    chunk_tokens = np.minimum(np.maximum(chunk, r * isl), room)
-    chunk_step = step_time(
-        shape,
-        StepBatch(
-            prefill_tokens=chunk_tokens,
-            prefill_seqs=np.maximum(chunk_tokens / isl, 1.0),
-            prefill_context=(isl + 1.0) / 2.0,
-            decode_seqs=d_seqs,
-            decode_context=ctx,
-            decode_query_tokens=query_tokens,
-        ),
-    )
+    chunks, chunk_tokens = prefill_chunking(isl, budget, d_seqs, r)
+    chunk_step = step_time(shape, chunk_step_batch(isl, chunk_tokens, d_seqs, ctx, query_tokens))
     single_prefill = step_time(shape, StepBatch.prefill(1.0, isl))
     prefill_latency = np.where(mixed_b, chunks * chunk_step.total_s, single_prefill.total_s)
     step = _select(mixed_b, mixed_step, decode_step)
@@ -135,6 +104,101 @@ def continuous_batching(
             mixed_b, mixed_step.bytes, decode_step.bytes + r * prefill_step.bytes / per_prefill
         ),
     )
+
+
+def fused_step_batch(
+    input_tokens: FloatOrArray,
+    prompt_tokens: FloatOrArray,
+    num_prompts: FloatOrArray,
+    decode_seqs: FloatOrArray,
+    decode_context: FloatOrArray,
+    query_tokens: FloatOrArray = 1.0,
+) -> StepBatch:
+    """One fused (mixed) step of the fluid model: prefill beside the decode batch.
+
+    ``prompt_tokens`` new tokens of ``num_prompts`` prompts of ``input_tokens`` (attending to
+    half the prompt on average), fused with ``decode_seqs`` sequences at ``decode_context``
+    scoring ``query_tokens`` positions each. Shared by :func:`continuous_batching` and the
+    planner's tabulated steady state (:mod:`chip2grid.plan.grid`), so both compute one model.
+    """
+    return StepBatch(
+        prefill_tokens=prompt_tokens,
+        prefill_seqs=num_prompts,
+        prefill_context=(input_tokens + 1.0) / 2.0,
+        decode_seqs=decode_seqs,
+        decode_context=decode_context,
+        decode_query_tokens=query_tokens,
+    )
+
+
+def chunk_step_batch(
+    input_tokens: FloatOrArray,
+    chunk_tokens: FloatOrArray,
+    decode_seqs: FloatOrArray,
+    decode_context: FloatOrArray,
+    query_tokens: FloatOrArray = 1.0,
+) -> StepBatch:
+    """The step that carries one prefill chunk of ``chunk_tokens`` (see :func:`prefill_chunking`).
+
+    Its prompts count as ``chunk_tokens / input_tokens``, at least one.
+    """
+    return fused_step_batch(
+        input_tokens,
+        chunk_tokens,
+        np.maximum(np.divide(chunk_tokens, input_tokens), 1.0),
+        decode_seqs,
+        decode_context,
+        query_tokens,
+    )
+
+
+def prefill_chunking(
+    input_tokens: FloatOrArray,
+    max_num_batched_tokens: FloatOrArray,
+    decode_seqs: FloatOrArray,
+    requests_per_iteration: FloatOrArray,
+) -> tuple[Array, Array]:
+    """Chunks of one prompt under mixed batching, and the prefill tokens of each chunk's step.
+
+    A prompt is prefilled in chunks of what the budget leaves beside the decode tokens (at
+    least a tenth of the budget); each chunk's step also carries the other admitted prompts
+    (``requests_per_iteration`` of them per step), up to that room. Returns
+    ``(num_chunks, chunk_step_tokens)``.
+    """
+    budget = np.asarray(max_num_batched_tokens, dtype=float)
+    room = np.maximum(budget - decode_seqs, budget * 0.1)
+    chunk = np.minimum(input_tokens, room)
+    chunks = np.ceil(np.divide(input_tokens, chunk))
+    chunk_tokens = np.minimum(
+        np.maximum(chunk, np.multiply(requests_per_iteration, input_tokens)), room
+    )
+    return chunks, chunk_tokens
+
+
+def prompts_per_prefill_step(
+    input_tokens: FloatOrArray, max_num_batched_tokens: FloatOrArray, num_seqs: FloatOrArray
+) -> Array:
+    """Whole prompts a separate prefill step takes: what the budget admits, 1 to ``num_seqs``."""
+    fits = np.maximum(np.floor(np.divide(max_num_batched_tokens, input_tokens)), 1.0)
+    out: Array = np.minimum(fits, num_seqs)
+    return out
+
+
+def draft_step_work(
+    draft_shape: RankShape | None,
+    num_draft_steps: FloatOrArray,
+    decode_seqs: FloatOrArray,
+    decode_context: FloatOrArray,
+) -> tuple[FloatOrArray, FloatOrArray, FloatOrArray]:
+    """Time, FLOPs and bytes of the ``num_draft_steps`` draft steps before one verification.
+
+    Zero without a draft (``draft_shape`` None or no draft steps).
+    """
+    if draft_shape is None or not np.any(np.asarray(num_draft_steps) > 0):
+        return 0.0, 0.0, 0.0
+    k = np.asarray(num_draft_steps) if np.ndim(num_draft_steps) else float(num_draft_steps)
+    step = step_time(draft_shape, StepBatch.decode(decode_seqs, decode_context))
+    return k * step.total_s, k * step.flops, k * step.bytes
 
 
 def _select(mask: Array, a: StepTimes, b: StepTimes) -> StepTimes:

@@ -27,6 +27,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from chip2grid.perf.disaggregated import bracketed_root
+from chip2grid.perf.steady import (
+    chunk_step_batch,
+    draft_step_work,
+    fused_step_batch,
+    prefill_chunking,
+    prompts_per_prefill_step,
+)
 from chip2grid.perf.step import Array, RankShape, StepBatch, step_time
 
 IntArray = NDArray[np.intp]
@@ -105,28 +112,14 @@ def aggregated_grid(
     r_b = bq / max(decode_len, 1.0)
 
     def draft_part(d_seqs: Array) -> tuple[Array | float, Array | float, Array | float]:
-        if draft_col is None or num_draft_steps <= 0:
-            return 0.0, 0.0, 0.0
-        d = step_time(draft_col, StepBatch.decode(d_seqs, ctx))
-        k = num_draft_steps
-        return k * d.total_s, k * d.flops, k * d.bytes
+        return draft_step_work(draft_col, num_draft_steps, d_seqs, ctx)
 
     if not mixed:
         return _separate(col, isl, decode_len, ctx, bq, r_b, budget, query_tokens, draft_part)
     r_c = budget / (isl + decode_len)
     r_tab = np.concatenate([r_b, np.broadcast_to(r_c, (num_s, nc))], axis=1)
     d_tab = np.where(decode_len > 0, r_tab * decode_len, 0.0)
-    step = step_time(
-        col,
-        StepBatch(
-            prefill_tokens=r_tab * isl,
-            prefill_seqs=r_tab,
-            prefill_context=(isl + 1.0) / 2.0,
-            decode_seqs=d_tab,
-            decode_context=ctx,
-            decode_query_tokens=query_tokens,
-        ),
-    )
+    step = step_time(col, fused_step_batch(isl, r_tab * isl, r_tab, d_tab, ctx, query_tokens))
     draft_s, draft_f, draft_b = draft_part(d_tab)
     iteration = step.total_s + draft_s
     batch_limited = r_b[:, :, None] <= r_c[None, None, :]
@@ -145,27 +138,13 @@ def aggregated_grid(
     r3 = grid.gather(r_tab)
     d3 = grid.gather(d_tab)
     c3 = np.broadcast_to(np.tile(budget, nb)[None, :], r3.shape)
-    room = np.maximum(c3 - d3, c3 * 0.1)
-    chunk = np.minimum(isl, room)
-    chunks = np.ceil(isl / chunk)
-    chunk_tokens = np.minimum(np.maximum(chunk, r3 * isl), room)
-    d_c = d_tab[:, nb:]
-    room_c = np.maximum(budget[None, :] - d_c, budget[None, :] * 0.1)
-    ct_c = np.minimum(np.maximum(np.minimum(isl, room_c), r_c[None, :] * isl), room_c)
+    chunks, chunk_tokens = prefill_chunking(isl, c3, d3, r3)
+    # on the table: a batch-limited entry leaves the prompt whole (no budget binds)
+    ct_c = prefill_chunking(isl, budget[None, :], d_tab[:, nb:], r_c[None, :])[1]
     ct_tab = np.concatenate([np.maximum(isl, r_b * isl), ct_c], axis=1)
 
     def chunk_step(tokens: Array, d_seqs: Array, shp: RankShape) -> Array:
-        return step_time(
-            shp,
-            StepBatch(
-                prefill_tokens=tokens,
-                prefill_seqs=np.maximum(tokens / isl, 1.0),
-                prefill_context=(isl + 1.0) / 2.0,
-                decode_seqs=d_seqs,
-                decode_context=ctx,
-                decode_query_tokens=query_tokens,
-            ),
-        ).total_s
+        return step_time(shp, chunk_step_batch(isl, tokens, d_seqs, ctx, query_tokens)).total_s
 
     chunk_s = grid.gather(chunk_step(ct_tab, d_tab, col))
     miss = chunk_tokens != grid.gather(ct_tab)
@@ -193,9 +172,9 @@ def _separate(
     d_b = np.where(decode_len > 0, r_b * decode_len, 0.0)
     dec = step_time(col, StepBatch.decode(d_b, ctx, query_tokens))
     draft_s, draft_f, draft_b = draft_part(d_b)  # type: ignore[operator]
-    per_prefill = np.minimum(
-        np.maximum(np.floor(budget / isl), 1.0)[None, None, :], bq[:, :, None]
-    ).reshape(num_s, nb * nc)
+    per_prefill = prompts_per_prefill_step(isl, budget[None, None, :], bq[:, :, None]).reshape(
+        num_s, nb * nc
+    )
     counts = np.unique(per_prefill)
     pre = step_time(col, StepBatch.prefill(counts[None, :], isl))
     at = np.searchsorted(counts, per_prefill)
@@ -268,48 +247,19 @@ def cycle_at(
     r_b = b / max(decode_len, 1.0)
     r = np.minimum(r_b, budget / (isl + decode_len)) if mixed else r_b
     d = r * decode_len if decode_len > 0 else np.zeros_like(r)
-    draft_s: Array | float = 0.0
-    draft_f: Array | float = 0.0
-    draft_b: Array | float = 0.0
-    if draft_shape is not None and num_draft_steps > 0:
-        dstep = step_time(draft_shape, StepBatch.decode(d, ctx))
-        draft_s = num_draft_steps * dstep.total_s
-        draft_f = num_draft_steps * dstep.flops
-        draft_b = num_draft_steps * dstep.bytes
+    draft_s, draft_f, draft_b = draft_step_work(draft_shape, num_draft_steps, d, ctx)
     if mixed:
-        step = step_time(
-            shape,
-            StepBatch(
-                prefill_tokens=r * isl,
-                prefill_seqs=r,
-                prefill_context=(isl + 1.0) / 2.0,
-                decode_seqs=d,
-                decode_context=ctx,
-                decode_query_tokens=query_tokens,
-            ),
-        )
-        room = np.maximum(budget - d, budget * 0.1)
-        chunk = np.minimum(isl, room)
-        chunk_tokens = np.minimum(np.maximum(chunk, r * isl), room)
-        chunk_step = step_time(
-            shape,
-            StepBatch(
-                prefill_tokens=chunk_tokens,
-                prefill_seqs=np.maximum(chunk_tokens / isl, 1.0),
-                prefill_context=(isl + 1.0) / 2.0,
-                decode_seqs=d,
-                decode_context=ctx,
-                decode_query_tokens=query_tokens,
-            ),
-        )
+        step = step_time(shape, fused_step_batch(isl, r * isl, r, d, ctx, query_tokens))
+        chunks, chunk_tokens = prefill_chunking(isl, budget, d, r)
+        chunk_step = step_time(shape, chunk_step_batch(isl, chunk_tokens, d, ctx, query_tokens))
         return CycleAt(
             iteration_s=step.total_s + draft_s,
-            prefill_latency_s=np.ceil(isl / chunk) * chunk_step.total_s,
+            prefill_latency_s=chunks * chunk_step.total_s,
             flops_per_iteration=step.flops + draft_f,
             bytes_per_iteration=step.bytes + draft_b,
         )
     dec = step_time(shape, StepBatch.decode(d, ctx, query_tokens))
-    per_prefill = np.minimum(np.maximum(np.floor(budget / isl), 1.0), b)
+    per_prefill = prompts_per_prefill_step(isl, budget, b)
     pre = step_time(shape, StepBatch.prefill(per_prefill, isl))
     share = r / per_prefill
     single = step_time(shape, StepBatch.prefill(1.0, isl)).total_s
