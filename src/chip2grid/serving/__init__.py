@@ -10,6 +10,14 @@ from chip2grid.serving.disagg import (
     simulate_disaggregated,
     step_timers,
 )
+from chip2grid.serving.multimodel import (
+    ModelPool,
+    MultiModelResult,
+    load_model_labels,
+    model_labels_by_share,
+    simulate_models,
+    split_by_model,
+)
 from chip2grid.serving.prefix_cache import PrefixCache
 from chip2grid.serving.simulate import (
     ROUTERS,
@@ -51,6 +59,8 @@ __all__ = [
     "DisaggregatedResult",
     "Engine",
     "EngineConfig",
+    "ModelPool",
+    "MultiModelResult",
     "PrefixCache",
     "RequestTrace",
     "Router",
@@ -66,13 +76,17 @@ __all__ = [
     "get_router",
     "load_csv_trace",
     "load_jsonl_trace",
+    "load_model_labels",
     "load_trace",
+    "model_labels_by_share",
     "percentiles",
     "poisson_arrivals",
     "pool_energy_j",
     "simulate",
     "simulate_cluster",
     "simulate_disaggregated",
+    "simulate_models",
+    "split_by_model",
     "split_round_robin",
     "step_timers",
     "synthetic_trace",
