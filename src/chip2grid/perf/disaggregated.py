@@ -61,7 +61,7 @@ from numpy.typing import NDArray
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import point_to_point_time_s
 from chip2grid.perf.deployment import Deployment
-from chip2grid.perf.steady import md1_wait_s
+from chip2grid.perf.steady import draft_step_work, md1_wait_s
 from chip2grid.perf.step import Array, FloatOrArray, RankShape, StepBatch, step_time
 
 IntArray = NDArray[np.intp]
@@ -147,6 +147,21 @@ def kv_transfer_time_s(
     )
 
 
+def _link_requests_per_s(
+    kv_bytes_per_rank: FloatOrArray,
+    link_bandwidth_bytes_per_s: FloatOrArray,
+    comm_eff: FloatOrArray,
+) -> Array:
+    """Prompts per second one instance's KV links carry: one over the time a prompt's KV
+    occupies them (infinite when no KV is sent)."""
+    link_busy = np.asarray(kv_bytes_per_rank) / (
+        np.asarray(link_bandwidth_bytes_per_s) * np.asarray(comm_eff)
+    )
+    with np.errstate(divide="ignore"):
+        out: Array = np.where(link_busy > 0, 1.0 / np.maximum(link_busy, 1e-300), np.inf)
+    return out
+
+
 def prefill_pool(
     shape: RankShape,
     input_tokens: float,
@@ -170,12 +185,8 @@ def prefill_pool(
     transfer = kv_transfer_time_s(
         kv_bytes_per_rank, link_bandwidth_bytes_per_s, shape.comm_eff, shape.comm_latency_s
     )
-    link_busy = np.asarray(kv_bytes_per_rank) / (
-        np.asarray(link_bandwidth_bytes_per_s) * np.asarray(shape.comm_eff)
-    )
     compute_rps = n / latency
-    with np.errstate(divide="ignore"):
-        link_rps = np.where(link_busy > 0, 1.0 / np.maximum(link_busy, 1e-300), np.inf)
+    link_rps = _link_requests_per_s(kv_bytes_per_rank, link_bandwidth_bytes_per_s, shape.comm_eff)
     return PrefillPool(
         step_s=step.total_s,
         prompts_per_step=n,
@@ -213,21 +224,14 @@ def decode_pool(
     b = np.maximum(np.asarray(num_seqs, dtype=float), 1.0)
     ctx = isl + osl / 2.0
     step = step_time(shape, StepBatch.decode(b, ctx, query_tokens))
-    total, flops, nbytes = step.total_s, step.flops, step.bytes
-    if draft_shape is not None and num_draft_steps > 0:
-        draft = step_time(draft_shape, StepBatch.decode(b, ctx))
-        total = total + num_draft_steps * draft.total_s
-        flops = flops + num_draft_steps * draft.flops
-        nbytes = nbytes + num_draft_steps * draft.bytes
+    draft_s, draft_f, draft_b = draft_step_work(draft_shape, num_draft_steps, b, ctx)
+    total, flops, nbytes = step.total_s + draft_s, step.flops + draft_f, step.bytes + draft_b
     steps_per_request = max(osl - 1.0, 0.0) / tokens_per_step
     with np.errstate(divide="ignore"):
         compute_rps = np.where(
             steps_per_request > 0, b / (np.maximum(steps_per_request, 1e-300) * total), np.inf
         )
-        link_busy = np.asarray(kv_bytes_per_rank) / (
-            np.asarray(link_bandwidth_bytes_per_s) * np.asarray(shape.comm_eff)
-        )
-        link_rps = np.where(link_busy > 0, 1.0 / np.maximum(link_busy, 1e-300), np.inf)
+    link_rps = _link_requests_per_s(kv_bytes_per_rank, link_bandwidth_bytes_per_s, shape.comm_eff)
     return DecodePool(
         step_s=total,
         num_seqs=b,
