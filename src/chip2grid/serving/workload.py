@@ -9,9 +9,14 @@ Trace formats:
 - Generic CSV or JSONL with ``arrival_s``, ``input_tokens``, ``output_tokens`` (and optional
   ``prefix_hashes``, a list of integers).
 
-Synthetic streams: :func:`synthetic_trace` (fixed lengths, Poisson or bursty arrivals) and
+Synthetic streams: :func:`synthetic_trace` (fixed lengths, Poisson or bursty arrivals),
 :func:`agent_trace` (multi-turn agent sessions whose prompts grow on a shared prefix, with the
-block hashes prefix caching needs); :data:`ARCHETYPES` names them.
+block hashes prefix caching needs) and :func:`archetype_trace` (the named workloads of the
+catalog ``workload_archetypes.toml``: chat, code, rag, reasoning, agent, batch, each figure
+with its source); :data:`ARCHETYPES` names them. Request lengths follow a :class:`LengthDist`
+(fixed, normal truncated at 1, lognormal, or resampled from a file); arrivals are Poisson,
+Gamma (bursty), jobs of many requests (batch), or a :class:`DiurnalCurve` (a non-homogeneous
+Poisson process, by thinning). A closed loop of users is in :mod:`.closed_loop`.
 
 A malformed file stops with the file and line number; unsorted arrivals are sorted with a
 :class:`TraceWarning`.
@@ -22,13 +27,15 @@ from __future__ import annotations
 import csv
 import datetime
 import json
+import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
+from chip2grid.catalog.workload_archetypes import get_workload_archetype
 from chip2grid.errors import InvalidParameterError
 
 MOONCAKE_BLOCK_TOKENS = 512
@@ -291,8 +298,9 @@ def synthetic_trace(
     )
 
 
-ARCHETYPES = ("fixed", "agent")
-"""Synthetic workloads: fixed lengths (:func:`synthetic_trace`), agent sessions (:func:`agent_trace`)."""
+ARCHETYPES = ("fixed", "chat", "code", "rag", "reasoning", "agent", "batch")
+"""Synthetic workloads: fixed lengths (:func:`synthetic_trace`), then the catalog archetypes of
+:func:`archetype_trace` (``agent`` is :func:`agent_trace` with the catalog's defaults)."""
 AGENT_BLOCK_TOKENS = 64
 """Tokens per prefix hash block of :func:`agent_trace` (a multiple of the usual KV block sizes)."""
 
@@ -374,5 +382,455 @@ def agent_trace(
         source=(
             f"agent sessions ({num_requests} requests at {request_rate_per_s:g}/s, "
             f"{turns_per_session} turns, seed {seed})"
+        ),
+    )
+
+
+# --- request lengths ------------------------------------------------------------------------
+LENGTH_DISTS = ("fixed", "normal", "lognormal", "empirical")
+"""Kinds of :class:`LengthDist`."""
+_LENGTH_COLUMNS = (
+    ("input_tokens", "output_tokens"),
+    ("ContextTokens", "GeneratedTokens"),
+    ("input_length", "output_length"),
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class LengthDist:
+    """A distribution of token counts (prompt or output lengths); draws are integers >= 1.
+
+    Build one with :meth:`fixed`, :meth:`normal` (truncated at 1 token: drawn again below),
+    :meth:`lognormal` (``median * exp(sigma * z)``) or :meth:`empirical` (resampled with
+    replacement); :func:`parse_length_dist` reads the CLI's ``kind:a:b`` form. Draws are
+    rounded to the nearest integer, then clipped to ``max_tokens`` when it is set.
+    """
+
+    kind: str
+    center_tokens: float
+    """Fixed: the length; normal: the mean before truncation; lognormal: the median;
+    empirical: the mean of the values."""
+    spread: float = 0.0
+    """Normal: the standard deviation (tokens); lognormal: sigma of ln(tokens)."""
+    max_tokens: int = 0
+    """Clip draws to this many tokens (0: no clip)."""
+    values: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64), repr=False)
+    """Empirical: the lengths to resample."""
+    name: str = "lengths"
+    """How errors name this distribution (an option or a field)."""
+
+    def __post_init__(self) -> None:
+        n = self.name
+        if self.kind not in LENGTH_DISTS:
+            raise InvalidParameterError(n, self.kind, " or ".join(LENGTH_DISTS))
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 0:
+            raise InvalidParameterError(f"{n} max_tokens", self.max_tokens, "an integer >= 0")
+        if self.kind == "fixed" and not (
+            self.center_tokens >= 1 and self.center_tokens == int(self.center_tokens)
+        ):
+            raise InvalidParameterError(n, self.center_tokens, "fixed: an integer >= 1 tokens")
+        if self.kind == "normal":
+            if not self.center_tokens >= 1:
+                raise InvalidParameterError(f"{n} mean", self.center_tokens, "tokens >= 1")
+            if not self.spread >= 0:
+                raise InvalidParameterError(f"{n} std", self.spread, "tokens >= 0")
+        if self.kind == "lognormal":
+            if not self.center_tokens >= 1:
+                raise InvalidParameterError(f"{n} median", self.center_tokens, "tokens >= 1")
+            if not 0 <= self.spread <= 5:
+                raise InvalidParameterError(f"{n} sigma", self.spread, "a number in [0, 5]")
+        if self.kind == "empirical" and (not len(self.values) or int(self.values.min()) < 1):
+            raise InvalidParameterError(n, self.describe(), "at least one length, all >= 1")
+
+    @classmethod
+    def fixed(cls, tokens: int, *, name: str = "lengths") -> LengthDist:
+        """Every draw is ``tokens``."""
+        return cls(kind="fixed", center_tokens=tokens, name=name)
+
+    @classmethod
+    def normal(
+        cls, mean_tokens: float, std_tokens: float, *, max_tokens: int = 0, name: str = "lengths"
+    ) -> LengthDist:
+        """Normal of mean ``mean_tokens`` and deviation ``std_tokens``, truncated at 1 token."""
+        return cls(
+            kind="normal",
+            center_tokens=mean_tokens,
+            spread=std_tokens,
+            max_tokens=max_tokens,
+            name=name,
+        )
+
+    @classmethod
+    def lognormal(
+        cls, median_tokens: float, sigma: float, *, max_tokens: int = 0, name: str = "lengths"
+    ) -> LengthDist:
+        """Lognormal of median ``median_tokens`` and ``sigma`` (of ln tokens)."""
+        return cls(
+            kind="lognormal",
+            center_tokens=median_tokens,
+            spread=sigma,
+            max_tokens=max_tokens,
+            name=name,
+        )
+
+    @classmethod
+    def empirical(cls, values: NDArray[np.int64], *, name: str = "lengths") -> LengthDist:
+        """Resample ``values`` with replacement."""
+        v = np.asarray(values, dtype=np.int64)
+        return cls(
+            kind="empirical", center_tokens=float(v.mean()) if len(v) else 0.0, values=v, name=name
+        )
+
+    def describe(self) -> str:
+        """A short description, e.g. ``lognormal(median 1020, sigma 0.77)``."""
+        clip = f", max {self.max_tokens}" if self.max_tokens else ""
+        if self.kind == "fixed":
+            return f"fixed({self.center_tokens:g})"
+        if self.kind == "normal":
+            return f"normal(mean {self.center_tokens:g}, std {self.spread:g}{clip})"
+        if self.kind == "lognormal":
+            return f"lognormal(median {self.center_tokens:g}, sigma {self.spread:g}{clip})"
+        return f"empirical({len(self.values)} values, mean {self.center_tokens:.1f})"
+
+    def sample(self, n: int, rng: np.random.Generator) -> NDArray[np.int64]:
+        """``n`` lengths drawn with ``rng``."""
+        if not isinstance(n, int) or n < 0:
+            raise InvalidParameterError("num_requests", n, "an integer >= 0")
+        if self.kind == "fixed":
+            out = np.full(n, int(self.center_tokens), dtype=np.int64)
+        elif self.kind == "empirical":
+            out = self.values[rng.integers(0, len(self.values), n)]
+        elif self.kind == "lognormal":
+            raw = self.center_tokens * np.exp(self.spread * rng.standard_normal(n))
+            out = np.maximum(np.rint(raw), 1).astype(np.int64)
+        else:  # normal, truncated at 1 by drawing again (acceptance >= 1/2: mean >= 1)
+            raw = rng.normal(self.center_tokens, self.spread, n)
+            low = raw < 1
+            while low.any():
+                raw[low] = rng.normal(self.center_tokens, self.spread, int(low.sum()))
+                low = raw < 1
+            out = np.maximum(np.rint(raw), 1).astype(np.int64)
+        if self.max_tokens:
+            out = np.minimum(out, self.max_tokens)
+        return out
+
+
+def read_lengths(path: str | Path) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Prompt and output lengths of every row of a CSV or JSONL file (arrival times ignored).
+
+    Columns (or JSON keys): ``input_tokens``/``output_tokens``, Azure's
+    ``ContextTokens``/``GeneratedTokens`` or Mooncake's ``input_length``/``output_length``.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidParameterError("lengths file", str(path), "a path to a CSV or JSONL file")
+    inputs: list[float] = []
+    outputs: list[float] = []
+    suffix = file.suffix.lower()
+    with file.open(newline="", encoding="utf-8") as handle:
+        if suffix == ".csv":
+            reader = csv.DictReader(handle)
+            columns = set(reader.fieldnames or [])
+            pair = next((p for p in _LENGTH_COLUMNS if set(p) <= columns), None)
+            if pair is None:
+                raise _fail(file, 1, f"header {sorted(columns)} lacks any of {_LENGTH_COLUMNS}")
+            for line, row in enumerate(reader, start=2):
+                if None in row.values() or None in row:
+                    raise _fail(file, line, "wrong number of fields")
+                inputs.append(_number(file, line, pair[0], row[pair[0]], minimum=1))
+                outputs.append(_number(file, line, pair[1], row[pair[1]], minimum=1))
+        elif suffix in (".jsonl", ".json"):
+            for line, text in enumerate(handle, start=1):
+                if not text.strip():
+                    continue
+                try:
+                    row = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise _fail(file, line, f"not JSON ({exc.msg})") from None
+                if not isinstance(row, dict):
+                    raise _fail(file, line, "not a JSON object")
+                pair = next((p for p in _LENGTH_COLUMNS if set(p) <= set(row)), None)
+                if pair is None:
+                    raise _fail(file, line, f"needs one of the key pairs {_LENGTH_COLUMNS}")
+                inputs.append(_number(file, line, pair[0], row[pair[0]], minimum=1))
+                outputs.append(_number(file, line, pair[1], row[pair[1]], minimum=1))
+        else:
+            raise InvalidParameterError("lengths file", str(path), "a .csv or .jsonl file")
+    if not inputs:
+        raise InvalidParameterError("lengths file", str(path), "a file with at least one row")
+    return np.asarray(inputs, dtype=np.int64), np.asarray(outputs, dtype=np.int64)
+
+
+def parse_length_dist(text: str, name: str, *, column: str = "input") -> LengthDist:
+    """Read ``N`` or ``fixed:N``, ``normal:MEAN:STD``, ``lognormal:MEDIAN:SIGMA`` or
+    ``empirical:PATH`` (the ``column`` lengths, ``input`` or ``output``, of a CSV/JSONL file).
+
+    ``name`` names the option in errors (e.g. ``--input-dist``).
+    """
+    allowed = "N, fixed:N, normal:MEAN:STD, lognormal:MEDIAN:SIGMA or empirical:PATH"
+    kind, _, rest = text.strip().partition(":")
+    if not rest and kind.isdigit():
+        kind, rest = "fixed", kind
+    if kind == "empirical":
+        if not rest:
+            raise InvalidParameterError(name, text, allowed)
+        inputs, outputs = read_lengths(rest)
+        return LengthDist.empirical(inputs if column == "input" else outputs, name=name)
+    parts = rest.split(":") if rest else []
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise InvalidParameterError(name, text, allowed) from None
+    if kind == "fixed" and len(numbers) == 1:
+        return LengthDist(kind="fixed", center_tokens=numbers[0], name=name)
+    if kind in ("normal", "lognormal") and len(numbers) == 2:
+        return LengthDist(kind=kind, center_tokens=numbers[0], spread=numbers[1], name=name)
+    raise InvalidParameterError(name, text, allowed)
+
+
+# --- diurnal arrivals -----------------------------------------------------------------------
+DAY_S = 86_400.0
+"""Seconds in a day."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DiurnalCurve:
+    """A 24-hour profile of relative request rates, normalized to a daily mean of 1.
+
+    Either a sinusoid, ``1 + a cos(2 pi (h - peak_hour) / 24)`` with ``a`` set by the
+    peak-to-trough ratio ``R``: ``a = (R - 1) / (R + 1)``; or 24 hourly points (rates at hours
+    0, 1, ..., 23), linear in between and wrapping from 23 h to 0 h.
+    """
+
+    peak_to_trough: float = 1.0
+    peak_hour: float = 14.0
+    """Sinusoid: the hour of the peak (an afternoon peak is a convention, not a measurement)."""
+    hourly_rates: tuple[float, ...] = ()
+    """Piecewise-linear profile: 24 relative rates (any positive scale)."""
+
+    def __post_init__(self) -> None:
+        if self.hourly_rates:
+            if len(self.hourly_rates) != 24 or not all(r >= 0 for r in self.hourly_rates):
+                raise InvalidParameterError(
+                    "diurnal hourly_rates", self.hourly_rates, "24 relative rates >= 0"
+                )
+            if not sum(self.hourly_rates) > 0:
+                raise InvalidParameterError(
+                    "diurnal hourly_rates", self.hourly_rates, "at least one rate > 0"
+                )
+            return
+        if not 1.0 <= self.peak_to_trough < math.inf:
+            raise InvalidParameterError(
+                "diurnal peak_to_trough", self.peak_to_trough, "a ratio >= 1 (1: flat)"
+            )
+        if not 0.0 <= self.peak_hour < 24.0:
+            raise InvalidParameterError("diurnal peak_hour", self.peak_hour, "an hour in [0, 24)")
+
+    def relative_rate(self, hour: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The rate at ``hour`` (any real; taken modulo 24) over the daily mean."""
+        h = np.mod(np.asarray(hour, dtype=float), 24.0)
+        if self.hourly_rates:
+            points = np.asarray(self.hourly_rates, dtype=float)
+            wrapped = np.append(points, points[0])
+            out: NDArray[np.float64] = np.interp(h, np.arange(25.0), wrapped) / points.mean()
+            return out
+        a = (self.peak_to_trough - 1.0) / (self.peak_to_trough + 1.0)
+        out = 1.0 + a * np.cos(2.0 * np.pi * (h - self.peak_hour) / 24.0)
+        return out
+
+    @property
+    def peak_factor(self) -> float:
+        """The largest relative rate (the thinning envelope)."""
+        if self.hourly_rates:
+            return max(self.hourly_rates) / (sum(self.hourly_rates) / 24.0)
+        return 2.0 * self.peak_to_trough / (self.peak_to_trough + 1.0)
+
+    def describe(self) -> str:
+        """A short description."""
+        if self.hourly_rates:
+            return "diurnal (hourly profile)"
+        return f"diurnal (peak/trough {self.peak_to_trough:g} at {self.peak_hour:g} h)"
+
+
+def parse_diurnal(text: str, name: str = "--diurnal") -> DiurnalCurve:
+    """Read ``PEAK_TO_TROUGH[:PEAK_HOUR]`` (e.g. ``3`` or ``3:20``)."""
+    head, _, tail = text.strip().partition(":")
+    try:
+        ratio = float(head)
+        hour = float(tail) if tail else DiurnalCurve().peak_hour
+    except ValueError:
+        raise InvalidParameterError(name, text, "PEAK_TO_TROUGH[:PEAK_HOUR], e.g. 3:14") from None
+    if not ratio >= 1.0 or not 0.0 <= hour < 24.0:
+        raise InvalidParameterError(name, text, "a ratio >= 1, then an hour in [0, 24)")
+    return DiurnalCurve(peak_to_trough=ratio, peak_hour=hour)
+
+
+def diurnal_arrivals(
+    rate_per_s: float,
+    curve: DiurnalCurve,
+    num_requests: int,
+    rng: np.random.Generator,
+    *,
+    day_s: float = DAY_S,
+    start_hour: float = 0.0,
+) -> NDArray[np.float64]:
+    """Arrivals of a Poisson process whose rate follows ``curve`` (mean ``rate_per_s``).
+
+    Lewis-Shedler thinning: candidates of a homogeneous process at the peak rate are kept with
+    probability ``rate(t) / peak rate``. Time 0 is ``start_hour``; ``day_s`` compresses the
+    24-hour curve (86,400 s is a real day). Times are on that clock, not shifted to the first
+    arrival.
+    """
+    if not rate_per_s > 0:
+        raise InvalidParameterError("request rate", rate_per_s, "requests per second > 0")
+    if not isinstance(num_requests, int) or num_requests < 1:
+        raise InvalidParameterError("num_requests", num_requests, "an integer >= 1")
+    if not 0 < day_s < math.inf:
+        raise InvalidParameterError("day_s", day_s, "seconds > 0 (86400 is a real day)")
+    if not 0.0 <= start_hour < 24.0:
+        raise InvalidParameterError("start_hour", start_hour, "an hour in [0, 24)")
+    peak = curve.peak_factor
+    envelope = rate_per_s * peak
+    kept: list[NDArray[np.float64]] = []
+    count = 0
+    t0 = 0.0
+    while count < num_requests:
+        chunk = max(64, int(1.2 * (num_requests - count) * peak) + 16)
+        t = t0 + np.cumsum(rng.exponential(1.0 / envelope, chunk))
+        t0 = float(t[-1])
+        hour = start_hour + 24.0 * t / day_s
+        keep = t[rng.random(chunk) * peak < curve.relative_rate(hour)]
+        kept.append(keep)
+        count += len(keep)
+    return np.concatenate(kept)[:num_requests]
+
+
+def batch_arrivals(
+    rate_per_s: float, batch_size: int, num_requests: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Jobs of ``batch_size`` requests that arrive together; jobs are a Poisson process at
+    ``rate_per_s / batch_size`` (the first at 0), so requests arrive at ``rate_per_s``."""
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidParameterError("batch_size", batch_size, "an integer >= 1")
+    num_jobs = -(-num_requests // batch_size)
+    jobs = poisson_arrivals(rate_per_s / batch_size, num_jobs, rng)
+    return np.repeat(jobs, batch_size)[:num_requests]
+
+
+# --- named archetypes -----------------------------------------------------------------------
+def archetype_lengths(name: str) -> tuple[LengthDist, LengthDist]:
+    """The catalog prompt and output length distributions of an independent archetype."""
+    entry = get_workload_archetype(name)
+    if entry.kind != "independent":
+        raise InvalidParameterError(
+            "archetype", name, "an archetype of independent requests (agent has sessions)"
+        )
+    dists = []
+    for which, text, cap in (
+        ("input", entry.input, entry.input_max_tokens),
+        ("output", entry.output, entry.output_max_tokens),
+    ):
+        d = parse_length_dist(text, f"workload_archetypes.toml [{entry.id}].{which}")
+        dists.append(replace(d, max_tokens=cap) if d.kind != "fixed" else d)
+    return dists[0], dists[1]
+
+
+def archetype_trace(
+    name: str,
+    num_requests: int,
+    request_rate_per_s: float,
+    seed: int = 0,
+    *,
+    input_dist: LengthDist | None = None,
+    output_dist: LengthDist | None = None,
+    burstiness_cv: float | None = None,
+    batch_size: int | None = None,
+    diurnal: DiurnalCurve | None = None,
+    day_s: float = DAY_S,
+    start_hour: float = 0.0,
+    turn_input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    turns_per_session: int | None = None,
+    system_prompt_tokens: int | None = None,
+    think_time_s: float | None = None,
+) -> RequestTrace:
+    """A request stream of the catalog archetype ``name`` (chat, code, rag, reasoning, agent,
+    batch), its defaults replaced by the keyword arguments given.
+
+    Lengths are drawn first, then arrivals, from one generator seeded with ``seed``. The
+    archetype's arrivals (Poisson, Gamma of its CV, or batch jobs) give way to ``burstiness_cv``
+    (Gamma gaps) or ``diurnal`` (a non-homogeneous Poisson process; not both). ``agent`` builds
+    :func:`agent_trace` sessions and takes the session keywords only.
+    """
+    entry = get_workload_archetype(name)
+    if not isinstance(num_requests, int) or num_requests < 1:
+        raise InvalidParameterError("num_requests", num_requests, "an integer >= 1")
+    if not request_rate_per_s > 0:
+        raise InvalidParameterError("request_rate_per_s", request_rate_per_s, "a rate > 0")
+    if diurnal is not None and burstiness_cv is not None:
+        raise InvalidParameterError(
+            "diurnal", diurnal.describe(), "no burstiness_cv with it (diurnal load is Poisson)"
+        )
+    if entry.kind == "agent":
+        for key, value in (
+            ("input_dist", input_dist),
+            ("output_dist", output_dist),
+            ("burstiness_cv", burstiness_cv),
+            ("batch_size", batch_size),
+            ("diurnal", diurnal),
+        ):
+            if value is not None:
+                raise InvalidParameterError(
+                    key, value, "unset for agent (sessions: turn_input_tokens, output_tokens, ...)"
+                )
+        return agent_trace(
+            num_requests,
+            request_rate_per_s,
+            entry.turn_input_tokens if turn_input_tokens is None else turn_input_tokens,
+            entry.output_tokens if output_tokens is None else output_tokens,
+            turns_per_session=entry.turns_per_session
+            if turns_per_session is None
+            else turns_per_session,
+            system_prompt_tokens=entry.system_prompt_tokens
+            if system_prompt_tokens is None
+            else system_prompt_tokens,
+            think_time_s=entry.think_time_s if think_time_s is None else think_time_s,
+            seed=seed,
+        )
+    for key, value in (
+        ("turn_input_tokens", turn_input_tokens),
+        ("output_tokens", output_tokens),
+        ("turns_per_session", turns_per_session),
+        ("system_prompt_tokens", system_prompt_tokens),
+        ("think_time_s", think_time_s),
+    ):
+        if value is not None:
+            raise InvalidParameterError(key, value, f"unset: {name} has no agent sessions")
+    default_in, default_out = archetype_lengths(entry.id)
+    lengths_in = input_dist or default_in
+    lengths_out = output_dist or default_out
+    rng = np.random.default_rng(seed)
+    inputs = lengths_in.sample(num_requests, rng)
+    outputs = lengths_out.sample(num_requests, rng)
+    if diurnal is not None:
+        arrivals = diurnal_arrivals(
+            request_rate_per_s, diurnal, num_requests, rng, day_s=day_s, start_hour=start_hour
+        )
+        how = diurnal.describe()
+    elif burstiness_cv is not None or entry.arrival != "batch":
+        cv = burstiness_cv if burstiness_cv is not None else entry.arrival_cv
+        arrivals = gamma_arrivals(request_rate_per_s, cv, num_requests, rng)
+        how = "Poisson" if cv == 1.0 else f"Gamma gaps, CV {cv:g}"
+    else:
+        size = entry.batch_size if batch_size is None else batch_size
+        arrivals = batch_arrivals(request_rate_per_s, size, num_requests, rng)
+        how = f"jobs of {size}"
+    return RequestTrace(
+        arrival_s=arrivals,
+        input_tokens=inputs,
+        output_tokens=outputs,
+        source=(
+            f"{entry.id} archetype ({num_requests} requests at {request_rate_per_s:g}/s, {how}; "
+            f"input {lengths_in.describe()}, output {lengths_out.describe()}; seed {seed})"
         ),
     )
