@@ -37,7 +37,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,6 +73,7 @@ from chip2grid.plan.grid import aggregated_at_rate, aggregated_grid, column, row
 
 FloatArray = NDArray[np.float64]
 _PoolT = TypeVar("_PoolT")
+_ScalarT = TypeVar("_ScalarT", bound=np.generic)
 
 DEFAULT_BATCH_CAPS: tuple[int, ...] = (4, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
 DEFAULT_TOKEN_BUDGETS: tuple[int, ...] = (512, 1024, 2048, 4096, 8192, 16384)
@@ -203,6 +204,27 @@ class ScreenConfig:
 _CONFIG_FIELDS = tuple(f.name for f in fields(ScreenConfig))
 
 
+class _ConfigColumn(Generic[_ScalarT]):
+    """A :class:`ScreenConfig` field read per candidate: ``Screened.column(<attribute name>)``."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.__doc__ = f"The configuration's ``{name}`` per candidate (see :class:`ScreenConfig`)."
+
+    @overload
+    def __get__(self, obj: None, objtype: type | None = None) -> _ConfigColumn[_ScalarT]: ...
+
+    @overload
+    def __get__(self, obj: Screened, objtype: type | None = None) -> NDArray[_ScalarT]: ...
+
+    def __get__(
+        self, obj: Screened | None, objtype: type | None = None
+    ) -> _ConfigColumn[_ScalarT] | NDArray[_ScalarT]:
+        if obj is None:
+            return self
+        return obj.column(self.name)  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Screened:
     """Every screened candidate, as parallel arrays (one element per candidate).
@@ -260,37 +282,14 @@ class Screened:
             self._columns[name] = table[self.config]
         return self._columns[name]
 
-    @property
-    def accelerator(self) -> NDArray[np.str_]:
-        return self.column("accelerator")  # type: ignore[return-value]
-
-    @property
-    def precision(self) -> NDArray[np.str_]:
-        return self.column("precision")  # type: ignore[return-value]
-
-    @property
-    def tp(self) -> NDArray[np.int64]:
-        return self.column("tp")  # type: ignore[return-value]
-
-    @property
-    def pp(self) -> NDArray[np.int64]:
-        return self.column("pp")  # type: ignore[return-value]
-
-    @property
-    def ep(self) -> NDArray[np.int64]:
-        return self.column("ep")  # type: ignore[return-value]
-
-    @property
-    def speculative(self) -> NDArray[np.str_]:
-        return self.column("speculative")  # type: ignore[return-value]
-
-    @property
-    def disaggregated(self) -> NDArray[np.bool_]:
-        return self.column("disaggregated")  # type: ignore[return-value]
-
-    @property
-    def prefill_tp(self) -> NDArray[np.int64]:
-        return self.column("prefill_tp")  # type: ignore[return-value]
+    accelerator = _ConfigColumn[np.str_]()
+    precision = _ConfigColumn[np.str_]()
+    tp = _ConfigColumn[np.int64]()
+    pp = _ConfigColumn[np.int64]()
+    ep = _ConfigColumn[np.int64]()
+    speculative = _ConfigColumn[np.str_]()
+    disaggregated = _ConfigColumn[np.bool_]()
+    prefill_tp = _ConfigColumn[np.int64]()
 
 
 @dataclass(frozen=True, slots=True)
@@ -407,6 +406,56 @@ def _capacity(
     return max(math.floor(tokens / per_seq), 0) * dep.attention_dp
 
 
+@dataclass(frozen=True, slots=True)
+class _Servable:
+    """The splits that hold at least one sequence under a speculative setting."""
+
+    index: list[int]
+    """Which splits (indices into the list given)."""
+    max_seqs: FloatArray
+    """Sequences each one's KV cache holds, less the draft's share."""
+    spec: SpeculativeDecoding | None
+    draft_shape: RankShape | None
+    """The drafts' rank shapes stacked, one per split (None without speculative decoding)."""
+
+
+def _servable(ctx: _Context, splits: list[_Split], setting: SpeculativeSetting | None) -> _Servable:
+    """The splits that serve under ``setting``: the draft fits and a sequence fits beside it."""
+    keep, caps_kv, drafts = [], [], []
+    spec: SpeculativeDecoding | None = None
+    for i, split in enumerate(splits):
+        try:
+            spec, draft = _speculative(setting, split)
+        except (InvalidParameterError, InfeasibleError):
+            continue
+        cap = _capacity(ctx.req, split, spec, draft)
+        if cap >= 1:
+            keep.append(i)
+            caps_kv.append(cap)
+            drafts.append(draft)
+    draft_shape = None
+    if spec is not None and keep:
+        draft_shape = RankShape.stack(
+            [rank_shape(d, ctx.calibration) for d in drafts if d is not None]
+        )
+    return _Servable(keep, np.asarray(caps_kv, dtype=float), spec, draft_shape)
+
+
+def _config(
+    ctx: _Context, split: _Split, setting: SpeculativeSetting | None, **disaggregated: Any
+) -> ScreenConfig:
+    """The configuration of ``split`` (the decode split when disaggregated) under ``setting``."""
+    return ScreenConfig(
+        accelerator=ctx.accelerator.id,
+        precision=split.deployment.weight_precision,
+        tp=split.tp,
+        pp=split.pp,
+        ep=split.ep,
+        speculative=setting.id if setting else SPECULATIVE_OFF,
+        **disaggregated,
+    )
+
+
 def _power(
     ctx: _Context, flops: FloatArray, nbytes: FloatArray, time_s: FloatArray, peak: FloatArray
 ) -> FloatArray:
@@ -484,37 +533,27 @@ def _aggregated(
     splits: list[_Split],
     shapes: list[RankShape],
     setting: SpeculativeSetting | None,
+    servable: _Servable,
     out: _Out,
 ) -> int:
     req = ctx.req
     engine = get_engine(req.engine)
-    keep, caps_kv, drafts = [], [], []
-    spec: SpeculativeDecoding | None = None
-    for i, split in enumerate(splits):
-        try:
-            spec, draft = _speculative(setting, split)
-        except (InvalidParameterError, InfeasibleError):
-            continue
-        cap = _capacity(req, split, spec, draft)
-        if cap >= 1:
-            keep.append(i)
-            caps_kv.append(cap)
-            drafts.append(draft)
+    keep, cap_arr, spec, draft_shape = (
+        servable.index,
+        servable.max_seqs,
+        servable.spec,
+        servable.draft_shape,
+    )
     if not keep:
         return 0
     shape = RankShape.stack([shapes[i] for i in keep])
     tokens_per_step, query, draft_steps = 1.0, 1.0, 0.0
-    draft_shape = None
     if spec is not None:
         tokens_per_step = spec.tokens_per_step
         query = float(spec.num_speculative_tokens + 1)
         draft_steps = float(spec.num_speculative_tokens)
-        draft_shape = RankShape.stack(
-            [rank_shape(d, ctx.calibration) for d in drafts if d is not None]
-        )
     isl, osl = req.input_tokens, req.output_tokens
     osl_steps = 1.0 + (osl - 1.0) / tokens_per_step
-    cap_arr = np.asarray(caps_kv, dtype=float)
     g = aggregated_grid(
         shape,
         isl,
@@ -581,18 +620,7 @@ def _aggregated(
         req, ttft_g, tpot_g, b_grid / cap_arr[:, None] - 1.0, facility, capex
     )
     base = len(out.configs)
-    for i in keep:
-        s = splits[i]
-        out.configs.append(
-            ScreenConfig(
-                accelerator=ctx.accelerator.id,
-                precision=s.deployment.weight_precision,
-                tp=s.tp,
-                pp=s.pp,
-                ep=s.ep,
-                speculative=setting.id if setting else SPECULATIVE_OFF,
-            )
-        )
+    out.configs.extend(_config(ctx, splits[i], setting) for i in keep)
     num = len(keep)
     grid = (num, nb * nc)
     out.add(
@@ -660,9 +688,10 @@ def screen(req: PlanRequest) -> Screened:
                 continue
             shapes = [rank_shape(s.deployment, calibration) for s in splits]
             for setting in settings:
-                num_shapes += _aggregated(ctx, splits, shapes, setting, out)
+                servable = _servable(ctx, splits, setting)
+                num_shapes += _aggregated(ctx, splits, shapes, setting, servable, out)
                 if req.disaggregated:
-                    num_shapes += _disaggregated(ctx, splits, shapes, setting, out)
+                    num_shapes += _disaggregated(ctx, splits, shapes, setting, servable, out)
     if not out.configs:
         raise InfeasibleError(
             f"no configuration of {', '.join(req.accelerators)} holds {req.model.id}: "
@@ -706,6 +735,7 @@ def _disaggregated(
     splits: list[_Split],
     shapes: list[RankShape],
     setting: SpeculativeSetting | None,
+    servable: _Servable,
     out: _Out,
 ) -> int:
     """Every prefill split (no pipeline) x decode split x xPyD ratio x cap x budget at once."""
@@ -714,18 +744,12 @@ def _disaggregated(
     link = acc.scale_out_bandwidth_bytes_per_s
     isl, osl = req.input_tokens, req.output_tokens
     pre_idx = [i for i, s in enumerate(splits) if s.pp == 1]
-    dec_idx, caps_kv, drafts = [], [], []
-    spec: SpeculativeDecoding | None = None
-    for i, split in enumerate(splits):
-        try:
-            spec, draft = _speculative(setting, split)
-        except (InvalidParameterError, InfeasibleError):
-            continue
-        cap = _capacity(req, split, spec, draft)
-        if cap >= 1:
-            dec_idx.append(i)
-            caps_kv.append(cap)
-            drafts.append(draft)
+    dec_idx, cap_arr, spec, draft_stack = (
+        servable.index,
+        servable.max_seqs,
+        servable.spec,
+        servable.draft_shape,
+    )
     if not pre_idx or not dec_idx:
         return 0
     pre_shape = column(RankShape.stack([shapes[i] for i in pre_idx]))
@@ -739,14 +763,9 @@ def _disaggregated(
     dec_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in dec_idx])[
         :, None
     ]
-    cap_arr = np.asarray(caps_kv, dtype=float)
     b = np.minimum(ctx.caps[None, :], cap_arr[:, None])
     kwargs: dict[str, object] = {}
-    draft_stack = None
-    if spec is not None:
-        draft_stack = RankShape.stack(
-            [rank_shape(d, ctx.calibration) for d in drafts if d is not None]
-        )
+    if spec is not None and draft_stack is not None:
         kwargs = dict(
             tokens_per_step=spec.tokens_per_step,
             query_tokens=float(spec.num_speculative_tokens + 1),
@@ -854,13 +873,10 @@ def _disaggregated(
             d_split = splits[j]
             for rx, ry in req.disaggregated_ratios:
                 out.configs.append(
-                    ScreenConfig(
-                        accelerator=acc.id,
-                        precision=d_split.deployment.weight_precision,
-                        tp=d_split.tp,
-                        pp=d_split.pp,
-                        ep=d_split.ep,
-                        speculative=setting.id if setting else SPECULATIVE_OFF,
+                    _config(
+                        ctx,
+                        d_split,
+                        setting,
                         disaggregated=True,
                         prefill_tp=p_split.tp,
                         prefill_pp=p_split.pp,
