@@ -807,30 +807,64 @@ def archetype_trace(
         if value is not None:
             raise InvalidParameterError(key, value, f"unset: {name} has no agent sessions")
     default_in, default_out = archetype_lengths(entry.id)
-    lengths_in = input_dist or default_in
-    lengths_out = output_dist or default_out
+    use_batch = burstiness_cv is None and diurnal is None and entry.arrival == "batch"
+    return lengths_trace(
+        num_requests,
+        request_rate_per_s,
+        input_dist or default_in,
+        output_dist or default_out,
+        burstiness_cv=entry.arrival_cv if burstiness_cv is None else burstiness_cv,
+        batch_size=(entry.batch_size if batch_size is None else batch_size) if use_batch else 0,
+        diurnal=diurnal,
+        day_s=day_s,
+        start_hour=start_hour,
+        seed=seed,
+        label=f"{entry.id} archetype",
+    )
+
+
+def lengths_trace(
+    num_requests: int,
+    request_rate_per_s: float,
+    input_dist: LengthDist,
+    output_dist: LengthDist,
+    *,
+    burstiness_cv: float = 1.0,
+    batch_size: int = 0,
+    diurnal: DiurnalCurve | None = None,
+    day_s: float = DAY_S,
+    start_hour: float = 0.0,
+    seed: int = 0,
+    label: str = "synthetic",
+) -> RequestTrace:
+    """Independent requests with lengths from two :class:`LengthDist` and arrivals that are
+    diurnal (when ``diurnal`` is set), jobs of ``batch_size`` (when > 0), or Gamma gaps of
+    CV ``burstiness_cv`` (1: Poisson). Lengths are drawn first, then arrivals, from one
+    generator seeded with ``seed``."""
+    if not isinstance(num_requests, int) or num_requests < 1:
+        raise InvalidParameterError("num_requests", num_requests, "an integer >= 1")
+    if not request_rate_per_s > 0:
+        raise InvalidParameterError("request_rate_per_s", request_rate_per_s, "a rate > 0")
     rng = np.random.default_rng(seed)
-    inputs = lengths_in.sample(num_requests, rng)
-    outputs = lengths_out.sample(num_requests, rng)
+    inputs = input_dist.sample(num_requests, rng)
+    outputs = output_dist.sample(num_requests, rng)
     if diurnal is not None:
         arrivals = diurnal_arrivals(
             request_rate_per_s, diurnal, num_requests, rng, day_s=day_s, start_hour=start_hour
         )
         how = diurnal.describe()
-    elif burstiness_cv is not None or entry.arrival != "batch":
-        cv = burstiness_cv if burstiness_cv is not None else entry.arrival_cv
-        arrivals = gamma_arrivals(request_rate_per_s, cv, num_requests, rng)
-        how = "Poisson" if cv == 1.0 else f"Gamma gaps, CV {cv:g}"
+    elif batch_size:
+        arrivals = batch_arrivals(request_rate_per_s, batch_size, num_requests, rng)
+        how = f"jobs of {batch_size}"
     else:
-        size = entry.batch_size if batch_size is None else batch_size
-        arrivals = batch_arrivals(request_rate_per_s, size, num_requests, rng)
-        how = f"jobs of {size}"
+        arrivals = gamma_arrivals(request_rate_per_s, burstiness_cv, num_requests, rng)
+        how = "Poisson" if burstiness_cv == 1.0 else f"Gamma gaps, CV {burstiness_cv:g}"
     return RequestTrace(
         arrival_s=arrivals,
         input_tokens=inputs,
         output_tokens=outputs,
         source=(
-            f"{entry.id} archetype ({num_requests} requests at {request_rate_per_s:g}/s, {how}; "
-            f"input {lengths_in.describe()}, output {lengths_out.describe()}; seed {seed})"
+            f"{label} ({num_requests} requests at {request_rate_per_s:g}/s, {how}; "
+            f"input {input_dist.describe()}, output {output_dist.describe()}; seed {seed})"
         ),
     )
