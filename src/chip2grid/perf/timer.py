@@ -163,6 +163,30 @@ class StepTimer:
         tc, tm = c_slope * e, m0 + m_slope * e
         return fixed + self._layers * (tc if tc >= tm else tm)
 
+    def decode_coefficients(self, decode_seqs: int) -> tuple[float, float, float, float] | None:
+        """``(fixed, c, m_0, m)`` of :meth:`decode_step_s` for ``decode_seqs`` sequences, or
+        None where it goes through :func:`step_time` instead.
+
+        A caller that inlines the step time computes, with ``e`` from
+        :attr:`sliding_window`: ``fixed + num_layers * max(c e, m_0 + m e)``."""
+        coeff = self._decode_coeff.get(decode_seqs)
+        if coeff is None:
+            if self._direct or decode_seqs > self._max_x:
+                return None
+            coeff = self._decode_coefficients(decode_seqs)
+        return coeff
+
+    @property
+    def num_layers(self) -> float:
+        """Layers ``L`` of the attention term."""
+        return self._layers
+
+    @property
+    def sliding_window(self) -> tuple[float, float]:
+        """``(window, frac)``: the effective context of a mean context ``c`` is ``c`` when
+        ``window`` is 0, else ``(1 - frac) c + frac min(c, window)``."""
+        return self._window, self._sliding
+
     def _effective_context(self, ctx: float) -> float:
         if self._window > 0.0:
             return (1.0 - self._sliding) * ctx + self._sliding * min(ctx, self._window)

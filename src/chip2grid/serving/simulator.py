@@ -749,6 +749,9 @@ class _Run:
         arrival_l, rejected_l = self.arrival_l, self.rejected_l
         chunked = cfg.enable_chunked_prefill
         self.horizon = horizon
+        if self.full and not (self.caching or self.spec or self.step_by_step):
+            self.advance_reserved(horizon)
+            return
         while self.nxt < n or self.waiting or self.order or self.swapped:
             while self.nxt < n and arrival_l[self.nxt] <= self.now:
                 if not rejected_l[self.nxt]:
@@ -768,6 +771,194 @@ class _Run:
                 self.prefill_step(timer, chunked)
                 continue
             self.decode_run(timer)
+
+    def advance_reserved(self, horizon: float) -> None:
+        """:meth:`advance` when every request reserves its blocks at admission ("full"), with
+        no prefix caching, speculative decoding or step-by-step mode: the same policy and the
+        same arithmetic, in one loop over local variables (the common case, and the hot one).
+
+        Reserved blocks never run out after admission, so nothing is preempted or swapped and
+        the running requests' blocks are ``blocks_other`` alone.
+        """
+        cfg, timer = self.cfg, self.timer
+        n, bs = self.n, self.bs
+        num_blocks, max_seqs = cfg.num_gpu_blocks, cfg.max_num_seqs
+        max_batched = cfg.max_num_batched_tokens
+        chunked = cfg.enable_chunked_prefill
+        arrival_l, rejected_l, osl_l = self.arrival_l, self.rejected_l, self.osl_l
+        waiting, pending, order = self.waiting, self.pending, self.order
+        prefilled, held_blocks = self.prefilled, self.held_blocks
+        prompt, generated, version = self.prompt, self.generated, self.version
+        scheduled, first, finish = self.scheduled, self.first, self.finish
+        join, gen_at_join, fin = self.join, self.gen_at_join, self.finishing
+        log = self.log
+        total_s, decode_step_s = timer.total_s, timer.decode_step_s
+        coefficients = timer.decode_coefficients
+        layers = timer.num_layers
+        window, sliding = timer.sliding_window
+        keep = 1.0 - sliding
+        heappush, heappop = heapq.heappush, heapq.heappop
+        inf = math.inf
+        d, now, busy, steps = self.d, self.now, self.busy, self.steps
+        nxt, num_dec, ctx_base = self.nxt, self.num_dec, self.ctx_base
+        blocks_other, peak_blocks = self.blocks_other, self.peak_blocks
+        coeff_b = -1
+        fixed = c_slope = m0 = m_slope = 0.0
+        direct = False
+        while nxt < n or waiting or order:
+            while nxt < n and arrival_l[nxt] <= now:
+                if not rejected_l[nxt]:
+                    waiting.append(nxt)
+                nxt += 1
+            # admission: first come, first served while the whole request's blocks fit
+            while waiting and len(order) < max_seqs:
+                r = waiting[0]
+                need = -(-(prompt[r] + osl_l[r] - generated[r]) // bs)
+                if num_blocks - blocks_other - need < 0:
+                    break
+                waiting.popleft()
+                pending.append(r)
+                prefilled[r] = 0
+                held_blocks[r] = need
+                blocks_other += need
+                order[r] = None
+                if scheduled[r] != scheduled[r]:
+                    scheduled[r] = now
+            if not order:
+                if nxt < n and arrival_l[nxt] <= horizon:
+                    if arrival_l[nxt] > now:
+                        now = arrival_l[nxt]
+                    continue
+                break
+            if now >= horizon:
+                break
+            if len(log) >= LOG_FLUSH_ROWS:
+                self.flush_log()
+            if pending:  # a step of prompt chunks (and, chunked, every running decode)
+                nd = num_dec if chunked else 0
+                budget = max_batched - nd
+                tokens = seqs = 0
+                ctx = 0.0
+                progress: list[tuple[int, int]] = []
+                for r in pending:
+                    if budget <= 0:
+                        break
+                    done = prefilled[r]
+                    left = prompt[r] - done
+                    if not chunked:  # whole prompts; one longer than the budget runs alone
+                        if left > budget and progress:
+                            break
+                        take = left
+                    else:
+                        take = left if left < budget else budget
+                    ctx += take * (done + (take + 1) / 2.0)
+                    tokens += take
+                    seqs += 1
+                    budget -= take
+                    progress.append((r, take))
+                p_ctx = ctx / (tokens if tokens > 1 else 1)
+                d_ctx = ctx_base / nd + d if nd else 0.0
+                dt = total_s(float(tokens), float(seqs), p_ctx, float(nd), d_ctx)
+                log.append((now, dt, 1, tokens, seqs, p_ctx, nd, d_ctx, blocks_other * bs + 0.0))
+                now += dt
+                busy += dt
+                steps += 1
+                if nd:
+                    d += 1
+                    if blocks_other > peak_blocks:
+                        peak_blocks = blocks_other
+                    while fin and fin[0][0] <= d:
+                        _, r, ver = heappop(fin)
+                        if ver != version[r]:
+                            continue
+                        generated[r] = osl_l[r]
+                        finish[r] = now
+                        num_dec -= 1
+                        ctx_base -= prompt[r] + 1 - join[r]
+                        blocks_other -= held_blocks.pop(r)
+                        del order[r]
+                for r, take in progress:
+                    done = prefilled[r] + take
+                    prefilled[r] = done
+                    if done < prompt[r]:
+                        continue
+                    pending.popleft()
+                    del prefilled[r]
+                    g = generated[r] + 1
+                    generated[r] = g
+                    if first[r] != first[r]:
+                        first[r] = now
+                    if g >= osl_l[r]:
+                        finish[r] = now
+                        blocks_other -= held_blocks.pop(r)
+                        del order[r]
+                        continue
+                    join[r] = d
+                    gen_at_join[r] = g
+                    num_dec += 1
+                    ctx_base += prompt[r] + 1 - d
+                    heappush(fin, (d + osl_l[r] - g, r, version[r]))
+                continue
+            # decode-only steps up to the next completion, arrival or horizon
+            while fin[0][2] != version[fin[0][1]]:
+                heappop(fin)
+            k = fin[0][0] - d
+            if k > MAX_JUMP_STEPS:
+                k = MAX_JUMP_STEPS
+            elif k < 1:
+                k = 1
+            b = num_dec
+            ctx0 = ctx_base / b + d
+            limit = inf
+            if nxt < n and len(order) < max_seqs:
+                limit = arrival_l[nxt] - now
+            if horizon != inf:
+                limit = min(limit, horizon - now)
+            if k <= SCALAR_JUMP_STEPS:
+                if b != coeff_b:
+                    coeff = coefficients(b)
+                    direct = coeff is None
+                    if coeff is not None:
+                        fixed, c_slope, m0, m_slope = coeff
+                    coeff_b = b
+                elapsed = 0.0
+                taken = 0
+                while taken < k:
+                    c = ctx0 + taken
+                    if direct:
+                        elapsed += decode_step_s(b, c)
+                    else:
+                        e = keep * c + sliding * min(c, window) if window > 0.0 else c
+                        tc, tm = c_slope * e, m0 + m_slope * e
+                        elapsed += fixed + layers * (tc if tc >= tm else tm)
+                    taken += 1
+                    if elapsed >= limit:
+                        break
+                k = taken
+            else:
+                k, elapsed = decode_run_until(timer, b, ctx0, k, limit)
+            log.append(
+                (now, elapsed, k, 0.0, 0.0, 0.0, b, ctx0 + (k - 1) / 2.0, blocks_other * bs + 0.0)
+            )
+            now += elapsed
+            busy += elapsed
+            steps += k
+            d += k
+            if blocks_other > peak_blocks:
+                peak_blocks = blocks_other
+            while fin and fin[0][0] <= d:
+                _, r, ver = heappop(fin)
+                if ver != version[r]:
+                    continue
+                generated[r] = osl_l[r]
+                finish[r] = now
+                num_dec -= 1
+                ctx_base -= prompt[r] + 1 - join[r]
+                blocks_other -= held_blocks.pop(r)
+                del order[r]
+        self.d, self.now, self.busy, self.steps = d, now, busy, steps
+        self.nxt, self.num_dec, self.ctx_base = nxt, num_dec, ctx_base
+        self.blocks_other, self.peak_blocks = blocks_other, peak_blocks
 
     def result(self) -> SimulationResult:
         """Run to the end and collect the results."""
@@ -966,10 +1157,7 @@ class _Run:
                     break
             k = taken
         else:
-            cum = np.cumsum(timer.decode_run_s(b, ctx0, k))
-            if limit < math.inf:
-                k = max(1, min(k, int(np.searchsorted(cum, limit, side="left")) + 1))
-            elapsed = float(cum[k - 1])
+            k, elapsed = decode_run_until(timer, b, ctx0, k, limit)
         self.log.append(
             (self.now, elapsed, k, 0.0, 0.0, 0.0, b, ctx0 + (k - 1) / 2.0, self.kv_tokens())
         )
@@ -981,6 +1169,31 @@ class _Run:
         if self.caching:
             self.evict()
         self.retire()
+
+
+def decode_run_until(
+    timer: StepTimer, num_seqs: int, context_start: float, num_steps: int, limit_s: float
+) -> tuple[int, float]:
+    """Decode steps of a run of at most ``num_steps`` that end at or after ``limit_s``: the
+    number taken and their time (steps evaluated as one array).
+
+    A run cut short by an arrival evaluates only a prefix of the steps, long enough by the
+    first step's time (steps only get longer as contexts grow); each step's time and the
+    running sum are those of the whole run, so the result does not depend on the cut.
+    """
+    if limit_s < math.inf:
+        first_s = timer.decode_step_s(num_seqs, context_start)
+        guess = int(limit_s / first_s) + 4 if first_s > 0.0 else num_steps
+        if guess < num_steps:
+            cum = np.cumsum(timer.decode_run_s(num_seqs, context_start, guess))
+            j = int(np.searchsorted(cum, limit_s, side="left"))
+            if j < guess:
+                return j + 1, float(cum[j])
+        cum = np.cumsum(timer.decode_run_s(num_seqs, context_start, num_steps))
+        num_steps = max(1, min(num_steps, int(np.searchsorted(cum, limit_s, side="left")) + 1))
+        return num_steps, float(cum[num_steps - 1])
+    cum = np.cumsum(timer.decode_run_s(num_seqs, context_start, num_steps))
+    return num_steps, float(cum[-1])
 
 
 def percentiles(
