@@ -415,11 +415,15 @@ class _Servable:
     max_seqs: FloatArray
     """Sequences each one's KV cache holds, less the draft's share."""
     spec: SpeculativeDecoding | None
+    shape: RankShape | None
+    """Their rank shapes stacked (None when no split serves)."""
     draft_shape: RankShape | None
     """The drafts' rank shapes stacked, one per split (None without speculative decoding)."""
 
 
-def _servable(ctx: _Context, splits: list[_Split], setting: SpeculativeSetting | None) -> _Servable:
+def _servable(
+    ctx: _Context, splits: list[_Split], shapes: list[RankShape], setting: SpeculativeSetting | None
+) -> _Servable:
     """The splits that serve under ``setting``: the draft fits and a sequence fits beside it."""
     keep, caps_kv, drafts = [], [], []
     spec: SpeculativeDecoding | None = None
@@ -438,7 +442,8 @@ def _servable(ctx: _Context, splits: list[_Split], setting: SpeculativeSetting |
         draft_shape = RankShape.stack(
             [rank_shape(d, ctx.calibration) for d in drafts if d is not None]
         )
-    return _Servable(keep, np.asarray(caps_kv, dtype=float), spec, draft_shape)
+    shape = RankShape.stack([shapes[i] for i in keep]) if keep else None
+    return _Servable(keep, np.asarray(caps_kv, dtype=float), spec, shape, draft_shape)
 
 
 def _config(
@@ -531,22 +536,22 @@ def _violations(
 def _aggregated(
     ctx: _Context,
     splits: list[_Split],
-    shapes: list[RankShape],
     setting: SpeculativeSetting | None,
-    servable: _Servable,
+    sv: _Servable,
     out: _Out,
 ) -> int:
+    """Every servable split x batch cap x token budget as aggregated replicas."""
     req = ctx.req
     engine = get_engine(req.engine)
-    keep, cap_arr, spec, draft_shape = (
-        servable.index,
-        servable.max_seqs,
-        servable.spec,
-        servable.draft_shape,
-    )
-    if not keep:
+    if sv.shape is None:
         return 0
-    shape = RankShape.stack([shapes[i] for i in keep])
+    keep, shape, cap_arr, spec, draft_shape = (
+        sv.index,
+        sv.shape,
+        sv.max_seqs,
+        sv.spec,
+        sv.draft_shape,
+    )
     tokens_per_step, query, draft_steps = 1.0, 1.0, 0.0
     if spec is not None:
         tokens_per_step = spec.tokens_per_step
@@ -688,8 +693,8 @@ def screen(req: PlanRequest) -> Screened:
                 continue
             shapes = [rank_shape(s.deployment, calibration) for s in splits]
             for setting in settings:
-                servable = _servable(ctx, splits, setting)
-                num_shapes += _aggregated(ctx, splits, shapes, setting, servable, out)
+                servable = _servable(ctx, splits, shapes, setting)
+                num_shapes += _aggregated(ctx, splits, setting, servable, out)
                 if req.disaggregated:
                     num_shapes += _disaggregated(ctx, splits, shapes, setting, servable, out)
     if not out.configs:
@@ -735,7 +740,7 @@ def _disaggregated(
     splits: list[_Split],
     shapes: list[RankShape],
     setting: SpeculativeSetting | None,
-    servable: _Servable,
+    sv: _Servable,
     out: _Out,
 ) -> int:
     """Every prefill split (no pipeline) x decode split x xPyD ratio x cap x budget at once."""
@@ -744,13 +749,14 @@ def _disaggregated(
     link = acc.scale_out_bandwidth_bytes_per_s
     isl, osl = req.input_tokens, req.output_tokens
     pre_idx = [i for i, s in enumerate(splits) if s.pp == 1]
-    dec_idx, cap_arr, spec, draft_stack = (
-        servable.index,
-        servable.max_seqs,
-        servable.spec,
-        servable.draft_shape,
+    dec_idx, dec_stack, cap_arr, spec, draft_stack = (
+        sv.index,
+        sv.shape,
+        sv.max_seqs,
+        sv.spec,
+        sv.draft_shape,
     )
-    if not pre_idx or not dec_idx:
+    if not pre_idx or dec_stack is None:
         return 0
     pre_shape = column(RankShape.stack([shapes[i] for i in pre_idx]))
     pre_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in pre_idx])[
@@ -759,7 +765,7 @@ def _disaggregated(
     pre = prefill_pool(
         pre_shape, isl, ctx.budgets, kv_bytes_per_rank=pre_kv, link_bandwidth_bytes_per_s=link
     )
-    dec_shape = column(RankShape.stack([shapes[i] for i in dec_idx]))
+    dec_shape = column(dec_stack)
     dec_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in dec_idx])[
         :, None
     ]
@@ -815,7 +821,6 @@ def _disaggregated(
     key = (np.cumsum(used) - 1)[code]
     raw_k = np.flatnonzero(used)
     d_k, n_k = raw_k // span, (raw_k % span).astype(float)
-    dec_stack = RankShape.stack([shapes[i] for i in dec_idx])
     if draft_stack is not None:
         kwargs["draft_shape"] = rows(draft_stack, d_k)
     at = decode_at_rate(
