@@ -23,13 +23,21 @@ from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
 from chip2grid.serving import (
     ARCHETYPES,
+    DAY_S,
     MOONCAKE_BLOCK_TOKENS,
+    REQUEST_FORMATS,
     ROUTERS,
+    ClosedLoop,
+    LengthDist,
     RequestTrace,
-    agent_trace,
+    archetype_trace,
+    lengths_trace,
+    parse_diurnal,
+    parse_length_dist,
+    simulate_closed_loop,
     synthetic_trace,
 )
-from chip2grid.serving.export import write_chrome_trace, write_requests_csv
+from chip2grid.serving.export import write_chrome_trace, write_requests
 from chip2grid.units import GIB
 
 
@@ -55,19 +63,58 @@ def simulate_command(
     num_requests: Annotated[int, typer.Option(help="synthetic load: requests")] = 2000,
     request_rate: Annotated[float, typer.Option(help="synthetic load: requests per second")] = 4.0,
     burstiness_cv: Annotated[
-        float,
-        typer.Option(help="synthetic load: arrival-gap coefficient of variation (1 = Poisson)"),
-    ] = 1.0,
-    input_tokens: Annotated[int, typer.Option(help="synthetic load: prompt tokens")] = 1024,
-    output_tokens: Annotated[int, typer.Option(help="synthetic load: generated tokens")] = 256,
+        float | None,
+        typer.Option(
+            help="synthetic load: arrival-gap coefficient of variation (1 = Poisson; "
+            "default: the archetype's, 1 for fixed)"
+        ),
+    ] = None,
+    input_tokens: Annotated[
+        int | None,
+        typer.Option(help="synthetic load: prompt tokens, fixed (default 1024 for fixed)"),
+    ] = None,
+    output_tokens: Annotated[
+        int | None,
+        typer.Option(help="synthetic load: generated tokens, fixed (default 256 for fixed)"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="seed of the synthetic arrivals")] = 0,
     archetype: Annotated[
         str,
         typer.Option(
-            help="synthetic load: fixed (fixed lengths) or agent (multi-turn sessions on a "
-            "growing shared prefix; --input-tokens is each turn's new input)"
+            help="synthetic load: fixed (fixed lengths), or a catalog workload with sourced "
+            "defaults: chat, code, rag, reasoning, agent (multi-turn sessions on a growing "
+            "shared prefix; --input-tokens is each turn's new input), batch"
         ),
     ] = "fixed",
+    input_dist: Annotated[
+        str | None,
+        typer.Option(
+            help="prompt lengths: N, normal:MEAN:STD, lognormal:MEDIAN:SIGMA or "
+            "empirical:PATH (a CSV/JSONL with input/output token columns)"
+        ),
+    ] = None,
+    output_dist: Annotated[str | None, typer.Option(help="output lengths, as --input-dist")] = None,
+    diurnal: Annotated[
+        str | None,
+        typer.Option(
+            help="PEAK_TO_TROUGH[:PEAK_HOUR]: a sinusoidal 24-hour rate curve around "
+            "--request-rate (non-homogeneous Poisson arrivals)"
+        ),
+    ] = None,
+    day_length_s: Annotated[
+        float, typer.Option(help="diurnal load: seconds the 24-hour curve spans")
+    ] = DAY_S,
+    closed_loop_users: Annotated[
+        int | None,
+        typer.Option(
+            help="closed loop: N users, each sending its next request a think time after "
+            "its previous one completes (--request-rate is then unused)"
+        ),
+    ] = None,
+    think_time: Annotated[
+        float | None,
+        typer.Option(help="closed loop: mean think time, seconds (exponential; default 0)"),
+    ] = None,
     turns_per_session: Annotated[int, typer.Option(help="agent load: turns per session")] = 8,
     system_prompt_tokens: Annotated[
         int, typer.Option(help="agent load: system prompt shared by every session")
@@ -122,7 +169,8 @@ def simulate_command(
         bool, typer.Option("--step-by-step", help="exact slow path: one step per iteration")
     ] = False,
     export_requests: Annotated[
-        Path | None, typer.Option(help="write one CSV row per request here")
+        Path | None,
+        typer.Option(help="write one row per request here: .csv or .parquet (by suffix)"),
     ] = None,
     export_steps: Annotated[
         Path | None, typer.Option(help="write engine steps as a Chrome/Perfetto trace JSON")
@@ -137,15 +185,20 @@ def simulate_command(
         if not value > 0:
             raise InvalidParameterError(name, value, "seconds > 0")
     if trace is None:
-        for name, value in (
+        for name, opt_value in (
             ("--num-requests", num_requests),
             ("--input-tokens", input_tokens),
             ("--output-tokens", output_tokens),
         ):
-            if value < 1:
-                raise InvalidParameterError(name, value, "an integer >= 1")
+            if opt_value is not None and opt_value < 1:
+                raise InvalidParameterError(name, opt_value, "an integer >= 1")
         if not request_rate > 0:
             raise InvalidParameterError("--request-rate", request_rate, "requests per second > 0")
+    if export_requests is not None and export_requests.suffix.lower() not in REQUEST_FORMATS:
+        raise InvalidParameterError(
+            "--export-requests", str(export_requests), "a path ending in .csv or .parquet"
+        )
+    loop = _closed_loop(closed_loop_users, think_time, archetype, trace, diurnal)
     requests = _requests(
         trace,
         archetype,
@@ -158,6 +211,10 @@ def simulate_command(
         turns_per_session,
         system_prompt_tokens,
         hash_block_tokens,
+        input_dist,
+        output_dist,
+        diurnal,
+        day_length_s,
     )
     arch = c2g.get_model(model)
     acc = c2g.get_accelerator(accelerator)
@@ -208,19 +265,34 @@ def simulate_command(
     )
     with Progress(console=console, transient=True, disable=as_json) as bar:
         task = bar.add_task("simulating replicas", total=dep.num_replicas)
-        result = c2g.simulate(
-            dep,
-            requests,
-            config=config,
-            router=router,
-            step_by_step=step_by_step,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    summary = result.summary(ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo)
+        if loop is None:
+            result = c2g.simulate(
+                dep,
+                requests,
+                config=config,
+                router=router,
+                step_by_step=step_by_step,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+            summary = result.summary(ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo)
+        else:
+            looped = simulate_closed_loop(
+                dep,
+                requests,
+                loop,
+                config=config,
+                router=router,
+                seed=seed,
+                step_by_step=step_by_step,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+            result = looped.serving
+            summary = looped.summary(ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo)
     summary["trace"] = requests.source or (str(trace) if trace else "synthetic")
     if export_requests is not None:
-        summary["requests_csv"] = str(export_requests)
-        write_requests_csv(result, export_requests)
+        key = "requests_parquet" if export_requests.suffix.lower() == ".parquet" else "requests_csv"
+        summary[key] = str(export_requests)
+        write_requests(result, export_requests, name="--export-requests")
     if export_steps is not None:
         summary["steps_trace_json"] = str(export_steps)
         write_chrome_trace(result, export_steps)
@@ -230,35 +302,134 @@ def simulate_command(
     _print_summary(summary)
 
 
+def _closed_loop(
+    users: int | None,
+    think_time: float | None,
+    archetype: str,
+    trace: Path | None,
+    diurnal: str | None,
+) -> ClosedLoop | None:
+    if users is None:
+        if think_time is not None:
+            raise InvalidParameterError("--think-time", think_time, "only with --closed-loop-users")
+        return None
+    if users < 1:
+        raise InvalidParameterError("--closed-loop-users", users, "an integer >= 1")
+    if think_time is not None and not 0 <= think_time < float("inf"):
+        raise InvalidParameterError("--think-time", think_time, "seconds >= 0")
+    if diurnal is not None:
+        raise InvalidParameterError(
+            "--diurnal", diurnal, "unset with --closed-loop-users (users set the pace)"
+        )
+    if trace is None and archetype == "agent":
+        raise InvalidParameterError(
+            "--closed-loop-users", users, "a workload of independent requests, not agent sessions"
+        )
+    return ClosedLoop(num_users=users, think_time_s=think_time or 0.0)
+
+
 def _requests(
     trace: Path | None,
     archetype: str,
     num_requests: int,
     request_rate: float,
-    input_tokens: int,
-    output_tokens: int,
-    burstiness_cv: float,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    burstiness_cv: float | None,
     seed: int,
     turns_per_session: int,
     system_prompt_tokens: int,
     hash_block_tokens: int,
+    input_dist: str | None,
+    output_dist: str | None,
+    diurnal: str | None,
+    day_length_s: float,
 ) -> RequestTrace:
     if trace is not None:
+        for name, value in (
+            ("--input-dist", input_dist),
+            ("--output-dist", output_dist),
+            ("--diurnal", diurnal),
+        ):
+            if value is not None:
+                raise InvalidParameterError(name, value, "unset with --trace (the trace has them)")
         return c2g.load_trace(trace, block_tokens=hash_block_tokens)
     if archetype not in ARCHETYPES:
         raise InvalidParameterError("--archetype", archetype, " or ".join(ARCHETYPES))
+    if not 0 < day_length_s < float("inf"):
+        raise InvalidParameterError("--day-length-s", day_length_s, "seconds > 0")
+    curve = parse_diurnal(diurnal, "--diurnal") if diurnal is not None else None
+    if curve is not None and burstiness_cv is not None:
+        raise InvalidParameterError(
+            "--burstiness-cv", burstiness_cv, "unset with --diurnal (diurnal load is Poisson)"
+        )
     if archetype == "agent":
-        return agent_trace(
+        unset: tuple[tuple[str, object], ...] = (
+            ("--input-dist", input_dist),
+            ("--output-dist", output_dist),
+            ("--diurnal", diurnal),
+            ("--burstiness-cv", burstiness_cv),
+        )
+        for name, given in unset:
+            if given is not None:
+                raise InvalidParameterError(
+                    name, given, "unset for agent (use --input-tokens, --output-tokens)"
+                )
+        return archetype_trace(
+            "agent",
             num_requests,
             request_rate,
-            input_tokens,
-            output_tokens,
+            seed,
+            turn_input_tokens=input_tokens,
+            output_tokens=output_tokens,
             turns_per_session=turns_per_session,
             system_prompt_tokens=system_prompt_tokens,
+        )
+    lengths: list[LengthDist | None] = []
+    for which, dist, fixed in (
+        ("input", input_dist, input_tokens),
+        ("output", output_dist, output_tokens),
+    ):
+        if dist is not None and fixed is not None:
+            raise InvalidParameterError(
+                f"--{which}-dist", dist, f"unset with --{which}-tokens (one or the other)"
+            )
+        if dist is not None:
+            lengths.append(parse_length_dist(dist, f"--{which}-dist", column=which))
+        elif fixed is not None:
+            lengths.append(LengthDist.fixed(fixed, name=f"--{which}-tokens"))
+        else:
+            lengths.append(None)
+    if archetype == "fixed":
+        if lengths[0] is None and lengths[1] is None and curve is None:
+            return synthetic_trace(
+                num_requests,
+                request_rate,
+                input_tokens or 1024,
+                output_tokens or 256,
+                1.0 if burstiness_cv is None else burstiness_cv,
+                seed,
+            )
+        return lengths_trace(
+            num_requests,
+            request_rate,
+            lengths[0] or LengthDist.fixed(1024),
+            lengths[1] or LengthDist.fixed(256),
+            burstiness_cv=1.0 if burstiness_cv is None else burstiness_cv,
+            diurnal=curve,
+            day_s=day_length_s,
             seed=seed,
         )
-    return synthetic_trace(
-        num_requests, request_rate, input_tokens, output_tokens, burstiness_cv, seed
+    return archetype_trace(
+        archetype,
+        num_requests,
+        request_rate,
+        seed,
+        input_dist=lengths[0],
+        output_dist=lengths[1],
+        burstiness_cv=burstiness_cv,
+        diurnal=curve,
+        day_s=day_length_s,
     )
 
 
@@ -310,6 +481,16 @@ def _print_summary(s: dict[str, Any]) -> None:
             f"{s['system_energy_j_per_output_token']:.3f} J (servers)",
         ),
     ]
+    loop = s.get("closed_loop")
+    if isinstance(loop, dict):
+        rows.insert(
+            5,
+            (
+                "closed loop",
+                f"{loop['num_users']} users, think {loop['think_time_s']:g} s; "
+                f"Little's law: {loop['littles_law_users']:.2f} users",
+            ),
+        )
     for name, value in rows:
         table.add_row(name, value)
     console.print(table)
