@@ -426,6 +426,7 @@ class _Run:
         self.spec_seq_steps = 0
         self.spec_tokens = 0
         self.kv_ready: set[int] = set()  # submitted with their prompt KV (prefilled elsewhere)
+        self.remote_kv = False  # any such request: admit() handles them, not advance_reserved
 
     # --- KV blocks -------------------------------------------------------------------------
     def decode_blocks(self, dd: int) -> int:
@@ -728,6 +729,7 @@ class _Run:
         self.swaps.append(0)
         if kv_ready:
             self.kv_ready.add(r)
+            self.remote_kv = True
             self.generated[r] = 1
         self.n += 1
         return r
@@ -749,7 +751,7 @@ class _Run:
         arrival_l, rejected_l = self.arrival_l, self.rejected_l
         chunked = cfg.enable_chunked_prefill
         self.horizon = horizon
-        if self.full and not (self.caching or self.spec or self.step_by_step):
+        if self.full and not (self.caching or self.spec or self.step_by_step or self.remote_kv):
             self.advance_reserved(horizon)
             return
         while self.nxt < n or self.waiting or self.order or self.swapped:
