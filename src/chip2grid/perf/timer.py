@@ -146,6 +146,58 @@ class StepTimer:
             + self._layers * attn
         )
 
+    def mixed_step_s(
+        self,
+        prefill_tokens: int,
+        prefill_seqs: int,
+        prefill_context: float,
+        decode_seqs: int,
+        decode_context: float,
+    ) -> float:
+        """:meth:`total_s` of a step of prompt chunks and one-token decodes, for integer
+        counts: the same arithmetic with fewer checks (a simulator calls it once per prefill
+        step)."""
+        xi = prefill_tokens + decode_seqs
+        li = decode_seqs + prefill_seqs
+        pc = self._prefill_coeff
+        coeff = self._decode_coeff.get(decode_seqs) if decode_seqs else None
+        if (
+            pc is None
+            or xi > self._max_x
+            or li > self._max_l
+            or (decode_seqs and coeff is None)
+            or prefill_seqs < 1
+        ):
+            return self.total_s(
+                float(prefill_tokens),
+                float(prefill_seqs),
+                prefill_context,
+                float(decode_seqs),
+                decode_context,
+            )
+        attn = 0.0
+        if prefill_tokens:
+            a_f, a_kv, a_x = pc
+            p_new = prefill_tokens / prefill_seqs
+            kv_tokens = prefill_seqs * max(prefill_context + 0.5 * p_new - 0.5, 0.0)
+            tc = a_f * prefill_tokens * prefill_context
+            tm = a_kv * kv_tokens + a_x * prefill_tokens
+            attn += tc if tc >= tm else tm
+        if coeff is not None:
+            _, c_slope, m0, m_slope = coeff
+            e = decode_context
+            if self._window > 0.0:
+                e = (1.0 - self._sliding) * e + self._sliding * min(e, self._window)
+            tc, tm = c_slope * e, m0 + m_slope * e
+            attn += tc if tc >= tm else tm
+        return (
+            self._x[xi]
+            + self._h[li]
+            + self._overhead0
+            + self._overhead_seq * float(prefill_seqs + decode_seqs)
+            + self._layers * attn
+        )
+
     def decode_step_s(self, decode_seqs: int, decode_context: float) -> float:
         """Time of one decode-only step (plain numbers; the common case in a simulator).
 

@@ -37,6 +37,7 @@ Policy, with vLLM's knob names:
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -678,7 +679,9 @@ class _Run:
 
     def flush_log(self) -> None:
         if self.log:
-            self.log_blocks.append(np.array(self.log, dtype=float).reshape(-1, 9))
+            rows = len(self.log)
+            flat = itertools.chain.from_iterable(self.log)
+            self.log_blocks.append(np.fromiter(flat, float, 9 * rows).reshape(rows, 9))
             self.log.clear()
 
     # --- requests fed one by one (a router in front of replicas) ----------------------------
@@ -794,8 +797,9 @@ class _Run:
         scheduled, first, finish = self.scheduled, self.first, self.finish
         join, gen_at_join, fin = self.join, self.gen_at_join, self.finishing
         log = self.log
-        total_s, decode_step_s = timer.total_s, timer.decode_step_s
+        mixed_step_s, decode_step_s = timer.mixed_step_s, timer.decode_step_s
         coefficients = timer.decode_coefficients
+        coeff_of: dict[int, tuple[float, float, float, float] | None] = {}
         layers = timer.num_layers
         window, sliding = timer.sliding_window
         keep = 1.0 - sliding
@@ -860,7 +864,7 @@ class _Run:
                     progress.append((r, take))
                 p_ctx = ctx / (tokens if tokens > 1 else 1)
                 d_ctx = ctx_base / nd + d if nd else 0.0
-                dt = total_s(float(tokens), float(seqs), p_ctx, float(nd), d_ctx)
+                dt = mixed_step_s(tokens, seqs, p_ctx, nd, d_ctx)
                 log.append((now, dt, 1, tokens, seqs, p_ctx, nd, d_ctx, blocks_other * bs + 0.0))
                 now += dt
                 busy += dt
@@ -918,7 +922,10 @@ class _Run:
                 limit = min(limit, horizon - now)
             if k <= SCALAR_JUMP_STEPS:
                 if b != coeff_b:
-                    coeff = coefficients(b)
+                    if b in coeff_of:
+                        coeff = coeff_of[b]
+                    else:
+                        coeff = coeff_of[b] = coefficients(b)
                     direct = coeff is None
                     if coeff is not None:
                         fixed, c_slope, m0, m_slope = coeff
