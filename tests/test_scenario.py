@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from chip2grid.scenario import (
@@ -18,6 +19,7 @@ from chip2grid.scenario import (
     scenario_fields,
     scenario_from_dict,
     scenario_json_schema,
+    scenario_trace,
 )
 from tests.test_cli import run
 
@@ -210,3 +212,19 @@ def test_serving_feature_errors_name_the_field(serving: dict[str, object], field
     with pytest.raises(ScenarioError) as info:
         scenario_from_dict({"serving": serving})
     assert str(info.value).startswith(field), str(info.value)
+
+
+@pytest.mark.parametrize("archetype", ["chat", "code", "rag", "reasoning", "batch"])
+def test_catalog_archetypes_drive_the_scenario_trace(archetype: str) -> None:
+    data = load_scenario("default").model_dump()
+    data["workload"]["trace"] = None
+    data["workload"]["synthetic"].update(
+        archetype=archetype, num_requests=400, request_rate_per_s=5.0, diurnal_peak_to_trough=3.0
+    )
+    trace = scenario_trace(scenario_from_dict(data))
+    assert trace.num_requests == 400
+    fixed = dict(data)
+    fixed["workload"]["synthetic"] = dict(data["workload"]["synthetic"], archetype="fixed")
+    plain = scenario_trace(scenario_from_dict(fixed))
+    # the catalog's lengths vary; the fixed archetype's do not
+    assert np.std(trace.input_tokens) > 0 and np.std(plain.input_tokens) == 0

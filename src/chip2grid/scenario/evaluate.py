@@ -39,9 +39,11 @@ from chip2grid.perf import (
 from chip2grid.scenario.load import get_model_or_config
 from chip2grid.scenario.schema import Scenario
 from chip2grid.serving import (
+    DiurnalCurve,
     RequestTrace,
     ServingResult,
     agent_trace,
+    archetype_trace,
     engine_config_for,
     load_trace,
     synthetic_trace,
@@ -158,6 +160,19 @@ def scenario_trace(scenario: Scenario) -> RequestTrace:
     w = scenario.workload
     if w.trace is None:
         s = w.synthetic
+        if s.archetype not in ("fixed", "agent"):
+            return archetype_trace(
+                s.archetype,
+                s.num_requests,
+                s.request_rate_per_s,
+                s.seed,
+                diurnal=DiurnalCurve(
+                    peak_to_trough=s.diurnal_peak_to_trough, peak_hour=s.diurnal_peak_hour
+                )
+                if s.diurnal_peak_to_trough is not None
+                else None,
+                day_s=s.day_length_s,
+            )
         if s.archetype == "agent":
             return agent_trace(
                 s.num_requests,

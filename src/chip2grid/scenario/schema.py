@@ -83,10 +83,22 @@ class SyntheticLoad(_Strict):
     output_tokens: int = Field(256, ge=1)
     burstiness_cv: float = Field(1.0, gt=0, description="arrival-gap coefficient of variation")
     seed: int = Field(0, ge=0)
-    archetype: Literal["fixed", "agent"] = Field(
+    archetype: Literal["fixed", "chat", "code", "rag", "reasoning", "agent", "batch"] = Field(
         "fixed",
-        description="fixed: independent requests; agent: multi-turn sessions on a shared, "
-        "growing prefix (input_tokens new per turn)",
+        description="fixed: input_tokens/output_tokens exactly, burstiness_cv arrivals; agent: "
+        "multi-turn sessions on a shared, growing prefix (input_tokens new per turn); chat, "
+        "code, rag, reasoning, batch: the catalog's sourced lengths and arrivals "
+        "(sources in catalog/workload_archetypes.toml)",
+    )
+    diurnal_peak_to_trough: float | None = Field(
+        None,
+        ge=1,
+        description="catalog archetypes: a 24-hour sinusoidal rate curve with this "
+        "peak-to-trough ratio (mean rate request_rate_per_s); null: none",
+    )
+    diurnal_peak_hour: float = Field(14.0, ge=0, lt=24, description="hour of the diurnal peak")
+    day_length_s: float = Field(
+        86_400.0, gt=0, description="seconds one simulated day lasts (compresses the curve)"
     )
     turns_per_session: int = Field(8, ge=1, le=1000, description="agent: turns per session")
     system_prompt_tokens: int = Field(
