@@ -400,3 +400,27 @@ def test_a_request_within_the_watermark_of_the_whole_cache_is_served() -> None:
     cfg = EngineConfig(num_gpu_blocks=1000)
     r = Simulator(timer(cfg), cfg).run(trace)
     assert not r.rejected.any() and np.all(np.isfinite(r.finish_s))
+
+
+# --- the fast paths of the step timer are the same arithmetic ------------------------------
+@pytest.mark.parametrize("model", ["llama-3.1-8b", "mixtral-8x7b", "gemma-2-9b", "deepseek-v3"])
+def test_step_timer_fast_paths_equal_the_general_ones_exactly(model: str) -> None:
+    """decode_run_until steps one at a time with decode_run_s's array arithmetic, and
+    mixed_step_s is total_s for integer counts: both must give the very same numbers."""
+    t = StepTimer(shape(model, 8 if model == "deepseek-v3" else 1), max_tokens=4096, max_seqs=256)
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        b = int(rng.integers(1, 256))
+        ctx0 = float(rng.uniform(1, 9000)) + 0.5 * int(rng.integers(0, 2))
+        steps = int(rng.integers(1, 200))
+        cum = np.cumsum(t.decode_run_s(b, ctx0, steps))
+        limit = float(rng.uniform(0.2, 1.2) * cum[-1])
+        k = max(1, min(steps, int(np.searchsorted(cum, limit, side="left")) + 1))
+        assert t.decode_run_until(b, ctx0, steps, limit) == (k, float(cum[k - 1]))
+        assert t.decode_run_until(b, ctx0, steps, np.inf) == (steps, float(cum[-1]))
+        pt, ps = int(rng.integers(1, 3000)), int(rng.integers(1, 4))
+        pc = float(rng.uniform(1, 4000))
+        for ds in (0, b):
+            dc = ctx0 if ds else 0.0
+            exact = t.total_s(float(pt), float(ps), pc, float(ds), dc)
+            assert t.mixed_step_s(pt, ps, pc, ds, dc) == exact

@@ -17,10 +17,13 @@ falls back to :func:`step_time`.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
 from chip2grid.perf.step import (
+    ACTIVATION_BYTES,
     RankShape,
     StepBatch,
     _ArrayMath,
@@ -40,6 +43,8 @@ TOKEN_OPERATORS = (
     "pp_send",
 )
 """Operators whose time depends only on the number of tokens in the step."""
+SCALAR_RUN_STEPS = 64
+"""Steps of a decode run cut by a time limit evaluated one at a time before the array."""
 
 
 class StepTimer:
@@ -297,3 +302,48 @@ class StepTimer:
         ctx = context_start + np.arange(num_steps, dtype=float)
         attn = attention_decode_layer(self.shape, b, 1.0, ctx, self._adp, _ArrayMath)[0]
         return fixed + self._layers * np.asarray(attn, dtype=float)
+
+    def decode_run_until(
+        self, decode_seqs: int, context_start: float, num_steps: int, limit_s: float
+    ) -> tuple[int, float]:
+        """The steps of :meth:`decode_run_s` up to the first whose end reaches ``limit_s``
+        (at most ``num_steps``): how many, and their total time.
+
+        A run that a limit cuts within :data:`SCALAR_RUN_STEPS` steps is evaluated one step
+        at a time with the arithmetic of the array evaluation, element by element (the same
+        IEEE operations in the same order, hence the same numbers; tested), and summed in the
+        same order as ``numpy.cumsum``.
+        """
+        if limit_s < math.inf and not (self._direct or decode_seqs > self._max_x):
+            s = self.shape
+            b = float(decode_seqs)
+            adp = self._adp
+            window, sliding = float(s.window), float(s.sliding_frac)
+            keep = 1.0 - sliding
+            pair = float(s.attn_pair_flops_decode)
+            kvb = float(s.kv_bytes_per_token_layer)
+            act = 2.0 * b * 1.0 * float(s.attn_params) / float(s.hidden) * ACTIVATION_BYTES
+            compute = float(s.peak_attn_flops_per_s) * float(s.attention_compute_eff)
+            memory = float(s.memory_bandwidth_bytes_per_s) * float(s.memory_eff)
+            fixed = (
+                self._x[decode_seqs]
+                + self._h[decode_seqs]
+                + self._overhead0
+                + self._overhead_seq * decode_seqs
+            )
+            layers = self._layers
+            elapsed = 0.0
+            for i in range(min(num_steps, SCALAR_RUN_STEPS)):
+                ctx = context_start + i
+                e = keep * ctx + sliding * min(ctx, window) if window > 0.0 else ctx
+                t_c = b * 1.0 * e * pair / adp / compute
+                t_m = (b * e * kvb + act) / adp / memory
+                elapsed += fixed + layers * (t_c if t_c >= t_m else t_m)
+                if elapsed >= limit_s:
+                    return i + 1, elapsed
+            if num_steps <= SCALAR_RUN_STEPS:
+                return num_steps, elapsed
+        cum = np.cumsum(self.decode_run_s(decode_seqs, context_start, num_steps))
+        if limit_s < math.inf:
+            num_steps = max(1, min(num_steps, int(np.searchsorted(cum, limit_s, side="left")) + 1))
+        return num_steps, float(cum[num_steps - 1])

@@ -945,7 +945,7 @@ class _Run:
                         break
                 k = taken
             else:
-                k, elapsed = decode_run_until(timer, b, ctx0, k, limit)
+                k, elapsed = timer.decode_run_until(b, ctx0, k, limit)
             log.append(
                 (now, elapsed, k, 0.0, 0.0, 0.0, b, ctx0 + (k - 1) / 2.0, blocks_other * bs + 0.0)
             )
@@ -1166,7 +1166,7 @@ class _Run:
                     break
             k = taken
         else:
-            k, elapsed = decode_run_until(timer, b, ctx0, k, limit)
+            k, elapsed = timer.decode_run_until(b, ctx0, k, limit)
         self.log.append(
             (self.now, elapsed, k, 0.0, 0.0, 0.0, b, ctx0 + (k - 1) / 2.0, self.kv_tokens())
         )
@@ -1178,31 +1178,6 @@ class _Run:
         if self.caching:
             self.evict()
         self.retire()
-
-
-def decode_run_until(
-    timer: StepTimer, num_seqs: int, context_start: float, num_steps: int, limit_s: float
-) -> tuple[int, float]:
-    """Decode steps of a run of at most ``num_steps`` that end at or after ``limit_s``: the
-    number taken and their time (steps evaluated as one array).
-
-    A run cut short by an arrival evaluates only a prefix of the steps, long enough by the
-    first step's time (steps only get longer as contexts grow); each step's time and the
-    running sum are those of the whole run, so the result does not depend on the cut.
-    """
-    if limit_s < math.inf:
-        first_s = timer.decode_step_s(num_seqs, context_start)
-        guess = int(limit_s / first_s) + 4 if first_s > 0.0 else num_steps
-        if guess < num_steps:
-            cum = np.cumsum(timer.decode_run_s(num_seqs, context_start, guess))
-            j = int(np.searchsorted(cum, limit_s, side="left"))
-            if j < guess:
-                return j + 1, float(cum[j])
-        cum = np.cumsum(timer.decode_run_s(num_seqs, context_start, num_steps))
-        num_steps = max(1, min(num_steps, int(np.searchsorted(cum, limit_s, side="left")) + 1))
-        return num_steps, float(cum[num_steps - 1])
-    cum = np.cumsum(timer.decode_run_s(num_seqs, context_start, num_steps))
-    return num_steps, float(cum[-1])
 
 
 def percentiles(
