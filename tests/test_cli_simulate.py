@@ -169,3 +169,47 @@ def test_agent_sessions_with_prefix_caching_behind_a_router(tmp_path: Path) -> N
     assert sorted(int(r["trace_request"]) for r in rows) == list(range(200))
     table = run(*args, "--enable-prefix-caching").stdout
     assert "prefix cache" in table and "router prefix-aware" in table
+
+
+def test_disaggregated_pools_from_the_command_line() -> None:
+    proc = run(
+        "simulate", "--model", "llama-3.1-8b", "--accelerator", "h100-sxm",
+        "--num-requests", "200", "--request-rate", "8", "--input-tokens", "2048",
+        "--output-tokens", "64", "--prefill-replicas", "1", "--decode-replicas", "2", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["mode"] == "disaggregated"
+    assert (data["num_prefill_replicas"], data["num_decode_replicas"]) == (1, 2)
+    assert data["num_requests"] == 200 and data["num_rejected"] == 0
+    assert data["kv_transfer_s"]["p50"] > 0
+    assert data["ttft_s"]["p50"] >= data["kv_transfer_s"]["p50"]
+
+
+def test_autoscaled_replicas_from_the_command_line() -> None:
+    proc = run(
+        "simulate", "--model", "llama-3.1-8b", "--accelerator", "h100-sxm",
+        "--num-accelerators", "1", "--tp", "1", "--num-requests", "1500", "--request-rate", "20",
+        "--autoscale-target", "16", "--max-replicas", "4", "--scale-up-delay", "30", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert 1 <= data["max_replicas_at_once"] <= 4
+    assert data["replica_seconds"] > 0 and data["autoscale"]["target"] == 16
+
+
+@pytest.mark.parametrize(
+    ("args", "field"),
+    [
+        (["--prefill-replicas", "1"], "--prefill-replicas/--decode-replicas"),
+        (["--prefill-replicas", "1", "--decode-replicas", "1", "--autoscale-target", "8"],
+         "--autoscale-target"),
+        (["--autoscale-target", "8", "--export-steps", "/tmp/x.json"], "--export-steps"),
+        (["--prefill-replicas", "1", "--decode-replicas", "1", "--prefill-tp", "0"],
+         "--prefill-tp"),
+    ],
+)  # fmt: skip
+def test_cluster_option_errors_name_the_option(args: list[str], field: str) -> None:
+    proc = run("simulate", "--model", "llama-3.1-8b", "--accelerator", "h100-sxm", *args)
+    assert proc.returncode == 2, proc.stderr
+    assert field in proc.stderr and "Traceback" not in proc.stderr

@@ -27,6 +27,7 @@ from chip2grid.serving import (
     MOONCAKE_BLOCK_TOKENS,
     REQUEST_FORMATS,
     ROUTERS,
+    AutoscalePolicy,
     ClosedLoop,
     LengthDist,
     RequestTrace,
@@ -34,7 +35,9 @@ from chip2grid.serving import (
     lengths_trace,
     parse_diurnal,
     parse_length_dist,
+    simulate_autoscaled,
     simulate_closed_loop,
+    simulate_disaggregated,
     synthetic_trace,
 )
 from chip2grid.serving.export import write_chrome_trace, write_requests
@@ -175,6 +178,31 @@ def simulate_command(
     export_steps: Annotated[
         Path | None, typer.Option(help="write engine steps as a Chrome/Perfetto trace JSON")
     ] = None,
+    prefill_replicas: Annotated[
+        int,
+        typer.Option(
+            help="disaggregated serving: prefill instances (with --decode-replicas; 0: aggregated)"
+        ),
+    ] = 0,
+    decode_replicas: Annotated[int, typer.Option(help="disaggregated: decode instances")] = 0,
+    prefill_tp: Annotated[int, typer.Option(help="disaggregated: TP of a prefill instance")] = 1,
+    decode_tp: Annotated[int, typer.Option(help="disaggregated: TP of a decode instance")] = 1,
+    autoscale_target: Annotated[
+        float,
+        typer.Option(
+            help="autoscale replicas of one --tp/--pp instance to this many outstanding "
+            "requests per replica (0: off)"
+        ),
+    ] = 0.0,
+    min_replicas: Annotated[int, typer.Option(help="autoscale: fewest replicas")] = 1,
+    max_replicas: Annotated[int, typer.Option(help="autoscale: most replicas")] = 8,
+    scale_interval: Annotated[float, typer.Option(help="autoscale: seconds between checks")] = 15.0,
+    scale_up_delay: Annotated[
+        float, typer.Option(help="autoscale: seconds until a new replica serves")
+    ] = 120.0,
+    scale_down_cooldown: Annotated[
+        float, typer.Option(help="autoscale: idle seconds before a replica is drained")
+    ] = 300.0,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Simulate a deployment serving a request trace: latency percentiles, goodput, KV cache,
@@ -198,6 +226,15 @@ def simulate_command(
         raise InvalidParameterError(
             "--export-requests", str(export_requests), "a path ending in .csv or .parquet"
         )
+    cluster = _cluster_mode(
+        prefill_replicas,
+        decode_replicas,
+        autoscale_target,
+        closed_loop_users,
+        export_requests,
+        export_steps,
+        step_by_step,
+    )
     loop = _closed_loop(closed_loop_users, think_time, archetype, trace, diurnal)
     requests = _requests(
         trace,
@@ -227,6 +264,53 @@ def simulate_command(
         kv_precision=kv_precision,
         engine=engine,
     )
+    speculation = (
+        c2g.SpeculativeDecoding(
+            method=speculative,  # type: ignore[arg-type]
+            num_speculative_tokens=num_speculative_tokens,
+            acceptance_rate=acceptance_rate,
+            draft_model=c2g.get_model(draft_model) if draft_model else None,
+        )
+        if speculative
+        else None
+    )
+
+    def configure(deployment: c2g.Deployment) -> c2g.EngineConfig:
+        return c2g.engine_config_for(
+            deployment,
+            max_num_seqs=max_num_seqs,
+            max_num_batched_tokens=max_num_batched_tokens,
+            block_size=block_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            enable_chunked_prefill=chunked_prefill,
+            kv_reservation=kv_reservation,
+            enable_prefix_caching=enable_prefix_caching,
+            preemption_mode=preemption_mode,
+            swap_space_bytes=swap_space_gib * GIB,
+            speculative=speculation,
+            seed=seed,
+        )
+
+    if cluster == "disaggregated":
+        pools = []
+        for name, replicas, pool_tp in (
+            ("--prefill", prefill_replicas, prefill_tp),
+            ("--decode", decode_replicas, decode_tp),
+        ):
+            if pool_tp < 1:
+                raise InvalidParameterError(f"{name}-tp", pool_tp, "an integer >= 1")
+            pools.append(
+                c2g.Deployment(**{**base, "num_accelerators": replicas * pool_tp}, tp=pool_tp)
+            )
+        dis = simulate_disaggregated(
+            pools[0],
+            pools[1],
+            requests,
+            prefill_config=configure(pools[0]),
+            decode_config=configure(pools[1]),
+        )
+        _report_cluster(dis.summary(), requests, trace, as_json)
+        return
     fixed = {name: _parse_split(name, v) for name, v in (("tp", tp), ("pp", pp), ("ep", ep))}
     tp_n, pp_n, ep_n = fixed["tp"], fixed["pp"], fixed["ep"]
     if tp_n is not None and pp_n is not None and ep_n is not None:
@@ -242,27 +326,19 @@ def simulate_command(
             fix_pp=fixed["pp"],
             fix_ep=fixed["ep"],
         )
-    config = c2g.engine_config_for(
-        dep,
-        max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens,
-        block_size=block_size,
-        gpu_memory_utilization=gpu_memory_utilization,
-        enable_chunked_prefill=chunked_prefill,
-        kv_reservation=kv_reservation,
-        enable_prefix_caching=enable_prefix_caching,
-        preemption_mode=preemption_mode,
-        swap_space_bytes=swap_space_gib * GIB,
-        speculative=c2g.SpeculativeDecoding(
-            method=speculative,  # type: ignore[arg-type]
-            num_speculative_tokens=num_speculative_tokens,
-            acceptance_rate=acceptance_rate,
-            draft_model=c2g.get_model(draft_model) if draft_model else None,
+    config = configure(dep)
+    if cluster == "autoscale":
+        policy = AutoscalePolicy(
+            target=autoscale_target,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            interval_s=scale_interval,
+            scale_up_delay_s=scale_up_delay,
+            scale_down_cooldown_s=scale_down_cooldown,
         )
-        if speculative
-        else None,
-        seed=seed,
-    )
+        scaled = simulate_autoscaled(dep, requests, policy, config=config)
+        _report_cluster(scaled.summary(), requests, trace, as_json)
+        return
     with Progress(console=console, transient=True, disable=as_json) as bar:
         task = bar.add_task("simulating replicas", total=dep.num_replicas)
         if loop is None:
@@ -300,6 +376,91 @@ def simulate_command(
         print(json.dumps(jsonable(summary), indent=2))
         return
     _print_summary(summary)
+
+
+def _cluster_mode(
+    prefill_replicas: int,
+    decode_replicas: int,
+    autoscale_target: float,
+    closed_loop_users: int | None,
+    export_requests: Path | None,
+    export_steps: Path | None,
+    step_by_step: bool,
+) -> str | None:
+    """``disaggregated``, ``autoscale`` or None (one aggregated pool), with the options checked."""
+    for name, value in (
+        ("--prefill-replicas", prefill_replicas),
+        ("--decode-replicas", decode_replicas),
+    ):
+        if value < 0:
+            raise InvalidParameterError(name, value, "an integer >= 0 (0: aggregated)")
+    if not autoscale_target >= 0:
+        raise InvalidParameterError("--autoscale-target", autoscale_target, "a number >= 0")
+    disaggregated = prefill_replicas > 0 or decode_replicas > 0
+    if disaggregated and (prefill_replicas < 1 or decode_replicas < 1):
+        raise InvalidParameterError(
+            "--prefill-replicas/--decode-replicas",
+            f"{prefill_replicas}/{decode_replicas}",
+            "both >= 1 for disaggregated serving",
+        )
+    mode = "disaggregated" if disaggregated else ("autoscale" if autoscale_target > 0 else None)
+    if disaggregated and autoscale_target > 0:
+        raise InvalidParameterError(
+            "--autoscale-target", autoscale_target, "0 with disaggregated pools"
+        )
+    if mode is not None:
+        for name, given in (
+            ("--closed-loop-users", closed_loop_users is not None),
+            ("--export-requests", export_requests is not None),
+            ("--export-steps", export_steps is not None),
+            ("--step-by-step", step_by_step),
+        ):
+            if given:
+                raise InvalidParameterError(name, "set", f"not with {mode} serving")
+    return mode
+
+
+def _report_cluster(
+    summary: dict[str, Any], requests: RequestTrace, trace: Path | None, as_json: bool
+) -> None:
+    summary["trace"] = requests.source or (str(trace) if trace else "synthetic")
+    if as_json:
+        print(json.dumps(jsonable(summary), indent=2))
+        return
+    table = Table(title="chip2grid simulate", show_header=False, title_justify="left")
+    table.add_column("quantity", style="bold")
+    table.add_column("value")
+    rows = [
+        ("mode", str(summary.get("mode", "autoscaled"))),
+        ("trace", str(summary["trace"])),
+        ("requests", f"{summary['num_requests']} ({summary['num_rejected']} rejected)"),
+        ("simulated time", f"{summary['simulated_duration_s']:.1f} s"),
+        ("throughput", f"{summary['output_tokens_per_s']:.0f} output tok/s"),
+        ("TTFT p50/p90/p99", _fmt_pct(summary["ttft_s"])),
+        ("TPOT p50/p90/p99", _fmt_pct(summary["tpot_s"])),
+        ("E2E p50/p90/p99", _fmt_pct(summary["e2e_latency_s"], 1.0, "s")),
+        ("energy", f"{summary['energy_j_per_output_token']:.3f} J/output token (accelerators)"),
+    ]
+    if "kv_transfer_s" in summary:
+        rows.insert(
+            1,
+            (
+                "pools",
+                f"{summary['num_prefill_replicas']} prefill + {summary['num_decode_replicas']} "
+                f"decode instances, {summary['num_accelerators']} accelerators",
+            ),
+        )
+        rows.append(("KV transfer p50/p90/p99", _fmt_pct(summary["kv_transfer_s"])))
+    for key, value in summary.items():
+        if key.startswith(("replica", "num_replicas", "max_replicas", "idle_")) and not isinstance(
+            value, dict | list
+        ):
+            rows.append(
+                (key.replace("_", " "), f"{value:,.4g}" if isinstance(value, float) else str(value))
+            )
+    for name, value in rows:
+        table.add_row(name, value)
+    console.print(table)
 
 
 def _closed_loop(
