@@ -171,7 +171,7 @@ def test_plan_flags_disaggregated_candidates_as_steady_state_only() -> None:
 def test_decode_pool_at_a_rate_holds_the_batch_littles_law_gives() -> None:
     from chip2grid.perf.disaggregated import decode_at_rate
 
-    _, shape, _, dec = _pools()
+    _, shape, _, _dec = _pools()
     cap = 256.0
     full = decode_pool(shape, 4096.0, 256.0, cap)
     rates = np.array([0.5, 2.0, 8.0]) * float(full.requests_per_s) / 10.0
