@@ -36,8 +36,8 @@ Policy, with vLLM's knob names:
 
 from __future__ import annotations
 
+import array
 import heapq
-import itertools
 import math
 from collections import deque
 from collections.abc import Sequence
@@ -69,7 +69,9 @@ host-to-device copies reach about 50-55 GB/s, so swap times are a lower bound.""
 WATERMARK_FRAC = 0.01
 """Share of KV blocks kept free at admission in on-demand mode (vLLM's default watermark)."""
 LOG_FLUSH_ROWS = 65_536
-"""Timeline rows kept as Python tuples before they are packed into an array."""
+"""Timeline rows kept in the growing buffer before they are packed into an array."""
+LOG_FIELDS = 9
+"""Numbers in one timeline row (the fields of :class:`Timeline`)."""
 _INACTIVE = -1e18
 
 
@@ -378,7 +380,7 @@ class _Run:
         self.steps = 0
         self.busy = 0.0
         self.peak_blocks = 0
-        self.log: list[tuple[float, float, int, float, float, float, float, float, float]] = []
+        self.log = array.array("d")  # timeline rows of LOG_FIELDS numbers, flattened
         self.log_blocks: list[NDArray[np.float64]] = []  # the log, flushed to compact arrays
         # prefix caching: blocks of ``hb`` prompt tokens (``bpe`` KV blocks each) named by hashes
         hb = trace.block_tokens
@@ -633,7 +635,7 @@ class _Run:
     def transfer(self, tokens: int) -> None:
         """Copy the KV of ``tokens`` between accelerator and host memory; the engine waits."""
         dt = tokens * self.cfg.kv_bytes_per_token / self.cfg.swap_bandwidth_bytes_per_s
-        self.log.append((self.now, dt, 0, 0.0, 0.0, 0.0, 0.0, 0.0, self.kv_tokens()))
+        self.log.extend((self.now, dt, 0, 0.0, 0.0, 0.0, 0.0, 0.0, self.kv_tokens()))
         self.now += dt
         self.busy += dt
         self.swap_s += dt
@@ -679,10 +681,10 @@ class _Run:
 
     def flush_log(self) -> None:
         if self.log:
-            rows = len(self.log)
-            flat = itertools.chain.from_iterable(self.log)
-            self.log_blocks.append(np.fromiter(flat, float, 9 * rows).reshape(rows, 9))
-            self.log.clear()
+            rows = np.frombuffer(self.log, dtype=float).reshape(-1, LOG_FIELDS)
+            self.log_blocks.append(rows.copy())
+            del rows
+            del self.log[:]
 
     # --- requests fed one by one (a router in front of replicas) ----------------------------
     def submit(
@@ -770,7 +772,7 @@ class _Run:
                 break
             if self.now >= horizon:
                 break
-            if len(self.log) >= LOG_FLUSH_ROWS:
+            if len(self.log) >= LOG_FLUSH_ROWS * LOG_FIELDS:
                 self.flush_log()
             if self.pending:
                 self.prefill_step(timer, chunked)
@@ -795,7 +797,7 @@ class _Run:
         prefilled, held_blocks = self.prefilled, self.held_blocks
         prompt, generated, version = self.prompt, self.generated, self.version
         scheduled, first, finish = self.scheduled, self.first, self.finish
-        join, gen_at_join, fin = self.join, self.gen_at_join, self.finishing
+        join, fin = self.join, self.finishing
         log = self.log
         mixed_step_s, decode_step_s = timer.mixed_step_s, timer.decode_step_s
         coefficients = timer.decode_coefficients
@@ -808,6 +810,7 @@ class _Run:
         d, now, busy, steps = self.d, self.now, self.busy, self.steps
         nxt, num_dec, ctx_base = self.nxt, self.num_dec, self.ctx_base
         blocks_other, peak_blocks = self.blocks_other, self.peak_blocks
+        running = len(order)
         coeff_b = -1
         fixed = c_slope = m0 = m_slope = 0.0
         direct = False
@@ -817,7 +820,7 @@ class _Run:
                     waiting.append(nxt)
                 nxt += 1
             # admission: first come, first served while the whole request's blocks fit
-            while waiting and len(order) < max_seqs:
+            while waiting and running < max_seqs:
                 r = waiting[0]
                 need = -(-(prompt[r] + osl_l[r] - generated[r]) // bs)
                 if num_blocks - blocks_other - need < 0:
@@ -828,9 +831,10 @@ class _Run:
                 held_blocks[r] = need
                 blocks_other += need
                 order[r] = None
+                running += 1
                 if scheduled[r] != scheduled[r]:
                     scheduled[r] = now
-            if not order:
+            if not running:
                 if nxt < n and arrival_l[nxt] <= horizon:
                     if arrival_l[nxt] > now:
                         now = arrival_l[nxt]
@@ -838,7 +842,7 @@ class _Run:
                 break
             if now >= horizon:
                 break
-            if len(log) >= LOG_FLUSH_ROWS:
+            if len(log) >= LOG_FLUSH_ROWS * LOG_FIELDS:
                 self.flush_log()
             if pending:  # a step of prompt chunks (and, chunked, every running decode)
                 nd = num_dec if chunked else 0
@@ -865,7 +869,7 @@ class _Run:
                 p_ctx = ctx / (tokens if tokens > 1 else 1)
                 d_ctx = ctx_base / nd + d if nd else 0.0
                 dt = mixed_step_s(tokens, seqs, p_ctx, nd, d_ctx)
-                log.append((now, dt, 1, tokens, seqs, p_ctx, nd, d_ctx, blocks_other * bs + 0.0))
+                log.extend((now, dt, 1, tokens, seqs, p_ctx, nd, d_ctx, blocks_other * bs + 0.0))
                 now += dt
                 busy += dt
                 steps += 1
@@ -880,9 +884,10 @@ class _Run:
                         generated[r] = osl_l[r]
                         finish[r] = now
                         num_dec -= 1
-                        ctx_base -= prompt[r] + 1 - join[r]
+                        ctx_base -= prompt[r] + 1 - join.pop(r)
                         blocks_other -= held_blocks.pop(r)
                         del order[r]
+                        running -= 1
                 for r, take in progress:
                     done = prefilled[r] + take
                     prefilled[r] = done
@@ -898,9 +903,9 @@ class _Run:
                         finish[r] = now
                         blocks_other -= held_blocks.pop(r)
                         del order[r]
+                        running -= 1
                         continue
-                    join[r] = d
-                    gen_at_join[r] = g
+                    join[r] = d  # (gen_at_join is read only by preemption and speculation)
                     num_dec += 1
                     ctx_base += prompt[r] + 1 - d
                     heappush(fin, (d + osl_l[r] - g, r, version[r]))
@@ -916,7 +921,7 @@ class _Run:
             b = num_dec
             ctx0 = ctx_base / b + d
             limit = inf
-            if nxt < n and len(order) < max_seqs:
+            if nxt < n and running < max_seqs:
                 limit = arrival_l[nxt] - now
             if horizon != inf:
                 limit = min(limit, horizon - now)
@@ -932,21 +937,30 @@ class _Run:
                     coeff_b = b
                 elapsed = 0.0
                 taken = 0
-                while taken < k:
-                    c = ctx0 + taken
-                    if direct:
-                        elapsed += decode_step_s(b, c)
-                    else:
-                        e = keep * c + sliding * min(c, window) if window > 0.0 else c
-                        tc, tm = c_slope * e, m0 + m_slope * e
+                if not direct and window <= 0.0:  # the usual case: e = c
+                    while taken < k:
+                        c = ctx0 + taken
+                        tc, tm = c_slope * c, m0 + m_slope * c
                         elapsed += fixed + layers * (tc if tc >= tm else tm)
-                    taken += 1
-                    if elapsed >= limit:
-                        break
+                        taken += 1
+                        if elapsed >= limit:
+                            break
+                else:
+                    while taken < k:
+                        c = ctx0 + taken
+                        if direct:
+                            elapsed += decode_step_s(b, c)
+                        else:
+                            e = keep * c + sliding * min(c, window) if window > 0.0 else c
+                            tc, tm = c_slope * e, m0 + m_slope * e
+                            elapsed += fixed + layers * (tc if tc >= tm else tm)
+                        taken += 1
+                        if elapsed >= limit:
+                            break
                 k = taken
             else:
                 k, elapsed = timer.decode_run_until(b, ctx0, k, limit)
-            log.append(
+            log.extend(
                 (now, elapsed, k, 0.0, 0.0, 0.0, b, ctx0 + (k - 1) / 2.0, blocks_other * bs + 0.0)
             )
             now += elapsed
@@ -962,9 +976,10 @@ class _Run:
                 generated[r] = osl_l[r]
                 finish[r] = now
                 num_dec -= 1
-                ctx_base -= prompt[r] + 1 - join[r]
+                ctx_base -= prompt[r] + 1 - join.pop(r)
                 blocks_other -= held_blocks.pop(r)
                 del order[r]
+                running -= 1
         self.d, self.now, self.busy, self.steps = d, now, busy, steps
         self.nxt, self.num_dec, self.ctx_base = nxt, num_dec, ctx_base
         self.blocks_other, self.peak_blocks = blocks_other, peak_blocks
@@ -980,7 +995,7 @@ class _Run:
             self.rejected = np.array(self.rejected_l, dtype=bool)
         self.note_peak()
         self.flush_log()
-        log = np.concatenate(self.log_blocks) if self.log_blocks else np.zeros((0, 9))
+        log = np.concatenate(self.log_blocks) if self.log_blocks else np.zeros((0, LOG_FIELDS))
         timeline = Timeline(
             start_s=log[:, 0],
             duration_s=log[:, 1],
@@ -1053,7 +1068,7 @@ class _Run:
             ) + self.draft_s(num_dec, d_ctx)
         else:
             dt = timer.total_s(float(tokens), float(seqs), p_ctx, float(num_dec), d_ctx)
-        self.log.append((self.now, dt, 1, tokens, seqs, p_ctx, num_dec, d_ctx, self.kv_tokens()))
+        self.log.extend((self.now, dt, 1, tokens, seqs, p_ctx, num_dec, d_ctx, self.kv_tokens()))
         self.now += dt
         self.busy += dt
         self.steps += 1
@@ -1118,7 +1133,7 @@ class _Run:
         dt = timer.total_s(0.0, 0.0, 0.0, float(b), ctx, float(self.lookahead)) + self.draft_s(
             b, ctx
         )
-        self.log.append((self.now, dt, 1, 0.0, 0.0, 0.0, b, ctx, self.kv_tokens()))
+        self.log.extend((self.now, dt, 1, 0.0, 0.0, 0.0, b, ctx, self.kv_tokens()))
         self.now += dt
         self.busy += dt
         self.steps += 1
@@ -1167,7 +1182,7 @@ class _Run:
             k = taken
         else:
             k, elapsed = timer.decode_run_until(b, ctx0, k, limit)
-        self.log.append(
+        self.log.extend(
             (self.now, elapsed, k, 0.0, 0.0, 0.0, b, ctx0 + (k - 1) / 2.0, self.kv_tokens())
         )
         self.now += elapsed
