@@ -68,8 +68,6 @@ H100 datasheet gives "PCIe Gen5: 128 GB/s" (both directions). A theoretical peak
 host-to-device copies reach about 50-55 GB/s, so swap times are a lower bound."""
 WATERMARK_FRAC = 0.01
 """Share of KV blocks kept free at admission in on-demand mode (vLLM's default watermark)."""
-LOG_FLUSH_ROWS = 65_536
-"""Timeline rows kept in the growing buffer before they are packed into an array."""
 LOG_FIELDS = 9
 """Numbers in one timeline row (the fields of :class:`Timeline`)."""
 _INACTIVE = -1e18
@@ -381,7 +379,7 @@ class _Run:
         self.busy = 0.0
         self.peak_blocks = 0
         self.log = array.array("d")  # timeline rows of LOG_FIELDS numbers, flattened
-        self.log_blocks: list[NDArray[np.float64]] = []  # the log, flushed to compact arrays
+        self.log_blocks: list[NDArray[np.float64]] = []  # buffers handed to results
         # prefix caching: blocks of ``hb`` prompt tokens (``bpe`` KV blocks each) named by hashes
         hb = trace.block_tokens
         self.caching = cfg.enable_prefix_caching
@@ -680,11 +678,12 @@ class _Run:
             self.transfer(need * self.bs)
 
     def flush_log(self) -> None:
-        if self.log:
+        """Hand the timeline buffer to an array without copying it; later rows go to a new one
+        (the array keeps the buffer, which is never resized again)."""
+        if self.log or not self.log_blocks:
             rows = np.frombuffer(self.log, dtype=float).reshape(-1, LOG_FIELDS)
-            self.log_blocks.append(rows.copy())
-            del rows
-            del self.log[:]
+            self.log_blocks.append(rows)
+            self.log = array.array("d")
 
     # --- requests fed one by one (a router in front of replicas) ----------------------------
     def submit(
@@ -772,8 +771,6 @@ class _Run:
                 break
             if self.now >= horizon:
                 break
-            if len(self.log) >= LOG_FLUSH_ROWS * LOG_FIELDS:
-                self.flush_log()
             if self.pending:
                 self.prefill_step(timer, chunked)
                 continue
@@ -842,8 +839,6 @@ class _Run:
                 break
             if now >= horizon:
                 break
-            if len(log) >= LOG_FLUSH_ROWS * LOG_FIELDS:
-                self.flush_log()
             if pending:  # a step of prompt chunks (and, chunked, every running decode)
                 nd = num_dec if chunked else 0
                 budget = max_batched - nd
@@ -995,7 +990,8 @@ class _Run:
             self.rejected = np.array(self.rejected_l, dtype=bool)
         self.note_peak()
         self.flush_log()
-        log = np.concatenate(self.log_blocks) if self.log_blocks else np.zeros((0, LOG_FIELDS))
+        blocks = self.log_blocks
+        log = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)
         timeline = Timeline(
             start_s=log[:, 0],
             duration_s=log[:, 1],
@@ -1009,21 +1005,21 @@ class _Run:
         )
         return SimulationResult(
             arrival_s=self.arrival,
-            scheduled_s=np.array(self.scheduled),
-            first_token_s=np.array(self.first),
-            finish_s=np.array(self.finish),
+            scheduled_s=np.fromiter(self.scheduled, float, self.n),
+            first_token_s=np.fromiter(self.first, float, self.n),
+            finish_s=np.fromiter(self.finish, float, self.n),
             input_tokens=self.isl,
             output_tokens=self.osl,
             rejected=self.rejected,
-            num_preemptions=np.array(self.preempts, dtype=np.int64),
+            num_preemptions=np.fromiter(self.preempts, np.int64, self.n),
             num_steps=self.steps,
             busy_s=self.busy,
             kv_cache_peak_frac=self.peak_blocks / cfg.num_gpu_blocks,
             timeline=timeline,
             reject_reasons=self.reasons,
-            cached_tokens=np.array(self.cached, dtype=np.int64),
+            cached_tokens=np.fromiter(self.cached, np.int64, self.n),
             num_evicted_blocks=self.cache.num_evicted,
-            num_swaps=np.array(self.swaps, dtype=np.int64),
+            num_swaps=np.fromiter(self.swaps, np.int64, self.n),
             swap_transfer_s=self.swap_s,
             speculative_tokens_per_step=self.spec_tokens / self.spec_seq_steps
             if self.spec_seq_steps
