@@ -9,7 +9,7 @@ import chip2grid as c2g
 from chip2grid.perf import calibration_for, rank_shape
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving import RequestTrace, poisson_arrivals
-from chip2grid.serving.simulator import EngineConfig, Simulator, percentiles
+from chip2grid.serving.simulator import SCALAR_JUMP_STEPS, EngineConfig, Simulator, percentiles
 
 
 def deployment(model: str = "llama-3.1-8b", tp: int = 1) -> c2g.Deployment:
@@ -424,3 +424,35 @@ def test_step_timer_fast_paths_equal_the_general_ones_exactly(model: str) -> Non
             dc = ctx0 if ds else 0.0
             exact = t.total_s(float(pt), float(ps), pc, float(ds), dc)
             assert t.mixed_step_s(pt, ps, pc, ds, dc) == exact
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_reserved_loop_equals_the_general_loop_exactly(chunked: bool) -> None:
+    """Full reservation runs a dedicated loop; it must reproduce the general one bit for bit."""
+    from chip2grid.serving.simulator import _Run
+
+    cfg = EngineConfig(
+        max_num_seqs=48,
+        num_gpu_blocks=900,
+        max_num_batched_tokens=2048,
+        kv_reservation="full",
+        enable_chunked_prefill=chunked,
+    )
+    trace = synthetic(1500, 30.0, seed=3)
+    runs = []
+    for fast in (True, False):
+        run = _Run(timer(cfg), cfg, trace, step_by_step=False)
+        assert run.reserved_loop
+        run.reserved_loop = fast
+        runs.append(run.result())
+    a, b = runs
+    for name in ("scheduled_s", "first_token_s", "finish_s", "num_preemptions"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    for name in ("start_s", "duration_s", "num_steps", "decode_context", "kv_tokens"):
+        np.testing.assert_array_equal(getattr(a.timeline, name), getattr(b.timeline, name))
+    assert (a.num_steps, a.busy_s, a.kv_cache_peak_frac) == (
+        b.num_steps,
+        b.busy_s,
+        b.kv_cache_peak_frac,
+    )
+    assert a.timeline.num_steps.max() > SCALAR_JUMP_STEPS  # array-evaluated runs included

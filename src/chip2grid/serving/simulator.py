@@ -428,6 +428,8 @@ class _Run:
         self.spec_tokens = 0
         self.kv_ready: set[int] = set()  # submitted with their prompt KV (prefilled elsewhere)
         self.remote_kv = False  # any such request: admit() handles them, not advance_reserved
+        self.reserved_loop = self.full and not (self.caching or self.spec or step_by_step)
+        """Whether :meth:`advance` may run :meth:`advance_reserved` (the same results)."""
 
     # --- KV blocks -------------------------------------------------------------------------
     def decode_blocks(self, dd: int) -> int:
@@ -755,7 +757,7 @@ class _Run:
         arrival_l, rejected_l = self.arrival_l, self.rejected_l
         chunked = cfg.enable_chunked_prefill
         self.horizon = horizon
-        if self.full and not (self.caching or self.spec or self.step_by_step or self.remote_kv):
+        if self.reserved_loop and not self.remote_kv:
             self.advance_reserved(horizon)
             return
         while self.nxt < n or self.waiting or self.order or self.swapped:
