@@ -456,3 +456,28 @@ def test_reserved_loop_equals_the_general_loop_exactly(chunked: bool) -> None:
         b.kv_cache_peak_frac,
     )
     assert a.timeline.num_steps.max() > SCALAR_JUMP_STEPS  # array-evaluated runs included
+
+
+def test_pipeline_parallel_runs_take_the_array_path_with_the_same_results() -> None:
+    dep = c2g.Deployment(
+        model=c2g.get_model("llama-3.1-8b"),
+        accelerator=c2g.get_accelerator("h100-sxm"),
+        num_accelerators=2,
+        tp=1,
+        pp=2,
+        weight_precision="fp8",
+        kv_precision="fp8",
+        engine="tensorrt-llm",
+    )
+    shape = rank_shape(dep, calibration_for(dep.accelerator.family, "tensorrt-llm"))
+    assert not StepTimer(shape, max_tokens=8192, max_seqs=256).tabulated
+    rng = np.random.default_rng(3)
+    trace = RequestTrace(
+        arrival_s=poisson_arrivals(4.0, 300, rng),
+        input_tokens=rng.integers(100, 2000, 300),
+        output_tokens=rng.integers(10, 300, 300),
+    )
+    fast = c2g.simulate(dep, trace)
+    exact = c2g.simulate(dep, trace, step_by_step=True)
+    np.testing.assert_allclose(fast.ttft_s, exact.ttft_s, rtol=1e-9)
+    np.testing.assert_allclose(fast.e2e_latency_s, exact.e2e_latency_s, rtol=1e-9)

@@ -234,6 +234,13 @@ class StepTimer:
         return coeff
 
     @property
+    def tabulated(self) -> bool:
+        """Whether steps come from the tables (scalar-fast); False with pipeline parallelism,
+        where every step goes through :func:`step_time` and whole decode runs should be
+        evaluated as arrays."""
+        return not self._direct
+
+    @property
     def num_layers(self) -> float:
         """Layers ``L`` of the attention term."""
         return self._layers

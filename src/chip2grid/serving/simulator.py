@@ -428,8 +428,12 @@ class _Run:
         self.spec_tokens = 0
         self.kv_ready: set[int] = set()  # submitted with their prompt KV (prefilled elsewhere)
         self.remote_kv = False  # any such request: admit() handles them, not advance_reserved
-        self.reserved_loop = self.full and not (self.caching or self.spec or step_by_step)
-        """Whether :meth:`advance` may run :meth:`advance_reserved` (the same results)."""
+        self.reserved_loop = (
+            self.full and not (self.caching or self.spec or step_by_step) and self.timer.tabulated
+        )
+        """Whether :meth:`advance` may run :meth:`advance_reserved` (the same results). Not
+        with an untabulated timer (pipeline parallelism): its per-step calls cost ~0.1 ms each,
+        where the general loop evaluates whole decode runs as arrays."""
 
     # --- KV blocks -------------------------------------------------------------------------
     def decode_blocks(self, dd: int) -> int:
