@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import ServerPower
-from chip2grid.perf import Calibration, Deployment, get_engine
+from chip2grid.perf import Calibration, Deployment
 from chip2grid.serving.disagg import _calibration, pool_energy_j, step_timers
 from chip2grid.serving.simulate import ServingResult, engine_config_for
 from chip2grid.serving.simulator import Engine, EngineConfig, percentiles
@@ -294,15 +294,12 @@ def simulate_autoscaled(
     ttft = np.full(n, math.nan)
     for res, idx in zip(results, indices, strict=True):
         ttft[idx] = res.first_token_s - trace.arrival_s[idx]  # from the true arrival
-    serving = ServingResult(
-        deployment=deployment,
-        engine=get_engine(deployment.engine).id,
-        config=config,
-        calibration=cal.label,
-        replicas=tuple(results),
-        accelerator_energy_j=acc_j,
-        system_energy_j=sys_j,
-        step_by_step=False,
+    serving = ServingResult.of_pool(
+        deployment,
+        config,
+        cal,
+        results,
+        (acc_j, sys_j),
         router="least-outstanding",
         request_indices=indices,
     )

@@ -246,16 +246,14 @@ def simulate_closed_loop(
         a, s = timeline_energy_j(deployment, calibration, res, server)
         acc_j += a
         sys_j += s
-    serving = ServingResult(
-        deployment=deployment,
-        engine=engine_spec.id,
-        config=config,
-        calibration=calibration.label,
-        replicas=run.results,
-        accelerator_energy_j=acc_j,
-        system_energy_j=sys_j,
-        step_by_step=step_by_step,
+    serving = ServingResult.of_pool(
+        deployment,
+        config,
+        calibration,
+        run.results,
+        (acc_j, sys_j),
         router=router,
         request_indices=run.indices,
+        step_by_step=step_by_step,
     )
     return ClosedLoopResult(serving=serving, loop=loop, think_s=run.think_s)

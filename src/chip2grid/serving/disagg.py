@@ -353,29 +353,11 @@ def simulate_disaggregated(
     span = t_end - t0
     acc_p, sys_p = pool_energy_j(prefill, cal_p, res_p, server, [span] * len(res_p))
     acc_d, sys_d = pool_energy_j(decode, cal_d, res_d, server, [span] * len(res_d))
-    prefill_result = ServingResult(
-        deployment=prefill,
-        engine=get_engine(prefill.engine).id,
-        config=cfg_p,
-        calibration=cal_p.label,
-        replicas=tuple(res_p),
-        accelerator_energy_j=acc_p,
-        system_energy_j=sys_p,
-        step_by_step=False,
-        router=prefill_router,
-        request_indices=tuple(idx_p),
+    prefill_result = ServingResult.of_pool(
+        prefill, cfg_p, cal_p, res_p, (acc_p, sys_p), router=prefill_router, request_indices=idx_p
     )
-    decode_result = ServingResult(
-        deployment=decode,
-        engine=get_engine(decode.engine).id,
-        config=cfg_d,
-        calibration=cal_d.label,
-        replicas=tuple(res_d),
-        accelerator_energy_j=acc_d,
-        system_energy_j=sys_d,
-        step_by_step=False,
-        router=decode_router,
-        request_indices=tuple(idx_d),
+    decode_result = ServingResult.of_pool(
+        decode, cfg_d, cal_d, res_d, (acc_d, sys_d), router=decode_router, request_indices=idx_d
     )
     return DisaggregatedResult(
         prefill=prefill_result,

@@ -4,7 +4,7 @@ router, energy from the step-level power model, and the summary users ask for.""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -60,6 +60,34 @@ class ServingResult:
     router: str = "round-robin"
     request_indices: tuple[NDArray[np.int64], ...] = ()
     """Per replica, the trace index of each request it served (in its result order)."""
+
+    @classmethod
+    def of_pool(
+        cls,
+        deployment: Deployment,
+        config: EngineConfig,
+        calibration: Calibration,
+        results: Sequence[SimulationResult],
+        energy_j: tuple[float, float],
+        *,
+        router: str,
+        request_indices: Sequence[NDArray[np.int64]] = (),
+        step_by_step: bool = False,
+    ) -> ServingResult:
+        """The result of one pool of replicas of ``deployment``; ``energy_j`` is its
+        (accelerator, system) energy."""
+        return cls(
+            deployment=deployment,
+            engine=get_engine(deployment.engine).id,
+            config=config,
+            calibration=calibration.label,
+            replicas=tuple(results),
+            accelerator_energy_j=energy_j[0],
+            system_energy_j=energy_j[1],
+            step_by_step=step_by_step,
+            router=router,
+            request_indices=tuple(request_indices),
+        )
 
     def _cat(self, name: str) -> NDArray[np.float64]:
         return np.concatenate([np.asarray(getattr(r, name), dtype=float) for r in self.replicas])
@@ -418,15 +446,13 @@ def simulate(
         a, s = timeline_energy_j(deployment, calibration, res, server)
         acc_j += a
         sys_j += s
-    return ServingResult(
-        deployment=deployment,
-        engine=engine.id,
-        config=config,
-        calibration=calibration.label,
-        replicas=tuple(results),
-        accelerator_energy_j=acc_j,
-        system_energy_j=sys_j,
-        step_by_step=step_by_step,
+    return ServingResult.of_pool(
+        deployment,
+        config,
+        calibration,
+        results,
+        (acc_j, sys_j),
         router=router,
-        request_indices=tuple(indices),
+        request_indices=indices,
+        step_by_step=step_by_step,
     )
