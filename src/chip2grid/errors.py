@@ -16,6 +16,7 @@ Every message says what was wrong, the value received, what is allowed and how t
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
 
 
@@ -101,6 +102,15 @@ def require_positive(field: str, value: float, *, allow_zero: bool = False) -> N
     if not ok or value != value:  # NaN check
         allowed = "a number >= 0" if allow_zero else "a number > 0"
         raise InvalidParameterError(field, value, allowed)
+
+
+def require_finite_non_negative(entry: object, fields: Iterable[str], where: str = "") -> None:
+    """Raise :class:`InvalidParameterError` naming the first of ``entry``'s ``fields`` that is
+    negative, NaN or infinite (catalog entries check their numbers with this)."""
+    for name in fields:
+        value = getattr(entry, name)
+        if not (value >= 0 and math.isfinite(value)):
+            raise InvalidParameterError(name, value, "a finite number >= 0", where)
 
 
 def require_fraction(field: str, value: float, *, allow_zero: bool = True) -> None:

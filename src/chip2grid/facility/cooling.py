@@ -6,14 +6,13 @@ broadcast over numpy arrays.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chip2grid.catalog import catalog_names, get_entry
-from chip2grid.errors import InvalidParameterError
+from chip2grid.errors import InvalidParameterError, require_finite_non_negative
 from chip2grid.facility._arrays import Real, as_real, check
 from chip2grid.facility.region import DAYS_PER_MONTH, Region
 
@@ -68,12 +67,7 @@ class Cooling:
     notes: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        for name in _NON_NEGATIVE:
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise InvalidParameterError(
-                    name, value, "a finite number >= 0", f"in cooling {self.id!r}"
-                )
+        require_finite_non_negative(self, _NON_NEGATIVE, f"in cooling {self.id!r}")
         if self.max_rack_power_w <= 0:
             raise InvalidParameterError(
                 "max_rack_power_w", self.max_rack_power_w, "a number > 0", f"cooling {self.id!r}"

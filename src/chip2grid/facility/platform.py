@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from chip2grid.catalog import catalog_names, get_entry, load_table
-from chip2grid.errors import InvalidParameterError
+from chip2grid.errors import InvalidParameterError, require_finite_non_negative
 from chip2grid.facility._arrays import Real, as_real, check
 from chip2grid.hardware import get_accelerator
 
@@ -88,10 +88,7 @@ class Platform:
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise InvalidParameterError(name, value, "a finite number > 0", where)
-        for name in _NON_NEGATIVE:
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise InvalidParameterError(name, value, "a finite number >= 0", where)
+        require_finite_non_negative(self, _NON_NEGATIVE, where)
         if not 0 < self.psu_efficiency_frac <= 1:
             raise InvalidParameterError(
                 "psu_efficiency_frac", self.psu_efficiency_frac, "a fraction in (0, 1]", where

@@ -6,11 +6,10 @@ A :class:`Region` is one entry of ``catalog/regions.toml`` (schema in
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from chip2grid.catalog import catalog_names, get_entry
-from chip2grid.errors import InvalidParameterError
+from chip2grid.errors import InvalidParameterError, require_finite_non_negative
 
 __all__ = ["DAYS_PER_MONTH", "Region", "get_region", "list_regions"]
 
@@ -70,12 +69,7 @@ class Region:
     notes: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
-        for name in _NON_NEGATIVE:
-            value = getattr(self, name)
-            if not (value >= 0 and math.isfinite(value)):
-                raise InvalidParameterError(
-                    name, value, "a finite number >= 0", f"in region {self.id!r}"
-                )
+        require_finite_non_negative(self, _NON_NEGATIVE, f"in region {self.id!r}")
         for name in ("monthly_mean_temperature_c", "monthly_mean_wet_bulb_c"):
             months = getattr(self, name)
             if len(months) != 12:
