@@ -28,9 +28,9 @@ from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import ServerPower
 from chip2grid.perf import Calibration, Deployment, calibration_for, get_engine, rank_shape
 from chip2grid.perf.timer import StepTimer
-from chip2grid.serving.cluster import ROUTERS, Router, get_router
+from chip2grid.serving.cluster import ROUTERS, Router, replicas_behind
 from chip2grid.serving.simulate import ServingResult, engine_config_for, timeline_energy_j
-from chip2grid.serving.simulator import Engine, EngineConfig, SimulationResult
+from chip2grid.serving.simulator import EngineConfig, SimulationResult
 from chip2grid.serving.workload import RequestTrace
 
 __all__ = [
@@ -110,19 +110,9 @@ def run_closed_loop(
 ) -> ClosedLoopRun:
     """Serve ``trace``'s requests (in order) to ``loop.num_users`` users on ``num_replicas``
     engines behind ``router``; think times are drawn from a generator seeded with ``seed``."""
-    if not isinstance(num_replicas, int) or num_replicas < 1:
-        raise InvalidParameterError("num_replicas", num_replicas, "an integer >= 1")
-    policy = get_router(router) if isinstance(router, str) else router
-    engines = [
-        Engine(
-            timer,
-            config,
-            block_tokens=trace.block_tokens,
-            step_by_step=step_by_step,
-            draft_timer=draft_timer,
-        )
-        for _ in range(num_replicas)
-    ]
+    policy, engines = replicas_behind(
+        timer, config, trace, num_replicas, router, step_by_step, draft_timer
+    )
     rng = np.random.default_rng(seed)
     mean_think = loop.think_time_s
 

@@ -84,19 +84,16 @@ def get_router(name: str) -> Router:
         raise InvalidParameterError("router", name, " or ".join(ROUTERS)) from None
 
 
-def simulate_cluster(
+def replicas_behind(
     timer: StepTimer,
     config: EngineConfig,
     trace: RequestTrace,
     num_replicas: int,
     router: str | Router,
-    *,
     step_by_step: bool = False,
     draft_timer: StepTimer | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> tuple[list[SimulationResult], list[NDArray[np.int64]]]:
-    """Route ``trace`` across ``num_replicas`` engines; their results and the trace indices
-    each one served (in its result order)."""
+) -> tuple[Router, list[Engine]]:
+    """The router policy and ``num_replicas`` fresh engines for ``trace`` (checked)."""
     if not isinstance(num_replicas, int) or num_replicas < 1:
         raise InvalidParameterError("num_replicas", num_replicas, "an integer >= 1")
     policy = get_router(router) if isinstance(router, str) else router
@@ -110,6 +107,25 @@ def simulate_cluster(
         )
         for _ in range(num_replicas)
     ]
+    return policy, engines
+
+
+def simulate_cluster(
+    timer: StepTimer,
+    config: EngineConfig,
+    trace: RequestTrace,
+    num_replicas: int,
+    router: str | Router,
+    *,
+    step_by_step: bool = False,
+    draft_timer: StepTimer | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[list[SimulationResult], list[NDArray[np.int64]]]:
+    """Route ``trace`` across ``num_replicas`` engines; their results and the trace indices
+    each one served (in its result order)."""
+    policy, engines = replicas_behind(
+        timer, config, trace, num_replicas, router, step_by_step, draft_timer
+    )
     n = trace.num_requests
     arrivals: list[float] = trace.arrival_s.tolist()
     inputs: list[int] = trace.input_tokens.tolist()

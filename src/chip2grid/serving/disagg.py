@@ -57,7 +57,13 @@ from chip2grid.perf.disaggregated import (
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.cluster import get_router, simulate_cluster
 from chip2grid.serving.simulate import ServingResult, engine_config_for, timeline_energy_j
-from chip2grid.serving.simulator import Engine, EngineConfig, SimulationResult, percentiles
+from chip2grid.serving.simulator import (
+    Engine,
+    EngineConfig,
+    RequestLatencies,
+    SimulationResult,
+    percentiles,
+)
 from chip2grid.serving.workload import RequestTrace
 
 __all__ = [
@@ -113,11 +119,12 @@ def pool_energy_j(
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class DisaggregatedResult:
+class DisaggregatedResult(RequestLatencies):
     """Per-request times in trace order (s; NaN where rejected) and both pools' results.
 
     ``prefill.replicas`` are the prefill instances (each request with one output token);
     ``decode.replicas`` the decode instances, whose ``arrival_s`` is the time the KV arrived.
+    ``ttft_s`` runs from arrival to the decode instance's admission (see module notes).
     """
 
     prefill: ServingResult
@@ -146,21 +153,6 @@ class DisaggregatedResult:
     @property
     def num_rejected(self) -> int:
         return int(self.rejected.sum())
-
-    @property
-    def ttft_s(self) -> NDArray[np.float64]:
-        """Arrival to the decode instance's admission (see module notes)."""
-        return self.first_token_s - self.arrival_s
-
-    @property
-    def tpot_s(self) -> NDArray[np.float64]:
-        gaps = np.maximum(self.output_tokens - 1, 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(gaps > 0, (self.finish_s - self.first_token_s) / gaps, np.nan)
-
-    @property
-    def e2e_latency_s(self) -> NDArray[np.float64]:
-        return self.finish_s - self.arrival_s
 
     @property
     def prefill_queue_wait_s(self) -> NDArray[np.float64]:

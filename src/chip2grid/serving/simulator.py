@@ -138,8 +138,36 @@ class Timeline:
     kv_tokens: NDArray[np.float64]
 
 
+class RequestLatencies:
+    """TTFT, TPOT and end-to-end latency per request, from the times a result records
+    (``arrival_s``, ``first_token_s``, ``finish_s``, ``output_tokens``)."""
+
+    __slots__ = ()
+    arrival_s: NDArray[np.float64]
+    first_token_s: NDArray[np.float64]
+    finish_s: NDArray[np.float64]
+    output_tokens: NDArray[np.int64]
+
+    @property
+    def ttft_s(self) -> NDArray[np.float64]:
+        """Time to first token of every request."""
+        return self.first_token_s - self.arrival_s
+
+    @property
+    def tpot_s(self) -> NDArray[np.float64]:
+        """Mean time per output token after the first (NaN for one-token outputs)."""
+        gaps = np.maximum(self.output_tokens - 1, 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(gaps > 0, (self.finish_s - self.first_token_s) / gaps, np.nan)
+
+    @property
+    def e2e_latency_s(self) -> NDArray[np.float64]:
+        """Arrival to last token."""
+        return self.finish_s - self.arrival_s
+
+
 @dataclass(frozen=True, slots=True)
-class SimulationResult:
+class SimulationResult(RequestLatencies):
     """Per-request times (s; NaN for rejected requests), counts and the engine timeline."""
 
     arrival_s: NDArray[np.float64]
@@ -181,26 +209,9 @@ class SimulationResult:
         return int(self.cached_tokens[done].sum()) / total
 
     @property
-    def ttft_s(self) -> NDArray[np.float64]:
-        """Time to first token of every request."""
-        return self.first_token_s - self.arrival_s
-
-    @property
     def queue_wait_s(self) -> NDArray[np.float64]:
         """Arrival to first scheduled."""
         return self.scheduled_s - self.arrival_s
-
-    @property
-    def tpot_s(self) -> NDArray[np.float64]:
-        """Mean time per output token after the first (NaN for one-token outputs)."""
-        gaps = np.maximum(self.output_tokens - 1, 0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(gaps > 0, (self.finish_s - self.first_token_s) / gaps, np.nan)
-
-    @property
-    def e2e_latency_s(self) -> NDArray[np.float64]:
-        """Arrival to last token."""
-        return self.finish_s - self.arrival_s
 
     @property
     def duration_s(self) -> float:
