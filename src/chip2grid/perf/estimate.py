@@ -118,7 +118,8 @@ class Estimate:
     speculative_tokens_per_step: float = 1.0
     prefill_time_frac: float = 0.0
     """Share of busy time charged to input tokens by stand-alone cost
-    (:func:`chip2grid.perf.attribution.prefill_time_share`); it splits cost per token."""
+    (:func:`chip2grid.perf.attribution.prefill_time_share`); it splits cost per token. NaN
+    when the estimate was made with ``cost_split=False``."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -158,9 +159,12 @@ def estimate(
     calibration: Calibration | None = None,
     server: ServerPower | None = None,
     speculative: SpeculativeDecoding | None = None,
+    cost_split: bool = True,
 ) -> Estimate:
     """Estimate throughput, latencies, power and energy of ``deployment`` serving ``workload``.
 
+    ``cost_split=False`` skips :attr:`Estimate.prefill_time_frac` (two or more extra step
+    evaluations, about a third of an estimate) for searches that discard most estimates.
     Raises :class:`InfeasibleError` when the model and one sequence do not fit in memory.
     """
     load = load or Load()
@@ -377,7 +381,9 @@ def estimate(
                 if load.mode != "static"
                 else max(isl * batch_size, 1.0)
             ),
-        ),
+        )
+        if cost_split
+        else math.nan,
         notes=notes,
     )
 
@@ -405,7 +411,9 @@ def best_layout(
             continue
         try:
             trial = deployment.replace(tp=tp, pp=pp, ep=ep)
-            candidates.append(estimate(trial, workload, load, speculative=speculative))
+            candidates.append(
+                estimate(trial, workload, load, speculative=speculative, cost_split=False)
+            )
         except (InfeasibleError, InvalidParameterError) as exc:
             errors.append(str(exc))
     if not candidates:
@@ -415,8 +423,11 @@ def best_layout(
         )
     if load.mode == "request_rate":
         stable = [c for c in candidates if not c.saturated] or candidates
-        return min(stable, key=lambda c: (c.e2e_latency_s_mean, -c.output_tokens_per_s))
-    return max(candidates, key=lambda c: (c.output_tokens_per_s, -c.tpot_s_mean))
+        best = min(stable, key=lambda c: (c.e2e_latency_s_mean, -c.output_tokens_per_s))
+    else:
+        best = max(candidates, key=lambda c: (c.output_tokens_per_s, -c.tpot_s_mean))
+    chosen = deployment.replace(tp=best.tp, pp=best.pp, ep=best.ep)
+    return estimate(chosen, workload, load, speculative=speculative)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -450,28 +461,29 @@ def concurrency_within_slo(
     a gap of ``abs_tol`` users. Means, not tails: a percentile target needs the simulator.
     """
 
-    def at(users: float) -> Estimate:
-        return estimate(deployment, workload, Load(mode="concurrency", concurrency=users))
+    def at(users: float, cost_split: bool = False) -> Estimate:
+        load = Load(mode="concurrency", concurrency=users)
+        return estimate(deployment, workload, load, cost_split=cost_split)
 
     def meets(est: Estimate) -> bool:
         return est.ttft_s_mean <= ttft_s and est.tpot_s_mean <= tpot_s and not est.saturated
 
     low_est = at(1.0)
     if not meets(low_est):
-        return SloLimit(concurrency=0.0, estimate=low_est, limited_by="one_user")
+        return SloLimit(concurrency=0.0, estimate=at(1.0, True), limited_by="one_user")
     top = float(max(max_users if max_users is not None else low_est.max_concurrency, 1.0))
     top_est = at(top)
     if meets(top_est):
-        return SloLimit(concurrency=top, estimate=top_est, limited_by="max_users")
-    low, high, best = 1.0, top, low_est
+        return SloLimit(concurrency=top, estimate=at(top, True), limited_by="max_users")
+    low, high = 1.0, top
     while high / low > 1.0 + rel_tol and high - low > abs_tol:
         mid = math.sqrt(low * high)
         trial = at(mid)
         if meets(trial):
-            low, best = mid, trial
+            low = mid
         else:
             high = mid
-    return SloLimit(concurrency=low, estimate=best, limited_by="slo")
+    return SloLimit(concurrency=low, estimate=at(low, True), limited_by="slo")
 
 
 __all__ = [
