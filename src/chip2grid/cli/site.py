@@ -10,7 +10,7 @@ from rich.table import Table
 
 from chip2grid.cli.app import app, console
 from chip2grid.jsonable import jsonable
-from chip2grid.scenario import evaluate, load_scenario, site_buildout
+from chip2grid.scenario import apply_overrides, evaluate, load_scenario, site_buildout
 
 
 @app.command("site")
@@ -38,8 +38,7 @@ def site_command(
     site.buildout ([{year, power_w}, ...]); without phases, the whole site now."""
     s = load_scenario(scenario)
     if power_mw is not None:
-        s = s.model_copy(update={"site": s.site.model_copy(update={"power_cap_w": power_mw * 1e6})})
-        s = type(s).model_validate(s.model_dump())
+        s = apply_overrides(s, {"site.power_cap_w": power_mw * 1e6})
     result = evaluate(s, simulate=False)
     rows = site_buildout(s, result.capacity, result.cost_at_capacity, accelerators)
     if as_json:
