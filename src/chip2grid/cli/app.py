@@ -154,6 +154,21 @@ class Kind(StrEnum):
     energy_sources = "energy-sources"
 
 
+def speculative_options(
+    method: str | None, num_tokens: int, acceptance_rate: float, draft_model: str | None
+) -> c2g.SpeculativeDecoding | None:
+    """``--speculative``, ``--num-speculative-tokens``, ``--acceptance-rate`` and
+    ``--draft-model`` as a :class:`SpeculativeDecoding` (None when ``method`` is unset)."""
+    if not method:
+        return None
+    return c2g.SpeculativeDecoding(
+        method=method,  # type: ignore[arg-type]
+        num_speculative_tokens=num_tokens,
+        acceptance_rate=acceptance_rate,
+        draft_model=c2g.get_model(draft_model) if draft_model else None,
+    )
+
+
 @app.command("estimate")
 def estimate_command(
     model: Annotated[
@@ -246,14 +261,7 @@ def estimate_command(
         "pp": _parse_split("pp", pp),
         "ep": _parse_split("ep", ep),
     }
-    spec = None
-    if speculative:
-        spec = c2g.SpeculativeDecoding(
-            method=speculative,  # type: ignore[arg-type]
-            num_speculative_tokens=num_speculative_tokens,
-            acceptance_rate=acceptance_rate,
-            draft_model=c2g.get_model(draft_model) if draft_model else None,
-        )
+    spec = speculative_options(speculative, num_speculative_tokens, acceptance_rate, draft_model)
     base = dict(
         model=arch,
         accelerator=acc,

@@ -18,6 +18,7 @@ from chip2grid.cli.app import (
     app,
     best_deployment,
     console,
+    speculative_options,
 )
 from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
@@ -264,15 +265,8 @@ def simulate_command(
         kv_precision=kv_precision,
         engine=engine,
     )
-    speculation = (
-        c2g.SpeculativeDecoding(
-            method=speculative,  # type: ignore[arg-type]
-            num_speculative_tokens=num_speculative_tokens,
-            acceptance_rate=acceptance_rate,
-            draft_model=c2g.get_model(draft_model) if draft_model else None,
-        )
-        if speculative
-        else None
+    speculation = speculative_options(
+        speculative, num_speculative_tokens, acceptance_rate, draft_model
     )
 
     def configure(deployment: c2g.Deployment) -> c2g.EngineConfig:
