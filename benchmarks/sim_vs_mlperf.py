@@ -23,14 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from chip2grid.hardware import get_accelerator
-from chip2grid.llm import get_model
-from chip2grid.perf import Deployment, get_engine
 from chip2grid.serving import RequestTrace, simulate
 from chip2grid.serving.simulate import engine_config_for
 from chip2grid.serving.workload import poisson_arrivals
 from chip2grid.validation.cases import load_cases
-from chip2grid.validation.predict import catalog_parameters, predict, prepare
+from chip2grid.validation.predict import case_deployment, catalog_parameters, predict, prepare
 
 HERE = Path(__file__).resolve().parent
 LENGTHS = {
@@ -75,17 +72,7 @@ def main() -> None:
     table = []
     start = time.perf_counter()
     for i, case in enumerate(prep.cases):
-        dep = Deployment(
-            model=get_model(case.model),
-            accelerator=get_accelerator(case.accelerator),
-            num_accelerators=case.num_accelerators,
-            tp=case.tp,
-            pp=case.pp,
-            ep=case.ep,
-            weight_precision=case.weight_precision,
-            kv_precision=case.kv_precision,
-            engine=get_engine(case.engine_profile).id,
-        )
+        dep = case_deployment(case)
         rng = np.random.default_rng(1)
         if case.source_family == "mlperf":
             inputs, outputs = lengths[case.model]

@@ -74,6 +74,21 @@ class Prepared:
     bandwidth: Array
 
 
+def case_deployment(case: Case) -> Deployment:
+    """The deployment a measured case ran: model, accelerator, layout, precisions, engine."""
+    return Deployment(
+        model=get_model(case.model),
+        accelerator=get_accelerator(case.accelerator),
+        num_accelerators=case.num_accelerators,
+        tp=case.tp,
+        pp=case.pp,
+        ep=case.ep,
+        weight_precision=case.weight_precision,
+        kv_precision=case.kv_precision,
+        engine=get_engine(case.engine_profile).id,
+    )
+
+
 def prepare(cases: list[Case]) -> Prepared:
     """Build deployments for every expressible case (default calibration in the shapes)."""
     kept: list[Case] = []
@@ -87,24 +102,13 @@ def prepare(cases: list[Case]) -> Prepared:
     modes: list[str] = []
     for case in cases:
         try:
-            model = get_model(case.model)
             acc = get_accelerator(case.accelerator)
             engine = get_engine(case.engine_profile)
             if case.input_tokens <= 0 or case.output_tokens <= 0:
                 raise Chip2GridError("input or output length unknown")
             if case.beam_width > 1:
                 raise Chip2GridError(f"beam search ({case.beam_width} beams) is not modelled yet")
-            dep = Deployment(
-                model=model,
-                accelerator=acc,
-                num_accelerators=case.num_accelerators,
-                tp=case.tp,
-                pp=case.pp,
-                ep=case.ep,
-                weight_precision=case.weight_precision,
-                kv_precision=case.kv_precision,
-                engine=engine.id,
-            )
+            dep = case_deployment(case)
             workload = Workload(input_tokens=case.input_tokens, output_tokens=case.output_tokens)
             plan = require_fit(dep, engine, case.input_tokens + case.output_tokens)
             cap = max_concurrency(dep, plan, engine, workload)
