@@ -20,6 +20,7 @@ from chip2grid.cli import profile as _profile  # noqa: F401
 from chip2grid.cli import scenario as _scenario  # noqa: F401
 from chip2grid.cli import serve as _serve  # noqa: F401
 from chip2grid.cli import simulate as _simulate  # noqa: F401
+from chip2grid.cli import simulate_models as _simulate_models  # noqa: F401
 from chip2grid.cli import site as _site  # noqa: F401
 from chip2grid.cli import sweep as _sweep  # noqa: F401
 from chip2grid.cli.app import app
