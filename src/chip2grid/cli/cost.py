@@ -59,7 +59,7 @@ def cost_to_dict(cost: DeploymentCost) -> dict[str, Any]:
     """The JSON object of a cost breakdown, with the load it priced and the market."""
     b = {k: float(np.asarray(v)) for k, v in dataclasses.asdict(cost.breakdown).items()}
     m = cost.market
-    return jsonable(
+    data: dict[str, Any] = jsonable(
         {
             "platform": cost.platform.id,
             "region": cost.region,
@@ -77,6 +77,7 @@ def cost_to_dict(cost: DeploymentCost) -> dict[str, Any]:
             },
         }
     )
+    return data
 
 
 def print_cost(cost: DeploymentCost, title: str) -> None:
@@ -141,6 +142,18 @@ def print_cost(cost: DeploymentCost, title: str) -> None:
             "carbon and water per 1k output tokens",
             f"{f('g_co2_per_output_token') * 1e3:.2f} g CO2e, {f('l_water_per_output_token') * 1e3:.4f} L",
         ),
+        (
+            "embodied carbon per 1k output tokens",
+            f"{f('embodied_g_co2_per_output_token') * 1e3:.3f} g CO2e "
+            f"(accelerators {f('accelerator_embodied_g_co2_per_output_token') * 1e3:.3f}, "
+            f"hosts {f('host_embodied_g_co2_per_output_token') * 1e3:.3f}, "
+            f"building {f('facility_embodied_g_co2_per_output_token') * 1e3:.3f})",
+        ),
+        (
+            "carbon per 1k output tokens with embodied",
+            f"{f('g_co2_per_output_token_with_embodied') * 1e3:.2f} g CO2e "
+            f"({f('embodied_carbon_frac'):.0%} embodied)",
+        ),
     ]
     summary = Table(show_header=False)
     summary.add_column("quantity", style="bold")
@@ -157,6 +170,8 @@ UNCERTAIN_OUTPUTS = (
     "usd_per_accelerator_hour",
     "total_usd_per_year",
     "capex_usd",
+    "embodied_g_co2_per_output_token",
+    "g_co2_per_output_token_with_embodied",
 )
 DIST_KEYS = {
     "fixed": ("value",),

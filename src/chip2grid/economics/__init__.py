@@ -1,5 +1,6 @@
 """What it all costs: finance, capex and opex, cost per million tokens, the energy, carbon and
-water per token, market prices to compare with, and Monte Carlo uncertainty."""
+water per token, the embodied (manufacturing) carbon per token, market prices to compare with,
+and Monte Carlo uncertainty."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from chip2grid.economics.deployment import (
     load_from_estimate,
     load_from_simulation,
 )
+from chip2grid.economics.embodied import FleetEmbodied, fleet_embodied
 from chip2grid.economics.finance import Finance, annuity_factor, default_finance
 from chip2grid.economics.market import (
     RENTAL_KINDS,
@@ -49,6 +51,7 @@ __all__ = [
     "Distribution",
     "Finance",
     "Fixed",
+    "FleetEmbodied",
     "LogNormal",
     "MarketComparison",
     "MonteCarloResult",
@@ -64,6 +67,7 @@ __all__ = [
     "cost_uncertainty",
     "default_finance",
     "deployment_cost",
+    "fleet_embodied",
     "load_from_estimate",
     "load_from_simulation",
     "market_comparison",

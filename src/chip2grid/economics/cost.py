@@ -8,6 +8,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chip2grid.catalog import load_table
+from chip2grid.catalog.embodied import (
+    accelerator_embodied,
+    facility_embodied,
+    host_embodied_fallback_kg_co2e,
+    platform_embodied,
+)
+from chip2grid.economics.embodied import fleet_embodied
 from chip2grid.economics.finance import Finance, annuity_factor
 from chip2grid.energy import (
     EnergySupply,
@@ -76,6 +84,17 @@ class CostBreakdown:
         at the utility meter (times PUE).
     g_co2_per_output_token, l_water_per_output_token
         Operational carbon and water (site plus generation) per output token.
+    embodied_kg_co2e
+        Cradle-to-gate carbon of the installed fleet: accelerators, hosts and the fleet's share
+        of the building (per W of critical IT power).
+    embodied_g_co2_per_year
+        The same spread over the server and facility lifetimes.
+    accelerator_embodied_g_co2_per_output_token, host_embodied_g_co2_per_output_token, facility_embodied_g_co2_per_output_token, embodied_g_co2_per_output_token
+        Embodied carbon per output token by item and in total.
+    g_co2_per_output_token_with_embodied
+        Operational plus embodied carbon per output token.
+    embodied_carbon_frac
+        Embodied share of that total.
     """
 
     num_accelerators: Real
@@ -116,6 +135,14 @@ class CostBreakdown:
     meter_energy_j_per_output_token: Real
     g_co2_per_output_token: Real
     l_water_per_output_token: Real
+    embodied_kg_co2e: Real
+    embodied_g_co2_per_year: Real
+    accelerator_embodied_g_co2_per_output_token: Real
+    host_embodied_g_co2_per_output_token: Real
+    facility_embodied_g_co2_per_output_token: Real
+    embodied_g_co2_per_output_token: Real
+    g_co2_per_output_token_with_embodied: Real
+    embodied_carbon_frac: Real
 
 
 def _array(value: ArrayLike) -> _FloatArray:
@@ -189,6 +216,9 @@ def cost_breakdown(
     electricity_price_usd_per_kwh: ArrayLike | None = None,
     pue: ArrayLike | None = None,
     colocation: bool = False,
+    accelerator_kg_co2e: ArrayLike | None = None,
+    host_kg_co2e_per_node: ArrayLike | None = None,
+    facility_kg_co2e_per_w: ArrayLike | None = None,
 ) -> CostBreakdown:
     """Total cost of ownership of an inference fleet and its cost per token.
 
@@ -227,6 +257,11 @@ def cost_breakdown(
         Rent the hall: facility and power-infrastructure capex, staff and insurance are
         replaced by ``region.colocation_usd_per_kw_month`` per kW of critical IT power;
         electricity is still paid at cost times PUE.
+    accelerator_kg_co2e, host_kg_co2e_per_node, facility_kg_co2e_per_w
+        Embodied carbon of one accelerator (with HBM and baseboard share), of one node's host
+        and of the building per W of critical IT power. Default: ``catalog/embodied.toml``
+        for the platform's accelerator and the platform (fallback rules where it has no
+        entry). The building counts in colocation too.
 
     Returns
     -------
@@ -237,7 +272,7 @@ def cost_breakdown(
     InvalidParameterError
         Naming the field: negative prices or powers, fractions outside [0, 1], a PUE override
         below 1, no place (``site``), a cooling that cannot cool the platform or remove one
-        node's heat from a rack (``cooling``).
+        node's heat from a rack (``cooling``), negative embodied carbon.
 
     Notes
     -----
@@ -271,6 +306,10 @@ def cost_breakdown(
     :math:`P_{IT} Y / T_{out}`, meter :math:`P_{fac} Y / T_{out}` (= server times PUE).
     Carbon: meter energy times the supply's intensity. Water: site WUE times IT energy plus
     the supply's generation water times meter energy.
+
+    Embodied carbon (:func:`~chip2grid.economics.embodied.fleet_embodied`): accelerators and
+    hosts spread straight-line over ``accelerator_lifetime_years``, the building's share
+    :math:`P_{crit} e_f` over ``facility_lifetime_years``, divided by :math:`T_{out}`.
 
     The method is the owner TCO of analysts (SemiAnalysis AI TCO model [1]_; Barroso et al.
     [2]_ ch. 6), with PUE per The Green Grid [3]_ and water per Li et al. [4]_.
@@ -401,6 +440,26 @@ def cost_breakdown(
     g_co2 = meter_j / KWH_J * carbon
     water_l = (wue * server_j + supply_water * meter_j) / KWH_J
 
+    # embodied carbon per output token
+    acc_kg, host_kg, fac_kg = _embodied_inputs(
+        platform, accelerator_kg_co2e, host_kg_co2e_per_node, facility_kg_co2e_per_w
+    )
+    embodied = fleet_embodied(
+        num_accelerators=num_acc,
+        num_nodes=num_nodes,
+        critical_it_power_w=critical_it,
+        accelerator_kg_co2e=acc_kg,
+        host_kg_co2e_per_node=host_kg,
+        facility_kg_co2e_per_w=fac_kg,
+        accelerator_lifetime_years=finance.accelerator_lifetime_years,
+        facility_lifetime_years=finance.facility_lifetime_years,
+    )
+    acc_embodied = _array(embodied.accelerators_g_co2_per_year) / out_per_year
+    host_embodied = _array(embodied.hosts_g_co2_per_year) / out_per_year
+    fac_embodied = _array(embodied.facility_g_co2_per_year) / out_per_year
+    embodied_g = acc_embodied + host_embodied + fac_embodied
+    g_co2_total = g_co2 + embodied_g
+
     return CostBreakdown(
         num_accelerators=as_real(num_acc),
         num_nodes=as_real(num_nodes),
@@ -440,4 +499,34 @@ def cost_breakdown(
         meter_energy_j_per_output_token=as_real(meter_j),
         g_co2_per_output_token=as_real(g_co2),
         l_water_per_output_token=as_real(water_l),
+        embodied_kg_co2e=embodied.total_kg_co2e,
+        embodied_g_co2_per_year=embodied.total_g_co2_per_year,
+        accelerator_embodied_g_co2_per_output_token=as_real(acc_embodied),
+        host_embodied_g_co2_per_output_token=as_real(host_embodied),
+        facility_embodied_g_co2_per_output_token=as_real(fac_embodied),
+        embodied_g_co2_per_output_token=as_real(embodied_g),
+        g_co2_per_output_token_with_embodied=as_real(g_co2_total),
+        embodied_carbon_frac=as_real(_per(embodied_g, _array(g_co2_total))),
     )
+
+
+def _embodied_inputs(
+    platform: Platform,
+    accelerator_kg_co2e: ArrayLike | None,
+    host_kg_co2e_per_node: ArrayLike | None,
+    facility_kg_co2e_per_w: ArrayLike | None,
+) -> tuple[ArrayLike, ArrayLike, ArrayLike]:
+    """The embodied-carbon inputs given, else the catalog's for ``platform``.
+
+    A platform that is not in ``platforms.toml`` (built in code) gets the host fallback rule.
+    """
+    if accelerator_kg_co2e is None:
+        accelerator_kg_co2e = accelerator_embodied(platform.accelerator).kg_co2e
+    if host_kg_co2e_per_node is None:
+        if platform.id in load_table("platforms"):
+            host_kg_co2e_per_node = platform_embodied(platform.id).host_kg_co2e_per_node
+        else:
+            host_kg_co2e_per_node = host_embodied_fallback_kg_co2e(platform.accelerators_per_node)
+    if facility_kg_co2e_per_w is None:
+        facility_kg_co2e_per_w = facility_embodied().kg_co2e_per_w
+    return accelerator_kg_co2e, host_kg_co2e_per_node, facility_kg_co2e_per_w
