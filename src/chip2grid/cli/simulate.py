@@ -127,6 +127,26 @@ def simulate_command(
         int, typer.Option(help="tokens per prefix hash in a JSONL trace (Mooncake: 512)")
     ] = MOONCAKE_BLOCK_TOKENS,
     max_num_seqs: Annotated[int | None, typer.Option(help="cap on the running batch")] = None,
+    static_batching: Annotated[
+        bool,
+        typer.Option(
+            "--static-batching",
+            help="static batches: an idle engine takes up to --batch-size queued requests and "
+            "runs them until the last one finishes (arrivals wait for the next batch; "
+            "tensorrt-llm becomes tensorrt-llm-static, as in chip2grid estimate)",
+        ),
+    ] = False,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(help="static batch size (with --static-batching; default: the engine's)"),
+    ] = None,
+    static_batch_timeout: Annotated[
+        float,
+        typer.Option(
+            help="static batching: seconds an idle engine waits after the oldest queued "
+            "arrival for a fuller batch (0: it takes what is queued)"
+        ),
+    ] = 0.0,
     max_num_batched_tokens: Annotated[
         int | None, typer.Option(help="token budget of one step")
     ] = None,
@@ -227,6 +247,9 @@ def simulate_command(
         raise InvalidParameterError(
             "--export-requests", str(export_requests), "a path ending in .csv or .parquet"
         )
+    engine = _batching_engine(
+        engine, static_batching, batch_size, max_num_seqs, static_batch_timeout
+    )
     cluster = _cluster_mode(
         prefill_replicas,
         decode_replicas,
@@ -272,7 +295,7 @@ def simulate_command(
     def configure(deployment: c2g.Deployment) -> c2g.EngineConfig:
         return c2g.engine_config_for(
             deployment,
-            max_num_seqs=max_num_seqs,
+            max_num_seqs=batch_size or max_num_seqs,
             max_num_batched_tokens=max_num_batched_tokens,
             block_size=block_size,
             gpu_memory_utilization=gpu_memory_utilization,
@@ -283,6 +306,8 @@ def simulate_command(
             swap_space_bytes=swap_space_gib * GIB,
             speculative=speculation,
             seed=seed,
+            batching="static" if static_batching else "continuous",
+            static_batch_timeout_s=static_batch_timeout,
         )
 
     if cluster == "disaggregated":
@@ -370,6 +395,39 @@ def simulate_command(
         print(json.dumps(jsonable(summary), indent=2))
         return
     _print_summary(summary)
+
+
+def _batching_engine(
+    engine: str,
+    static_batching: bool,
+    batch_size: int | None,
+    max_num_seqs: int | None,
+    timeout_s: float,
+) -> str:
+    """The engine to simulate, with the static-batching options checked: TensorRT-LLM's
+    static batches run as its ``tensorrt-llm-static`` entry, as ``chip2grid estimate`` does."""
+    if not static_batching:
+        for name, given in (
+            ("--batch-size", batch_size is not None),
+            ("--static-batch-timeout", timeout_s != 0.0),
+        ):
+            if given:
+                value = batch_size if name == "--batch-size" else timeout_s
+                raise InvalidParameterError(
+                    name,
+                    value,
+                    "only with --static-batching (use --max-num-seqs to cap a continuous batch)",
+                )
+        return engine
+    if batch_size is not None and batch_size < 1:
+        raise InvalidParameterError("--batch-size", batch_size, "an integer >= 1")
+    if batch_size is not None and max_num_seqs is not None:
+        raise InvalidParameterError(
+            "--max-num-seqs", max_num_seqs, "unset with --batch-size (it is the batch size)"
+        )
+    if not 0.0 <= timeout_s < float("inf"):
+        raise InvalidParameterError("--static-batch-timeout", timeout_s, "seconds >= 0")
+    return "tensorrt-llm-static" if engine == "tensorrt-llm" else engine
 
 
 def _cluster_mode(
@@ -602,6 +660,12 @@ def _print_summary(s: dict[str, Any]) -> None:
             f"{s['model']} on {s['num_accelerators']} x {s['accelerator']}, {s['layout']}",
         ),
         ("engine", f"{s['engine']} ({s['calibration']})"),
+        (
+            "batching",
+            f"static, batches of up to {s['engine_config']['max_num_seqs']}"
+            if s["engine_config"]["batching"] == "static"
+            else f"continuous, up to {s['engine_config']['max_num_seqs']} sequences",
+        ),
         ("replicas", f"{s['num_replicas']}, router {s['router']}"),
         ("trace", str(s["trace"])),
         ("requests", f"{s['num_requests']} ({s['num_rejected']} rejected)"),
@@ -639,7 +703,7 @@ def _print_summary(s: dict[str, Any]) -> None:
     loop = s.get("closed_loop")
     if isinstance(loop, dict):
         rows.insert(
-            5,
+            6,
             (
                 "closed loop",
                 f"{loop['num_users']} users, think {loop['think_time_s']:g} s; "

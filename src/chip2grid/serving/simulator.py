@@ -1,4 +1,4 @@
-"""A discrete-event simulator of one continuous-batching engine instance.
+"""A discrete-event simulator of one engine instance (continuous or static batching).
 
 State lives in one object per run; time advances from event to event (arrival, completion,
 prefill chunk, KV blocks running out). Between two events the running batch only decodes, so
@@ -10,6 +10,17 @@ Policy, with vLLM's knob names:
 
 - first-come first-served admission while ``max_num_seqs`` allows and the paged KV cache
   (``num_gpu_blocks`` blocks of ``block_size`` tokens) has room for the prompt;
+- ``batching="static"`` (request-level scheduling, as in FasterTransformer or TensorRT-LLM's
+  static batching): an idle engine forms a batch of up to ``max_num_seqs`` queued requests,
+  first come first served, and runs it until its last request finishes. It does not wait
+  for a full batch: it takes what is queued, after waiting at most
+  ``static_batch_timeout_s`` from the oldest queued arrival for more (0 by default). The
+  batch is prefilled as the prefill policy says (one step of whole prompts within
+  ``max_num_batched_tokens``, or chunks, whose finished prompts then decode in the same
+  steps), then decodes together; a request that finishes leaves an idle slot (its KV
+  blocks are freed) that nobody takes, and arrivals wait for the next batch. Each
+  request's whole KV (prompt + output) is reserved at admission (``kv_reservation="full"``
+  is required), so a batch is cut where the cache is full;
 - ``kv_reservation="on_demand"`` (vLLM): a running sequence takes a new block whenever its
   tokens fill the last one; when no block is free the most recently admitted request is
   preempted and later recomputed (its prompt plus the tokens it had generated are prefilled
@@ -58,6 +69,7 @@ MAX_JUMP_STEPS = 4096
 SCALAR_JUMP_STEPS = 16
 """Runs up to this many steps are evaluated one step at a time (cheaper than numpy)."""
 KV_RESERVATIONS = ("on_demand", "full")
+BATCHING_MODES = ("continuous", "static")
 PREEMPTION_MODES = ("recompute", "swap")
 SWAP_SPACE_BYTES = 4 * GIB
 """vLLM's default CPU swap space per GPU (``--swap-space 4``, GiB)."""
@@ -90,6 +102,12 @@ class EngineConfig:
     """KV-cache bytes of one token on one accelerator (what a swap moves over its link)."""
     swap_bandwidth_bytes_per_s: float = PCIE5_X16_BYTES_PER_S
     """Host link bandwidth of one accelerator, per direction."""
+    batching: str = "continuous"
+    """``continuous`` (iteration-level: requests join and leave the running batch at every
+    step) or ``static`` (a batch of up to ``max_num_seqs`` runs until its last request ends)."""
+    static_batch_timeout_s: float = 0.0
+    """Static batching: how long after the oldest queued arrival an idle engine waits for more
+    requests before it starts a batch that is not full (0: it takes what is queued)."""
     speculative: SpeculativeDecoding | None = None
     """Speculative decoding: each decode step drafts ``k`` tokens per sequence, verifies
     ``k + 1`` positions, and emits 1 + the accepted drafts (random, drawn with ``seed``)."""
@@ -107,6 +125,18 @@ class EngineConfig:
         if self.preemption_mode not in PREEMPTION_MODES:
             raise InvalidParameterError(
                 "preemption_mode", self.preemption_mode, " or ".join(PREEMPTION_MODES)
+            )
+        if self.batching not in BATCHING_MODES:
+            raise InvalidParameterError("batching", self.batching, " or ".join(BATCHING_MODES))
+        if not 0.0 <= self.static_batch_timeout_s < math.inf:
+            raise InvalidParameterError(
+                "static_batch_timeout_s", self.static_batch_timeout_s, "seconds >= 0"
+            )
+        if self.batching == "static" and self.kv_reservation != "full":
+            raise InvalidParameterError(
+                "kv_reservation",
+                self.kv_reservation,
+                "full with static batching (a batch reserves its whole KV cache at admission)",
             )
         if not self.swap_space_bytes >= 0:
             raise InvalidParameterError("swap_space_bytes", self.swap_space_bytes, "bytes >= 0")
@@ -437,6 +467,8 @@ class _Run:
         self.rng = np.random.default_rng(cfg.seed)
         self.spec_seq_steps = 0
         self.spec_tokens = 0
+        self.static = cfg.batching == "static"
+        self.batch_wait_s = cfg.static_batch_timeout_s
         self.kv_ready: set[int] = set()  # submitted with their prompt KV (prefilled elsewhere)
         self.remote_kv = False  # any such request: admit() handles them, not advance_reserved
         self.reserved_loop = (
@@ -478,6 +510,8 @@ class _Run:
     # --- request movements -----------------------------------------------------------------
     def admit(self) -> None:
         cfg = self.cfg
+        if self.static and self.order:  # a static batch runs to its end; nobody joins it
+            return
         if self.swapped:  # vLLM resumes swapped requests before admitting new ones
             self.swap_in()
             if self.swapped:
@@ -780,6 +814,14 @@ class _Run:
                 if not rejected_l[self.nxt]:
                     self.waiting.append(self.nxt)
                 self.nxt += 1
+            if self.static and not self.order and self.waiting:
+                start = self.batch_start_s()
+                if start > self.now:  # an idle static engine waits for a fuller batch
+                    nxt_s = arrival_l[self.nxt] if self.nxt < n else math.inf
+                    if min(start, nxt_s) > horizon:
+                        break
+                    self.now = min(start, nxt_s)
+                    continue
             self.admit()
             if not self.order:
                 if self.nxt < n and arrival_l[self.nxt] <= horizon:
@@ -792,6 +834,13 @@ class _Run:
                 self.prefill_step(timer, chunked)
                 continue
             self.decode_run(timer)
+
+    def batch_start_s(self) -> float:
+        """When an idle static-batching engine starts a batch of the queued requests: at once
+        if they fill it, else ``static_batch_timeout_s`` after the oldest one arrived."""
+        if self.batch_wait_s <= 0.0 or len(self.waiting) >= self.cfg.max_num_seqs:
+            return self.now
+        return self.arrival_l[self.waiting[0]] + self.batch_wait_s
 
     def advance_reserved(self, horizon: float) -> None:
         """:meth:`advance` when every request reserves its blocks at admission ("full"), with
@@ -825,6 +874,7 @@ class _Run:
         nxt, num_dec, ctx_base = self.nxt, self.num_dec, self.ctx_base
         blocks_other, peak_blocks = self.blocks_other, self.peak_blocks
         running = len(order)
+        static = self.static
         coeff_b = -1
         fixed = c_slope = m0 = m_slope = 0.0
         direct = False
@@ -833,8 +883,19 @@ class _Run:
                 if not rejected_l[nxt]:
                     waiting.append(nxt)
                 nxt += 1
-            # admission: first come, first served while the whole request's blocks fit
-            while waiting and running < max_seqs:
+            if static and waiting and not running:
+                self.now = now
+                start = self.batch_start_s()
+                if start > now:  # an idle static engine waits for a fuller batch
+                    nxt_s = arrival_l[nxt] if nxt < n else inf
+                    if min(start, nxt_s) > horizon:
+                        break
+                    now = min(start, nxt_s)
+                    continue
+            # admission: first come, first served while the whole request's blocks fit (static
+            # batching: only into an idle engine)
+            open_batch = not (static and running)
+            while open_batch and waiting and running < max_seqs:
                 r = waiting[0]
                 need = -(-(prompt[r] + osl_l[r] - generated[r]) // bs)
                 if num_blocks - blocks_other - need < 0:
@@ -933,7 +994,7 @@ class _Run:
             b = num_dec
             ctx0 = ctx_base / b + d
             limit = inf
-            if nxt < n and running < max_seqs:
+            if nxt < n and running < max_seqs and not static:
                 limit = arrival_l[nxt] - now
             if horizon != inf:
                 limit = min(limit, horizon - now)
@@ -1180,7 +1241,7 @@ class _Run:
         b = self.num_dec
         ctx0 = self.ctx_base / b + d
         limit = math.inf
-        if self.nxt < self.n and len(self.order) < self.cfg.max_num_seqs:
+        if self.nxt < self.n and len(self.order) < self.cfg.max_num_seqs and not self.static:
             limit = self.arrival_l[self.nxt] - self.now
         if self.horizon != math.inf:
             limit = min(limit, self.horizon - self.now)
