@@ -15,6 +15,7 @@ import numpy as np
 import typer
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from rich.markup import escape
 from rich.table import Table
 
 import chip2grid as c2g
@@ -39,18 +40,19 @@ from chip2grid.serving.multimodel_config import (
 )
 from chip2grid.units import GIB
 
-SCHEMA_HELP = """\
+SCHEMA_HELP = f"""\
 The FILE holds one [[model]] table per model (a pool of its own replicas) and, under it, a
 [model.workload] table: its requests.
 
 [[model]] keys: name (pool name, default: the model id; names must differ), model (catalog
-model id, required), accelerator (catalog id, default h100-sxm), num_accelerators or replicas
-(one of them; replicas needs an integer tp), tp, pp, ep (integers, or "auto": the best split
-of num_accelerators; with replicas, pp and ep default to 1), weight_precision (fp8),
-kv_precision (auto), engine (tensorrt-llm), max_num_seqs, max_num_batched_tokens, block_size
-(16), gpu_memory_utilization, enable_chunked_prefill, kv_reservation, enable_prefix_caching
-(false), preemption_mode (recompute), swap_space_gib (4), speculative, num_speculative_tokens,
-acceptance_rate, draft_model, router (least-outstanding).
+model id, required), accelerator (catalog id, default {DEFAULT_DEPLOYMENT["accelerator"]}),
+num_accelerators or replicas (one of them; replicas needs an integer tp), tp, pp, ep
+(integers, or "auto": the best split of num_accelerators; with replicas, pp and ep default
+to 1), weight_precision (fp8), kv_precision (auto), engine (tensorrt-llm), max_num_seqs,
+max_num_batched_tokens, block_size (16), gpu_memory_utilization, enable_chunked_prefill,
+kv_reservation, enable_prefix_caching (false), preemption_mode (recompute), swap_space_gib
+(4), speculative, num_speculative_tokens, acceptance_rate, draft_model,
+router (least-outstanding).
 
 [model.workload] keys: either trace (Azure CSV, Mooncake JSONL or generic CSV/JSONL, relative
 to FILE's folder; hash_block_tokens, default 512) or a synthetic load: request_rate (required),
@@ -132,9 +134,9 @@ class FleetFile(_Strict):
     model: list[ModelTable] = Field(min_length=1)
 
 
-@app.command("simulate-models", epilog=SCHEMA_HELP.replace("\n\n", "\n\n\b\n"))
+@app.command("simulate-models", epilog=escape(SCHEMA_HELP))
 def simulate_models_command(
-    file: Annotated[Path, typer.Argument(help="TOML file of [[model]] tables (see below)")],
+    file: Annotated[Path, typer.Argument(help=escape("TOML file of [[model]] tables (see below)"))],
     ttft_slo: Annotated[float, typer.Option(help="goodput SLO on TTFT, seconds")] = 2.0,
     tpot_slo: Annotated[float, typer.Option(help="goodput SLO on TPOT, seconds")] = 0.1,
     export_requests: Annotated[
@@ -225,7 +227,7 @@ def _field_error(exc: ValidationError, data: dict[str, Any]) -> InvalidParameter
     if err["type"] == "missing":
         return InvalidParameterError(field, None, "a value (the field is required)")
     msgs = [
-        e["msg"].removeprefix("Value error, ")
+        e["msg"].removeprefix("Value error, ").removeprefix("Input should be ")
         for e in exc.errors(include_url=False)
         if _keys(list(e["loc"])) == _keys(list(err["loc"]))
     ]
@@ -234,7 +236,7 @@ def _field_error(exc: ValidationError, data: dict[str, Any]) -> InvalidParameter
 
 def _keys(loc: list[Any]) -> list[str]:
     """The field path without the union branches pydantic adds (``int``, ``literal['auto']``)."""
-    return [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p == "int"))]
+    return [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p.endswith("int")))]
 
 
 @contextmanager
