@@ -30,6 +30,7 @@ REGION_FIELDS = {
     "grid_water_l_per_kwh": float,
     "monthly_mean_temperature_c": list,
     "monthly_mean_wet_bulb_c": list,
+    "monthly_mean_diurnal_range_c": list,
     "colocation_usd_per_kw_month": float,
     "facility_capex_usd_per_w": float,
     "grid_connection_lead_time_years": float,

@@ -64,6 +64,7 @@ REGION_ENTRY = {
     # January at 30 °C, every other month at 20 °C
     "monthly_mean_temperature_c": [30.0] + [20.0] * 11,
     "monthly_mean_wet_bulb_c": [25.0] + [10.0] * 11,
+    "monthly_mean_diurnal_range_c": [8.0] * 12,
     "colocation_usd_per_kw_month": 150.0,
     "facility_capex_usd_per_w": 11.7,
     "grid_connection_lead_time_years": 4.0,
@@ -111,6 +112,7 @@ def test_wue_hand_arithmetic(cooling: Cooling) -> None:
 
 
 def test_annual_pue_weights_months_by_days(cooling: Cooling, region: Region) -> None:
+    region = dataclasses.replace(region, climate_resolution="monthly")
     # January (31 of 365 days) at PUE 1.67, the rest at 1.57
     expected = (31 * 1.67 + 334 * 1.57) / 365
     assert annual_pue(cooling, region, 0.8) == pytest.approx(expected, rel=1e-12)
@@ -130,6 +132,7 @@ def test_annual_pue_vectorized(cooling: Cooling, region: Region) -> None:
 
 
 def test_annual_wue(cooling: Cooling, region: Region) -> None:
+    region = dataclasses.replace(region, climate_resolution="monthly")
     expected = (31 * 2.4 + 334 * 1.8) / 365
     assert annual_wue_l_per_kwh(cooling, region) == pytest.approx(expected, rel=1e-12)
 

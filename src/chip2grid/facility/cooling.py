@@ -14,13 +14,16 @@ from numpy.typing import ArrayLike, NDArray
 from chip2grid.catalog import catalog_names, get_entry
 from chip2grid.errors import InvalidParameterError, require_finite_non_negative
 from chip2grid.facility._arrays import Real, as_real, check
-from chip2grid.facility.region import DAYS_PER_MONTH, Region
+from chip2grid.facility.climate import DAYS_PER_MONTH, HOURS_PER_YEAR, monthly_means
+from chip2grid.facility.region import Region, climate_key, region_hourly_climate
 
 __all__ = [
     "Cooling",
     "annual_pue",
     "annual_wue_l_per_kwh",
+    "climate_temperatures_c",
     "get_cooling",
+    "hourly_temperatures_for",
     "list_coolings",
     "monthly_temperatures_c",
     "pue",
@@ -153,14 +156,23 @@ def pue(cooling: Cooling, it_load_frac: ArrayLike, temperature_c: ArrayLike) -> 
        3rd ed., Morgan & Claypool (2018), ch. 5, doi:10.2200/S00874ED3V01Y201809CAC046.
     """
     load = _check_load(it_load_frac)
+    value = _load_term(cooling, load) + _cooling_term(cooling, temperature_c)
+    return as_real(value)
+
+
+def _load_term(cooling: Cooling, load: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The part of PUE that follows the IT load and not the climate."""
+    return np.asarray(1.0 + cooling.electrical_loss_frac + cooling.fixed_overhead_frac / load)
+
+
+def _cooling_term(cooling: Cooling, temperature_c: ArrayLike) -> NDArray[np.float64]:
+    """The part of PUE that follows the climate and not the IT load."""
     temperature = np.asarray(temperature_c, dtype=np.float64)
-    cooling_term = np.maximum(
+    return np.maximum(
         cooling.min_cooling_overhead_frac,
         cooling.cooling_overhead_frac
         + cooling.cooling_overhead_slope_per_c * (temperature - cooling.reference_temperature_c),
     )
-    value = 1.0 + cooling.electrical_loss_frac + cooling.fixed_overhead_frac / load + cooling_term
-    return as_real(value)
 
 
 def wue_l_per_kwh(cooling: Cooling, temperature_c: ArrayLike) -> Real:
@@ -193,34 +205,94 @@ def wue_l_per_kwh(cooling: Cooling, temperature_c: ArrayLike) -> Real:
     return as_real(value)
 
 
+def hourly_temperatures_for(cooling: Cooling, region: Region) -> NDArray[np.float64]:
+    """The 8,760 hourly temperatures that drive ``cooling`` in ``region``: wet bulb or dry bulb
+    per its type (see :func:`~chip2grid.facility.region.region_hourly_climate`)."""
+    climate = region_hourly_climate(region)
+    if cooling.uses_wet_bulb and climate.wet_bulb_c is not None:
+        return climate.wet_bulb_c
+    return climate.temperature_c
+
+
 def monthly_temperatures_c(cooling: Cooling, region: Region) -> NDArray[np.float64]:
-    """The 12 monthly temperatures that drive ``cooling``: wet bulb or dry bulb per its type."""
+    """The 12 monthly temperatures that drive ``cooling``: wet bulb or dry bulb per its type.
+
+    The region's monthly normals, or the monthly means of its own hourly file when it has one.
+    """
+    if region.hourly_climate is not None:
+        return monthly_means(hourly_temperatures_for(cooling, region))
     months = (
         region.monthly_mean_wet_bulb_c
         if cooling.uses_wet_bulb
-        else (region.monthly_mean_temperature_c)
+        else region.monthly_mean_temperature_c
     )
     return np.asarray(months, dtype=np.float64)
 
 
 _MONTH_WEIGHTS = np.asarray(DAYS_PER_MONTH, dtype=np.float64) / sum(DAYS_PER_MONTH)
+_HOUR_WEIGHTS = np.full(HOURS_PER_YEAR, 1.0 / HOURS_PER_YEAR)
+
+
+def climate_temperatures_c(
+    cooling: Cooling, region: Region
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """The temperatures an annual mean runs over and their weights (summing to 1).
+
+    ``region.climate_resolution == "hourly"``: the 8,760 hours, equally weighted;
+    ``"monthly"``: the 12 monthly means, weighted by days.
+    """
+    if region.climate_resolution == "monthly":
+        return monthly_temperatures_c(cooling, region), _MONTH_WEIGHTS
+    return hourly_temperatures_for(cooling, region), _HOUR_WEIGHTS
+
+
+def _annual_cooling_term(cooling: Cooling, region: Region) -> float:
+    return _annual_means(cooling, climate_key(region), region)[0]
+
+
+def _annual_wue(cooling: Cooling, region: Region) -> float:
+    return _annual_means(cooling, climate_key(region), region)[1]
+
+
+_ANNUAL_CACHE: dict[tuple[Cooling, tuple[object, ...]], tuple[float, float]] = {}
+_ANNUAL_CACHE_SIZE = 1024
+
+
+def _annual_means(cooling: Cooling, key: tuple[object, ...], region: Region) -> tuple[float, float]:
+    """(annual mean cooling term of PUE, annual WUE), cached per cooling and climate."""
+    found = _ANNUAL_CACHE.get((cooling, key))
+    if found is None:
+        temperatures, weights = climate_temperatures_c(cooling, region)
+        found = (
+            float(_cooling_term(cooling, temperatures) @ weights),
+            float(np.asarray(wue_l_per_kwh(cooling, temperatures)) @ weights),
+        )
+        if len(_ANNUAL_CACHE) >= _ANNUAL_CACHE_SIZE:
+            _ANNUAL_CACHE.pop(next(iter(_ANNUAL_CACHE)))
+        _ANNUAL_CACHE[(cooling, key)] = found
+    return found
 
 
 def annual_pue(cooling: Cooling, region: Region, it_load_frac: ArrayLike) -> Real:
-    """Annual PUE: facility energy over IT energy across the 12 months of ``region``.
+    """Annual PUE: facility energy over IT energy across a year of ``region``'s climate.
 
     Notes
     -----
-    With a constant IT load the IT energy of month :math:`m` is proportional to its number of
-    days :math:`d_m`, so the IT-energy-weighted mean is
+    With a constant IT load :math:`L` the IT energy of every hour is the same, so the
+    IT-energy-weighted mean over the hours :math:`t` of the year is
 
     .. math::
 
-        \\overline{\\mathrm{PUE}} = \\frac{\\sum_m d_m \\, \\mathrm{PUE}(L, T_m)}{\\sum_m d_m}
+        \\overline{\\mathrm{PUE}} = \\sum_t w_t\\, \\mathrm{PUE}(L, T_t)
+        = 1 + e + \\frac{f}{L} + \\sum_t w_t \\max\\left(c_{min},\\; c_0 + s\\,(T_t - T_0)\\right)
 
-    with :math:`T_m` the monthly mean wet bulb (``uses_wet_bulb``) or dry bulb. Using monthly
-    means rather than hourly weather understates the hottest hours; the Green Grid defines
-    annual PUE as this ratio of annual energies [1]_.
+    with :math:`w_t = 1/8760` over the hours of :func:`region_hourly_climate` (the default,
+    ``region.climate_resolution == "hourly"``) or :math:`w_m = d_m / 365` over the monthly
+    means (``"monthly"``). Only the cooling term depends on the climate, so its annual mean is
+    computed once per cooling and region and a Monte Carlo over loads costs no more than
+    before. The cooling term is convex in :math:`T`, so the hourly mean is at least the
+    monthly one: monthly means hide the hot afternoons when chillers work hardest. The Green
+    Grid defines annual PUE as this ratio of annual energies [1]_.
 
     References
     ----------
@@ -228,13 +300,10 @@ def annual_pue(cooling: Cooling, region: Region, it_load_frac: ArrayLike) -> Rea
        (2012).
     """
     load = _check_load(it_load_frac)
-    monthly = np.asarray(
-        pue(cooling, load[..., np.newaxis], monthly_temperatures_c(cooling, region))
-    )
-    return as_real(monthly @ _MONTH_WEIGHTS)
+    return as_real(_load_term(cooling, load) + _annual_cooling_term(cooling, region))
 
 
 def annual_wue_l_per_kwh(cooling: Cooling, region: Region) -> float:
-    """Annual site WUE (litres per kWh of IT energy), weighted by days as :func:`annual_pue`."""
-    monthly = np.asarray(wue_l_per_kwh(cooling, monthly_temperatures_c(cooling, region)))
-    return float(monthly @ _MONTH_WEIGHTS)
+    """Annual site WUE (litres per kWh of IT energy), averaged over the hours or months of
+    ``region`` as :func:`annual_pue`."""
+    return _annual_wue(cooling, region)
