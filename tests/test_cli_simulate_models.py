@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chip2grid import get_accelerator
+from chip2grid.cli import main
 from chip2grid.serving import archetype_trace
 from tests.test_cli import run
 
@@ -149,19 +151,26 @@ def test_one_model_matches_chip2grid_simulate(tmp_path: Path) -> None:
     assert multi["system_energy_j"] > single["system_energy_j"]
 
 
-def test_trace_workloads_and_a_shared_trace_with_a_model_column(tmp_path: Path) -> None:
-    (tmp_path / "traces").mkdir()
+def _mixed_trace(folder: Path) -> list[tuple[float, int, int, str]]:
+    (folder / "traces").mkdir()
     rows = [(0.1 * i, 200 + 10 * i, 20 + i, "a" if i % 3 else "b") for i in range(30)]
-    with (tmp_path / "traces" / "mixed.csv").open("w", newline="") as handle:
+    with (folder / "traces" / "mixed.csv").open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["arrival_s", "input_tokens", "output_tokens", "model"])
         writer.writerows(rows)
-    pools = (
-        '[[model]]\nname = "a"\nmodel = "llama-3.1-8b"\nreplicas = 1\ntp = 1\n'
-        '[[model]]\nname = "b"\nmodel = "llama-3.2-3b"\nreplicas = 1\ntp = 1\n'
-    )
+    return rows
+
+
+POOLS = (
+    '[[model]]\nname = "a"\nmodel = "llama-3.1-8b"\nreplicas = 1\ntp = 1\n'
+    '[[model]]\nname = "b"\nmodel = "llama-3.2-3b"\nreplicas = 1\ntp = 1\n'
+)
+
+
+def test_a_shared_trace_with_a_model_column(tmp_path: Path) -> None:
+    rows = _mixed_trace(tmp_path)
     shared = tmp_path / "shared.toml"
-    shared.write_text('trace = "traces/mixed.csv"\n' + pools, encoding="utf-8")
+    shared.write_text('trace = "traces/mixed.csv"\n' + POOLS, encoding="utf-8")
     proc = run("simulate-models", str(shared), "--json")
     assert proc.returncode == 0, proc.stderr
     models = json.loads(proc.stdout)["models"]
@@ -170,10 +179,13 @@ def test_trace_workloads_and_a_shared_trace_with_a_model_column(tmp_path: Path) 
         assert models[name]["num_requests"] == len(mine)
         assert models[name]["input_tokens"] == sum(r[1] for r in mine)
         assert models[name]["output_tokens"] == sum(r[2] for r in mine)
-    # per-model trace files, relative to the TOML file's folder
+
+
+def test_a_trace_file_beside_a_synthetic_load(tmp_path: Path) -> None:
+    rows = _mixed_trace(tmp_path)  # its model column is ignored here
     per_model = tmp_path / "per_model.toml"
     per_model.write_text(
-        pools.replace("tp = 1\n[[", 'tp = 1\nworkload = { trace = "traces/mixed.csv" }\n[[')
+        POOLS.replace("tp = 1\n[[", 'tp = 1\nworkload = { trace = "traces/mixed.csv" }\n[[')
         + "[model.workload]\nrequest_rate = 2.0\nduration_s = 5.0\ninput_tokens = 100\n",
         encoding="utf-8",
     )
@@ -181,6 +193,7 @@ def test_trace_workloads_and_a_shared_trace_with_a_model_column(tmp_path: Path) 
     assert proc.returncode == 0, proc.stderr
     models = json.loads(proc.stdout)["models"]
     assert models["a"]["num_requests"] == len(rows)
+    assert models["a"]["input_tokens"] == sum(r[1] for r in rows)
     assert models["b"]["num_requests"] == 10  # rate x duration
     assert models["b"]["input_tokens"] == 100 * 10
 
@@ -231,24 +244,44 @@ _CODE_WORKLOAD_TABLE = _TEXT[_TEXT.index(_CODE_WORKLOAD) :]
         "count-and-duration",
     ],
 )
-def test_bad_input_names_the_field(tmp_path: Path, old: str, new: str, expected: str) -> None:
-    proc = run("simulate-models", _bad(tmp_path, old, new))
-    assert proc.returncode == 2
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+def test_bad_input_names_the_field(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    old: str,
+    new: str,
+    expected: str,
+) -> None:
+    """The entry point's own function, in this process (a subprocess per case is slow): exit
+    code 2 and one line naming the field, where an unexpected exception would propagate."""
+    monkeypatch.setattr(sys, "argv", ["chip2grid", "simulate-models", _bad(tmp_path, old, new)])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
     assert expected in lines[0]
 
 
-def test_bad_files_and_options(tmp_path: Path) -> None:
-    for args, expected in (
-        ((str(tmp_path / "missing.toml"),), "FILE: got"),
-        ((str(EXAMPLE), "--export-requests", str(tmp_path / "r.txt")), "--export-requests"),
-        ((str(EXAMPLE), "--ttft-slo", "0"), "--ttft-slo"),
-    ):
-        proc = run("simulate-models", *args)
-        assert proc.returncode == 2, args
-        assert "Traceback" not in proc.stderr and expected in proc.stderr, proc.stderr
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("missing.toml",), "FILE: got"),
+        ((str(EXAMPLE), "--export-requests", "r.txt"), "--export-requests: got 'r.txt'"),
+        ((str(EXAMPLE), "--ttft-slo", "0"), "--ttft-slo: got 0.0"),
+    ],
+)
+def test_bad_files_and_options(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    expected: str,
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["chip2grid", "simulate-models", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert expected in capsys.readouterr().err
 
 
 def test_help_documents_the_schema() -> None:
