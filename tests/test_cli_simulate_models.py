@@ -8,11 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import numpy as np
 import pytest
 
 from chip2grid import get_accelerator
 from chip2grid.cli import main
-from chip2grid.serving import archetype_trace
+from chip2grid.errors import InvalidParameterError
+from chip2grid.serving import RequestTrace, archetype_trace
+from chip2grid.serving.multimodel_config import merge_model_traces
 from tests.test_cli import run
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "two_models.toml"
@@ -171,14 +175,22 @@ def test_a_shared_trace_with_a_model_column(tmp_path: Path) -> None:
     rows = _mixed_trace(tmp_path)
     shared = tmp_path / "shared.toml"
     shared.write_text('trace = "traces/mixed.csv"\n' + POOLS, encoding="utf-8")
-    proc = run("simulate-models", str(shared), "--json")
+    parquet = tmp_path / "requests.parquet"
+    proc = run("simulate-models", str(shared), "--json", "--export-requests", str(parquet))
     assert proc.returncode == 0, proc.stderr
     models = json.loads(proc.stdout)["models"]
+    exported = duckdb.sql(
+        f"SELECT model, count(*), sum(input_tokens), sum(output_tokens) FROM '{parquet}' "
+        "GROUP BY model ORDER BY model"
+    ).fetchall()
+    expected = []
     for name in ("a", "b"):
         mine = [r for r in rows if r[3] == name]
+        expected.append((name, len(mine), sum(r[1] for r in mine), sum(r[2] for r in mine)))
         assert models[name]["num_requests"] == len(mine)
         assert models[name]["input_tokens"] == sum(r[1] for r in mine)
         assert models[name]["output_tokens"] == sum(r[2] for r in mine)
+    assert exported == expected
 
 
 def test_a_trace_file_beside_a_synthetic_load(tmp_path: Path) -> None:
@@ -290,3 +302,26 @@ def test_help_documents_the_schema() -> None:
     text = " ".join(proc.stdout.split())
     for key in ("[[model]]", "[model.workload]", "request_rate", "duration_s", "replicas"):
         assert key in text
+
+
+def test_merge_keeps_each_models_order_and_refuses_two_hash_block_sizes() -> None:
+    def trace(arrivals: list[float], hashed: int = 0) -> RequestTrace:
+        n = len(arrivals)
+        return RequestTrace(
+            arrival_s=np.asarray(arrivals),
+            input_tokens=np.arange(1, n + 1, dtype=np.int64),
+            output_tokens=np.full(n, 5, dtype=np.int64),
+            prefix_hashes=tuple((i,) for i in range(n)) if hashed else (),
+            block_tokens=hashed or 512,
+        )
+
+    merged, labels = merge_model_traces(
+        {"x": trace([0.0, 1.0, 1.0, 3.0], hashed=64), "y": trace([0.5, 1.0, 2.0])}
+    )
+    assert merged.arrival_s.tolist() == [0.0, 0.5, 1.0, 1.0, 1.0, 2.0, 3.0]
+    assert labels.tolist() == ["x", "y", "x", "x", "y", "y", "x"]
+    assert merged.input_tokens.tolist() == [1, 1, 2, 3, 2, 3, 4]
+    assert merged.prefix_hashes == ((0,), (), (1,), (2,), (), (), (3,))
+    assert merged.block_tokens == 64
+    with pytest.raises(InvalidParameterError, match="prefix-hash block tokens"):
+        merge_model_traces({"x": trace([0.0], hashed=64), "y": trace([0.0], hashed=512)})

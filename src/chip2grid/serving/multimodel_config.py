@@ -49,7 +49,8 @@ def merge_model_traces(
             "prefix-hash block tokens",
             sorted(sizes),
             "one block size over the models whose traces carry prefix hashes",
-            "give the JSONL traces the same hash_block_tokens, or turn one model's hashes off",
+            "The agent archetype hashes blocks of 64 tokens, a JSONL trace blocks of its "
+            "hash_block_tokens (Mooncake: 512): such workloads cannot share one run",
         )
     names = list(traces)
     arrival = np.concatenate([traces[n].arrival_s for n in names]).astype(np.float64)
