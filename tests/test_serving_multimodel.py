@@ -77,6 +77,15 @@ def test_each_model_is_served_by_its_pool_and_totals_add_up() -> None:
         sum(m.accelerator_energy_j for m in got.models.values())
     )
     assert total["num_accelerators"] == 3
+    per_model = summary["models"]
+    assert isinstance(per_model, dict)
+    for pool in POOLS:  # each pool's power is its energy over the run it was held for
+        one = per_model[pool.name]
+        assert one["mean_accelerator_power_w"] == pytest.approx(
+            got.models[pool.name].accelerator_energy_j
+            / got.span_s
+            / pool.deployment.num_accelerators
+        )
 
 
 def test_model_column_follows_the_sorted_trace(tmp_path: Path) -> None:

@@ -178,10 +178,16 @@ class MultiModelResult:
             "energy_j_per_output_token": acc_j / out_tok if out_tok else math.nan,
             "mean_accelerator_power_w": acc_j / dur / n_acc if dur else math.nan,
         }
-        return {
-            "models": {name: r.summary() for name, r in self.models.items()},
-            "total": total,
-        }
+        models: dict[str, object] = {}
+        for name, r in self.models.items():
+            one = dict(r.summary())
+            # each pool is held powered over the whole run, so its energy covers span_s, not
+            # the model's own first-arrival-to-last-completion time
+            one["mean_accelerator_power_w"] = (
+                r.accelerator_energy_j / dur / r.deployment.num_accelerators if dur else math.nan
+            )
+            models[name] = one
+        return {"models": models, "total": total}
 
 
 def simulate_models(
