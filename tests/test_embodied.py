@@ -242,12 +242,13 @@ def test_per_token_embodied_is_inverse_in_lifetime() -> None:
             base, accelerator_lifetime_years=3 * base.accelerator_lifetime_years
         )
     )
-    assert servers_only.accelerator_embodied_g_co2_per_output_token == pytest.approx(
-        a.accelerator_embodied_g_co2_per_output_token / 3, rel=1e-12
+    assert servers_only.accelerator_embodied_g_co2_per_year == pytest.approx(
+        a.accelerator_embodied_g_co2_per_year / 3, rel=1e-12
     )
-    assert servers_only.facility_embodied_g_co2_per_output_token == pytest.approx(
-        a.facility_embodied_g_co2_per_output_token, rel=1e-12
+    assert servers_only.host_embodied_g_co2_per_year == pytest.approx(
+        a.host_embodied_g_co2_per_year / 3, rel=1e-12
     )
+    assert servers_only.facility_embodied_g_co2_per_year == a.facility_embodied_g_co2_per_year
 
 
 def test_twice_the_accelerators_per_token_doubles_it() -> None:
@@ -267,11 +268,12 @@ def test_catalog_defaults_add_up_and_leave_operational_figures_unchanged() -> No
         per_year / b.output_tokens_per_year, rel=1e-9
     )
     split = (
-        b.accelerator_embodied_g_co2_per_output_token
-        + b.host_embodied_g_co2_per_output_token
-        + b.facility_embodied_g_co2_per_output_token
+        b.accelerator_embodied_g_co2_per_year
+        + b.host_embodied_g_co2_per_year
+        + b.facility_embodied_g_co2_per_year
     )
-    assert split == pytest.approx(b.embodied_g_co2_per_output_token, rel=1e-12)
+    assert split == pytest.approx(b.embodied_g_co2_per_year, rel=1e-12)
+    assert b.accelerator_embodied_g_co2_per_year == pytest.approx(16 * 164.0 * 1e3 / 5.0)
     assert b.g_co2_per_output_token_with_embodied == pytest.approx(
         b.g_co2_per_output_token + b.embodied_g_co2_per_output_token, rel=1e-12
     )

@@ -144,10 +144,17 @@ def print_cost(cost: DeploymentCost, title: str) -> None:
         ),
         (
             "embodied carbon per 1k output tokens",
-            f"{f('embodied_g_co2_per_output_token') * 1e3:.3f} g CO2e "
-            f"(accelerators {f('accelerator_embodied_g_co2_per_output_token') * 1e3:.3f}, "
-            f"hosts {f('host_embodied_g_co2_per_output_token') * 1e3:.3f}, "
-            f"building {f('facility_embodied_g_co2_per_output_token') * 1e3:.3f})",
+            f"{f('embodied_g_co2_per_output_token') * 1e3:.3f} g CO2e: "
+            + ", ".join(
+                f"{label} {f(item + '_embodied_g_co2_per_year') / f('embodied_g_co2_per_year'):.0%}"
+                for label, item in (
+                    ("accelerators", "accelerator"),
+                    ("hosts", "host"),
+                    ("building", "facility"),
+                )
+            )
+            if f("embodied_g_co2_per_year") > 0
+            else "0 (no embodied carbon given)",
         ),
         (
             "carbon per 1k output tokens with embodied",

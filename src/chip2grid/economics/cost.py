@@ -87,10 +87,10 @@ class CostBreakdown:
     embodied_kg_co2e
         Cradle-to-gate carbon of the installed fleet: accelerators, hosts and the fleet's share
         of the building (per W of critical IT power).
-    embodied_g_co2_per_year
-        The same spread over the server and facility lifetimes.
-    accelerator_embodied_g_co2_per_output_token, host_embodied_g_co2_per_output_token, facility_embodied_g_co2_per_output_token, embodied_g_co2_per_output_token
-        Embodied carbon per output token by item and in total.
+    accelerator_embodied_g_co2_per_year, host_embodied_g_co2_per_year, facility_embodied_g_co2_per_year, embodied_g_co2_per_year
+        The same spread over the server and facility lifetimes, by item and in total.
+    embodied_g_co2_per_output_token
+        ``embodied_g_co2_per_year`` over the output tokens of a year.
     g_co2_per_output_token_with_embodied
         Operational plus embodied carbon per output token.
     embodied_carbon_frac
@@ -136,10 +136,10 @@ class CostBreakdown:
     g_co2_per_output_token: Real
     l_water_per_output_token: Real
     embodied_kg_co2e: Real
+    accelerator_embodied_g_co2_per_year: Real
+    host_embodied_g_co2_per_year: Real
+    facility_embodied_g_co2_per_year: Real
     embodied_g_co2_per_year: Real
-    accelerator_embodied_g_co2_per_output_token: Real
-    host_embodied_g_co2_per_output_token: Real
-    facility_embodied_g_co2_per_output_token: Real
     embodied_g_co2_per_output_token: Real
     g_co2_per_output_token_with_embodied: Real
     embodied_carbon_frac: Real
@@ -454,11 +454,10 @@ def cost_breakdown(
         accelerator_lifetime_years=finance.accelerator_lifetime_years,
         facility_lifetime_years=finance.facility_lifetime_years,
     )
-    acc_embodied = _array(embodied.accelerators_g_co2_per_year) / out_per_year
-    host_embodied = _array(embodied.hosts_g_co2_per_year) / out_per_year
-    fac_embodied = _array(embodied.facility_g_co2_per_year) / out_per_year
-    embodied_g = acc_embodied + host_embodied + fac_embodied
+    embodied_g = embodied.total_g_co2_per_year / out_per_year
     g_co2_total = g_co2 + embodied_g
+    with np.errstate(divide="ignore", invalid="ignore"):  # no carbon at all: NaN share
+        embodied_frac = embodied_g / g_co2_total
 
     return CostBreakdown(
         num_accelerators=as_real(num_acc),
@@ -500,13 +499,13 @@ def cost_breakdown(
         g_co2_per_output_token=as_real(g_co2),
         l_water_per_output_token=as_real(water_l),
         embodied_kg_co2e=embodied.total_kg_co2e,
+        accelerator_embodied_g_co2_per_year=embodied.accelerators_g_co2_per_year,
+        host_embodied_g_co2_per_year=embodied.hosts_g_co2_per_year,
+        facility_embodied_g_co2_per_year=embodied.facility_g_co2_per_year,
         embodied_g_co2_per_year=embodied.total_g_co2_per_year,
-        accelerator_embodied_g_co2_per_output_token=as_real(acc_embodied),
-        host_embodied_g_co2_per_output_token=as_real(host_embodied),
-        facility_embodied_g_co2_per_output_token=as_real(fac_embodied),
         embodied_g_co2_per_output_token=as_real(embodied_g),
         g_co2_per_output_token_with_embodied=as_real(g_co2_total),
-        embodied_carbon_frac=as_real(_per(embodied_g, _array(g_co2_total))),
+        embodied_carbon_frac=as_real(embodied_frac),
     )
 
 

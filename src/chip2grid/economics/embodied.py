@@ -3,11 +3,13 @@ spread straight-line over their lifetimes and allotted to the tokens served."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from chip2grid.errors import InvalidParameterError
 from chip2grid.facility._arrays import Real, as_real, check
 from chip2grid.units import KILO
 
@@ -43,13 +45,21 @@ class FleetEmbodied:
         return as_real(np.asarray(self.total_g_co2_per_year) / tokens)
 
 
-def _non_negative(field: str, value: ArrayLike, unit: str) -> NDArray[np.float64]:
+def _non_negative(field: str, value: ArrayLike, unit: str) -> float | NDArray[np.float64]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not (math.isfinite(value) and value >= 0):  # scalars: no numpy round trip
+            raise InvalidParameterError(field, value, f"a number >= 0 ({unit})")
+        return float(value)
     array = np.asarray(value, dtype=np.float64)
     check(field, array, (array >= 0) & np.isfinite(array), f"a number >= 0 ({unit})")
     return array
 
 
-def _lifetime(field: str, value: ArrayLike) -> NDArray[np.float64]:
+def _lifetime(field: str, value: ArrayLike) -> float | NDArray[np.float64]:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not (math.isfinite(value) and value > 0):
+            raise InvalidParameterError(field, value, "a number of years > 0")
+        return float(value)
     array = np.asarray(value, dtype=np.float64)
     check(field, array, (array > 0) & np.isfinite(array), "a number of years > 0")
     return array
