@@ -49,6 +49,8 @@ COOLING_FIELDS = {
     "wue_l_per_kwh": float,
     "wue_slope_per_c": float,
     "capex_usd_per_w": float,
+    "heat_path": str,
+    "floor_area_m2_per_rack": float,
 }
 ENERGY_FIELDS = {
     "name": str,
@@ -300,7 +302,7 @@ def test_regions_against_published_values() -> None:
 
 def test_cooling_schema_and_ranges() -> None:
     cooling = load_table("cooling")
-    assert set(cooling) == {"air", "air-economized", "rear-door", "dlc", "immersion"}
+    assert set(cooling) == {"air", "air-legacy", "air-economized", "rear-door", "dlc", "immersion"}
     for key, entry in cooling.items():
         check_entry("cooling", key, entry, COOLING_FIELDS)
         for field in (

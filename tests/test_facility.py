@@ -49,6 +49,8 @@ COOLING_ENTRY = {
     "wue_l_per_kwh": 1.8,
     "wue_slope_per_c": 0.06,
     "capex_usd_per_w": 0.0,
+    "heat_path": "air",
+    "floor_area_m2_per_rack": 2.6,
     "source": "test fixture",
 }
 

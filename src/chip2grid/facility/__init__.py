@@ -19,6 +19,7 @@ from chip2grid.facility.climate import (
     wet_bulb_diurnal_range_c,
 )
 from chip2grid.facility.cooling import (
+    HEAT_PATHS,
     Cooling,
     annual_pue,
     annual_wue_l_per_kwh,
@@ -38,7 +39,13 @@ from chip2grid.facility.platform import (
     list_platforms,
     node_power_w,
 )
-from chip2grid.facility.rack import RackPlan, plan_racks
+from chip2grid.facility.rack import (
+    RackLayout,
+    RackPlan,
+    compatible_coolings,
+    plan_racks,
+    rack_layout,
+)
 from chip2grid.facility.region import (
     DAYS_PER_MONTH,
     Region,
@@ -53,10 +60,12 @@ __all__ = [
     "CLIMATE_RESOLUTIONS",
     "DAYS_PER_MONTH",
     "DEFAULT_DESIGN_IT_LOAD_FRAC",
+    "HEAT_PATHS",
     "HOURS_PER_YEAR",
     "Cooling",
     "HourlyClimate",
     "Platform",
+    "RackLayout",
     "RackPlan",
     "Region",
     "Site",
@@ -65,6 +74,7 @@ __all__ = [
     "annual_pue",
     "annual_wue_l_per_kwh",
     "climate_temperatures_c",
+    "compatible_coolings",
     "default_platform_for",
     "get_cooling",
     "get_platform",
@@ -78,6 +88,7 @@ __all__ = [
     "node_power_w",
     "plan_racks",
     "pue",
+    "rack_layout",
     "read_hourly_climate_csv",
     "region_hourly_climate",
     "site_capacity",

@@ -18,6 +18,7 @@ from chip2grid.facility.climate import DAYS_PER_MONTH, HOURS_PER_YEAR, monthly_m
 from chip2grid.facility.region import Region, climate_key, region_hourly_climate
 
 __all__ = [
+    "HEAT_PATHS",
     "Cooling",
     "annual_pue",
     "annual_wue_l_per_kwh",
@@ -30,6 +31,11 @@ __all__ = [
     "wue_l_per_kwh",
 ]
 
+HEAT_PATHS: tuple[str, ...] = ("air", "liquid")
+"""How a cooling type takes heat from the servers: ``"air"`` (server fans blow it into air the
+cooling removes, so any air-cooled server fits, density permitting) or ``"liquid"`` (cold
+plates or immersion: only servers built for it)."""
+
 _NON_NEGATIVE = (
     "max_rack_power_w",
     "typical_rack_power_w",
@@ -39,6 +45,7 @@ _NON_NEGATIVE = (
     "min_cooling_overhead_frac",
     "wue_l_per_kwh",
     "capex_usd_per_w",
+    "floor_area_m2_per_rack",
 )
 
 
@@ -47,6 +54,16 @@ class Cooling:
     """A cooling type and the parameters of its PUE and water model.
 
     See :func:`pue` and :func:`wue_l_per_kwh` for the equations the fields enter.
+
+    Attributes
+    ----------
+    max_rack_power_w, typical_rack_power_w
+        Largest and usual power one rack (or immersion tank) may draw under this cooling.
+    heat_path
+        ``"air"`` or ``"liquid"`` (:data:`HEAT_PATHS`); decides which servers it can take.
+    floor_area_m2_per_rack
+        White-space floor per rack or tank, its share of the aisles and in-room cooling
+        units included, in m².
     """
 
     id: str
@@ -63,6 +80,8 @@ class Cooling:
     wue_l_per_kwh: float
     wue_slope_per_c: float
     capex_usd_per_w: float
+    heat_path: str
+    floor_area_m2_per_rack: float
     source: str
     aliases: tuple[str, ...] = ()
     estimate: bool = False
@@ -74,6 +93,20 @@ class Cooling:
         if self.max_rack_power_w <= 0:
             raise InvalidParameterError(
                 "max_rack_power_w", self.max_rack_power_w, "a number > 0", f"cooling {self.id!r}"
+            )
+        if self.heat_path not in HEAT_PATHS:
+            raise InvalidParameterError(
+                "heat_path",
+                self.heat_path,
+                " or ".join(map(repr, HEAT_PATHS)),
+                f"cooling {self.id!r}",
+            )
+        if not self.floor_area_m2_per_rack > 0:
+            raise InvalidParameterError(
+                "floor_area_m2_per_rack",
+                self.floor_area_m2_per_rack,
+                "a number > 0 (m² per rack, aisles included)",
+                f"cooling {self.id!r}",
             )
         if self.typical_rack_power_w > self.max_rack_power_w:
             raise InvalidParameterError(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility.cooling import Cooling, annual_pue
-from chip2grid.facility.rack import RackPlan
+from chip2grid.facility.rack import RackPlan, rack_layout
 from chip2grid.facility.region import Region
 
 __all__ = ["DEFAULT_DESIGN_IT_LOAD_FRAC", "Site", "SiteCapacity", "site_capacity"]
@@ -101,6 +101,11 @@ class SiteCapacity:
         ``it_power_w`` times the site's annual PUE at its design load.
     spare_it_power_w
         Critical IT power left unused.
+    floor_area_m2
+        White space the racks take, aisles included (racks x the cooling's m² per rack).
+    stranded_rack_power_w
+        Rack power budget the racks leave unused: racks x the plan's rack limit less the
+        nodes' budgeted power (see :func:`~chip2grid.facility.rack.rack_layout`).
     """
 
     num_racks: int
@@ -111,6 +116,8 @@ class SiteCapacity:
     facility_power_w: float
     spare_it_power_w: float
     pue: float
+    floor_area_m2: float
+    stranded_rack_power_w: float
 
 
 def site_capacity(
@@ -145,7 +152,8 @@ def site_capacity(
     and its share of the scale-out fabric). The site powers
     :math:`N_{max} = \\lfloor P_{crit} / P_n \\rfloor` nodes; a request for :math:`A`
     accelerators takes :math:`\\min(N_{max}, \\lceil A / n_{acc} \\rceil)` nodes and leaves
-    the rest stranded. Racks: :math:`\\lceil N / n_{rack} \\rceil`.
+    the rest stranded. Racks :math:`\\lceil N / n_{rack} \\rceil`, their floor space and
+    stranded rack power by :func:`~chip2grid.facility.rack.rack_layout`.
     """
     if rack_plan.cooling.id != site.cooling.id:
         raise InvalidParameterError(
@@ -181,8 +189,9 @@ def site_capacity(
         stranded = num_accelerators_wanted - num_accelerators
     it_power_w = num_nodes * node_it_w
     site_pue = float(annual_pue(site.cooling, site.region, site.design_it_load_frac))
+    layout = rack_layout(rack_plan, num_nodes)
     return SiteCapacity(
-        num_racks=-(-num_nodes // rack_plan.nodes_per_rack),
+        num_racks=layout.num_racks,
         num_nodes=num_nodes,
         num_accelerators=num_accelerators,
         num_accelerators_stranded=stranded,
@@ -190,4 +199,6 @@ def site_capacity(
         facility_power_w=it_power_w * site_pue,
         spare_it_power_w=available_w - it_power_w,
         pue=site_pue,
+        floor_area_m2=layout.floor_area_m2,
+        stranded_rack_power_w=layout.stranded_rack_power_w,
     )
