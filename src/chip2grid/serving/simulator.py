@@ -41,8 +41,12 @@ Policy, with vLLM's knob names:
 - ``speculative``: every decode step drafts ``k`` tokens per sequence and verifies ``k + 1``
   positions; a sequence emits one token plus its accepted drafts, drawn per sequence and step
   from the acceptance model of :mod:`chip2grid.perf.speculative` (independent positions of
-  acceptance rate ``a``: ``P(j or more accepted) = a^j``). Token counts then differ between
-  sequences, so these runs advance one step per iteration instead of jumping.
+  acceptance rate ``a``: ``P(j or more accepted) = a^j``). A sequence's draws are made when
+  it joins the decoding batch, one per verification step it will need
+  (:class:`AcceptanceDraws`), so its finishing step is known then, as without speculation,
+  and the batch's accepted drafts per step add up in one array: decode runs jump between
+  events here too. Draws come from one seeded stream in the order sequences join, which is
+  the same with and without ``step_by_step``, so both give the same tokens and steps.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ from numpy.typing import NDArray
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.perf.speculative import SpeculativeDecoding
+from chip2grid.perf.step import attention_decode_layer
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.prefix_cache import PrefixCache
 from chip2grid.serving.workload import MOONCAKE_BLOCK_TOKENS, RequestTrace
@@ -80,6 +85,8 @@ H100 datasheet gives "PCIe Gen5: 128 GB/s" (both directions). A theoretical peak
 host-to-device copies reach about 50-55 GB/s, so swap times are a lower bound."""
 WATERMARK_FRAC = 0.01
 """Share of KV blocks kept free at admission in on-demand mode (vLLM's default watermark)."""
+ACCEPTANCE_DRAW_BLOCK = 65_536
+"""Uniform numbers drawn at a time for speculative decoding's acceptance draws."""
 LOG_FIELDS = 9
 """Numbers in one timeline row (the fields of :class:`Timeline`)."""
 _INACTIVE = -1e18
@@ -254,6 +261,172 @@ class SimulationResult(RequestLatencies):
         """Generated tokens per second over the run."""
         d = self.duration_s
         return float(self.output_tokens[~self.rejected].sum()) / d if d else 0.0
+
+
+Schedule = tuple[NDArray[np.int64], NDArray[np.int64], int, int, int]
+"""Verification steps of one decoding sequence: ``(cum, drafts, start, steps, over)``: its
+steps are the draws ``start .. start + steps - 1`` (``drafts[i]``: drafts accepted at draw
+``i``; ``cum[i]``: tokens of the draws before it), the last one cut by ``over`` tokens at the
+sequence's length."""
+
+
+class AcceptanceDraws:
+    """Tokens emitted per verification step, drawn in advance from one seeded stream.
+
+    A step emits ``1 + x`` tokens, ``x`` the drafts accepted before the first rejection, at
+    most ``k``: ``P(x >= j) = a^j``. With ``u`` uniform in [0, 1), ``x`` is the number of
+    ``j <= k`` with ``a^j > u`` (exact comparisons, no logarithms). Uniforms are drawn in
+    blocks of :data:`ACCEPTANCE_DRAW_BLOCK` and steps handed out in order.
+    """
+
+    def __init__(self, rng: np.random.Generator, acceptance_rate: float, num_draft: int) -> None:
+        self.rng = rng
+        self.num_draft = num_draft
+        a = acceptance_rate
+        self.thresholds = np.array([a**j for j in range(num_draft, 0, -1)])  # ascending
+        self.cum = np.zeros(1, np.int64)
+        self.drafts = np.zeros(0, np.int64)
+        self.pos = 0
+
+    def schedule(self, tokens: int) -> Schedule:
+        """The steps one sequence needs to emit ``tokens`` more tokens (taken from the stream)."""
+        if len(self.cum) - 1 - self.pos < tokens:  # every step emits a token: enough draws
+            self.refill(tokens)
+        cum, pos = self.cum, self.pos
+        target = int(cum[pos]) + tokens
+        end = int(cum.searchsorted(target))  # the first step whose end reaches the target
+        self.pos = end
+        return cum, self.drafts, pos, end - pos, int(cum[end]) - target
+
+    def refill(self, tokens: int) -> None:
+        """Keep the draws not handed out yet and add whole blocks: ``tokens`` draws at least."""
+        left = self.drafts[self.pos :]
+        blocks = -(-(tokens - len(left)) // ACCEPTANCE_DRAW_BLOCK)
+        u = self.rng.random(blocks * ACCEPTANCE_DRAW_BLOCK)
+        accepted = self.num_draft - np.searchsorted(self.thresholds, u, side="right")
+        self.drafts = np.concatenate((left, accepted))
+        self.cum = np.concatenate((np.zeros(1, np.int64), np.cumsum(self.drafts + 1)))
+        self.pos = 0
+
+
+def accepted_drafts(sched: Schedule, done: int) -> int:
+    """Drafts a sequence has accepted after ``done`` of its verification steps."""
+    cum, _, pos, steps, over = sched
+    return int(cum[pos + done]) - int(cum[pos]) - done - (over if done >= steps else 0)
+
+
+class VerifyStepTimer:
+    """Time of one decode-only speculative step: the target verifying ``k + 1`` positions of
+    ``b`` sequences of mean context ``c``, plus ``k`` draft steps.
+
+    Both attention terms are linear in the effective context ``e`` on each side of the
+    roofline, so for ``b`` sequences the step takes ``F + L max(c_1 e, m_0 + m_1 e) + k (F' +
+    L' max(c'_1 e, m'_0 + m'_1 e))``, the target's coefficients taken once from
+    :func:`~chip2grid.perf.step.attention_decode_layer` and its step timer, the draft's from
+    :meth:`StepTimer.decode_coefficients` (equal to ``StepTimer.total_s`` plus the draft
+    steps to rounding; tested). The same operations run on floats (:meth:`step_s`) and on
+    arrays (:meth:`run_s`), so a jump and single steps give the same numbers. Untabulated
+    timers (pipeline parallelism) have no coefficients: :meth:`step_s` then asks the timers.
+    """
+
+    def __init__(self, timer: StepTimer, draft: StepTimer, num_draft: int) -> None:
+        self.timer, self.draft = timer, draft
+        self.num_draft = float(num_draft)
+        self.query = float(num_draft + 1)
+        self.layers, self.draft_layers = timer.num_layers, draft.num_layers
+        self.window, sliding = timer.sliding_window
+        self.keep, self.sliding = 1.0 - sliding, sliding
+        self.d_window, d_sliding = draft.sliding_window
+        self.d_keep, self.d_sliding = 1.0 - d_sliding, d_sliding
+        self.fast = timer.tabulated and draft.tabulated
+        self.overhead_seq_s = float(timer.shape.per_sequence_overhead_s)
+        self.coeff: dict[int, tuple[float, ...] | None] = {}
+
+    def coefficients(self, b: int) -> tuple[float, ...] | None:
+        """``(F, c_1, m_0, m_1, F', c'_1, m'_0, m'_1)`` for ``b`` sequences, or None."""
+        if b in self.coeff:
+            return self.coeff[b]
+        draft = self.draft.decode_coefficients(b) if self.fast else None
+        if draft is None:
+            self.coeff[b] = None
+            return None
+        s = self.timer.shape
+        _, _, _, df, db = attention_decode_layer(
+            s, float(b), self.query, np.array([0.0, 1.0]), float(s.attention_dp)
+        )
+        compute = float(s.peak_attn_flops_per_s) * float(s.attention_compute_eff)
+        memory = float(s.memory_bandwidth_bytes_per_s) * float(s.memory_eff)
+        m0 = float(db[0]) / memory
+        at_zero = self.timer.total_s(0.0, 0.0, 0.0, float(b), 0.0, self.query)
+        coeff = (
+            at_zero - self.layers * m0,
+            float(df[1] - df[0]) / compute,
+            m0,
+            float(db[1] - db[0]) / memory,
+            *draft,
+        )
+        self.coeff[b] = coeff
+        return coeff
+
+    def step_s(self, b: int, ctx: float) -> float:
+        """One step of ``b`` sequences at mean context ``ctx``."""
+        co = self.coefficients(b)
+        if co is None:
+            target_s = self.timer.total_s(0.0, 0.0, 0.0, float(b), ctx, self.query)
+            return target_s + self.num_draft * self.draft.decode_step_s(b, ctx)
+        fixed, c1, m0, m1, d_fixed, d_c1, d_m0, d_m1 = co
+        e = self.keep * ctx + self.sliding * min(ctx, self.window) if self.window > 0.0 else ctx
+        tc, tm = c1 * e, m0 + m1 * e
+        target = fixed + self.layers * (tc if tc >= tm else tm)
+        w = self.d_window
+        e = self.d_keep * ctx + self.d_sliding * min(ctx, w) if w > 0.0 else ctx
+        tc, tm = d_c1 * e, d_m0 + d_m1 * e
+        return target + self.num_draft * (d_fixed + self.draft_layers * (tc if tc >= tm else tm))
+
+    def mixed_s(self, tokens: int, seqs: int, p_ctx: float, b: int, ctx: float) -> float:
+        """A step of prompt chunks (``tokens`` of ``seqs`` prompts at mean context ``p_ctx``)
+        with the verification of ``b`` sequences, plus their draft steps.
+
+        ``StepTimer.total_s`` with ``k + 1`` query tokens per sequence, composed from the
+        timer's one-token step of ``b (k + 1)`` sequences at context 0 (the same step tokens,
+        logits and attention activations), less the per-sequence overheads of the extra
+        ``b k`` sequences, plus the attention over the contexts: the terms of
+        :class:`StepTimer`, so equal to rounding, at the cost of a tabulated step.
+        """
+        co = self.coefficients(b)
+        if co is None:
+            target_s = self.timer.total_s(
+                float(tokens), float(seqs), p_ctx, float(b), ctx, self.query
+            )
+            return target_s + self.num_draft * self.draft.decode_step_s(b, ctx)
+        _, c1, m0, m1, d_fixed, d_c1, d_m0, d_m1 = co
+        bq = b * int(self.query)
+        base = self.timer.mixed_step_s(tokens, seqs, p_ctx, bq, 0.0)
+        e = self.keep * ctx + self.sliding * min(ctx, self.window) if self.window > 0.0 else ctx
+        tc, tm = c1 * e, m0 + m1 * e
+        target = (
+            base - self.overhead_seq_s * (bq - b) + self.layers * ((tc if tc >= tm else tm) - m0)
+        )
+        w = self.d_window
+        e = self.d_keep * ctx + self.d_sliding * min(ctx, w) if w > 0.0 else ctx
+        tc, tm = d_c1 * e, d_m0 + d_m1 * e
+        return target + self.num_draft * (d_fixed + self.draft_layers * (tc if tc >= tm else tm))
+
+    def run_s(self, b: int, ctx: NDArray[np.float64]) -> NDArray[np.float64]:
+        """:meth:`step_s` at every context of ``ctx`` (only where ``coefficients(b)`` exist)."""
+        co = self.coefficients(b)
+        if co is None:
+            return np.array([self.step_s(b, c) for c in ctx.tolist()])
+        fixed, c1, m0, m1, d_fixed, d_c1, d_m0, d_m1 = co
+        e = ctx
+        if self.window > 0.0:
+            e = self.keep * ctx + self.sliding * np.minimum(ctx, self.window)
+        target = fixed + self.layers * np.maximum(c1 * e, m0 + m1 * e)
+        e = ctx
+        if self.d_window > 0.0:
+            e = self.d_keep * ctx + self.d_sliding * np.minimum(ctx, self.d_window)
+        draft = d_fixed + self.draft_layers * np.maximum(d_c1 * e, d_m0 + d_m1 * e)
+        return np.asarray(target + self.num_draft * draft, dtype=float)
 
 
 class Simulator:
@@ -463,8 +636,17 @@ class _Run:
                 "draft_timer", None, "step times of the draft network for speculative decoding"
             )
         self.draft_timer = draft_timer
-        self.extra: dict[int, int] = {}
         self.rng = np.random.default_rng(cfg.seed)
+        self.draws = AcceptanceDraws(self.rng, self.accept_p, self.num_draft)
+        self.verify = (
+            VerifyStepTimer(timer, draft_timer, self.num_draft)
+            if self.spec and draft_timer is not None
+            else None
+        )
+        self.sched: dict[int, Schedule] = {}  # each decoding request's verification steps
+        self.spec_extra = 0  # drafts the decoding requests have accepted so far, summed
+        self.batch_drafts = np.zeros(0, np.int64)  # drafts the batch accepts at each step
+        self.batch_drafts0 = 0  # the decode step of batch_drafts[0]
         self.spec_seq_steps = 0
         self.spec_tokens = 0
         self.static = cfg.batching == "static"
@@ -483,13 +665,18 @@ class _Run:
         """Exact blocks held by decoding requests after decode step ``dd`` (on-demand mode)."""
         if not self.num_dec or self.full:
             return 0
-        return int(np.maximum(np.ceil((self.slot_base + dd) / self.bs), 0.0).sum())
+        base = self.slot_base
+        if self.spec_extra:  # accepted drafts are stored too
+            base = base.copy()
+            for r, slot in self.slot_of.items():
+                base[slot] += self.accepted(r)
+        return int(np.maximum(np.ceil((base + dd) / self.bs), 0.0).sum())
 
     def decode_blocks_bound(self, dd: int) -> float:
         """An upper bound of :meth:`decode_blocks` that costs no array work."""
         if self.full:
             return 0.0
-        return (self.base_sum + self.num_dec * dd) / self.bs + self.num_dec
+        return (self.base_sum + self.spec_extra + self.num_dec * dd) / self.bs + self.num_dec
 
     def fits(self, dd: int, extra: int = 0) -> bool:
         """Whether the blocks needed at decode step ``dd`` (plus ``extra``) fit the cache."""
@@ -504,7 +691,7 @@ class _Run:
             self.peak_blocks = max(self.peak_blocks, used)
 
     def kv_tokens(self) -> float:
-        stored = self.base_sum + self.num_dec * self.d if not self.full else 0.0
+        stored = self.base_sum + self.spec_extra + self.num_dec * self.d if not self.full else 0.0
         return stored + self.blocks_other * self.bs
 
     # --- request movements -----------------------------------------------------------------
@@ -624,15 +811,25 @@ class _Run:
             base = p - self.nshared[r] * self.hb - d  # tokens in its own blocks, less d
             self.slot_base[slot] = base
             self.base_sum += base
+        if self.spec:  # its verification steps, drawn now: it finishes after the last
+            sched = self.draws.schedule(self.osl_l[r] - self.generated[r])
+            self.sched[r] = sched
+            self.add_batch_drafts(d, sched)
+            heapq.heappush(self.finishing, (d + sched[3], r, self.version[r]))
+            return
         heapq.heappush(self.finishing, (d + self.osl_l[r] - self.generated[r], r, self.version[r]))
-        if self.spec:
-            self.extra[r] = 0
 
     def leave_decode(self, r: int) -> None:
         self.num_dec -= 1
         self.ctx_base -= self.prompt[r] + 1 - self.join[r]
         if self.spec:
-            self.ctx_base -= self.extra.pop(r)
+            sched = self.sched.pop(r)
+            done = self.d - self.join[r]
+            x = accepted_drafts(sched, done)
+            self.ctx_base -= x
+            self.spec_extra -= x
+            if done < sched[3]:  # preempted: its later steps leave the batch's drafts
+                self.add_batch_drafts(self.join[r], sched, done, -1)
         if self.full:
             self.blocks_other -= self.held_blocks.pop(r)
         else:
@@ -673,7 +870,7 @@ class _Run:
             self.release(r)
             del self.order[r]
         else:
-            self.generated[r] = self.gen_at_join[r] + (self.d - self.join[r])
+            self.generated[r] = self.gen_at_join[r] + (self.d - self.join[r]) + self.accepted(r)
             self.leave_decode(r)
             self.version[r] += 1
         self.prompt[r] = self.isl_l[r] + self.generated[r]
@@ -691,12 +888,12 @@ class _Run:
 
     def swap_out(self, r: int) -> bool:
         """Move decoding ``r``'s KV blocks to host memory if the swap space has room."""
-        stored = self.prompt[r] + (self.d - self.join[r]) + self.extra.get(r, 0)
+        stored = self.prompt[r] + (self.d - self.join[r]) + self.accepted(r)
         tokens = -(-stored // self.bs) * self.bs  # whole blocks move
         nbytes = tokens * self.cfg.kv_bytes_per_token
         if self.swap_used_bytes + nbytes > self.cfg.swap_space_bytes:
             return False  # no room on the host: recompute instead
-        self.generated[r] = self.gen_at_join[r] + (self.d - self.join[r])
+        self.generated[r] = self.gen_at_join[r] + (self.d - self.join[r]) + self.accepted(r)
         self.leave_decode(r)
         self.version[r] += 1
         self.swapped.append(r)
@@ -1136,10 +1333,8 @@ class _Run:
             progress.append((r, take))
         p_ctx = ctx / max(tokens, 1)
         d_ctx = self.ctx_base / num_dec + self.d if num_dec else 0.0
-        if self.spec and num_dec:
-            dt = timer.total_s(
-                float(tokens), float(seqs), p_ctx, float(num_dec), d_ctx, float(self.lookahead)
-            ) + self.draft_s(num_dec, d_ctx)
+        if self.verify is not None and num_dec:
+            dt = self.verify.mixed_s(tokens, seqs, p_ctx, num_dec, d_ctx)
         else:
             dt = timer.total_s(float(tokens), float(seqs), p_ctx, float(num_dec), d_ctx)
         self.log.extend((self.now, dt, 1, tokens, seqs, p_ctx, num_dec, d_ctx, self.kv_tokens()))
@@ -1149,7 +1344,7 @@ class _Run:
         if num_dec:
             self.d += 1
             if self.spec:
-                self.accept()
+                self.verified(num_dec, 1)
             self.note_peak()
             if self.caching:
                 self.evict()
@@ -1165,54 +1360,157 @@ class _Run:
         assert self.draft_timer is not None  # checked at construction
         return self.num_draft * self.draft_timer.decode_step_s(num_seqs, context)
 
-    def accept(self) -> None:
-        """After a verification step: each decoding request emits its accepted drafts too."""
-        a, k = self.accept_p, self.num_draft
-        decoding = [r for r in self.order if r not in self.prefilled]
-        b = len(decoding)
-        if a >= 1.0:
-            drawn = [k] * b
-        elif a <= 0.0:
-            drawn = [0] * b
-        else:  # drafts accepted before the first rejection, at most k
-            drawn = np.minimum(self.rng.geometric(1.0 - a, b) - 1, k).tolist()
-        d, full = self.d, self.full
-        emitted = b
-        for r, x in zip(decoding, drawn, strict=True):
-            left = self.osl_l[r] - self.gen_at_join[r] - (d - self.join[r])
-            x = min(x, left)
-            if x <= 0:
-                continue
-            emitted += x
-            self.gen_at_join[r] += x
-            self.extra[r] += x
-            self.ctx_base += x
-            if not full:
-                slot = self.slot_of[r]
-                self.slot_base[slot] += x
-                self.base_sum += x
-            self.version[r] += 1
-            done = self.join[r] + self.osl_l[r] - self.gen_at_join[r]
-            heapq.heappush(self.finishing, (done, r, self.version[r]))
-        self.spec_seq_steps += b
-        self.spec_tokens += emitted
+    def accepted(self, r: int) -> int:
+        """Drafts decoding request ``r`` has accepted since it joined (0 without speculation)."""
+        sched = self.sched.get(r) if self.spec else None
+        return accepted_drafts(sched, self.d - self.join[r]) if sched is not None else 0
 
-    def spec_decode_step(self, timer: StepTimer) -> None:
+    def add_batch_drafts(self, join: int, sched: Schedule, first: int = 0, sign: int = 1) -> None:
+        """Add (``sign`` 1) or remove (-1) the drafts of a sequence that joined at decode step
+        ``join``, from its step ``first`` on, to the batch's drafts per decode step."""
+        _, drafts, pos, steps, over = sched
+        lo = join + first - self.batch_drafts0
+        hi = join + steps - self.batch_drafts0
+        if hi > len(self.batch_drafts):  # grow, dropping the steps already run
+            keep = self.batch_drafts[self.d - self.batch_drafts0 :]
+            size = max(2 * len(keep), hi - (self.d - self.batch_drafts0), 4096)
+            grown = np.zeros(size, np.int64)
+            grown[: len(keep)] = keep
+            shift = self.d - self.batch_drafts0
+            self.batch_drafts, self.batch_drafts0 = grown, self.d
+            lo, hi = lo - shift, hi - shift
+        part = drafts[pos + first : pos + steps]
+        if sign > 0:
+            self.batch_drafts[lo:hi] += part
+            self.batch_drafts[hi - 1] -= over  # its last step is cut at its length
+        else:
+            self.batch_drafts[lo:hi] -= part
+            self.batch_drafts[hi - 1] += over
+
+    def verified(self, num_seqs: int, num_steps: int) -> None:
+        """After ``num_steps`` verification steps of ``num_seqs`` sequences ending at decode step
+        ``d``: their accepted drafts join the contexts."""
+        lo = self.d - num_steps - self.batch_drafts0
+        x = (
+            int(self.batch_drafts[lo])
+            if num_steps == 1
+            else int(self.batch_drafts[lo : lo + num_steps].sum())
+        )
+        self.ctx_base += x
+        self.spec_extra += x
+        self.spec_seq_steps += num_seqs * num_steps
+        self.spec_tokens += num_seqs * num_steps + x
+
+    def spec_blocks(self, ahead: int) -> int:
+        """Exact KV blocks the decoding requests need before the verification step ``ahead``
+        steps from now (their stored tokens then, plus the ``k + 1`` positions it writes)."""
+        bs, dd = self.bs, self.d + ahead + self.lookahead
+        slot_base, join, sched = self.slot_base, self.join, self.sched
+        blocks = 0
+        for r, slot in self.slot_of.items():
+            tokens = (
+                int(slot_base[slot]) + dd + accepted_drafts(sched[r], dd - self.lookahead - join[r])
+            )
+            if tokens > 0:
+                blocks += -(-tokens // bs)
+        return blocks
+
+    def spec_steps_that_fit(self, num_steps: int) -> int:
+        """How many of the next ``num_steps`` steps run before one needs a preemption."""
+        cap = self.cfg.num_gpu_blocks - self.blocks_other
+        if self.spec_blocks(0) > cap:
+            return 0
+        lo, hi = 0, num_steps  # the step at lo fits; find the first that does not, if any
+        if self.spec_blocks(hi - 1) <= cap:
+            return num_steps
+        hi -= 1
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self.spec_blocks(mid) <= cap:
+                lo = mid
+            else:
+                hi = mid
+        return hi
+
+    def spec_decode_step(self) -> None:
         """One decode-only step with speculative decoding: draft, verify, accept."""
+        assert self.verify is not None  # speculative runs have one
         self.clean_heap()
         while self.num_dec > 1 and not self.fits(self.d + self.lookahead):
             self.preempt()
         b = self.num_dec
         ctx = self.ctx_base / b + self.d
-        dt = timer.total_s(0.0, 0.0, 0.0, float(b), ctx, float(self.lookahead)) + self.draft_s(
-            b, ctx
-        )
+        dt = self.verify.step_s(b, ctx)
         self.log.extend((self.now, dt, 1, 0.0, 0.0, 0.0, b, ctx, self.kv_tokens()))
         self.now += dt
         self.busy += dt
         self.steps += 1
         self.d += 1
-        self.accept()
+        self.verified(b, 1)
+        self.note_peak()
+        if self.caching:
+            self.evict()
+        self.retire()
+
+    def spec_decode_run(self) -> None:
+        """Advance speculative decode-only steps up to the next event, at once.
+
+        The steps run to the first completion (known from the schedules), the first step whose
+        end reaches the next arrival or the horizon, or the first step that needs a
+        preemption (taken alone by :meth:`spec_decode_step`, as step by step)."""
+        verify = self.verify
+        assert verify is not None  # speculative runs have one
+        if self.step_by_step:
+            self.spec_decode_step()
+            return
+        self.clean_heap()
+        d, b = self.d, self.num_dec
+        k = max(1, min(self.finishing[0][0] - d, MAX_JUMP_STEPS))
+        cb = self.ctx_base
+        limit = math.inf
+        if self.nxt < self.n and len(self.order) < self.cfg.max_num_seqs and not self.static:
+            limit = self.arrival_l[self.nxt] - self.now
+        if self.horizon != math.inf:
+            limit = min(limit, self.horizon - self.now)
+        if limit < math.inf:  # contexts only grow, so no step is shorter than the first
+            k = min(k, int(limit / verify.step_s(b, cb / b + d)) + 2)
+        lo = d - self.batch_drafts0
+        if not self.full and b > 1:
+            later = int(self.batch_drafts[lo : lo + k - 1].sum())
+            bound = self.base_sum + self.spec_extra + later + b * (d + k - 1 + self.lookahead)
+            if bound / self.bs + b > self.cfg.num_gpu_blocks - self.blocks_other:
+                k = self.spec_steps_that_fit(k)
+                if k == 0:
+                    self.spec_decode_step()
+                    return
+        if k <= SCALAR_JUMP_STEPS or verify.coefficients(b) is None:
+            drafts = self.batch_drafts[lo : lo + k].tolist()
+            elapsed = ctx_sum = 0.0
+            x = taken = 0
+            while taken < k:
+                ctx = (cb + x) / b + (d + taken)
+                elapsed += verify.step_s(b, ctx)
+                ctx_sum += ctx
+                x += drafts[taken]
+                taken += 1
+                if elapsed >= limit:
+                    break
+            k = taken
+        else:
+            drafts_arr = self.batch_drafts[lo : lo + k]
+            before = np.concatenate((np.zeros(1, np.int64), np.cumsum(drafts_arr[:-1])))
+            ctx_arr = (cb + before) / b + (d + np.arange(k))
+            cum = np.cumsum(verify.run_s(b, ctx_arr))
+            if limit < math.inf:
+                k = max(1, min(k, int(np.searchsorted(cum, limit, side="left")) + 1))
+            elapsed = float(cum[k - 1])
+            ctx_sum = float(ctx_arr[:k].sum())
+        self.log.extend((self.now, elapsed, k, 0.0, 0.0, 0.0, b, ctx_sum / k, self.kv_tokens()))
+        self.now += elapsed
+        self.busy += elapsed
+        self.steps += k
+        self.d += k
+        self.verified(b, k)
         self.note_peak()
         if self.caching:
             self.evict()
@@ -1221,7 +1519,7 @@ class _Run:
     def decode_run(self, timer: StepTimer) -> None:
         """Advance decode-only steps up to the next event."""
         if self.spec:
-            self.spec_decode_step(timer)
+            self.spec_decode_run()
             return
         self.clean_heap()
         d = self.d
