@@ -415,8 +415,9 @@ def test_rack_density_the_cooling_cannot_remove(
         case(**_base(), **{"platform": hot})
     assert info.value.field == "cooling"
     assert "cannot remove" in str(info.value)
+    # a fan-cooled HGX H100 fits an air room now (2 per rack); a liquid-only NVL72 does not
     with pytest.raises(InvalidParameterError) as info:
-        case(**_base(), **{"cooling": get_cooling("air")})  # not a cooling hgx-h100 lists
+        case(**_base(), **{"platform": get_platform("gb200-nvl72")})
     assert info.value.field == "cooling"
 
 

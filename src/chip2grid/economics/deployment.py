@@ -64,6 +64,9 @@ class DeploymentCost:
     market: MarketComparison
     supply_spec: str | dict[str, float] = "grid"
     """The supply as given (an id or shares), to price it again."""
+    region_spec: Region | None = None
+    """The region as priced (with a site's own climate, if one was given), to price it again;
+    ``None``: the catalog's ``region``."""
     finance: Finance = dataclasses.field(default_factory=default_finance)
     """The finance it was priced with."""
 
@@ -129,14 +132,17 @@ def deployment_cost(
     deployment: Deployment,
     load: ServiceLoad,
     *,
-    region: str = "us-virginia",
+    region: str | Region = "us-virginia",
     cooling: str = "dlc",
     supply: str | dict[str, float] = "grid",
     platform: str | None = None,
     finance: Finance | None = None,
     colocation: bool = False,
 ) -> DeploymentCost:
-    """Price ``load`` on ``deployment`` in a place, with an energy supply and finance."""
+    """Price ``load`` on ``deployment`` in a place, with an energy supply and finance.
+
+    ``region`` is a catalog id or a :class:`~chip2grid.facility.Region` (for instance one from
+    :func:`~chip2grid.facility.with_climate` carrying a site's own hourly climate)."""
     plat = get_platform(platform) if platform else default_platform_for(deployment.accelerator.id)
     if plat.accelerator != deployment.accelerator.id:
         raise InvalidParameterError(
@@ -145,7 +151,8 @@ def deployment_cost(
             f"a platform built on {deployment.accelerator.id}",
             f"{plat.id} holds {plat.accelerator}",
         )
-    reg, cool = get_region(region), get_cooling(cooling)
+    reg = region if isinstance(region, Region) else get_region(region)
+    cool = get_cooling(cooling)
     mix: EnergySupply = energy_supply(supply)
     fin = finance or default_finance()
     breakdown = _price_load(load, plat, mix, reg, cool, fin, colocation)
@@ -163,6 +170,7 @@ def deployment_cost(
         market=market_comparison(deployment.model.id, deployment.accelerator.id),
         supply_spec=supply,
         finance=fin,
+        region_spec=reg,
     )
 
 
@@ -206,7 +214,8 @@ def cost_uncertainty(
             raise InvalidParameterError(
                 "uncertain input", name, f"one of {', '.join(sorted(allowed))}"
             )
-    region, cooling = get_region(cost.region), get_cooling(cost.cooling)
+    region = cost.region_spec or get_region(cost.region)
+    cooling = get_cooling(cost.cooling)
     supply = energy_supply(cost.supply_spec)
     price = supply_price_usd_per_kwh(supply, region)
 

@@ -26,6 +26,7 @@ from chip2grid.scenario.load import (
     load_scenario,
     scenario_fields,
     scenario_from_dict,
+    scenario_region,
 )
 from chip2grid.scenario.schema import (
     BudgetSpec,
@@ -44,6 +45,7 @@ from chip2grid.scenario.schema import (
 from chip2grid.scenario.site_plan import SiteYear, site_buildout
 
 __all__ = [
+    "scenario_region",
     "PACKAGED_TRACES",
     "BudgetSpec",
     "BuildoutPhase",

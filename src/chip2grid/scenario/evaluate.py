@@ -36,7 +36,7 @@ from chip2grid.perf import (
     best_layout,
     estimate,
 )
-from chip2grid.scenario.load import get_model_or_config
+from chip2grid.scenario.load import get_model_or_config, scenario_region
 from chip2grid.scenario.schema import Scenario
 from chip2grid.serving import (
     DiurnalCurve,
@@ -289,7 +289,7 @@ def evaluate(
     site = scenario.site
     finance = scenario_finance(scenario)
     place: dict[str, Any] = dict(
-        region=site.region,
+        region=scenario_region(scenario),
         cooling=site.cooling,
         supply=scenario.energy.supply,
         platform=site.platform,

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from chip2grid.energy import get_energy_source
 from chip2grid.errors import InvalidParameterError, UnknownEntryError
-from chip2grid.facility import get_cooling, get_platform, get_region
+from chip2grid.facility import Region, get_cooling, get_platform, get_region, with_climate
 from chip2grid.hardware import get_accelerator
 from chip2grid.llm import Architecture, get_model, load_hf_config
 from chip2grid.perf import get_engine
@@ -235,6 +235,22 @@ def check_catalog_ids(scenario: Scenario) -> None:
             getter(value)
         except UnknownEntryError as exc:
             raise ScenarioError(field, value, f"a catalog id; {exc}") from None
+
+
+def scenario_region(scenario: Scenario) -> Region:
+    """The scenario's region with the site's climate: its own hourly file if it gives one,
+    averaged hourly or monthly as ``site.climate_resolution`` says."""
+    site = scenario.site
+    try:
+        return with_climate(
+            get_region(site.region),
+            climate_file=site.climate_file,
+            climate_resolution=site.climate_resolution,
+        )
+    except InvalidParameterError as exc:
+        if exc.field in ("climate_file", "temperature_c", "wet_bulb_c"):
+            raise ScenarioError("site.climate_file", site.climate_file, str(exc)) from None
+        raise
 
 
 def get_model_or_config(name: str) -> Architecture:

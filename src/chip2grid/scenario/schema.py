@@ -143,6 +143,16 @@ class SiteSpec(_Strict):
     rack_power_cap_w: float | None = Field(
         None, gt=0, description="power one rack may draw, W; null: the cooling's limit"
     )
+    climate_file: str | None = Field(
+        None,
+        description="CSV of the site's 8,760 hourly outdoor temperatures (temperature_c, "
+        "optional wet_bulb_c); null: the region's hours from its monthly means and daily ranges",
+    )
+    climate_resolution: Literal["hourly", "monthly"] = Field(
+        "hourly",
+        description="average PUE and WUE over the 8,760 hours of the year (hourly) or over the "
+        "12 monthly means (monthly)",
+    )
     buildout: list[BuildoutPhase] = Field(
         default_factory=list,
         description="phases [{year, power_w}] in increasing years, power non-decreasing and at "

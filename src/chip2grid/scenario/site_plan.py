@@ -17,11 +17,11 @@ from chip2grid.errors import InvalidParameterError
 from chip2grid.facility import (
     Site,
     get_cooling,
-    get_region,
     plan_racks,
     site_capacity,
 )
 from chip2grid.perf import Estimate
+from chip2grid.scenario.load import scenario_region
 from chip2grid.scenario.schema import Scenario
 
 __all__ = ["SiteYear", "site_buildout"]
@@ -57,7 +57,7 @@ def _site(scenario: Scenario) -> Site:
         )
     return Site(
         critical_it_power_w=cap,
-        region=get_region(spec.region),
+        region=scenario_region(scenario),
         cooling=get_cooling(spec.cooling),
         buildout=phases,
     )
