@@ -35,10 +35,10 @@ from chip2grid.facility import (
     Cooling,
     Platform,
     Region,
+    compatible_coolings,
     default_platform_for,
     get_cooling,
     get_platform,
-    get_region,
     list_coolings,
     plan_racks,
 )
@@ -53,7 +53,7 @@ from chip2grid.perf import (
     estimate,
     parallel_layouts,
 )
-from chip2grid.scenario import Scenario, ScenarioResult, scenario_finance
+from chip2grid.scenario import Scenario, ScenarioResult, scenario_finance, scenario_region
 
 LAYERS: tuple[str, ...] = DEPLOYMENT_LAYER_IDS
 CHIP_LAYERS = ("compute", "hbm_bandwidth", "hbm_capacity", "scale_up", "scale_out", "scheduler")
@@ -241,7 +241,7 @@ def next_cooling(cooling: str, platform: Platform | None = None) -> str | None:
     """The cooling type that removes the next-larger power per rack (among those the
     platform is built for, when given), if any."""
     here = get_cooling(cooling).max_rack_power_w
-    allowed = [c for c in list_coolings() if platform is None or c in platform.cooling]
+    allowed = list_coolings() if platform is None else compatible_coolings(platform)
     better = [c for c in allowed if get_cooling(c).max_rack_power_w > here]
     return min(better, key=lambda c: get_cooling(c).max_rack_power_w) if better else None
 
@@ -356,7 +356,7 @@ def operate(
     )
 
     supply: EnergySupply = energy_supply(s.energy.supply)
-    region = get_region(s.site.region)
+    region = scenario_region(s)
     finance = scenario_finance(s)
     per_acc_w = est.accelerator_power_w / dep.num_accelerators
     b = cost_breakdown(

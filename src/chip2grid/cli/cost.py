@@ -236,9 +236,9 @@ def cost_command(
     region: Annotated[str, typer.Option(help="region id (chip2grid list regions)")] = DEFAULT_SITE[
         "region"
     ],
-    cooling: Annotated[str, typer.Option(help="air, air-economized, rear-door, dlc, immersion")] = (
-        DEFAULT_SITE["cooling"]
-    ),
+    cooling: Annotated[
+        str, typer.Option(help="air-legacy, air, air-economized, rear-door, dlc, immersion")
+    ] = (DEFAULT_SITE["cooling"]),
     energy: Annotated[
         str, typer.Option(help="energy source id, or shares: grid=0.6,ppa-solar=0.4")
     ] = DEFAULT_SITE["energy"],

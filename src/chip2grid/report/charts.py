@@ -19,10 +19,10 @@ from numpy.typing import NDArray
 
 from chip2grid.economics import DeploymentCost, deployment_cost, load_from_estimate
 from chip2grid.errors import InfeasibleError, InvalidParameterError
-from chip2grid.facility import get_cooling, get_region, monthly_temperatures_c, pue
+from chip2grid.facility import get_cooling, monthly_temperatures_c, pue
 from chip2grid.perf import Estimate, Load, estimate, parallel_layouts
 from chip2grid.report.model import Chart, Series
-from chip2grid.scenario import ScenarioResult
+from chip2grid.scenario import ScenarioResult, scenario_region
 
 MAX_TIMELINE_POINTS = 2000
 """At most this many points per timeline chart (all replicas together)."""
@@ -443,7 +443,7 @@ def power_charts(result: ScenarioResult) -> tuple[Chart, ...]:
         )
     ]
     site = result.scenario.site
-    cooling, region = get_cooling(site.cooling), get_region(site.region)
+    cooling, region = get_cooling(site.cooling), scenario_region(result.scenario)
     temps = monthly_temperatures_c(cooling, region)
     b = result.cost_at_capacity.breakdown
     critical = scalar(b.critical_it_power_w)
