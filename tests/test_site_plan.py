@@ -47,6 +47,11 @@ def test_each_phase_powers_more_and_strands_what_power_cannot_feed() -> None:
         per_acc = result.capacity.output_tokens_per_s / result.capacity.num_accelerators
         assert r.output_tokens_per_s == pytest.approx(per_acc * r.num_accelerators_powered)
     assert rows[0].num_accelerators_stranded > 0 and rows[-1].num_accelerators_stranded == 0
+    area = [r.floor_area_m2 for r in rows]  # floor space follows the racks
+    assert area == sorted(area) and all(r.floor_area_m2 > 0 for r in rows)
+    for r in rows:
+        assert r.floor_area_m2 == pytest.approx(area[0] / rows[0].num_racks * r.num_racks)
+        assert r.stranded_rack_power_w >= 0
 
 
 def test_without_phases_the_whole_site_is_one_row() -> None:

@@ -42,6 +42,11 @@ class SiteYear:
     output_tokens_per_s: float
     output_tokens_per_s_per_mw: float
     """Output tokens per second per MW of facility power at full load."""
+    floor_area_m2: float
+    """White space the racks take, aisles included."""
+    stranded_rack_power_w: float
+    """Rack power the cooling could remove but no server fills, over all racks: whole servers
+    that do not fit under the limit, or racks full of servers by space before power."""
 
 
 def _site(scenario: Scenario) -> Site:
@@ -111,6 +116,8 @@ def site_buildout(
                 facility_power_w=full.facility_power_w,
                 output_tokens_per_s=tokens,
                 output_tokens_per_s_per_mw=tokens / (full.facility_power_w / 1e6),
+                floor_area_m2=full.floor_area_m2,
+                stranded_rack_power_w=full.stranded_rack_power_w,
             )
         )
     return rows
