@@ -287,16 +287,19 @@ class AcceptanceDraws:
         self.cum = np.zeros(1, np.int64)
         self.drafts = np.zeros(0, np.int64)
         self.pos = 0
+        self.base = 0  # cum[pos]
+        self.size = 0  # draws in cum
 
     def schedule(self, tokens: int) -> Schedule:
         """The steps one sequence needs to emit ``tokens`` more tokens (taken from the stream)."""
-        if len(self.cum) - 1 - self.pos < tokens:  # every step emits a token: enough draws
+        if self.size - self.pos < tokens:  # every step emits a token: enough draws
             self.refill(tokens)
         cum, pos = self.cum, self.pos
-        target = int(cum[pos]) + tokens
+        target = self.base + tokens
         end = int(cum.searchsorted(target))  # the first step whose end reaches the target
-        self.pos = end
-        return cum, self.drafts, pos, end - pos, int(cum[end]) - target
+        reached = int(cum[end])
+        self.pos, self.base = end, reached
+        return cum, self.drafts, pos, end - pos, reached - target
 
     def refill(self, tokens: int) -> None:
         """Keep the draws not handed out yet and add whole blocks: ``tokens`` draws at least."""
@@ -306,7 +309,8 @@ class AcceptanceDraws:
         accepted = self.num_draft - np.searchsorted(self.thresholds, u, side="right")
         self.drafts = np.concatenate((left, accepted))
         self.cum = np.concatenate((np.zeros(1, np.int64), np.cumsum(self.drafts + 1)))
-        self.pos = 0
+        self.pos = self.base = 0
+        self.size = len(self.drafts)
 
 
 def accepted_drafts(sched: Schedule, done: int) -> int:
@@ -324,9 +328,11 @@ class VerifyStepTimer:
     L' max(c'_1 e, m'_0 + m'_1 e))``, the target's coefficients taken once from
     :func:`~chip2grid.perf.step.attention_decode_layer` and its step timer, the draft's from
     :meth:`StepTimer.decode_coefficients` (equal to ``StepTimer.total_s`` plus the draft
-    steps to rounding; tested). The same operations run on floats (:meth:`step_s`) and on
-    arrays (:meth:`run_s`), so a jump and single steps give the same numbers. Untabulated
-    timers (pipeline parallelism) have no coefficients: :meth:`step_s` then asks the timers.
+    steps to rounding; tested). Where both are memory-bound at every context (``c_1 <= m_1``,
+    no sliding window: the usual decode), the step is linear, ``A + B c`` (:meth:`linear`).
+    The same operations run on floats (:meth:`step_s`) and on arrays (:meth:`run_s`), so a
+    jump and single steps give the same numbers. Untabulated timers (pipeline parallelism)
+    have no coefficients: :meth:`step_s` then asks the timers.
     """
 
     def __init__(self, timer: StepTimer, draft: StepTimer, num_draft: int) -> None:
@@ -341,6 +347,25 @@ class VerifyStepTimer:
         self.fast = timer.tabulated and draft.tabulated
         self.overhead_seq_s = float(timer.shape.per_sequence_overhead_s)
         self.coeff: dict[int, tuple[float, ...] | None] = {}
+        self.lines: dict[int, tuple[float, float] | None] = {}
+
+    def linear(self, b: int) -> tuple[float, float] | None:
+        """``(A, B)``: the step of ``b`` sequences takes ``A + B c`` at every context ``c``; or
+        None where a roofline side or a sliding window bends it."""
+        if b in self.lines:
+            return self.lines[b]
+        co = self.coefficients(b)
+        line = None
+        if co is not None and self.window <= 0.0 and self.d_window <= 0.0:
+            fixed, c1, m0, m1, d_fixed, d_c1, d_m0, d_m1 = co
+            if c1 <= m1 and d_c1 <= d_m1:  # memory-bound at every context (m_0 >= 0)
+                k, ld = self.num_draft, self.draft_layers
+                line = (
+                    fixed + self.layers * m0 + k * (d_fixed + ld * d_m0),
+                    self.layers * m1 + k * ld * d_m1,
+                )
+        self.lines[b] = line
+        return line
 
     def coefficients(self, b: int) -> tuple[float, ...] | None:
         """``(F, c_1, m_0, m_1, F', c'_1, m'_0, m'_1)`` for ``b`` sequences, or None."""
@@ -370,6 +395,9 @@ class VerifyStepTimer:
 
     def step_s(self, b: int, ctx: float) -> float:
         """One step of ``b`` sequences at mean context ``ctx``."""
+        line = self.lines[b] if b in self.lines else self.linear(b)
+        if line is not None:
+            return line[0] + line[1] * ctx
         co = self.coefficients(b)
         if co is None:
             target_s = self.timer.total_s(0.0, 0.0, 0.0, float(b), ctx, self.query)
@@ -413,7 +441,10 @@ class VerifyStepTimer:
         return target + self.num_draft * (d_fixed + self.draft_layers * (tc if tc >= tm else tm))
 
     def run_s(self, b: int, ctx: NDArray[np.float64]) -> NDArray[np.float64]:
-        """:meth:`step_s` at every context of ``ctx`` (only where ``coefficients(b)`` exist)."""
+        """:meth:`step_s` at every context of ``ctx``."""
+        line = self.linear(b)
+        if line is not None:
+            return line[0] + line[1] * ctx
         co = self.coefficients(b)
         if co is None:
             return np.array([self.step_s(b, c) for c in ctx.tolist()])
@@ -644,6 +675,7 @@ class _Run:
             else None
         )
         self.sched: dict[int, Schedule] = {}  # each decoding request's verification steps
+        self.spec_total: dict[int, int] = {}  # the drafts each will have accepted at its end
         self.spec_extra = 0  # drafts the decoding requests have accepted so far, summed
         self.batch_drafts = np.zeros(0, np.int64)  # drafts the batch accepts at each step
         self.batch_drafts0 = 0  # the decode step of batch_drafts[0]
@@ -654,7 +686,10 @@ class _Run:
         self.kv_ready: set[int] = set()  # submitted with their prompt KV (prefilled elsewhere)
         self.remote_kv = False  # any such request: admit() handles them, not advance_reserved
         self.reserved_loop = (
-            self.full and not (self.caching or self.spec or step_by_step) and self.timer.tabulated
+            self.full
+            and not (self.caching or step_by_step)
+            and self.timer.tabulated
+            and (self.verify is None or self.verify.fast)
         )
         """Whether :meth:`advance` may run :meth:`advance_reserved` (the same results). Not
         with an untabulated timer (pipeline parallelism): its per-step calls cost ~0.1 ms each,
@@ -814,6 +849,7 @@ class _Run:
         if self.spec:  # its verification steps, drawn now: it finishes after the last
             sched = self.draws.schedule(self.osl_l[r] - self.generated[r])
             self.sched[r] = sched
+            self.spec_total[r] = self.osl_l[r] - self.generated[r] - sched[3]
             self.add_batch_drafts(d, sched)
             heapq.heappush(self.finishing, (d + sched[3], r, self.version[r]))
             return
@@ -824,6 +860,7 @@ class _Run:
         self.ctx_base -= self.prompt[r] + 1 - self.join[r]
         if self.spec:
             sched = self.sched.pop(r)
+            del self.spec_total[r]
             done = self.d - self.join[r]
             x = accepted_drafts(sched, done)
             self.ctx_base -= x
@@ -1041,8 +1078,8 @@ class _Run:
 
     def advance_reserved(self, horizon: float) -> None:
         """:meth:`advance` when every request reserves its blocks at admission ("full"), with
-        no prefix caching, speculative decoding or step-by-step mode: the same policy and the
-        same arithmetic, in one loop over local variables (the common case, and the hot one).
+        no prefix caching or step-by-step mode: the same policy and the same arithmetic, in one
+        loop over local variables (the common case, and the hot one).
 
         Reserved blocks never run out after admission, so nothing is preempted or swapped and
         the running requests' blocks are ``blocks_other`` alone.
@@ -1072,6 +1109,26 @@ class _Run:
         blocks_other, peak_blocks = self.blocks_other, self.peak_blocks
         running = len(order)
         static = self.static
+        verify, draws, sched = self.verify, self.draws, self.sched
+        spec = verify is not None
+        lookahead = self.lookahead
+        spec_extra, spec_seq_steps, spec_tokens = (
+            self.spec_extra,
+            self.spec_seq_steps,
+            self.spec_tokens,
+        )
+        spec_total = self.spec_total
+        spec_b = -1
+        v_fixed = v_c = v_m0 = v_m = d_fixed = d_c = d_m0 = d_m = 0.0
+        plain_ctx = verify is not None and verify.window <= 0.0 and verify.d_window <= 0.0
+        inline = False
+        line: tuple[float, float] | None = None
+        line_b = -1
+        line_a = line_b_s = 0.0
+        num_draft = float(self.num_draft)
+        query = self.lookahead
+        overhead_seq_s = verify.overhead_seq_s if verify is not None else 0.0
+        draft_layers = verify.draft_layers if verify is not None else 0.0
         coeff_b = -1
         fixed = c_slope = m0 = m_slope = 0.0
         direct = False
@@ -1116,7 +1173,7 @@ class _Run:
                 break
             if pending:  # a step of prompt chunks (and, chunked, every running decode)
                 nd = num_dec if chunked else 0
-                budget = max_batched - nd
+                budget = max_batched - nd * lookahead
                 tokens = seqs = 0
                 ctx = 0.0
                 progress: list[tuple[int, int]] = []
@@ -1138,13 +1195,36 @@ class _Run:
                     progress.append((r, take))
                 p_ctx = ctx / (tokens if tokens > 1 else 1)
                 d_ctx = ctx_base / nd + d if nd else 0.0
-                dt = mixed_step_s(tokens, seqs, p_ctx, nd, d_ctx)
+                if verify is None or not nd:
+                    dt = mixed_step_s(tokens, seqs, p_ctx, nd, d_ctx)
+                else:
+                    if nd != spec_b:
+                        spec_coeff = verify.coefficients(nd)
+                        inline = plain_ctx and spec_coeff is not None
+                        if spec_coeff is not None:
+                            v_fixed, v_c, v_m0, v_m, d_fixed, d_c, d_m0, d_m = spec_coeff
+                        spec_b = nd
+                    if inline:  # VerifyStepTimer.mixed_s
+                        dt = mixed_step_s(tokens, seqs, p_ctx, nd * query, 0.0)
+                        tc, tm = v_c * d_ctx, v_m0 + v_m * d_ctx
+                        dt = dt - overhead_seq_s * (nd * query - nd)
+                        dt += layers * ((tc if tc >= tm else tm) - v_m0)
+                        tc, tm = d_c * d_ctx, d_m0 + d_m * d_ctx
+                        dt += num_draft * (d_fixed + draft_layers * (tc if tc >= tm else tm))
+                    else:
+                        dt = verify.mixed_s(tokens, seqs, p_ctx, nd, d_ctx)
                 log.extend((now, dt, 1, tokens, seqs, p_ctx, nd, d_ctx, blocks_other * bs + 0.0))
                 now += dt
                 busy += dt
                 steps += 1
                 if nd:
                     d += 1
+                    if spec:  # the drafts the batch accepted in this step
+                        x = int(self.batch_drafts[d - 1 - self.batch_drafts0])
+                        ctx_base += x
+                        spec_extra += x
+                        spec_seq_steps += nd
+                        spec_tokens += nd + x
                     if blocks_other > peak_blocks:
                         peak_blocks = blocks_other
                     while fin and fin[0][0] <= d:
@@ -1155,6 +1235,11 @@ class _Run:
                         finish[r] = now
                         num_dec -= 1
                         ctx_base -= prompt[r] + 1 - join.pop(r)
+                        if spec:
+                            x = spec_total.pop(r)
+                            del sched[r]
+                            ctx_base -= x
+                            spec_extra -= x
                         blocks_other -= held_blocks.pop(r)
                         del order[r]
                         running -= 1
@@ -1175,9 +1260,26 @@ class _Run:
                         del order[r]
                         running -= 1
                         continue
-                    join[r] = d  # (gen_at_join is read only by preemption and speculation)
+                    join[r] = d  # (gen_at_join is read only by preemption)
                     num_dec += 1
                     ctx_base += prompt[r] + 1 - d
+                    if spec:  # its verification steps, drawn now
+                        left = osl_l[r] - g
+                        schedule = sched[r] = draws.schedule(left)
+                        _, drafts_a, pos, n_steps, over = schedule
+                        spec_total[r] = left - n_steps
+                        # and the drafts it accepts join the batch's (add_batch_drafts, inline)
+                        hi = d + n_steps - self.batch_drafts0
+                        if hi > len(self.batch_drafts):
+                            self.d = d
+                            self.grow_batch_drafts(d + n_steps)
+                            hi = d + n_steps - self.batch_drafts0
+                        bd = self.batch_drafts
+                        bd[hi - n_steps : hi] += drafts_a[pos : pos + n_steps]
+                        if over:
+                            bd[hi - 1] -= over
+                        heappush(fin, (d + n_steps, r, version[r]))
+                        continue
                     heappush(fin, (d + osl_l[r] - g, r, version[r]))
                 continue
             # decode-only steps up to the next completion, arrival or horizon
@@ -1195,7 +1297,62 @@ class _Run:
                 limit = arrival_l[nxt] - now
             if horizon != inf:
                 limit = min(limit, horizon - now)
-            if k <= SCALAR_JUMP_STEPS:
+            if spec:  # verification steps: contexts grow by 1 + the batch's accepted drafts
+                assert verify is not None
+                if b != spec_b:
+                    spec_coeff = verify.coefficients(b)
+                    inline = plain_ctx and spec_coeff is not None
+                    if spec_coeff is not None:
+                        v_fixed, v_c, v_m0, v_m, d_fixed, d_c, d_m0, d_m = spec_coeff
+                    spec_b = b
+                if b != line_b:
+                    line = verify.linear(b)
+                    if line is not None:
+                        line_a, line_b_s = line
+                    line_b = b
+                if limit < inf and k > SCALAR_JUMP_STEPS:  # no step is shorter than the first
+                    first_s = verify.step_s(b, ctx0)
+                    if k > limit / first_s + 2:
+                        k = int(limit / first_s) + 2
+                lo = d - self.batch_drafts0
+                if k <= SCALAR_JUMP_STEPS:
+                    drafts = self.batch_drafts[lo : lo + k].tolist()
+                    elapsed = ctx_sum = 0.0
+                    x = taken = 0
+                    while taken < k:
+                        c = (ctx_base + x) / b + (d + taken)
+                        if line is not None:  # VerifyStepTimer.step_s, inline
+                            dt = line_a + line_b_s * c
+                        elif inline:
+                            tc, tm = v_c * c, v_m0 + v_m * c
+                            dt = v_fixed + layers * (tc if tc >= tm else tm)
+                            tc, tm = d_c * c, d_m0 + d_m * c
+                            dt += num_draft * (d_fixed + draft_layers * (tc if tc >= tm else tm))
+                        else:
+                            dt = verify.step_s(b, c)
+                        elapsed += dt
+                        ctx_sum += c
+                        x += drafts[taken]
+                        taken += 1
+                        if elapsed >= limit:
+                            break
+                    k = taken
+                else:
+                    part = self.batch_drafts[lo : lo + k]
+                    before = np.concatenate((np.zeros(1, np.int64), np.cumsum(part[:-1])))
+                    ctx_arr = (ctx_base + before) / b + (d + np.arange(k))
+                    cum = np.cumsum(verify.run_s(b, ctx_arr))
+                    if limit < inf:
+                        k = max(1, min(k, int(np.searchsorted(cum, limit, side="left")) + 1))
+                    elapsed = float(cum[k - 1])
+                    ctx_sum = float(ctx_arr[:k].sum())
+                    x = int(part[:k].sum())
+                ctx_mean = ctx_sum / k
+                ctx_base += x
+                spec_extra += x
+                spec_seq_steps += b * k
+                spec_tokens += b * k + x
+            elif k <= SCALAR_JUMP_STEPS:
                 if b != coeff_b:
                     if b in coeff_of:
                         coeff = coeff_of[b]
@@ -1228,11 +1385,11 @@ class _Run:
                         if elapsed >= limit:
                             break
                 k = taken
+                ctx_mean = ctx0 + (k - 1) / 2.0
             else:
                 k, elapsed = timer.decode_run_until(b, ctx0, k, limit)
-            log.extend(
-                (now, elapsed, k, 0.0, 0.0, 0.0, b, ctx0 + (k - 1) / 2.0, blocks_other * bs + 0.0)
-            )
+                ctx_mean = ctx0 + (k - 1) / 2.0
+            log.extend((now, elapsed, k, 0.0, 0.0, 0.0, b, ctx_mean, blocks_other * bs + 0.0))
             now += elapsed
             busy += elapsed
             steps += k
@@ -1247,12 +1404,22 @@ class _Run:
                 finish[r] = now
                 num_dec -= 1
                 ctx_base -= prompt[r] + 1 - join.pop(r)
+                if spec:
+                    x = spec_total.pop(r)
+                    del sched[r]
+                    ctx_base -= x
+                    spec_extra -= x
                 blocks_other -= held_blocks.pop(r)
                 del order[r]
                 running -= 1
         self.d, self.now, self.busy, self.steps = d, now, busy, steps
         self.nxt, self.num_dec, self.ctx_base = nxt, num_dec, ctx_base
         self.blocks_other, self.peak_blocks = blocks_other, peak_blocks
+        self.spec_extra, self.spec_seq_steps, self.spec_tokens = (
+            spec_extra,
+            spec_seq_steps,
+            spec_tokens,
+        )
 
     def result(self) -> SimulationResult:
         """Run to the end and collect the results."""
@@ -1369,16 +1536,10 @@ class _Run:
         """Add (``sign`` 1) or remove (-1) the drafts of a sequence that joined at decode step
         ``join``, from its step ``first`` on, to the batch's drafts per decode step."""
         _, drafts, pos, steps, over = sched
+        if join + steps - self.batch_drafts0 > len(self.batch_drafts):
+            self.grow_batch_drafts(join + steps)
         lo = join + first - self.batch_drafts0
         hi = join + steps - self.batch_drafts0
-        if hi > len(self.batch_drafts):  # grow, dropping the steps already run
-            keep = self.batch_drafts[self.d - self.batch_drafts0 :]
-            size = max(2 * len(keep), hi - (self.d - self.batch_drafts0), 4096)
-            grown = np.zeros(size, np.int64)
-            grown[: len(keep)] = keep
-            shift = self.d - self.batch_drafts0
-            self.batch_drafts, self.batch_drafts0 = grown, self.d
-            lo, hi = lo - shift, hi - shift
         part = drafts[pos + first : pos + steps]
         if sign > 0:
             self.batch_drafts[lo:hi] += part
@@ -1386,6 +1547,13 @@ class _Run:
         else:
             self.batch_drafts[lo:hi] -= part
             self.batch_drafts[hi - 1] += over
+
+    def grow_batch_drafts(self, end: int) -> None:
+        """Make room for the batch's drafts up to decode step ``end``, dropping the steps run."""
+        keep = self.batch_drafts[self.d - self.batch_drafts0 :]
+        grown = np.zeros(max(2 * len(keep), end - self.d, 4096), np.int64)
+        grown[: len(keep)] = keep
+        self.batch_drafts, self.batch_drafts0 = grown, self.d
 
     def verified(self, num_seqs: int, num_steps: int) -> None:
         """After ``num_steps`` verification steps of ``num_seqs`` sequences ending at decode step
