@@ -191,3 +191,37 @@ def test_every_draft_accepted_takes_the_fewest_steps() -> None:
     seq_steps = float((r.timeline.decode_seqs * r.timeline.num_steps).sum())
     assert seq_steps == float(np.ceil((tr.output_tokens - 1) / 4).sum())
     assert r.speculative_tokens_per_step > 3.5
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_reserved_loop_equals_the_general_loop_exactly(chunked: bool) -> None:
+    """Speculative runs with reserved KV take the dedicated loop; bit for bit the general one."""
+    from chip2grid.serving.simulator import _Run
+
+    cfg = EngineConfig(
+        max_num_seqs=48,
+        max_num_batched_tokens=2048,
+        num_gpu_blocks=3000,
+        kv_reservation="full",
+        enable_chunked_prefill=chunked,
+        speculative=SPEC,
+    )
+    timer, draft = timers(SPEC, cfg)
+    tr = trace(600, 25.0, seed=6)
+    runs = []
+    for fast in (True, False):
+        r = _Run(timer, cfg, tr, step_by_step=False, draft_timer=draft)
+        assert r.reserved_loop
+        r.reserved_loop = fast
+        runs.append(r.result())
+    a, b = runs
+    for name in ("scheduled_s", "first_token_s", "finish_s"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    for name in ("start_s", "duration_s", "num_steps", "decode_context", "kv_tokens"):
+        np.testing.assert_array_equal(getattr(a.timeline, name), getattr(b.timeline, name))
+    assert (a.num_steps, a.busy_s, a.speculative_tokens_per_step) == (
+        b.num_steps,
+        b.busy_s,
+        b.speculative_tokens_per_step,
+    )
+    assert a.timeline.num_steps.max() > SCALAR_JUMP_STEPS

@@ -1118,6 +1118,8 @@ class _Run:
             self.spec_tokens,
         )
         spec_total = self.spec_total
+        bd, bd0 = self.batch_drafts, self.batch_drafts0  # (refreshed where a join grows it)
+        add = np.add
         spec_b = -1
         v_fixed = v_c = v_m0 = v_m = d_fixed = d_c = d_m0 = d_m = 0.0
         plain_ctx = verify is not None and verify.window <= 0.0 and verify.d_window <= 0.0
@@ -1220,7 +1222,7 @@ class _Run:
                 if nd:
                     d += 1
                     if spec:  # the drafts the batch accepted in this step
-                        x = int(self.batch_drafts[d - 1 - self.batch_drafts0])
+                        x = int(bd[d - 1 - bd0])
                         ctx_base += x
                         spec_extra += x
                         spec_seq_steps += nd
@@ -1269,13 +1271,14 @@ class _Run:
                         _, drafts_a, pos, n_steps, over = schedule
                         spec_total[r] = left - n_steps
                         # and the drafts it accepts join the batch's (add_batch_drafts, inline)
-                        hi = d + n_steps - self.batch_drafts0
-                        if hi > len(self.batch_drafts):
+                        hi = d + n_steps - bd0
+                        if hi > len(bd):
                             self.d = d
                             self.grow_batch_drafts(d + n_steps)
-                            hi = d + n_steps - self.batch_drafts0
-                        bd = self.batch_drafts
-                        bd[hi - n_steps : hi] += drafts_a[pos : pos + n_steps]
+                            bd, bd0 = self.batch_drafts, self.batch_drafts0
+                            hi = d + n_steps - bd0
+                        view = bd[hi - n_steps : hi]
+                        add(view, drafts_a[pos : pos + n_steps], view)
                         if over:
                             bd[hi - 1] -= over
                         heappush(fin, (d + n_steps, r, version[r]))
@@ -1314,9 +1317,14 @@ class _Run:
                     first_s = verify.step_s(b, ctx0)
                     if k > limit / first_s + 2:
                         k = int(limit / first_s) + 2
-                lo = d - self.batch_drafts0
-                if k <= SCALAR_JUMP_STEPS:
-                    drafts = self.batch_drafts[lo : lo + k].tolist()
+                lo = d - bd0
+                if k == 1:  # one step: its context has no drafts of this run yet
+                    c = ctx_base / b + d
+                    elapsed = line_a + line_b_s * c if line is not None else verify.step_s(b, c)
+                    ctx_sum = c
+                    x = int(bd[lo])
+                elif k <= SCALAR_JUMP_STEPS:
+                    drafts = bd[lo : lo + k].tolist()
                     elapsed = ctx_sum = 0.0
                     x = taken = 0
                     while taken < k:
@@ -1338,7 +1346,7 @@ class _Run:
                             break
                     k = taken
                 else:
-                    part = self.batch_drafts[lo : lo + k]
+                    part = bd[lo : lo + k]
                     before = np.concatenate((np.zeros(1, np.int64), np.cumsum(part[:-1])))
                     ctx_arr = (ctx_base + before) / b + (d + np.arange(k))
                     cum = np.cumsum(verify.run_s(b, ctx_arr))
