@@ -562,7 +562,10 @@ class _Run:
     Decoding requests advance one token per step together, so their state is kept as
     aggregates: a decode-step counter ``d``, each request's join step, a heap of the steps at
     which they finish (stale entries skipped by version), the sum of their contexts, and one
-    slot per running request holding ``stored tokens - d`` for the exact block count.
+    slot per running request holding ``stored tokens - d`` for the exact block count. With
+    speculative decoding each decoding request also holds its verification steps (drawn at
+    join), and ``batch_drafts`` the drafts all of them accept at each decode step, so the
+    contexts of a run of steps and the finishing steps need no per-request work.
     """
 
     def __init__(
