@@ -4,6 +4,8 @@ mode (same draws, same steps), the step timer, and the acceptance model."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -225,3 +227,27 @@ def test_reserved_loop_equals_the_general_loop_exactly(chunked: bool) -> None:
         b.speculative_tokens_per_step,
     )
     assert a.timeline.num_steps.max() > SCALAR_JUMP_STEPS
+
+
+def test_static_batches_with_speculative_decoding_jump_too() -> None:
+    tr = trace(200, 30.0, seed=7)
+    cfg = EngineConfig(
+        max_num_seqs=16,
+        max_num_batched_tokens=4096,
+        kv_reservation="full",
+        batching="static",
+        static_batch_timeout_s=0.05,
+        speculative=SPEC,
+    )
+    fast = run(tr, cfg)
+    slow = run(tr, cfg, step_by_step=True)
+    assert fast.num_steps == slow.num_steps
+    assert fast.speculative_tokens_per_step == slow.speculative_tokens_per_step
+    np.testing.assert_allclose(fast.scheduled_s, slow.scheduled_s, rtol=1e-9)
+    np.testing.assert_allclose(fast.finish_s, slow.finish_s, rtol=1e-9)
+    assert len(fast.timeline.num_steps) < len(slow.timeline.num_steps) / 4
+    # batches: nobody is admitted while another batch still runs
+    starts = np.unique(fast.scheduled_s)
+    for t0, t1 in itertools.pairwise(starts):
+        batch = fast.scheduled_s == t0
+        assert t1 >= fast.finish_s[batch].max()
