@@ -1533,11 +1533,6 @@ class _Run:
                 self.prefill_done(r)
 
     # --- speculative decoding ----------------------------------------------------------------
-    def draft_s(self, num_seqs: int, context: float) -> float:
-        """Time of the ``k`` draft steps that precede a verification step."""
-        assert self.draft_timer is not None  # checked at construction
-        return self.num_draft * self.draft_timer.decode_step_s(num_seqs, context)
-
     def accepted(self, r: int) -> int:
         """Drafts decoding request ``r`` has accepted since it joined (0 without speculation)."""
         sched = self.sched.get(r) if self.spec else None
