@@ -310,6 +310,8 @@ def evaluate(
             preemption_mode=s.preemption_mode,
             swap_space_bytes=s.swap_space_gib * 2**30,
             speculative=speculative,
+            batching=s.batching,
+            static_batch_timeout_s=s.static_batch_timeout_s,
         )
         served = simulate_serving(dep, requests, config=config, router=s.router)
         cost_at_load = deployment_cost(dep, load_from_simulation(served), **place)

@@ -72,6 +72,14 @@ class ServingSpec(_Strict):
     speculative: SpeculativeSpec | None = Field(
         None, description="speculative decoding in the simulation; null: off"
     )
+    batching: Literal["continuous", "static"] = Field(
+        "continuous",
+        description="in the simulation: continuous (iteration-level) batching, or static batches "
+        "of up to max_num_seqs run to their last request (the steady state stays continuous)",
+    )
+    static_batch_timeout_s: float = Field(
+        0.0, ge=0, description="static batching: how long an idle engine waits for more arrivals"
+    )
 
 
 class SyntheticLoad(_Strict):

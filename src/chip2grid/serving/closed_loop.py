@@ -29,7 +29,12 @@ from chip2grid.hardware import ServerPower
 from chip2grid.perf import Calibration, Deployment, calibration_for, get_engine, rank_shape
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.cluster import ROUTERS, Router, replicas_behind
-from chip2grid.serving.simulate import ServingResult, engine_config_for, timeline_energy_j
+from chip2grid.serving.simulate import (
+    TIMER_TABLE_TOKENS,
+    ServingResult,
+    engine_config_for,
+    timeline_energy_j,
+)
 from chip2grid.serving.simulator import EngineConfig, SimulationResult
 from chip2grid.serving.workload import RequestTrace
 
@@ -210,7 +215,8 @@ def simulate_closed_loop(
             gemm_m_tokens=[1.0, float(config.max_num_batched_tokens)],
             context_tokens=float(np.max(trace.input_tokens + trace.output_tokens)),
         )
-    max_tokens = config.max_num_batched_tokens + config.max_num_seqs
+    # the table stops at TIMER_TABLE_TOKENS; larger steps are timed exactly without it
+    max_tokens = min(config.max_num_batched_tokens, TIMER_TABLE_TOKENS) + config.max_num_seqs
     timer = StepTimer(shape, max_tokens=max_tokens, max_seqs=config.max_num_seqs)
     draft_timer = None
     spec = config.speculative

@@ -56,7 +56,12 @@ from chip2grid.perf.disaggregated import (
 )
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.cluster import get_router, simulate_cluster
-from chip2grid.serving.simulate import ServingResult, engine_config_for, timeline_energy_j
+from chip2grid.serving.simulate import (
+    TIMER_TABLE_TOKENS,
+    ServingResult,
+    engine_config_for,
+    timeline_energy_j,
+)
 from chip2grid.serving.simulator import (
     Engine,
     EngineConfig,
@@ -79,7 +84,8 @@ def step_timers(
     deployment: Deployment, config: EngineConfig, calibration: Calibration
 ) -> tuple[StepTimer, StepTimer | None]:
     """Step times of one instance of ``deployment`` and of its draft network (speculative)."""
-    max_tokens = config.max_num_batched_tokens + config.max_num_seqs
+    # the table stops at TIMER_TABLE_TOKENS; larger steps are timed exactly without it
+    max_tokens = min(config.max_num_batched_tokens, TIMER_TABLE_TOKENS) + config.max_num_seqs
     timer = StepTimer(
         rank_shape(deployment, calibration), max_tokens=max_tokens, max_seqs=config.max_num_seqs
     )
