@@ -45,7 +45,6 @@ from chip2grid.scenario.schema import (
 from chip2grid.scenario.site_plan import SiteYear, site_buildout
 
 __all__ = [
-    "scenario_region",
     "PACKAGED_TRACES",
     "BudgetSpec",
     "BuildoutPhase",
@@ -76,6 +75,7 @@ __all__ = [
     "scenario_finance",
     "scenario_from_dict",
     "scenario_json_schema",
+    "scenario_region",
     "scenario_trace",
     "site_buildout",
 ]
