@@ -1,0 +1,74 @@
+"""Refit the calibration under a variant of the fit and print fit-set and holdout MAPE.
+
+The variants tried in stop 13 (none shipped; README, Validation):
+
+- ``base``: the shipped fit procedure.
+- ``wide``: per-sequence and per-layer engine overheads may reach 2 ms (bound 0.2 ms).
+- ``group``: each (source family, metric group) counts alike instead of each family.
+- ``comm``: the per-collective latency is bounded at 40 us (bound 200 us).
+
+Usage: ``python benchmarks/refit_variants.py base|wide|group|comm`` (about 100 s each on one
+core). Nothing is written; the package's calibration is untouched.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+import numpy as np
+
+from chip2grid.validation.report import METRIC_GROUPS, run_validation
+
+FIT = importlib.import_module("chip2grid.validation.fit")  # the module, not the function
+GROUP_OF = {m: g for g, ms in METRIC_GROUPS.items() for m in ms}
+
+
+def _group_weighted_pairs(
+    prep: Any, fit_mask: np.ndarray, metrics_filter: Any, exclude: Any
+) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
+    items = []
+    for i, case in enumerate(prep.cases):
+        if not fit_mask[i]:
+            continue
+        for metric, value in case.metrics.items():
+            target = FIT.scored_metric(case, metric)
+            if target is None or metric in exclude:
+                continue
+            if metrics_filter and metric not in metrics_filter:
+                continue
+            items.append((i, target, value, (case.source_family, GROUP_OF.get(metric, metric))))
+    count = Counter(key for *_, key in items)
+    return (
+        np.array([i for i, *_ in items], dtype=int),
+        [t for _, t, *_ in items],
+        np.array([v for _, _, v, _ in items]),
+        np.array([1.0 / np.sqrt(count[key]) for *_, key in items]),
+    )
+
+
+def main(variant: str) -> None:
+    if variant == "wide":
+        FIT.ENGINE_BOUNDS["per_sequence_overhead_s"] = (0.0, 2e-3, 5e-6)
+        FIT.ENGINE_BOUNDS["per_layer_overhead_s"] = (0.0, 2e-3, 1e-5)
+    elif variant == "group":
+        FIT._pairs = _group_weighted_pairs
+    elif variant == "comm":
+        FIT.HW_BOUNDS["comm_latency_s"] = (1e-6, 4e-5, 1e-5)
+    elif variant != "base":
+        raise SystemExit(f"variant: got {variant!r}; allowed: base, wide, group, comm")
+    start = time.perf_counter()
+    report = run_validation("../shared/validation/measurements.csv", refit=True)
+    print(f"variant {variant}: refit and validation in {time.perf_counter() - start:.0f} s")
+    for split in ("fit", "holdout"):
+        for key in ("group", "source_family"):
+            mape = report.mape(split=split, key=key)
+            cells = ", ".join(f"{k} {v[0] * 100:.1f} % ({v[1]})" for k, v in mape.items())
+            print(f"{split:8s} by {key}: {cells}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else "base")
