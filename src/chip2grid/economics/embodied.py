@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility._arrays import Real, as_real, check
@@ -45,24 +45,25 @@ class FleetEmbodied:
         return as_real(np.asarray(self.total_g_co2_per_year) / tokens)
 
 
-def _non_negative(field: str, value: ArrayLike, unit: str) -> float | NDArray[np.float64]:
+def _checked(field: str, value: ArrayLike, *, positive: bool, allowed: str) -> Real:
+    """``value`` as a float (scalars skip the numpy round trip) or float64 array, after checking
+    it is finite and >= 0 (> 0 with ``positive``); the error names ``field``."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        if not (math.isfinite(value) and value >= 0):  # scalars: no numpy round trip
-            raise InvalidParameterError(field, value, f"a number >= 0 ({unit})")
+        if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+            raise InvalidParameterError(field, value, allowed)
         return float(value)
     array = np.asarray(value, dtype=np.float64)
-    check(field, array, (array >= 0) & np.isfinite(array), f"a number >= 0 ({unit})")
+    ok = (array > 0 if positive else array >= 0) & np.isfinite(array)
+    check(field, array, ok, allowed)
     return array
 
 
-def _lifetime(field: str, value: ArrayLike) -> float | NDArray[np.float64]:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if not (math.isfinite(value) and value > 0):
-            raise InvalidParameterError(field, value, "a number of years > 0")
-        return float(value)
-    array = np.asarray(value, dtype=np.float64)
-    check(field, array, (array > 0) & np.isfinite(array), "a number of years > 0")
-    return array
+def _non_negative(field: str, value: ArrayLike, unit: str) -> Real:
+    return _checked(field, value, positive=False, allowed=f"a number >= 0 ({unit})")
+
+
+def _lifetime(field: str, value: ArrayLike) -> Real:
+    return _checked(field, value, positive=True, allowed="a number of years > 0")
 
 
 def fleet_embodied(
