@@ -260,7 +260,7 @@ def simulate_command(
         step_by_step,
     )
     loop = _closed_loop(closed_loop_users, think_time, archetype, trace, diurnal)
-    requests = _requests(
+    requests = request_trace(
         trace,
         archetype,
         num_requests,
@@ -541,7 +541,7 @@ def _closed_loop(
     return ClosedLoop(num_users=users, think_time_s=think_time or 0.0)
 
 
-def _requests(
+def request_trace(
     trace: Path | None,
     archetype: str,
     num_requests: int,
@@ -558,6 +558,7 @@ def _requests(
     diurnal: str | None,
     day_length_s: float,
 ) -> RequestTrace:
+    """The request stream the workload options describe (shared with simulate-models)."""
     if trace is not None:
         for name, value in (
             ("--input-dist", input_dist),

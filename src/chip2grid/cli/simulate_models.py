@@ -20,7 +20,7 @@ from rich.table import Table
 
 import chip2grid as c2g
 from chip2grid.cli.app import DEFAULT_DEPLOYMENT, app, best_deployment, console, speculative_options
-from chip2grid.cli.simulate import _requests
+from chip2grid.cli.simulate import request_trace
 from chip2grid.errors import Chip2GridError, InvalidParameterError, UnknownEntryError
 from chip2grid.jsonable import jsonable
 from chip2grid.serving import (
@@ -369,7 +369,7 @@ def _workload(w: WorkloadTable, folder: Path, where: str) -> RequestTrace:
                 f"at least 1 / request_rate ({w.request_rate:g}/s)",
             )
     with _prefixed(where, _workload_field):
-        return _requests(
+        return request_trace(
             trace=path,
             archetype=w.archetype,
             num_requests=num or 1,
