@@ -153,8 +153,11 @@ class MultiModelResult:
     def _all(self, name: str) -> NDArray[np.float64]:
         return np.concatenate([getattr(r, name) for r in self.models.values()])
 
-    def summary(self) -> dict[str, object]:
-        """Per model (``ServingResult.summary``) and for all models together."""
+    def summary(
+        self, ttft_slo_s: float | None = None, tpot_slo_s: float | None = None
+    ) -> dict[str, object]:
+        """Per model (``ServingResult.summary``, goodput under the SLOs when given) and for all
+        models together."""
         out_tok = sum(r.output_tokens_done for r in self.models.values())
         in_tok = sum(r.input_tokens_done for r in self.models.values())
         rejected = sum(r.num_rejected for r in self.models.values())
@@ -180,7 +183,7 @@ class MultiModelResult:
         }
         models: dict[str, object] = {}
         for name, r in self.models.items():
-            one = dict(r.summary())
+            one = dict(r.summary(ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s))
             # each pool is held powered over the whole run, so its energy covers span_s, not
             # the model's own first-arrival-to-last-completion time
             one["mean_accelerator_power_w"] = (

@@ -90,16 +90,16 @@ def models_summary(
     that energy over the fleet run. Fleet rates are over the fleet run; counts, accelerators
     and energies of the fleet are the sums of the models'.
     """
-    base = result.summary()
+    base = result.summary(ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s)
     span = result.span_s
+    per_model = base["models"]
+    assert isinstance(per_model, dict)
     models: dict[str, dict[str, Any]] = {}
     for name, r in result.models.items():
-        s: dict[str, Any] = dict(r.summary(ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s))
+        s: dict[str, Any] = dict(per_model[name])
         s["input_tokens"] = r.input_tokens_done
         s["output_tokens"] = r.output_tokens_done
         s["num_good_requests"] = _num_good(r, ttft_slo_s, tpot_slo_s)
-        n_acc = r.deployment.num_accelerators
-        s["mean_accelerator_power_w"] = r.accelerator_energy_j / span / n_acc if span else math.nan
         models[name] = s
     total: dict[str, Any] = dict(base["total"])  # type: ignore[call-overload]
     good = sum(int(m["num_good_requests"]) for m in models.values())
