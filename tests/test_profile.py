@@ -46,8 +46,9 @@ def test_profile_writes_a_reloadable_file(profile: ProfileResult, tmp_path: Path
     assert {row[2] for row in gemm["rows"]} == {"fp32", "bf16"}
     assert data["coverage"]["gemm_m_max_tokens"] == max(s.m for s in profile.gemm)
     user = load_calibration_file(path)
-    cal = calibration_for("cpu", "vllm", override=path)
-    assert cal.label == f"{user.label} (cpu/vllm)" and user.label.startswith("profile:cpu@")
+    cal = calibration_for("cpu", "tensorrt-llm", override=path)
+    assert cal.label == f"{user.label} (cpu/tensorrt-llm)"
+    assert user.label.startswith("profile:cpu@")
     assert cal.hardware.memory_eff == pytest.approx(data["hardware"]["memory_eff"])
 
 

@@ -15,10 +15,13 @@ import pytest
 
 from chip2grid.validation import load_cases, run_validation
 
-# group -> maximum MAPE (fraction). Achieved at the fit of 2026-11-23 (shipped calibration.toml):
-# holdout (MLPerf v4.1 + Lambda) throughput 26.2 %, TPOT 117.5 %, TTFT 69.3 %, E2E 50.5 %,
-# energy 10.6 %; fit set throughput 17.3 %, TPOT 27.4 %, TTFT 21.1 %, E2E 10.1 %, energy 20.9 %.
-HOLDOUT_MAX = {"throughput": 0.28, "tpot": 1.20, "ttft": 0.72, "e2e": 0.53, "energy": 0.13}
+# group -> maximum MAPE (fraction). Achieved at the fit of 2026-11-23 (shipped calibration.toml,
+# ML.ENERGY's vLLM runs fitted as the host-bound profile, Lambda's bursts replayed):
+# holdout (MLPerf v4.1 + Lambda) throughput 37.0 %, TPOT 44.9 %, TTFT 46.9 %, E2E 51.1 %,
+# energy 10.6 %; fit set throughput 17.3 %, TPOT 27.4 %, TTFT 21.0 %, E2E 10.1 %, energy 20.9 %.
+# Holdout throughput was 26.2 % before the replay: Lambda's steady state at full batch and the
+# ML.ENERGY-fitted vLLM overheads were both off and cancelled (README, Validation).
+HOLDOUT_MAX = {"throughput": 0.39, "tpot": 0.47, "ttft": 0.49, "e2e": 0.53, "energy": 0.13}
 FIT_MAX = {"throughput": 0.19, "tpot": 0.29, "ttft": 0.23, "e2e": 0.12, "energy": 0.23}
 
 

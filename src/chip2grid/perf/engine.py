@@ -25,6 +25,9 @@ class EngineProfile:
     source: str
     aliases: tuple[str, ...] = ()
     notes: str = ""
+    host_bound: bool = False
+    """The fitted overheads describe a server bound by its host CPU, not the engine as such:
+    they are kept out of the ``default`` engine calibration."""
 
 
 @functools.cache
@@ -37,3 +40,10 @@ def get_engine(name: str) -> EngineProfile:
 def list_engines() -> list[str]:
     """Ids of all engine profiles."""
     return catalog_names("engines")
+
+
+def host_bound_calibrations() -> frozenset[str]:
+    """Calibration keys fitted on host-CPU-bound servers (see ``EngineProfile.host_bound``)."""
+    return frozenset(
+        get_engine(name).calibration for name in list_engines() if get_engine(name).host_bound
+    )

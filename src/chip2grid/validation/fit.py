@@ -16,6 +16,8 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from chip2grid.atomic import write_text_atomic
+from chip2grid.perf.engine import host_bound_calibrations
+from chip2grid.validation.bursts import BURST_METRICS, load_bursts
 from chip2grid.validation.cases import Case
 from chip2grid.validation.predict import (
     ENERGY_METRICS,
@@ -45,10 +47,14 @@ POWER_BOUNDS = {"compute_power_coeff": (0.0, 2.0, 0.9), "memory_power_coeff": (0
 def scored_metric(case: Case, metric: str) -> str | None:
     """The prediction that a measured metric is compared with, or None if it is not scored.
 
+    A burst with published per-request lengths is scored on its replay (:mod:`.bursts`).
+
     Throughput under a fixed arrival rate equals the rate whenever the system keeps up, so it
     is a capacity check, not a prediction, and is left out of the error statistics.
     MLPerf energy per token is wall power of the whole system.
     """
+    if case.case_id in load_bursts() and metric in BURST_METRICS:
+        return metric  # replayed request by request (validation.bursts)
     if case.mode == "server" and metric in THROUGHPUT_METRICS:
         return None
     if case.mode == "offline" and metric in ("ttft_s_mean", "e2e_latency_s_mean"):
@@ -83,6 +89,7 @@ def _pairs(
 ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     idx, names, measured, weights = [], [], [], []
     fams = Counter(c.source_family for c, m in zip(prep.cases, fit_mask, strict=True) if m)
+    bursts = load_bursts()
     for i, case in enumerate(prep.cases):
         if not fit_mask[i]:
             continue
@@ -90,6 +97,7 @@ def _pairs(
             target = scored_metric(case, metric)
             if (
                 target is None
+                or (case.case_id in bursts and metric in BURST_METRICS)  # no steady state
                 or metric in exclude
                 or (metrics_filter and metric not in metrics_filter)
             ):
@@ -173,6 +181,18 @@ def fit(
     )
     x_full[free] = result.x
     hw, eng = unpack(x_full)
+    hw_counts = dict(Counter(prep.hw_keys[i] for i in prep.hw_index[fit_mask]))
+    engine_counts = dict(Counter(prep.engine_keys[i] for i in prep.engine_index[fit_mask]))
+    hw_default, eng_default = default_parameters(
+        hw, eng, prep.hw_keys, prep.engine_keys, hw_counts, engine_counts
+    )
+    # groups without data of their own take the defaults, as they will from the written file
+    for i, key in enumerate(prep.hw_keys):
+        if key not in hw_counts:
+            hw[i] = hw_default
+    for i, key in enumerate(prep.engine_keys):
+        if key not in engine_counts:
+            eng[i] = eng_default
     # power coefficients on the energy metrics of the fit set
     pidx, _names, pmeas, pw = _pairs(prep, fit_mask, ("gpu_power_w_mean",), ())
     power = power0
@@ -196,9 +216,42 @@ def fit(
         num_residuals=len(idx),
         cost=float(result.cost),
         fitted_on=", ".join(fams),
-        hw_counts=dict(Counter(prep.hw_keys[i] for i in prep.hw_index[fit_mask])),
-        engine_counts=dict(Counter(prep.engine_keys[i] for i in prep.engine_index[fit_mask])),
+        hw_counts=hw_counts,
+        engine_counts=engine_counts,
     )
+
+
+def default_parameters(
+    hw: np.ndarray,
+    engine: np.ndarray,
+    hw_keys: list[str],
+    engine_keys: list[str],
+    hw_counts: dict[str, int],
+    engine_counts: dict[str, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``default`` hardware and engine parameters, for groups without data of their own.
+
+    Hardware: the geometric mean of the fitted families. Engine: the median of the fitted
+    engines, leaving out calibrations fitted on host-CPU-bound servers
+    (:func:`chip2grid.perf.engine.host_bound_calibrations`), which describe the host, not an
+    engine. Without any fitted group, the priors.
+    """
+    host_bound = host_bound_calibrations()
+    used_hw = [i for i, key in enumerate(hw_keys) if key in hw_counts]
+    used_eng = [
+        i for i, key in enumerate(engine_keys) if key in engine_counts and key not in host_bound
+    ]
+    hw_default = (
+        np.exp(np.log(np.maximum(hw[used_hw], 1e-30)).mean(axis=0))
+        if used_hw
+        else np.array([HW_BOUNDS[p][2] for p in HW_PARAMS])
+    )
+    eng_default = (
+        np.median(engine[used_eng], axis=0)
+        if used_eng
+        else np.array([ENGINE_BOUNDS[p][2] for p in ENGINE_PARAMS])
+    )
+    return hw_default, eng_default
 
 
 def _tables(
@@ -227,17 +280,22 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
         "# hardware.default is the geometric mean of the fitted families (used for families without data).",
         "",
     ]
-    fitted_hw = result.hw[used_hw] if used_hw else result.hw
-    default = np.exp(np.log(np.maximum(fitted_hw, 1e-30)).mean(axis=0))
+    default, eng_default = default_parameters(
+        result.hw, result.engine, result.hw_keys, result.engine_keys, counts_hw, counts_eng
+    )
     rows = [("default", default, f"geometric mean of the fitted families; {prov}")]
     rows += [
         (result.hw_keys[i], result.hw[i], f"{prov}; {counts_hw[result.hw_keys[i]]} cases")
         for i in used_hw
     ]
     lines += _tables("hardware", rows, HW_PARAMS)
-    fitted_eng = result.engine[used_eng] if used_eng else result.engine
-    eng_default = np.median(fitted_eng, axis=0)
-    erows = [("default", eng_default, f"median of the fitted engines; {prov}")]
+    erows = [
+        (
+            "default",
+            eng_default,
+            f"median of the fitted engines, host-bound servers left out; {prov}",
+        )
+    ]
     erows += [
         (
             result.engine_keys[i],

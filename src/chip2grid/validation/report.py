@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from chip2grid.atomic import atomic_open
+from chip2grid.validation.bursts import replay_all, with_burst_metrics
 from chip2grid.validation.cases import Case, load_cases
 from chip2grid.validation.fit import FitResult, fit, scored_metric
 from chip2grid.validation.predict import (
@@ -155,7 +156,7 @@ def run_validation(
     With ``refit`` the parameters are fitted anew on the source families not in ``holdout``
     (the result is in ``fit_result``); otherwise the shipped calibration is used.
     """
-    cases = load_cases(measurements)
+    cases = with_burst_metrics(load_cases(measurements))
     if families:
         cases = [c for c in cases if c.source_family in families]
     prep = prepare(cases)
@@ -169,6 +170,7 @@ def run_validation(
         hw, eng, power = catalog_parameters(prep)
         label = "shipped calibration.toml"
     pred = predict(prep, hw, eng, power)
+    replayed = replay_all(prep, hw, eng, power)
     rows = []
     for i, case in enumerate(prep.cases):
         split = "fit" if fit_mask[i] else "holdout"
@@ -176,7 +178,7 @@ def run_validation(
             target = scored_metric(case, metric)
             if target is None or target not in pred or value <= 0:
                 continue
-            p = float(pred[target][i])
+            p = float(replayed[i][target] if target in replayed.get(i, {}) else pred[target][i])
             if not math.isfinite(p):
                 continue
             rows.append(Row(case=case, metric=metric, measured=value, predicted=p, split=split))

@@ -1,0 +1,124 @@
+"""Build ``src/chip2grid/data/lambda_bursts.json`` from Lambda Labs' vLLM benchmark results.
+
+Each case of the Lambda rows of ``measurements.csv`` was matched to the result file of
+github.com/LambdaLabsML/vllm-benchmark whose ``output_throughput`` equals the published table
+cell. This script reads those files (from a local clone, or from per-case extracts holding the
+same keys) and writes the per-request lengths and summary metrics that
+``chip2grid.validation.bursts`` replays.
+
+    python scripts/lambda_bursts.py --clone PATH/vllm-benchmark       # rebuild from a clone
+    python scripts/lambda_bursts.py --extracts DIR                     # from DIR/<case_id>.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import subprocess
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[1] / "src" / "chip2grid" / "data" / "lambda_bursts.json"
+REPOSITORY = "github:LambdaLabsML/vllm-benchmark"
+KEYS = ("mean_ttft_ms", "mean_tpot_ms", "median_itl_ms", "output_throughput")
+
+
+def _run(case_id: str, path: str, commit: str, result: dict) -> dict:
+    inputs, outputs = result["input_lens"], result["output_lens"]
+    if len(inputs) != len(outputs) or sum(inputs) != result["total_input_tokens"]:
+        raise SystemExit(f"{case_id}: input lengths do not add up to total_input_tokens")
+    if sum(outputs) != result["total_output_tokens"]:
+        raise SystemExit(f"{case_id}: output lengths do not add up to total_output_tokens")
+    length = re.search(r"_len(\d+)\.json$", path)
+    if not length:
+        raise SystemExit(f"{case_id}: no max_model_len (_len<N>) in {path}")
+    return {
+        "path": path,
+        "commit": commit,
+        "max_model_len": int(length.group(1)),
+        "duration_s": result.get("duration", result.get("duration_s")),
+        "measured": {
+            "output_tokens_per_s": result["output_throughput"],
+            "ttft_s_mean": result["mean_ttft_ms"] / 1e3,
+            "tpot_s_mean": result["mean_tpot_ms"] / 1e3,
+            "itl_s_median": result["median_itl_ms"] / 1e3,
+        },
+        "input_lens": inputs,
+        "output_lens": outputs,
+    }
+
+
+def _targets() -> list[str]:
+    """Case ids of the Lambda rows of measurements.csv."""
+    path = Path(__file__).resolve().parents[2] / "shared" / "validation" / "measurements.csv"
+    with path.open() as handle:
+        return sorted(
+            {r["case_id"] for r in csv.DictReader(handle) if r["case_id"].startswith("lambda-")}
+        )
+
+
+def _model(case_id: str) -> str:
+    return re.sub(r"-(a100-sxm-80gb|h100-sxm)-tp\d+-n320$", "", case_id)
+
+
+def _siblings(own: list[str]) -> dict[str, str]:
+    """Each case without a file of its own -> a run of the same model (same accelerator first,
+    then the lowest TP)."""
+    out = {}
+    for case_id in _targets():
+        if case_id in own:
+            continue
+        same = [c for c in own if _model(c) == _model(case_id)]
+        if not same:
+            continue
+        accel = "h100-sxm" if "-h100-sxm-" in case_id else "a100-sxm-80gb"
+        same.sort(key=lambda c: (accel not in c, int(re.search(r"-tp(\d+)-", c).group(1))))
+        out[case_id] = same[0]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--clone", type=Path, help="a git clone of LambdaLabsML/vllm-benchmark")
+    source.add_argument("--extracts", type=Path, help="a directory of <case_id>.json extracts")
+    args = parser.parse_args()
+    runs = {}
+    if args.extracts:
+        for file in sorted(args.extracts.glob("lambda-*.json")):
+            ex = json.loads(file.read_text())
+            ex.setdefault("total_input_tokens", sum(ex["input_lens"]))
+            runs[ex["case_id"]] = _run(ex["case_id"], ex["path"], ex["commit"], ex)
+    else:
+        known = json.loads(OUT.read_text())["runs"]
+        for case_id, run in known.items():
+            text = subprocess.run(
+                ["git", "-C", str(args.clone), "show", f"{run['commit']}:{run['path']}"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            runs[case_id] = _run(case_id, run["path"], run["commit"], json.loads(text))
+    doc = {
+        "repository": REPOSITORY,
+        "siblings": _siblings(sorted(runs)),
+        "about": (
+            "Per-request input and output token counts (input_lens, output_lens) and summary"
+            " metrics of the vLLM 0.5.4 benchmark_serving.py runs behind the Lambda rows of"
+            " shared/validation/measurements.csv: 320 ShareGPT V3 prompts sent at once. Each run"
+            " was matched by its output_throughput to the table cell. Metrics in seconds."
+            " siblings: cases whose result file is not available, mapped to a run of the same"
+            " checkpoint whose lengths stand in (same prompts and tokenizer, so the same input"
+            " lengths; greedy decoding, so nearly the same output lengths)."
+        ),
+        "runs": runs,
+    }
+    tmp = OUT.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
+    tmp.replace(OUT)
+    print(f"wrote {OUT.name}: {len(runs)} runs")
+
+
+if __name__ == "__main__":
+    main()

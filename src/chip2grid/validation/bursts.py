@@ -1,0 +1,213 @@
+"""Measured request bursts replayed through the serving simulator.
+
+Some published runs send a fixed set of requests at once and report the throughput over the
+whole run (until the last request finishes) and per-token latencies. With variable output
+lengths such a run is not a steady state: its end is a tail in which a few long requests decode
+in a nearly empty batch, so the throughput depends on the exact lengths. Where a run's
+per-request lengths were published, validation replays exactly those requests through the
+serving simulator (:mod:`chip2grid.serving`) with the calibration under test, instead of
+taking the steady state at the mean length.
+
+The data, ``data/lambda_bursts.json`` (built by ``scripts/lambda_bursts.py``): for 16 cases of
+the Lambda Labs vLLM benchmark, the result file it was read from (repository, commit, path),
+the server's ``max_model_len``, the input and output length of each of the 320 requests, and
+summary metrics from the same file that ``measurements.csv`` does not hold (mean TTFT and
+TPOT). 24 more cases, whose result files are not available, take the lengths of a run of the
+same checkpoint: the same prompts and tokenizer give the same input lengths, and greedy
+decoding nearly the same outputs (between the runs that have files, 10-22 % of the requests'
+output lengths differ and the totals are within 2 %). The 8 Llama-3.1-70B cases have no run
+with a file and keep the steady state. How vLLM's
+``benchmark_serving.py`` defines them, and so how they are predicted here:
+
+- ``output_tokens_per_s``: output tokens over the run's duration, first request sent to last
+  one finished.
+- ``ttft_s_mean``: mean over all requests; a request that produced no text (output length 0)
+  counts with a TTFT of 0, as the harness records it. Such a request is simulated as a prefill
+  and one token.
+- ``tpot_s_mean``: mean over the requests with more than one output token of
+  ``(latency - TTFT) / (output tokens - 1)``.
+- ``itl_s_median``: the median gap between streamed tokens over all requests, taken here as
+  the token-weighted median of the simulated decode steps' durations (a prefill step that
+  stalls running sequences lengthens a few gaps; it does not move the median).
+
+The replay is used for scoring only: the fit works on steady-state predictions, so burst
+metrics are left out of it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from chip2grid.perf import get_engine
+from chip2grid.perf.calibration import (
+    Calibration,
+    EngineCalibration,
+    HardwareCalibration,
+    PowerCalibration,
+)
+from chip2grid.serving import RequestTrace, simulate
+from chip2grid.serving.simulate import engine_config_for
+from chip2grid.validation.cases import Case
+from chip2grid.validation.predict import (
+    ENGINE_PARAMS,
+    HW_PARAMS,
+    POWER_PARAMS,
+    Prepared,
+    case_deployment,
+)
+
+BURSTS_FILE = Path(__file__).resolve().parents[1] / "data" / "lambda_bursts.json"
+BURST_METRICS = (
+    "output_tokens_per_s",
+    "requests_per_s",
+    "ttft_s_mean",
+    "tpot_s_mean",
+    "itl_s_median",
+)
+"""Metrics of a burst case that the replay predicts (the others keep the steady state)."""
+VLLM_V0_MIN_BATCHED_TOKENS = 2048
+"""vLLM 0.5 without chunked prefill: ``max_num_batched_tokens = max(max_model_len, 2048)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Burst:
+    """The requests of one measured burst and the metrics read from its result file."""
+
+    case_id: str
+    source: str
+    max_model_len: int
+    input_tokens: np.ndarray
+    output_tokens: np.ndarray
+    measured: dict[str, float]
+
+
+@functools.cache
+def load_bursts(path: Path = BURSTS_FILE) -> dict[str, Burst]:
+    """The bursts with published per-request lengths, by case id."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    runs = data["runs"]
+    bursts = {}
+    for case_id, run in runs.items():
+        bursts[case_id] = Burst(
+            case_id=case_id,
+            source=f"{data['repository']}@{run['commit']}:{run['path']}",
+            max_model_len=int(run["max_model_len"]),
+            input_tokens=np.array(run["input_lens"], dtype=np.int64),
+            output_tokens=np.array(run["output_lens"], dtype=np.int64),
+            measured={k: float(v) for k, v in run["measured"].items()},
+        )
+    for case_id, sibling in data.get("siblings", {}).items():
+        own = bursts[sibling]
+        bursts[case_id] = Burst(
+            case_id=case_id,
+            source=f"lengths of the sibling run {sibling} ({own.source})",
+            max_model_len=own.max_model_len,
+            input_tokens=own.input_tokens,
+            output_tokens=own.output_tokens,
+            measured={},
+        )
+    return bursts
+
+
+def with_burst_metrics(cases: list[Case]) -> list[Case]:
+    """The cases, those with a burst gaining the burst file's metrics that they lack."""
+    bursts = load_bursts()
+    out = []
+    for case in cases:
+        burst = bursts.get(case.case_id)
+        if burst is not None:
+            extra = {k: v for k, v in burst.measured.items() if k not in case.metrics}
+            if extra:
+                case = dataclasses.replace(case, metrics={**case.metrics, **extra})
+        out.append(case)
+    return out
+
+
+def calibration_of(
+    prep: Prepared, i: int, hw: np.ndarray, engine: np.ndarray, power: np.ndarray
+) -> Calibration:
+    """The calibration that parameters ``hw``, ``engine``, ``power`` give case ``i``."""
+    hw_key = prep.hw_keys[prep.hw_index[i]]
+    engine_key = prep.engine_keys[prep.engine_index[i]]
+    h = hw[prep.hw_index[i]]
+    e = engine[prep.engine_index[i]]
+    return Calibration(
+        hardware=HardwareCalibration(
+            **{p: float(v) for p, v in zip(HW_PARAMS, h, strict=True)}, source="under test"
+        ),
+        engine=EngineCalibration(
+            **{p: float(v) for p, v in zip(ENGINE_PARAMS, e, strict=True)}, source="under test"
+        ),
+        power=PowerCalibration(
+            **{p: float(v) for p, v in zip(POWER_PARAMS, power, strict=True)},
+            source="under test",
+        ),
+        hardware_key=hw_key,
+        engine_key=engine_key,
+        origin="validation",
+    )
+
+
+def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, float]:
+    """Simulate the burst's requests, all sent at time 0, and measure them as the harness does."""
+    deployment = case_deployment(case)
+    engine = get_engine(deployment.engine)
+    outputs = np.maximum(burst.output_tokens, 1)  # an empty text still took a prefill and a token
+    trace = RequestTrace(
+        arrival_s=np.zeros(len(outputs)),
+        input_tokens=burst.input_tokens,
+        output_tokens=outputs,
+        source=burst.source,
+    )
+    batched = (
+        max(burst.max_model_len, VLLM_V0_MIN_BATCHED_TOKENS) if not engine.mixed_batching else None
+    )
+    config = engine_config_for(deployment, max_num_batched_tokens=batched)
+    result = simulate(deployment, trace, config=config, calibration=calibration)
+    runs = result.replicas
+    duration = max(r.duration_s for r in runs)
+    index = (
+        np.concatenate(result.request_indices)
+        if result.request_indices
+        else np.arange(result.num_requests)
+    )
+    measured_out = burst.output_tokens[index]
+    ttft = np.where(measured_out > 0, result.ttft_s, 0.0)
+    tpot = result.tpot_s[measured_out > 1]
+    step_s, weight = [], []
+    for r in runs:
+        t = r.timeline
+        decoding = t.decode_seqs > 0
+        step_s.append(t.duration_s[decoding] / t.num_steps[decoding])
+        weight.append(t.decode_seqs[decoding] * t.num_steps[decoding])
+    steps, weights = np.concatenate(step_s), np.concatenate(weight)
+    order = np.argsort(steps)
+    cumulative = np.cumsum(weights[order])
+    median_itl = float(steps[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])])
+    tokens = float(burst.output_tokens.sum())
+    return {
+        "output_tokens_per_s": tokens / duration,
+        "requests_per_s": len(outputs) / duration,
+        "ttft_s_mean": float(ttft.mean()),
+        "tpot_s_mean": float(np.mean(tpot)),
+        "itl_s_median": median_itl,
+    }
+
+
+def replay_all(
+    prep: Prepared, hw: np.ndarray, engine: np.ndarray, power: np.ndarray
+) -> dict[int, dict[str, float]]:
+    """Replayed metrics of every prepared case that has a burst, by case index."""
+    bursts = load_bursts()
+    out = {}
+    for i, case in enumerate(prep.cases):
+        burst = bursts.get(case.case_id)
+        if burst is not None:
+            out[i] = replay(case, burst, calibration_of(prep, i, hw, engine, power))
+    return out

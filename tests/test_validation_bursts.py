@@ -1,0 +1,142 @@
+"""Measured bursts replayed through the serving simulator (chip2grid.validation.bursts), and the
+host-bound engine profile kept out of the engine defaults (validation.fit)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from chip2grid.perf import continuous_batching, get_engine
+from chip2grid.perf.engine import host_bound_calibrations
+from chip2grid.validation.bursts import (
+    BURSTS_FILE,
+    Burst,
+    calibration_of,
+    load_bursts,
+    replay,
+    with_burst_metrics,
+)
+from chip2grid.validation.cases import load_cases
+from chip2grid.validation.fit import _pairs, default_parameters, scored_metric
+from chip2grid.validation.predict import _subset, catalog_parameters, prepare, with_parameters
+
+MISTRAL_H100 = "lambda-vllm-0.5.4-mistral-7b-h100-sxm-tp1-n320"
+
+
+@pytest.fixture(scope="module")
+def lambda_prep(measurements_path):
+    cases = with_burst_metrics(load_cases(measurements_path))
+    return prepare([c for c in cases if c.source_family == "lambda"])
+
+
+def test_burst_file_is_consistent() -> None:
+    data = json.loads(BURSTS_FILE.read_text())
+    for case_id, run in data["runs"].items():
+        assert len(run["input_lens"]) == len(run["output_lens"]) == 320, case_id
+        assert run["max_model_len"] == 2000, case_id  # the table's runs
+        assert run["path"].endswith("_len2000.json"), case_id
+        assert len(run["commit"]) == 40
+    for case_id, sibling in data["siblings"].items():
+        assert sibling in data["runs"], case_id
+        model = re.sub(r"-(a100-sxm-80gb|h100-sxm)-tp\d+-n320$", "", case_id)
+        assert sibling.startswith(model + "-")  # a run of the same model
+
+
+def test_measured_throughput_matches_the_table(lambda_prep) -> None:
+    """The result file each case was matched to holds the table's throughput (and ITL)."""
+    bursts = load_bursts()
+    own = [c for c in lambda_prep.cases if bursts.get(c.case_id) and bursts[c.case_id].measured]
+    assert len(own) == 16
+    for case in own:
+        measured = bursts[case.case_id].measured
+        assert measured["output_tokens_per_s"] == pytest.approx(
+            case.metrics["output_tokens_per_s"], abs=0.01
+        )
+        assert measured["itl_s_median"] == pytest.approx(case.metrics["itl_s_median"], abs=1e-5)
+        # mean TTFT and TPOT join the case's metrics
+        assert case.metrics["ttft_s_mean"] == measured["ttft_s_mean"]
+        assert case.metrics["tpot_s_mean"] == measured["tpot_s_mean"]
+
+
+def test_replay_conserves_tokens_and_orders_latencies(lambda_prep) -> None:
+    i = [c.case_id for c in lambda_prep.cases].index(MISTRAL_H100)
+    case = lambda_prep.cases[i]
+    burst = load_bursts()[MISTRAL_H100]
+    out = replay(case, burst, calibration_of(lambda_prep, i, *catalog_parameters(lambda_prep)))
+    assert out["output_tokens_per_s"] / out["requests_per_s"] == pytest.approx(
+        burst.output_tokens.sum() / len(burst.output_tokens)
+    )
+    # a burst of 320 into 256 slots: the mean TTFT is at least one prefill step, and the
+    # median gap between tokens is shorter than the mean TPOT, which includes prefill stalls
+    assert 0 < out["itl_s_median"] <= out["tpot_s_mean"]
+    assert out["ttft_s_mean"] > out["itl_s_median"]
+
+
+def test_replay_of_equal_lengths_matches_the_steady_state(lambda_prep) -> None:
+    """256 equal requests (one full batch, no tail): the replayed decode step equals the
+    steady-state iteration at that batch within a few percent."""
+    i = [c.case_id for c in lambda_prep.cases].index(MISTRAL_H100)
+    case = lambda_prep.cases[i]
+    hw, eng, power = catalog_parameters(lambda_prep)
+    n, isl, osl = 256, 200, 400
+    burst = Burst(
+        case_id=case.case_id,
+        source="test",
+        max_model_len=2000,
+        input_tokens=np.full(n, isl),
+        output_tokens=np.full(n, osl),
+        measured={},
+    )
+    out = replay(case, burst, calibration_of(lambda_prep, i, hw, eng, power))
+    sub = _subset(with_parameters(lambda_prep, hw, eng), np.array([i]))
+    steady = continuous_batching(
+        sub,
+        np.array([isl]),
+        np.array([osl]),
+        np.array([float(n)]),
+        np.array([0.0]),
+        np.array([2048.0]),
+    )
+    # the median gap is a decode step at a context between isl and isl + osl
+    assert out["itl_s_median"] == pytest.approx(float(steady.step.total_s[0]), rel=0.05)
+
+
+def test_burst_metrics_are_scored_but_not_fitted(lambda_prep) -> None:
+    case = next(c for c in lambda_prep.cases if c.case_id == MISTRAL_H100)
+    assert case.mode == "offline"
+    # offline TTFT is not scored in general, but a replayed burst defines it
+    assert scored_metric(case, "ttft_s_mean") == "ttft_s_mean"
+    idx, names, _measured, _w = _pairs(lambda_prep, np.ones(len(lambda_prep.cases), bool), None, ())
+    bursts = load_bursts()
+    fitted = {(lambda_prep.cases[i].case_id, n) for i, n in zip(idx, names, strict=True)}
+    assert not any(cid in bursts for cid, _ in fitted)
+    # the Llama-3.1-70B runs have no lengths and keep the steady state, in the fit too
+    assert any("llama-3.1-70b" in cid for cid, _ in fitted)
+
+
+def test_host_bound_profile_is_left_out_of_the_engine_default() -> None:
+    assert get_engine("vllm-host-bound").host_bound
+    assert host_bound_calibrations() == frozenset({"vllm-host-bound"})
+    hw = np.ones((1, 6))
+    engine = np.array([[1e-3, 1e-6, 0.0], [5e-2, 2e-4, 2e-4], [3e-3, 3e-6, 0.0]])
+    counts = {"tensorrt-llm": 1, "vllm-host-bound": 1, "generic": 1}
+    _hw, default = default_parameters(
+        hw,
+        engine,
+        ["hopper"],
+        ["tensorrt-llm", "vllm-host-bound", "generic"],
+        {"hopper": 1},
+        counts,
+    )
+    assert default == pytest.approx([2e-3, 2e-6, 0.0])  # median of the two engines only
+
+
+def test_mlenergy_vllm_runs_use_the_host_bound_profile(measurements_path) -> None:
+    cases = load_cases(measurements_path)
+    profiles = {(c.source_family, c.engine_profile) for c in cases if c.engine == "vllm"}
+    assert ("mlenergy", "vllm-host-bound") in profiles
+    assert ("lambda", "vllm") in profiles
+    assert ("mlenergy", "vllm") not in profiles
