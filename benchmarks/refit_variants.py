@@ -7,6 +7,9 @@ The variants tried in stop 13 (none shipped; README, Validation):
 - ``group``: each (source family, metric group) counts alike instead of each family.
 - ``comm``: the per-collective latency is bounded at 40 us (bound 200 us).
 
+Since stop 14 every variant runs with ML.ENERGY's vLLM rows fitted as ``vllm-host-bound`` and
+Lambda's bursts replayed, so its figures differ from those stop 13 reported (README).
+
 Usage: ``python benchmarks/refit_variants.py base|wide|group|comm`` (about 100 s each on one
 core). Nothing is written; the package's calibration is untouched.
 """
