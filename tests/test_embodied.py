@@ -364,3 +364,47 @@ def test_cost_table_shows_embodied_rows() -> None:
     text = captured.get()
     assert "embodied carbon per 1k output tokens" in text
     assert "embodied)" in text
+
+
+def test_cost_uncertainty_scales_each_embodied_part() -> None:
+    """Multipliers on the accelerator, host and building figures move only their own share."""
+    import chip2grid as c2g
+    from chip2grid.economics import ServiceLoad, cost_uncertainty, deployment_cost
+
+    dep = c2g.Deployment(
+        model=c2g.get_model("llama-3.1-8b"),
+        accelerator=c2g.get_accelerator("h100-sxm"),
+        num_accelerators=8,
+        tp=1,
+        weight_precision="fp8",
+    )
+    load = ServiceLoad(
+        num_accelerators=8,
+        accelerator_power_w=600.0,
+        busy_frac=1.0,
+        output_tokens_per_s=20_000.0,
+        input_tokens_per_s=40_000.0,
+        prefill_time_frac=0.3,
+        source="test",
+    )
+    cost = deployment_cost(dep, load)
+    b = cost.breakdown
+    per_year = b.embodied_g_co2_per_output_token / b.embodied_g_co2_per_year
+    for name, part, factor in (
+        ("accelerator_embodied_frac", b.accelerator_embodied_g_co2_per_year, 2.0),
+        ("host_embodied_frac", b.host_embodied_g_co2_per_year, 0.5),
+        ("facility_embodied_frac", b.facility_embodied_g_co2_per_year, 3.0),
+    ):
+        out = cost_uncertainty(cost, inputs={name: factor}, num_draws=5)
+        expected = b.embodied_g_co2_per_output_token + (factor - 1.0) * part * per_year
+        got = out["embodied_g_co2_per_output_token"]
+        assert got.p10 == pytest.approx(expected, rel=1e-9) == got.p90, name
+        # money and operational carbon do not move
+        assert out["usd_per_mtok_output"].p50 == pytest.approx(b.usd_per_mtok_output, rel=1e-12)
+    spread = cost_uncertainty(
+        cost, inputs={"host_embodied_frac": {"dist": "uniform", "low": 0.5, "high": 2.0}}
+    )
+    s = spread["embodied_g_co2_per_output_token"]
+    assert s.p10 < b.embodied_g_co2_per_output_token < s.p90
+    with pytest.raises(InvalidParameterError, match="uncertain input"):
+        cost_uncertainty(cost, inputs={"embodied_frac": 1.0})

@@ -441,7 +441,7 @@ def cost_breakdown(
     water_l = (wue * server_j + supply_water * meter_j) / KWH_J
 
     # embodied carbon per output token
-    acc_kg, host_kg, fac_kg = _embodied_inputs(
+    acc_kg, host_kg, fac_kg = embodied_inputs(
         platform, accelerator_kg_co2e, host_kg_co2e_per_node, facility_kg_co2e_per_w
     )
     embodied = fleet_embodied(
@@ -509,7 +509,7 @@ def cost_breakdown(
     )
 
 
-def _embodied_inputs(
+def embodied_inputs(
     platform: Platform,
     accelerator_kg_co2e: ArrayLike | None,
     host_kg_co2e_per_node: ArrayLike | None,

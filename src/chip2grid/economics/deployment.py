@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from chip2grid.economics.cost import CostBreakdown, cost_breakdown
+from chip2grid.economics.cost import CostBreakdown, cost_breakdown, embodied_inputs
 from chip2grid.economics.finance import Finance, default_finance
 from chip2grid.economics.market import MarketComparison, market_comparison
 from chip2grid.economics.uncertainty import MonteCarloResult, monte_carlo
@@ -185,6 +185,13 @@ price -20 %/+30 % of the catalog's, electricity -30 %/+50 % of the region's, cos
 7-14 %, depreciation life 3-6 years. Pass your own to :func:`cost_uncertainty`."""
 
 PRICE_MULTIPLIERS = ("node_price_frac", "electricity_price_frac")
+EMBODIED_MULTIPLIERS = {
+    "accelerator_embodied_frac": "accelerator_kg_co2e",
+    "host_embodied_frac": "host_kg_co2e_per_node",
+    "facility_embodied_frac": "facility_kg_co2e_per_w",
+}
+"""Multipliers on the embodied-carbon figures (``catalog/embodied.toml``) -> the
+:func:`~chip2grid.economics.cost.cost_breakdown` argument each scales."""
 
 
 def cost_uncertainty(
@@ -197,9 +204,12 @@ def cost_uncertainty(
     """P10/P50/P90 of every figure of ``cost`` with uncertain prices and finance.
 
     ``inputs`` maps a name to a distribution spec (see :func:`parse_distribution`): the
-    multipliers ``node_price_frac`` (on the platform's server price) and
-    ``electricity_price_frac`` (on the supply's price in the region), or any numeric field of
-    :class:`Finance`. The load, place, platform and finance are those ``cost`` priced.
+    multipliers ``node_price_frac`` (on the platform's server price),
+    ``electricity_price_frac`` (on the supply's price in the region),
+    ``accelerator_embodied_frac``, ``host_embodied_frac`` and ``facility_embodied_frac`` (on
+    the embodied carbon of an accelerator, a node's host and the building per W), or any
+    numeric field of :class:`Finance`. The load, place, platform and finance are those
+    ``cost`` priced.
     """
     specs = dict(DEFAULT_UNCERTAINTY if inputs is None else inputs)
     base = cost.finance
@@ -208,7 +218,7 @@ def cost_uncertainty(
         for f in dataclasses.fields(Finance)
         if f.type in ("float", float) and f.name not in ("id", "source")
     }
-    allowed = set(PRICE_MULTIPLIERS) | finance_fields
+    allowed = set(PRICE_MULTIPLIERS) | set(EMBODIED_MULTIPLIERS) | finance_fields
     for name in specs:
         if name not in allowed:
             raise InvalidParameterError(
@@ -218,10 +228,22 @@ def cost_uncertainty(
     cooling = get_cooling(cost.cooling)
     supply = energy_supply(cost.supply_spec)
     price = supply_price_usd_per_kwh(supply, region)
+    embodied = dict(
+        zip(
+            EMBODIED_MULTIPLIERS.values(),
+            embodied_inputs(cost.platform, None, None, None),
+            strict=True,
+        )
+    )
 
     def priced(**draws: Any) -> CostBreakdown:
         node = cost.platform.node_price_usd * draws.pop("node_price_frac", 1.0)
         elec = price * draws.pop("electricity_price_frac", 1.0)
+        carbon = {
+            arg: np.asarray(embodied[arg]) * draws.pop(name)
+            for name, arg in EMBODIED_MULTIPLIERS.items()
+            if name in draws
+        }
         finance = dataclasses.replace(base, **draws) if draws else base
         return _price_load(
             cost.load,
@@ -233,6 +255,7 @@ def cost_uncertainty(
             cost.colocation,
             node_price_usd=node,
             electricity_price_usd_per_kwh=elec,
+            **carbon,
         )
 
     return monte_carlo(priced, specs, num_draws, seed)  # type: ignore[arg-type]
