@@ -249,7 +249,10 @@ def cost_command(
         bool, typer.Option("--colocation", help="rent the hall instead of building it")
     ] = False,
     monte_carlo: Annotated[
-        int, typer.Option(help="Monte Carlo draws over uncertain prices, finance and embodied carbon (0: off)")
+        int,
+        typer.Option(
+            help="Monte Carlo draws over uncertain prices, finance and embodied carbon (0: off)"
+        ),
     ] = 0,
     uncertain: Annotated[
         list[str] | None,
