@@ -368,25 +368,10 @@ def test_cost_table_shows_embodied_rows() -> None:
 
 def test_cost_uncertainty_scales_each_embodied_part() -> None:
     """Multipliers on the accelerator, host and building figures move only their own share."""
-    import chip2grid as c2g
-    from chip2grid.economics import ServiceLoad, cost_uncertainty, deployment_cost
+    from chip2grid.economics import cost_uncertainty, deployment_cost
+    from tests.test_scenario_climate import eight_h100_llama8b
 
-    dep = c2g.Deployment(
-        model=c2g.get_model("llama-3.1-8b"),
-        accelerator=c2g.get_accelerator("h100-sxm"),
-        num_accelerators=8,
-        tp=1,
-        weight_precision="fp8",
-    )
-    load = ServiceLoad(
-        num_accelerators=8,
-        accelerator_power_w=600.0,
-        busy_frac=1.0,
-        output_tokens_per_s=20_000.0,
-        input_tokens_per_s=40_000.0,
-        prefill_time_frac=0.3,
-        source="test",
-    )
+    dep, load = eight_h100_llama8b()
     cost = deployment_cost(dep, load)
     b = cost.breakdown
     per_year = b.embodied_g_co2_per_output_token / b.embodied_g_co2_per_year

@@ -23,6 +23,27 @@ def _hot_file(tmp_path: Path, offset_c: float) -> Path:
     return path
 
 
+def eight_h100_llama8b() -> tuple[c2g.Deployment, ServiceLoad]:
+    """A priced load for cost tests: Llama-3.1-8B FP8 on 8 x H100, one replica per GPU."""
+    dep = c2g.Deployment(
+        model=c2g.get_model("llama-3.1-8b"),
+        accelerator=c2g.get_accelerator("h100-sxm"),
+        num_accelerators=8,
+        tp=1,
+        weight_precision="fp8",
+    )
+    load = ServiceLoad(
+        num_accelerators=8,
+        accelerator_power_w=600.0,
+        busy_frac=1.0,
+        output_tokens_per_s=20_000.0,
+        input_tokens_per_s=40_000.0,
+        prefill_time_frac=0.3,
+        source="test",
+    )
+    return dep, load
+
+
 def test_default_is_hourly_and_monthly_is_selectable() -> None:
     scenario = default_scenario()
     hourly = scenario_region(scenario)
@@ -42,22 +63,7 @@ def test_a_hotter_site_file_raises_pue_and_reaches_the_cost(tmp_path: Path) -> N
     assert float(annual_pue(cooling, region_hot, 0.8)) > float(
         annual_pue(cooling, scenario_region(scenario), 0.8)
     )
-    dep = c2g.Deployment(
-        model=c2g.get_model("llama-3.1-8b"),
-        accelerator=c2g.get_accelerator("h100-sxm"),
-        num_accelerators=8,
-        tp=1,
-        weight_precision="fp8",
-    )
-    load = ServiceLoad(
-        num_accelerators=8,
-        accelerator_power_w=600.0,
-        busy_frac=1.0,
-        output_tokens_per_s=20_000.0,
-        input_tokens_per_s=40_000.0,
-        prefill_time_frac=0.3,
-        source="test",
-    )
+    dep, load = eight_h100_llama8b()
     cool = deployment_cost(dep, load, region="us-virginia", cooling="air")
     warm = deployment_cost(dep, load, region=region_hot, cooling="air")
     assert warm.region == "us-virginia"
