@@ -30,9 +30,8 @@ __all__ = [
 
 
 def _non_negative(field: str, value: float, unit: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidParameterError(field, value, f"a finite number >= 0 ({unit})")
-    if value < 0:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not (number and math.isfinite(value) and value >= 0):
         raise InvalidParameterError(field, value, f"a finite number >= 0 ({unit})")
 
 

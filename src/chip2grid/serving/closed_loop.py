@@ -26,15 +26,10 @@ from numpy.typing import NDArray
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import ServerPower
-from chip2grid.perf import Calibration, Deployment, calibration_for, get_engine, rank_shape
+from chip2grid.perf import Calibration, Deployment
 from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.cluster import ROUTERS, Router, replicas_behind
-from chip2grid.serving.simulate import (
-    TIMER_TABLE_TOKENS,
-    ServingResult,
-    engine_config_for,
-    timeline_energy_j,
-)
+from chip2grid.serving.simulate import ServingResult, simulation_setup, timeline_energy_j
 from chip2grid.serving.simulator import EngineConfig, SimulationResult
 from chip2grid.serving.workload import RequestTrace
 
@@ -203,28 +198,9 @@ def simulate_closed_loop(
     :func:`chip2grid.serving.simulate`."""
     if router not in ROUTERS:
         raise InvalidParameterError("router", router, " or ".join(ROUTERS))
-    engine_spec = get_engine(deployment.engine)
-    config = config or engine_config_for(deployment)
-    calibration = calibration or calibration_for(
-        deployment.accelerator.family, engine_spec.calibration
+    config, calibration, server, timer, draft_timer = simulation_setup(
+        deployment, trace, config, calibration, server
     )
-    server = server or ServerPower()
-    shape = rank_shape(deployment, calibration)
-    if trace.num_requests:
-        calibration.check_coverage(
-            gemm_m_tokens=[1.0, float(config.max_num_batched_tokens)],
-            context_tokens=float(np.max(trace.input_tokens + trace.output_tokens)),
-        )
-    # the table stops at TIMER_TABLE_TOKENS; larger steps are timed exactly without it
-    max_tokens = min(config.max_num_batched_tokens, TIMER_TABLE_TOKENS) + config.max_num_seqs
-    timer = StepTimer(shape, max_tokens=max_tokens, max_seqs=config.max_num_seqs)
-    draft_timer = None
-    spec = config.speculative
-    if spec is not None:
-        draft = deployment.replace(model=spec.draft_architecture(deployment.model), ep=1)
-        draft_timer = StepTimer(
-            rank_shape(draft, calibration), max_tokens=max_tokens, max_seqs=config.max_num_seqs
-        )
     run = run_closed_loop(
         timer,
         config,

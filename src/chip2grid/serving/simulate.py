@@ -395,6 +395,39 @@ def timeline_energy_j(
     return acc_j, system_j
 
 
+def simulation_setup(
+    deployment: Deployment,
+    trace: RequestTrace,
+    config: EngineConfig | None,
+    calibration: Calibration | None,
+    server: ServerPower | None,
+) -> tuple[EngineConfig, Calibration, ServerPower, StepTimer, StepTimer | None]:
+    """The engine settings, calibration, server power and step timers (target, draft) of a
+    simulation: the given ones, else the deployment's defaults. Warns where the trace's
+    shapes lie outside a user calibration's coverage."""
+    engine = get_engine(deployment.engine)
+    config = config or engine_config_for(deployment)
+    calibration = calibration or calibration_for(deployment.accelerator.family, engine.calibration)
+    server = server or ServerPower()
+    shape = rank_shape(deployment, calibration)
+    if trace.num_requests:
+        calibration.check_coverage(
+            gemm_m_tokens=[1.0, float(config.max_num_batched_tokens)],
+            context_tokens=float(np.max(trace.input_tokens + trace.output_tokens)),
+        )
+    # the table stops at TIMER_TABLE_TOKENS; larger steps are timed exactly without it
+    max_tokens = min(config.max_num_batched_tokens, TIMER_TABLE_TOKENS) + config.max_num_seqs
+    timer = StepTimer(shape, max_tokens=max_tokens, max_seqs=config.max_num_seqs)
+    draft_timer = None
+    spec = config.speculative
+    if spec is not None:  # the draft network: a draft model or one MTP layer of the target
+        draft = deployment.replace(model=spec.draft_architecture(deployment.model), ep=1)
+        draft_timer = StepTimer(
+            rank_shape(draft, calibration), max_tokens=max_tokens, max_seqs=config.max_num_seqs
+        )
+    return config, calibration, server, timer, draft_timer
+
+
 def simulate(
     deployment: Deployment,
     trace: RequestTrace,
@@ -415,25 +448,9 @@ def simulate(
     """
     if router not in ROUTERS:
         raise InvalidParameterError("router", router, " or ".join(ROUTERS))
-    engine = get_engine(deployment.engine)
-    config = config or engine_config_for(deployment)
-    calibration = calibration or calibration_for(deployment.accelerator.family, engine.calibration)
-    server = server or ServerPower()
-    shape = rank_shape(deployment, calibration)
-    if trace.num_requests:
-        calibration.check_coverage(
-            gemm_m_tokens=[1.0, float(config.max_num_batched_tokens)],
-            context_tokens=float(np.max(trace.input_tokens + trace.output_tokens)),
-        )
-    max_tokens = min(config.max_num_batched_tokens, TIMER_TABLE_TOKENS) + config.max_num_seqs
-    timer = StepTimer(shape, max_tokens=max_tokens, max_seqs=config.max_num_seqs)
-    draft_timer = None
-    spec = config.speculative
-    if spec is not None:  # the draft network: a draft model or one MTP layer of the target
-        draft = deployment.replace(model=spec.draft_architecture(deployment.model), ep=1)
-        draft_timer = StepTimer(
-            rank_shape(draft, calibration), max_tokens=max_tokens, max_seqs=config.max_num_seqs
-        )
+    config, calibration, server, timer, draft_timer = simulation_setup(
+        deployment, trace, config, calibration, server
+    )
     num = deployment.num_replicas
     results: list[SimulationResult] = []
     if router == "round-robin":  # state-blind: each replica is simulated on its own

@@ -41,6 +41,7 @@ import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -135,19 +136,14 @@ def calibration_of(
     """The calibration that parameters ``hw``, ``engine``, ``power`` give case ``i``."""
     hw_key = prep.hw_keys[prep.hw_index[i]]
     engine_key = prep.engine_keys[prep.engine_index[i]]
-    h = hw[prep.hw_index[i]]
-    e = engine[prep.engine_index[i]]
+
+    def named(params: tuple[str, ...], values: np.ndarray) -> dict[str, Any]:
+        return {p: float(v) for p, v in zip(params, values, strict=True)} | {"source": "under test"}
+
     return Calibration(
-        hardware=HardwareCalibration(
-            **{p: float(v) for p, v in zip(HW_PARAMS, h, strict=True)}, source="under test"
-        ),
-        engine=EngineCalibration(
-            **{p: float(v) for p, v in zip(ENGINE_PARAMS, e, strict=True)}, source="under test"
-        ),
-        power=PowerCalibration(
-            **{p: float(v) for p, v in zip(POWER_PARAMS, power, strict=True)},
-            source="under test",
-        ),
+        hardware=HardwareCalibration(**named(HW_PARAMS, hw[prep.hw_index[i]])),
+        engine=EngineCalibration(**named(ENGINE_PARAMS, engine[prep.engine_index[i]])),
+        power=PowerCalibration(**named(POWER_PARAMS, power)),
         hardware_key=hw_key,
         engine_key=engine_key,
         origin="validation",
@@ -170,8 +166,7 @@ def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, floa
     )
     config = engine_config_for(deployment, max_num_batched_tokens=batched)
     result = simulate(deployment, trace, config=config, calibration=calibration)
-    runs = result.replicas
-    duration = max(r.duration_s for r in runs)
+    duration = result.duration_s
     index = (
         np.concatenate(result.request_indices)
         if result.request_indices
@@ -181,7 +176,7 @@ def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, floa
     ttft = np.where(measured_out > 0, result.ttft_s, 0.0)
     tpot = result.tpot_s[measured_out > 1]
     step_s, weight = [], []
-    for r in runs:
+    for r in result.replicas:
         t = r.timeline
         decoding = t.decode_seqs > 0
         step_s.append(t.duration_s[decoding] / t.num_steps[decoding])
