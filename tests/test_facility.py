@@ -378,6 +378,39 @@ def test_site_capacity_hand_arithmetic(region: Region) -> None:
     assert capacity.spare_it_power_w == pytest.approx(1e6 - nodes * node_it)
 
 
+def test_site_capacity_counts_nvl72_switch_trays(region: Region) -> None:
+    # GB200 NVL72: 18 compute trays of 6.5 kW plus 3.6 kW of NVLink switch trays per rack
+    # (platforms.toml). A site of exactly 2 racks' power holds 2 racks, not the 37 trays that
+    # the trays' power alone would allow, and its IT power holds the switch trays.
+    platform = get_platform("gb200-nvl72")
+    cooling = get_cooling("dlc")
+    plan = plan_racks(platform, cooling, platform.node_max_power_w)
+    network_w = 4 * platform.network_power_w_per_accelerator
+    switch_w = platform.rack_power_w - 18 * platform.node_max_power_w
+    assert switch_w == pytest.approx(3600.0)
+    rack_it_w = 18 * (platform.node_max_power_w + network_w) + switch_w
+    site = Site(critical_it_power_w=2 * rack_it_w + 1.0, region=region, cooling=cooling)
+    capacity = site_capacity(site, plan)
+    assert math.floor(site.critical_it_power_w / (platform.node_max_power_w + network_w)) == 37
+    assert capacity.num_nodes == 36
+    assert capacity.num_racks == 2
+    assert capacity.it_power_w == pytest.approx(2 * rack_it_w)
+    assert capacity.spare_it_power_w == pytest.approx(1.0)
+    # a third rack's switch trays plus one tray: the rest powers that one tray
+    one_more = platform.node_max_power_w + network_w + switch_w
+    bigger = Site(critical_it_power_w=2 * rack_it_w + one_more, region=region, cooling=cooling)
+    assert site_capacity(bigger, plan).num_nodes == 37
+    assert site_capacity(bigger, plan).it_power_w == pytest.approx(2 * rack_it_w + one_more)
+    short = Site(critical_it_power_w=2 * rack_it_w + one_more - 1.0, region=region, cooling=cooling)
+    assert site_capacity(short, plan).num_nodes == 36
+    # a site below one tray and its rack's switch trays names both
+    tiny = Site(critical_it_power_w=one_more - 1.0, region=region, cooling=cooling)
+    with pytest.raises(InvalidParameterError) as info:
+        site_capacity(tiny, plan)
+    assert info.value.field == "critical_it_power_w"
+    assert "switch trays" in str(info.value)
+
+
 def test_site_capacity_strands_what_it_cannot_power(region: Region) -> None:
     platform = get_platform("hgx-h100")
     cooling = get_cooling("rear-door")

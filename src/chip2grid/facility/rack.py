@@ -11,7 +11,14 @@ from chip2grid.errors import InvalidParameterError
 from chip2grid.facility.cooling import Cooling, get_cooling, list_coolings
 from chip2grid.facility.platform import Platform
 
-__all__ = ["RackLayout", "RackPlan", "compatible_coolings", "plan_racks", "rack_layout"]
+__all__ = [
+    "RackLayout",
+    "RackPlan",
+    "compatible_coolings",
+    "nodes_within_power",
+    "plan_racks",
+    "rack_layout",
+]
 
 
 def _nodes_per_domain(platform: Platform) -> int:
@@ -157,6 +164,37 @@ def rack_layout(plan: RackPlan, num_nodes: int) -> RackLayout:
         rack_power_w=power,
         stranded_rack_power_w=num_racks * plan.rack_power_limit_w - power,
     )
+
+
+def nodes_within_power(plan: RackPlan, power_w: float, per_node_extra_w: float = 0.0) -> int:
+    """The most nodes of ``plan`` that ``power_w`` powers, each at ``plan.node_power_w`` plus
+    ``per_node_extra_w`` (its share of the scale-out fabric, say), with the switch trays of
+    every scale-up domain they start (:func:`rack_layout` counts them the same way).
+
+    Notes
+    -----
+    With :math:`d` nodes per domain, :math:`P_n` per node and :math:`P_{sw}` per domain:
+    :math:`k = \\lfloor P / (d P_n + P_{sw}) \\rfloor` whole domains, then as many nodes
+    of one more domain as the rest powers after its switch trays (none if it cannot power
+    one). A platform whose domain is one node has :math:`P_{sw} = 0`:
+    :math:`\\lfloor P / P_n \\rfloor`.
+    """
+    node_w = plan.node_power_w + per_node_extra_w
+    if not (node_w > 0 and math.isfinite(node_w)):
+        raise InvalidParameterError(
+            "per_node_extra_w", per_node_extra_w, "a finite number >= 0 (W)"
+        )
+    if not power_w >= 0:
+        raise InvalidParameterError("power_w", power_w, "a number >= 0 (W)")
+    per_domain = _nodes_per_domain(plan.platform)
+    overhead = _domain_overhead_w(plan.platform)
+    domain_w = per_domain * node_w + overhead
+    whole = math.floor(power_w / domain_w)
+    rest_w = power_w - whole * domain_w
+    partial = 0
+    if rest_w >= overhead + node_w:
+        partial = min(per_domain - 1, math.floor((rest_w - overhead) / node_w))
+    return whole * per_domain + partial
 
 
 def _coolings_that_remove(rack_min_w: float, platform: Platform) -> list[str]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility.cooling import Cooling, annual_pue
-from chip2grid.facility.rack import RackPlan, rack_layout
+from chip2grid.facility.rack import RackPlan, nodes_within_power, rack_layout
 from chip2grid.facility.region import Region
 
 __all__ = ["DEFAULT_DESIGN_IT_LOAD_FRAC", "Site", "SiteCapacity", "site_capacity"]
@@ -149,8 +149,10 @@ def site_capacity(
     Notes
     -----
     One node takes :math:`P_n = P_{node} + n_{acc} P_{net}` of critical IT power (its budget
-    and its share of the scale-out fabric). The site powers
-    :math:`N_{max} = \\lfloor P_{crit} / P_n \\rfloor` nodes; a request for :math:`A`
+    and its share of the scale-out fabric); a rack-scale platform (an NVL72) adds the switch
+    trays of each scale-up domain it starts (:func:`~chip2grid.facility.rack.nodes_within_power`).
+    The site powers :math:`N_{max}` nodes, :math:`\\lfloor P_{crit} / P_n \\rfloor` where a
+    domain is one node; a request for :math:`A`
     accelerators takes :math:`\\min(N_{max}, \\lceil A / n_{acc} \\rceil)` nodes and leaves
     the rest stranded. Racks :math:`\\lceil N / n_{rack} \\rceil`, their floor space and
     stranded rack power by :func:`~chip2grid.facility.rack.rack_layout`.
@@ -164,14 +166,17 @@ def site_capacity(
         )
     platform = rack_plan.platform
     per_node = platform.accelerators_per_node
-    node_it_w = rack_plan.node_power_w + per_node * platform.network_power_w_per_accelerator
+    network_w = per_node * platform.network_power_w_per_accelerator
+    node_it_w = rack_plan.node_power_w + network_w
     available_w = site.critical_it_power_w_in(year)
-    max_nodes = math.floor(available_w / node_it_w)
+    max_nodes = nodes_within_power(rack_plan, available_w, network_w)
     if max_nodes < 1:
+        least_w = rack_layout(rack_plan, 1).rack_power_w + network_w
         raise InvalidParameterError(
             "critical_it_power_w",
             available_w,
-            f"at least {node_it_w:.0f} W, the power of one {platform.id} server with its network",
+            f"at least {least_w:.0f} W, the power of one {platform.id} server with its network"
+            + (" and its scale-up domain's switch trays" if least_w > node_it_w else ""),
             "the site is smaller than one server"
             + (f" in {year}" if year is not None and site.buildout else ""),
         )
@@ -187,9 +192,9 @@ def site_capacity(
         num_nodes = min(max_nodes, -(-num_accelerators_wanted // per_node))
         num_accelerators = min(num_accelerators_wanted, num_nodes * per_node)
         stranded = num_accelerators_wanted - num_accelerators
-    it_power_w = num_nodes * node_it_w
+    layout = rack_layout(rack_plan, num_nodes)  # its rack power holds the domains' switch trays
+    it_power_w = layout.rack_power_w + num_nodes * network_w
     site_pue = float(annual_pue(site.cooling, site.region, site.design_it_load_frac))
-    layout = rack_layout(rack_plan, num_nodes)
     return SiteCapacity(
         num_racks=layout.num_racks,
         num_nodes=num_nodes,
