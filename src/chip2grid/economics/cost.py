@@ -34,7 +34,7 @@ from chip2grid.facility import (
     node_power_w,
     plan_racks,
 )
-from chip2grid.facility._arrays import Real, as_real, check
+from chip2grid.facility._arrays import Real, as_real, check, non_negative
 from chip2grid.hardware import get_accelerator
 from chip2grid.units import HOUR_S, KILO, KWH_J, MEGA, YEAR_S
 
@@ -147,12 +147,6 @@ class CostBreakdown:
 
 def _array(value: ArrayLike) -> _FloatArray:
     return np.asarray(value, dtype=np.float64)
-
-
-def _non_negative(field: str, value: ArrayLike, unit: str) -> _FloatArray:
-    array = _array(value)
-    check(field, array, (array >= 0) & np.isfinite(array), f"a number >= 0 ({unit})")
-    return array
 
 
 def _fraction(field: str, value: ArrayLike, *, allow_zero: bool = True) -> _FloatArray:
@@ -334,15 +328,15 @@ def cost_breakdown(
     num_acc = num_nodes * per_node
     num_racks = np.ceil(num_nodes / rack_plan.nodes_per_rack)
 
-    busy_power = _non_negative("accelerator_power_w", accelerator_power_w, "W")
+    busy_power = non_negative("accelerator_power_w", accelerator_power_w, "W")
     if idle_accelerator_power_w is None:
         idle_accelerator_power_w = get_accelerator(platform.accelerator).idle_power_w
-    idle_power = _non_negative("idle_accelerator_power_w", idle_accelerator_power_w, "W")
+    idle_power = non_negative("idle_accelerator_power_w", idle_accelerator_power_w, "W")
     busy = _fraction("busy_frac", busy_frac, allow_zero=False)
     out_rate = _array(output_tokens_per_s)
     check("output_tokens_per_s", out_rate, out_rate > 0, "a number > 0 (tokens/s)")
-    in_rate = _non_negative("input_tokens_per_s", input_tokens_per_s, "tokens/s")
-    cached_frac = _non_negative("cached_input_cost_frac", cached_input_cost_frac, "fraction")
+    in_rate = non_negative("input_tokens_per_s", input_tokens_per_s, "tokens/s")
+    cached_frac = non_negative("cached_input_cost_frac", cached_input_cost_frac, "fraction")
     if prefill_time_frac is None:
         prefill = in_rate / (in_rate + out_rate)
     else:
@@ -371,10 +365,10 @@ def cost_breakdown(
     if electricity_price_usd_per_kwh is None:
         price = _array(supply_price_usd_per_kwh(supply, region))
     else:
-        price = _non_negative(
+        price = non_negative(
             "electricity_price_usd_per_kwh", electricity_price_usd_per_kwh, "USD/kWh"
         )
-    node_price = _non_negative(
+    node_price = non_negative(
         "node_price_usd",
         platform.node_price_usd if node_price_usd is None else node_price_usd,
         "USD",

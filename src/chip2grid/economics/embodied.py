@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from chip2grid.errors import InvalidParameterError
-from chip2grid.facility._arrays import Real, as_real, check
+from chip2grid.facility._arrays import Real, as_real, check, non_negative
 from chip2grid.units import KILO
 
 __all__ = ["FleetEmbodied", "fleet_embodied"]
@@ -56,10 +56,6 @@ def _checked(field: str, value: ArrayLike, *, positive: bool, allowed: str) -> R
     ok = (array > 0 if positive else array >= 0) & np.isfinite(array)
     check(field, array, ok, allowed)
     return array
-
-
-def _non_negative(field: str, value: ArrayLike, unit: str) -> Real:
-    return _checked(field, value, positive=False, allowed=f"a number >= 0 ({unit})")
 
 
 def _lifetime(field: str, value: ArrayLike) -> Real:
@@ -127,12 +123,12 @@ def fleet_embodied(
     .. [3] U. Gupta et al., "ACT: designing sustainable computer systems with an architectural
        carbon modeling tool", ISCA 2022, doi:10.1145/3470496.3527408.
     """
-    n_acc = _non_negative("num_accelerators", num_accelerators, "accelerators")
-    n_nodes = _non_negative("num_nodes", num_nodes, "nodes")
-    crit = _non_negative("critical_it_power_w", critical_it_power_w, "W")
-    e_acc = _non_negative("accelerator_kg_co2e", accelerator_kg_co2e, "kg CO2e")
-    e_host = _non_negative("host_kg_co2e_per_node", host_kg_co2e_per_node, "kg CO2e")
-    e_fac = _non_negative("facility_kg_co2e_per_w", facility_kg_co2e_per_w, "kg CO2e per W")
+    n_acc = non_negative("num_accelerators", num_accelerators, "accelerators")
+    n_nodes = non_negative("num_nodes", num_nodes, "nodes")
+    crit = non_negative("critical_it_power_w", critical_it_power_w, "W")
+    e_acc = non_negative("accelerator_kg_co2e", accelerator_kg_co2e, "kg CO2e")
+    e_host = non_negative("host_kg_co2e_per_node", host_kg_co2e_per_node, "kg CO2e")
+    e_fac = non_negative("facility_kg_co2e_per_w", facility_kg_co2e_per_w, "kg CO2e per W")
     server_life = _lifetime("accelerator_lifetime_years", accelerator_lifetime_years)
     facility_life = _lifetime("facility_lifetime_years", facility_lifetime_years)
 

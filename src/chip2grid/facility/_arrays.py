@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from chip2grid.errors import InvalidParameterError
 
-__all__ = ["Real", "as_real", "check"]
+__all__ = ["Real", "as_real", "check", "non_negative"]
 
 Real: TypeAlias = float | NDArray[np.float64]
 """A float, or an array of floats that broadcasts against the other inputs."""
@@ -44,3 +44,11 @@ def check(field: str, value: ArrayLike, ok: ArrayLike, allowed: str, hint: str =
         full = np.broadcast_to(mask, np.broadcast_shapes(mask.shape, values.shape))
         bad = np.broadcast_to(values, full.shape)[~full].flat[0].item()
     raise InvalidParameterError(field, bad, allowed, hint)
+
+
+def non_negative(field: str, value: ArrayLike, unit: str) -> NDArray[np.float64]:
+    """``value`` as a float64 array; :class:`InvalidParameterError` naming ``field`` unless it
+    is finite and >= 0 everywhere (``unit`` goes into the message)."""
+    array = np.asarray(value, dtype=np.float64)
+    check(field, array, (array >= 0) & np.isfinite(array), f"a number >= 0 ({unit})")
+    return array
