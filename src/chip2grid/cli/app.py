@@ -416,14 +416,18 @@ def validate_command(
         "validation-report.csv"
     ),
     fit: Annotated[
-        bool, typer.Option("--fit", help="fit the efficiencies anew on the non-holdout families")
+        bool, typer.Option("--fit", help="fit the efficiencies anew on the cases not held out")
     ] = False,
     write: Annotated[
         bool,
         typer.Option("--write", help="with --fit: store the fit in the package's calibration.toml"),
     ] = False,
     holdout: Annotated[
-        str, typer.Option(help="comma-separated source families kept out of the fit")
+        str,
+        typer.Option(
+            help="comma-separated, kept out of the fit: source families (mlperf), accelerators"
+            " (h200-sxm) or hardware families (blackwell)"
+        ),
     ] = "mlperf,lambda",
     max_nfev: Annotated[int, typer.Option(help="fit iterations")] = 60,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,

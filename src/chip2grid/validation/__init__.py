@@ -10,6 +10,7 @@ from chip2grid.validation.report import (
     METRIC_GROUPS,
     Row,
     ValidationReport,
+    holdout_mask,
     run_validation,
 )
 
@@ -21,6 +22,7 @@ __all__ = [
     "Row",
     "ValidationReport",
     "fit",
+    "holdout_mask",
     "load_cases",
     "prepare",
     "run_validation",

@@ -97,6 +97,24 @@ def _workload_defaults() -> dict[str, Any]:
     return {k: dict(v) for k, v in load_table("validation_workloads").items()}
 
 
+@functools.cache
+def _stated_configs() -> list[dict[str, Any]]:
+    return [dict(v) for v in load_table("validation_configs").values()]
+
+
+def _precisions(row: Mapping[str, str]) -> tuple[str, str]:
+    """Weight and KV precision of a run: the row's, else a public statement about the run
+    (``catalog/validation_configs.toml``), else bf16 weights and the engine's KV default."""
+    weight = (row.get("weight_precision") or "").strip()
+    kv = (row.get("kv_precision") or "").strip()
+    for entry in _stated_configs():
+        if row["case_id"].startswith(entry["match"]):
+            weight = weight or str(entry.get("weight_precision", ""))
+            kv = kv or str(entry.get("kv_precision", ""))
+            break
+    return weight or "bf16", kv or "auto"
+
+
 def _mean_lengths(row: Mapping[str, str]) -> tuple[float, float, bool, int]:
     isl, osl = _float(row["isl"]), _float(row["osl"])
     assumed = False
@@ -169,6 +187,7 @@ def load_cases(path: str | Path) -> list[Case]:
         first = group[0]
         isl, osl, assumed, beams = _mean_lengths(first)
         max_batch, power_limit = _configured(first.get("notes", ""))
+        weight, kv = _precisions(first)
         cases.append(
             Case(
                 case_id=case_id,
@@ -179,8 +198,8 @@ def load_cases(path: str | Path) -> list[Case]:
                 num_accelerators=_int(first.get("num_accelerators", ""), 1),
                 engine=first.get("engine", "") or "unknown",
                 engine_version=first.get("engine_version", ""),
-                weight_precision=first.get("weight_precision", "") or "bf16",
-                kv_precision=first.get("kv_precision", "") or "auto",
+                weight_precision=weight,
+                kv_precision=kv,
                 tp=_int(first.get("tp", ""), 1),
                 pp=_int(first.get("pp", ""), 1),
                 ep=_int(first.get("ep", ""), 1),

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from chip2grid.atomic import atomic_open
+from chip2grid.errors import InvalidParameterError
 from chip2grid.validation.bursts import replay_all, with_burst_metrics
 from chip2grid.validation.cases import Case, load_cases
 from chip2grid.validation.fit import FitResult, fit, scored_metric
 from chip2grid.validation.predict import (
+    Prepared,
     catalog_parameters,
     predict,
     prepare,
@@ -22,6 +24,35 @@ from chip2grid.validation.predict import (
 
 DEFAULT_HOLDOUT = ("mlperf", "lambda")
 """Source families the shipped calibration never saw: the error on them is the honest one."""
+
+
+def holdout_mask(prep: Prepared, holdout: tuple[str, ...]) -> np.ndarray:
+    """True for the prepared cases that ``holdout`` keeps out of the fit.
+
+    Each entry names a source family (``mlperf``), an accelerator (``h200-sxm``: every family's
+    runs on it) or a hardware calibration family (``blackwell``: a whole generation, which the
+    fit then meets with the ``default`` hardware parameters, as a new chip would be).
+
+    Raises
+    ------
+    InvalidParameterError
+        Field ``holdout`` for an entry that names none of these among the cases.
+    """
+    fams = np.array([c.source_family for c in prep.cases])
+    accs = np.array([c.accelerator for c in prep.cases])
+    archs = np.array([prep.hw_keys[k] for k in prep.hw_index])
+    known = {
+        "a source family": set(fams),
+        "an accelerator": set(accs),
+        "a hardware family": set(archs),
+    }
+    for entry in holdout:
+        if not any(entry in names for names in known.values()):
+            allowed = "; ".join(f"{kind}: {', '.join(sorted(v))}" for kind, v in known.items())
+            raise InvalidParameterError("holdout", entry, allowed)
+    held = list(holdout)
+    return np.isin(fams, held) | np.isin(accs, held) | np.isin(archs, held)
+
 
 METRIC_GROUPS = {
     "throughput": ("output_tokens_per_s", "total_tokens_per_s", "requests_per_s"),
@@ -153,14 +184,16 @@ def run_validation(
 ) -> ValidationReport:
     """Predict every case chip2grid can express and compare with the measurement.
 
-    With ``refit`` the parameters are fitted anew on the source families not in ``holdout``
-    (the result is in ``fit_result``); otherwise the shipped calibration is used.
+    With ``refit`` the parameters are fitted anew on the cases ``holdout`` leaves in (source
+    families, accelerators or hardware families: :func:`holdout_mask`; the result is in
+    ``fit_result``); otherwise the shipped calibration is used. The split of the rows follows
+    ``holdout`` either way.
     """
     cases = with_burst_metrics(load_cases(measurements))
     if families:
         cases = [c for c in cases if c.source_family in families]
     prep = prepare(cases)
-    fit_mask = np.array([c.source_family not in holdout for c in prep.cases], dtype=bool)
+    fit_mask = ~holdout_mask(prep, holdout)
     result = None
     if refit:
         result = fit(prep, fit_mask, max_nfev=max_nfev)
