@@ -66,6 +66,8 @@ def test_report_csv(report, tmp_path) -> None:
         rows = list(csv.DictReader(handle))
     assert len(rows) == len(report.rows)
     assert {"case_id", "metric", "measured", "predicted", "error_frac", "split"} <= set(rows[0])
+    b200 = [r for r in rows if r["case_id"] == "mlperf-v4.1-0074-llama2-70b-99.9-offline"]
+    assert b200 and {(r["weight_precision"], r["kv_precision"]) for r in b200} == {("fp4", "fp8")}
     assert {r["split"] for r in rows} == {"fit", "holdout"}
 
 
