@@ -310,12 +310,7 @@ def build_fleet(
     for i, m in enumerate(fleet.model):
         mine = traces.get(m.pool_name)
         if mine is None:  # the shared trace: this model's requests
-            sel = labels == m.pool_name
-            mine = RequestTrace(
-                arrival_s=trace.arrival_s[sel],
-                input_tokens=trace.input_tokens[sel],
-                output_tokens=trace.output_tokens[sel],
-            )
+            mine = trace.select(np.flatnonzero(labels == m.pool_name))
         pools.append(_pool(m, _where(i, m.pool_name), mine))
     sources = {
         name: traces[name].source if name in traces else f"{trace.source} [model {name}]"

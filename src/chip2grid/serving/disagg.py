@@ -59,8 +59,10 @@ from chip2grid.serving.cluster import get_router, simulate_cluster
 from chip2grid.serving.simulate import (
     TIMER_TABLE_TOKENS,
     ServingResult,
+    energy_figures,
     engine_config_for,
     timeline_energy_j,
+    traffic_figures,
 )
 from chip2grid.serving.simulator import (
     Engine,
@@ -192,37 +194,17 @@ class DisaggregatedResult(RequestLatencies):
 
     def summary(self) -> dict[str, object]:
         """Figures in the shape of :meth:`ServingResult.summary`, plus each pool's own."""
-        dur = self.duration_s
-        out_tok = self.output_tokens_done
         n_acc = self.prefill.deployment.num_accelerators + self.decode.deployment.num_accelerators
         return {
             "mode": "disaggregated",
             "num_prefill_replicas": len(self.prefill.replicas),
             "num_decode_replicas": len(self.decode.replicas),
             "num_accelerators": n_acc,
-            "num_requests": self.num_requests,
-            "num_rejected": self.num_rejected,
-            "simulated_duration_s": dur,
-            "output_tokens_per_s": out_tok / dur if dur else 0.0,
-            "input_tokens_per_s": self.input_tokens_done / dur if dur else 0.0,
-            "requests_per_s": (self.num_requests - self.num_rejected) / dur if dur else 0.0,
-            "ttft_s": percentiles(self.ttft_s),
-            "tpot_s": percentiles(self.tpot_s),
-            "e2e_latency_s": percentiles(self.e2e_latency_s),
+            **traffic_figures(self),
             "prefill_queue_wait_s": percentiles(self.prefill_queue_wait_s),
             "kv_transfer_s": percentiles(self.kv_transfer_s),
             "kv_link_wait_s": percentiles(self.kv_link_wait_s),
-            "accelerator_energy_j": self.accelerator_energy_j,
-            "system_energy_j": self.system_energy_j,
-            "energy_j_per_output_token": self.accelerator_energy_j / out_tok
-            if out_tok
-            else math.nan,
-            "system_energy_j_per_output_token": self.system_energy_j / out_tok
-            if out_tok
-            else math.nan,
-            "mean_accelerator_power_w": self.accelerator_energy_j / dur / n_acc
-            if dur
-            else math.nan,
+            **energy_figures(self, n_acc),
             "prefill": self.prefill.summary(),
             "decode": self.decode.summary(),
         }

@@ -66,18 +66,7 @@ def split_by_model(
     out: dict[str, tuple[RequestTrace, NDArray[np.int64]]] = {}
     for name in dict.fromkeys(lab.tolist()):
         idx = np.flatnonzero(lab == name).astype(np.int64)
-        hashes = trace.prefix_hashes
-        out[name] = (
-            RequestTrace(
-                arrival_s=trace.arrival_s[idx],
-                input_tokens=trace.input_tokens[idx],
-                output_tokens=trace.output_tokens[idx],
-                prefix_hashes=tuple(hashes[i] for i in idx.tolist()) if hashes else (),
-                block_tokens=trace.block_tokens,
-                source=f"{trace.source} [model {name}]",
-            ),
-            idx,
-        )
+        out[name] = (trace.select(idx, source=f"{trace.source} [model {name}]"), idx)
     return out
 
 

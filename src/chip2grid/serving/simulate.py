@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -47,6 +48,61 @@ TIMER_TABLE_TOKENS = 65_536
 """Step tokens the step timer tabulates at most (larger steps, such as the prefill of a whole
 static batch under a 1 M-token budget, are timed by ``step_time`` itself, to rounding the same):
 a table of 1 M tokens costs 1.4 s to build, 65 k tokens 0.06 s."""
+
+
+class _Served(Protocol):
+    """What :func:`traffic_figures` and :func:`energy_figures` read from a serving result."""
+
+    @property
+    def duration_s(self) -> float: ...
+    @property
+    def num_requests(self) -> int: ...
+    @property
+    def num_rejected(self) -> int: ...
+    @property
+    def input_tokens_done(self) -> int: ...
+    @property
+    def output_tokens_done(self) -> int: ...
+    @property
+    def ttft_s(self) -> NDArray[np.float64]: ...
+    @property
+    def tpot_s(self) -> NDArray[np.float64]: ...
+    @property
+    def e2e_latency_s(self) -> NDArray[np.float64]: ...
+    @property
+    def accelerator_energy_j(self) -> float: ...
+    @property
+    def system_energy_j(self) -> float: ...
+
+
+def traffic_figures(result: _Served) -> dict[str, object]:
+    """Duration, token and request rates and latency percentiles of a serving result (the
+    shared part of :meth:`ServingResult.summary` and the disaggregated one)."""
+    dur = result.duration_s
+    return {
+        "num_requests": result.num_requests,
+        "num_rejected": result.num_rejected,
+        "simulated_duration_s": dur,
+        "output_tokens_per_s": result.output_tokens_done / dur if dur else 0.0,
+        "input_tokens_per_s": result.input_tokens_done / dur if dur else 0.0,
+        "requests_per_s": (result.num_requests - result.num_rejected) / dur if dur else 0.0,
+        "ttft_s": percentiles(result.ttft_s),
+        "tpot_s": percentiles(result.tpot_s),
+        "e2e_latency_s": percentiles(result.e2e_latency_s),
+    }
+
+
+def energy_figures(result: _Served, num_accelerators: int) -> dict[str, object]:
+    """Energy, energy per output token and mean accelerator power of a serving result."""
+    dur, out_tok = result.duration_s, result.output_tokens_done
+    acc_j, sys_j = result.accelerator_energy_j, result.system_energy_j
+    return {
+        "accelerator_energy_j": acc_j,
+        "system_energy_j": sys_j,
+        "energy_j_per_output_token": acc_j / out_tok if out_tok else math.nan,
+        "system_energy_j_per_output_token": sys_j / out_tok if out_tok else math.nan,
+        "mean_accelerator_power_w": acc_j / dur / num_accelerators if dur else math.nan,
+    }
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,7 +236,6 @@ class ServingResult:
     ) -> dict[str, object]:
         """The figures of ``chip2grid simulate --json``."""
         dur = self.duration_s
-        out_tok = self.output_tokens_done
         busy = sum(r.busy_s for r in self.replicas)
         d = self.deployment
         summary: dict[str, object] = {
@@ -192,15 +247,7 @@ class ServingResult:
             "calibration": self.calibration,
             "router": self.router,
             "num_replicas": len(self.replicas),
-            "num_requests": self.num_requests,
-            "num_rejected": self.num_rejected,
-            "simulated_duration_s": dur,
-            "output_tokens_per_s": out_tok / dur if dur else 0.0,
-            "input_tokens_per_s": self.input_tokens_done / dur if dur else 0.0,
-            "requests_per_s": (self.num_requests - self.num_rejected) / dur if dur else 0.0,
-            "ttft_s": percentiles(self.ttft_s),
-            "tpot_s": percentiles(self.tpot_s),
-            "e2e_latency_s": percentiles(self.e2e_latency_s),
+            **traffic_figures(self),
             "queue_wait_s": percentiles(self.queue_wait_s),
             "num_preemptions": int(sum(int(r.num_preemptions.sum()) for r in self.replicas)),
             "num_swaps": int(sum(int(r.num_swaps.sum()) for r in self.replicas)),
@@ -212,17 +259,7 @@ class ServingResult:
             "num_evicted_blocks": sum(r.num_evicted_blocks for r in self.replicas),
             "num_steps": sum(r.num_steps for r in self.replicas),
             "busy_frac": busy / (dur * len(self.replicas)) if dur else 0.0,
-            "accelerator_energy_j": self.accelerator_energy_j,
-            "system_energy_j": self.system_energy_j,
-            "energy_j_per_output_token": self.accelerator_energy_j / out_tok
-            if out_tok
-            else math.nan,
-            "system_energy_j_per_output_token": self.system_energy_j / out_tok
-            if out_tok
-            else math.nan,
-            "mean_accelerator_power_w": self.accelerator_energy_j / dur / d.num_accelerators
-            if dur
-            else math.nan,
+            **energy_figures(self, d.num_accelerators),
             "engine_config": {
                 "max_num_seqs": self.config.max_num_seqs,
                 "max_num_batched_tokens": self.config.max_num_batched_tokens,
@@ -320,21 +357,9 @@ def engine_config_for(
 
 def split_round_robin(trace: RequestTrace, num_replicas: int) -> list[RequestTrace]:
     """Request ``i`` goes to replica ``i mod n`` (arrival times kept)."""
-    parts = []
-    for k in range(num_replicas):
-        idx = np.arange(k, trace.num_requests, num_replicas)
-        hashes = trace.prefix_hashes
-        parts.append(
-            RequestTrace(
-                arrival_s=trace.arrival_s[idx],
-                input_tokens=trace.input_tokens[idx],
-                output_tokens=trace.output_tokens[idx],
-                prefix_hashes=tuple(hashes[i] for i in idx.tolist()) if hashes else (),
-                block_tokens=trace.block_tokens,
-                source=trace.source,
-            )
-        )
-    return parts
+    return [
+        trace.select(np.arange(k, trace.num_requests, num_replicas)) for k in range(num_replicas)
+    ]
 
 
 def timeline_energy_j(

@@ -83,6 +83,19 @@ class RequestTrace:
         """Requests per second over the trace."""
         return self.num_requests / self.duration_s if self.duration_s > 0 else float("inf")
 
+    def select(self, index: NDArray[np.int64], source: str | None = None) -> RequestTrace:
+        """The requests at ``index`` (in that order, arrival times kept), with their prefix
+        hashes and block size; ``source`` defaults to this trace's."""
+        hashes = self.prefix_hashes
+        return RequestTrace(
+            arrival_s=self.arrival_s[index],
+            input_tokens=self.input_tokens[index],
+            output_tokens=self.output_tokens[index],
+            prefix_hashes=tuple(hashes[i] for i in index.tolist()) if hashes else (),
+            block_tokens=self.block_tokens,
+            source=self.source if source is None else source,
+        )
+
 
 def _fail(path: Path, line: int, message: str) -> InvalidParameterError:
     return InvalidParameterError(
