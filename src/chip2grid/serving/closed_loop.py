@@ -28,7 +28,7 @@ from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import ServerPower
 from chip2grid.perf import Calibration, Deployment
 from chip2grid.perf.timer import StepTimer
-from chip2grid.serving.cluster import ROUTERS, Router, replicas_behind
+from chip2grid.serving.cluster import PROGRESS_EVERY, ROUTERS, Router, dispatch, replicas_behind
 from chip2grid.serving.simulate import ServingResult, simulation_setup, timeline_energy_j
 from chip2grid.serving.simulator import EngineConfig, SimulationResult
 from chip2grid.serving.workload import RequestTrace
@@ -155,20 +155,13 @@ def run_closed_loop(
         if t_next == math.inf:
             break
         t, _, z = heapq.heappop(ready)
-        for engine in engines:  # no-op for busy engines: their clocks are at t or later
-            engine.advance_to(t)
         h = hashes[sent] if hashes else ()
-        k = policy.choose(engines, sent, h)
-        if not 0 <= k < num_replicas:
-            raise InvalidParameterError(
-                "router choice", k, f"a replica index in 0..{num_replicas - 1}"
-            )
-        engines[k].submit(t, inputs[sent], outputs[sent], h)
+        k = dispatch(policy, engines, t, sent, inputs[sent], outputs[sent], h)
         last_submit[k] = t
         assigned[sent] = k
         think_s[sent] = z
         sent += 1
-        if progress is not None and sent % 1000 == 0:
+        if progress is not None and sent % PROGRESS_EVERY == 0:
             progress(sent, n)
     results = tuple(engine.finish() for engine in engines)
     if progress is not None:

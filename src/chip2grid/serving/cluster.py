@@ -110,6 +110,26 @@ def replicas_behind(
     return policy, engines
 
 
+def dispatch(
+    policy: Router,
+    engines: list[Engine],
+    t: float,
+    index: int,
+    input_tokens: int,
+    output_tokens: int,
+    prefix_hashes: tuple[int, ...],
+) -> int:
+    """Bring every engine to time ``t``, let ``policy`` choose one and submit request ``index``
+    there; the replica chosen. A choice outside the replicas is a named error."""
+    for engine in engines:  # no-op for busy engines: their clocks are at t or later
+        engine.advance_to(t)
+    k = policy.choose(engines, index, prefix_hashes)
+    if not 0 <= k < len(engines):
+        raise InvalidParameterError("router choice", k, f"a replica index in 0..{len(engines) - 1}")
+    engines[k].submit(t, input_tokens, output_tokens, prefix_hashes)
+    return k
+
+
 def simulate_cluster(
     timer: StepTimer,
     config: EngineConfig,
@@ -133,17 +153,8 @@ def simulate_cluster(
     hashes = trace.prefix_hashes
     assigned = np.empty(n, dtype=np.int64)
     for i in range(n):
-        t = arrivals[i]
-        for engine in engines:
-            engine.advance_to(t)
         h = hashes[i] if hashes else ()
-        k = policy.choose(engines, i, h)
-        if not 0 <= k < num_replicas:
-            raise InvalidParameterError(
-                "router choice", k, f"a replica index in 0..{num_replicas - 1}"
-            )
-        engines[k].submit(t, inputs[i], outputs[i], h)
-        assigned[i] = k
+        assigned[i] = dispatch(policy, engines, arrivals[i], i, inputs[i], outputs[i], h)
         if progress is not None and (i + 1) % PROGRESS_EVERY == 0:
             progress(i + 1, n)
     results = [engine.finish() for engine in engines]
