@@ -18,10 +18,11 @@ the package's calibration is untouched. ``--measurements PATH`` points at anothe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
-from chip2grid.validation import DEFAULT_HOLDOUT, METRIC_GROUPS, run_validation
+from chip2grid.validation import DEFAULT_HOLDOUT, ValidationReport, run_validation
 from chip2grid.validation.report import Row
 
 DEFAULT_ENTRIES = (
@@ -34,14 +35,11 @@ DEFAULT_ENTRIES = (
     "blackwell",
     "ampere",
 )
-GROUP_OF = {m: g for g, ms in METRIC_GROUPS.items() for m in ms}
 
 
-def _mape(rows: list[Row]) -> dict[str, tuple[float, int]]:
-    by: dict[str, list[float]] = {}
-    for r in rows:
-        by.setdefault(GROUP_OF.get(r.metric, r.metric), []).append(abs(r.error_frac))
-    return {g: (sum(v) / len(v), len(v)) for g, v in sorted(by.items())}
+def _mape(report: ValidationReport, rows: list[Row]) -> dict[str, tuple[float, int]]:
+    """MAPE per metric group of ``rows`` (the report's own grouping)."""
+    return dataclasses.replace(report, rows=rows).mape()
 
 
 def _of(rows: list[Row], entry: str, keys: dict[str, str]) -> list[Row]:
@@ -70,8 +68,8 @@ def main() -> None:
         start = time.perf_counter()
         report = run_validation(args.measurements, holdout=(*DEFAULT_HOLDOUT, entry), refit=True)
         seconds = time.perf_counter() - start
-        seen = _mape(_of(shipped.rows, entry, keys))
-        unseen = _mape(_of(report.rows, entry, keys))
+        seen = _mape(shipped, _of(shipped.rows, entry, keys))
+        unseen = _mape(report, _of(report.rows, entry, keys))
         for group, (value, n) in unseen.items():
             before = seen.get(group, (float("nan"), 0))[0]
             print(f"{entry:24} {group:11} {before:16.1%} {value:16.1%} {n:5d}")
