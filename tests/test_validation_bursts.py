@@ -91,7 +91,7 @@ def test_replay_of_equal_lengths_matches_the_steady_state(lambda_prep) -> None:
         measured={},
     )
     out = replay(case, burst, calibration_of(lambda_prep, i, hw, eng, power))
-    sub = _subset(with_parameters(lambda_prep, hw, eng), np.array([i]))
+    sub = _subset(with_parameters(lambda_prep, hw, eng, float(power[2])), np.array([i]))
     steady = continuous_batching(
         sub,
         np.array([isl]),

@@ -114,7 +114,11 @@ def _print_estimate(est: c2g.Estimate, title: str) -> None:
             f"{est.batch_size:,.0f} / {est.max_concurrency:,d} sequences",
         ),
         ("bound: prefill / decode", f"{est.prefill.bound} / {est.decode.bound}"),
-        ("accelerator power (all)", f"{est.accelerator_power_w / 1e3:,.2f} kW"),
+        (
+            "accelerator power (all)",
+            f"{est.accelerator_power_w / 1e3:,.2f} kW (cap {est.power_limit_w:,.0f} W each, "
+            f"clock {est.clock_frac:.0%})",
+        ),
         ("system power (servers)", f"{est.system_power_w / 1e3:,.2f} kW"),
         (
             "energy per output token",
@@ -217,6 +221,13 @@ def estimate_command(
         float, typer.Option(help="per-token acceptance rate of drafts")
     ] = 0.7,
     draft_model: Annotated[str | None, typer.Option(help="catalog id of the draft model")] = None,
+    power_limit_w: Annotated[
+        float,
+        typer.Option(
+            help="power cap per accelerator in W (nvidia-smi -pl); 0: its TDP. A cap below what "
+            "the die needs under full matrix load lowers its clock"
+        ),
+    ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Steady-state throughput, TTFT, TPOT, latency, power and energy of one deployment."""
@@ -270,6 +281,7 @@ def estimate_command(
         kv_precision=kv_precision,
         activation_precision=activation_precision,
         engine=engine,
+        power_limit_w=power_limit_w,
     )
     if all(v is not None for v in fixed.values()):
         dep = c2g.Deployment(tp=fixed["tp"], pp=fixed["pp"], ep=fixed["ep"], **base)  # type: ignore[arg-type]

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from chip2grid.catalog import build_entry, catalog_names, load_table, lookup
+from chip2grid.errors import CatalogError
 from chip2grid.hardware.accelerator import Accelerator
 from chip2grid.hardware.interconnect import (
     all_reduce_time_s,
     all_to_all_time_s,
     point_to_point_time_s,
 )
-from chip2grid.hardware.power import ServerPower, accelerator_power_w
+from chip2grid.hardware.power import ServerPower, accelerator_power_w, sustained_clock_frac
 
 __all__ = [
     "Accelerator",
@@ -22,13 +24,33 @@ __all__ = [
     "get_accelerator",
     "list_accelerators",
     "point_to_point_time_s",
+    "sustained_clock_frac",
 ]
 
 
 @functools.cache
 def _catalog_accelerator(accelerator_id: str) -> Accelerator:
-    return build_entry(
-        Accelerator, accelerator_id, load_table("accelerators")[accelerator_id], "accelerators"
+    table = load_table("accelerators")
+    acc = build_entry(Accelerator, accelerator_id, table[accelerator_id], "accelerators")
+    if not acc.power_reference:
+        return acc
+    if acc.power_reference not in table or acc.power_reference == accelerator_id:
+        raise CatalogError(
+            f"accelerators.toml: [{accelerator_id}].power_reference = {acc.power_reference!r}; "
+            "allowed: the id of another accelerator of the catalog"
+        )
+    ref = _catalog_accelerator(acc.power_reference)
+    precision = ref.sixteen_bit
+    if precision not in acc.peak_flops_per_s:
+        raise CatalogError(
+            f"accelerators.toml: [{accelerator_id}] lacks {precision} in peak_flops_per_s, "
+            f"which its power_reference {ref.id} is compared on"
+        )
+    units = acc.compute_units_frac
+    return dataclasses.replace(
+        acc,
+        reference_dynamic_power_w=(ref.tdp_w - ref.idle_power_w) * units,
+        reference_clock_frac=acc.peak_flops_per_s[precision] / units / ref.peak_flops(precision),
     )
 
 

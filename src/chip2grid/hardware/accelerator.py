@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chip2grid.errors import InvalidParameterError
+from chip2grid.hardware.power import sustained_clock_frac
 from chip2grid.precision import COMPUTE_ALIASES, SIXTEEN_BIT, check_precision
 
 
@@ -36,6 +37,18 @@ class Accelerator:
     estimate: bool = False
     estimated_fields: tuple[str, ...] = ()
     notes: str = field(default="", compare=False)
+    power_reference: str = ""
+    """Id of the full-power part built on the same die (``h100-sxm`` for ``h100-nvl``), whose
+    fitted efficiencies hold at its own TDP; empty when this part is its own reference."""
+    compute_units_frac: float = 1.0
+    """Enabled compute units (SMs, CUs) as a share of the reference part's."""
+    reference_dynamic_power_w: float = 0.0
+    """Dynamic power (above idle) this part needs to run its matrix units at the clock behind
+    its datasheet peak, at the reference part's clock: set by the catalog loader from
+    ``power_reference`` (0: ``tdp_w - idle_power_w``, the part is its own reference)."""
+    reference_clock_frac: float = 1.0
+    """The clock behind this part's datasheet peak as a share of the reference part's (from the
+    peaks per compute unit; set by the catalog loader)."""
 
     def __post_init__(self) -> None:
         for name in ("memory_bytes", "memory_bandwidth_bytes_per_s", "tdp_w"):
@@ -53,6 +66,24 @@ class Accelerator:
             raise InvalidParameterError(
                 f"accelerator {self.id}: peak_flops_per_s", {}, "at least one precision"
             )
+        if not 0 < self.compute_units_frac <= 1:
+            raise InvalidParameterError(
+                f"accelerator {self.id}: compute_units_frac", self.compute_units_frac, "(0, 1]"
+            )
+
+    def clock_frac(self, power_limit_w: float, clock_power_exponent: float) -> float:
+        """Clock the matrix units sustain under full load at ``power_limit_w`` (0: the TDP), as
+        a share of the clock behind the datasheet peak (:func:`sustained_clock_frac`)."""
+        limit = min(power_limit_w, self.tdp_w) if power_limit_w > 0 else self.tdp_w
+        return float(
+            sustained_clock_frac(
+                limit,
+                self.idle_power_w,
+                self.reference_dynamic_power_w or self.tdp_w - self.idle_power_w,
+                self.reference_clock_frac,
+                clock_power_exponent,
+            )
+        )
 
     @property
     def native_precisions(self) -> tuple[str, ...]:

@@ -10,6 +10,20 @@ with ``u_c`` the achieved fraction of peak FLOP/s and ``u_m`` of peak memory ban
 averaged over the step. ``a_c`` and ``a_m`` are fitted to measured GPU power (see
 ``perf/calibration.toml``).
 
+**Power-limited clocks.** The fitted efficiencies describe a die at the power its full-power
+part is rated for (the H100 SXM at 700 W). A part with less power for the same die (H100 NVL at
+400 W, A100 PCIe at 300 W) or a power cap set by the operator (``nvidia-smi -pl``, NVIDIA's
+"MaxQ" settings) cannot hold that clock under full matrix load: dynamic power grows as
+``f^beta`` (``P ~ C V^2 f`` with the voltage rising with the clock; ``beta`` is between 1 at
+fixed voltage and about 3), so the clock the matrix units sustain is
+
+.. math::  s = \\min\\left(1, \\left(\frac{P_{limit} - P_{idle}}{D\\,k^{\beta}}\right)^{1/\beta}\right)
+
+with ``D`` the dynamic power of the reference part at its TDP scaled to this part's compute
+units and ``k`` this part's datasheet clock as a share of the reference's. Compute-bound work
+slows by ``s``; memory-bound work keeps its speed (HBM has its own clock). ``beta``
+(``clock_power_exponent``) is fitted with the efficiencies.
+
 The server around the accelerators (CPUs, memory, NICs, fans) adds a power per accelerator,
 and the power supplies lose a fraction: ``P_system = (n P_acc + n P_host) / eta_psu``.
 """
@@ -22,6 +36,24 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from chip2grid.errors import require_fraction, require_positive
+
+
+def sustained_clock_frac(
+    power_limit_w: ArrayLike,
+    idle_power_w: ArrayLike,
+    reference_dynamic_power_w: ArrayLike,
+    reference_clock_frac: ArrayLike,
+    clock_power_exponent: ArrayLike,
+) -> NDArray[np.float64]:
+    """Share of the datasheet clock the matrix units sustain at ``power_limit_w`` (broadcasts)."""
+    beta = np.asarray(clock_power_exponent, dtype=float)
+    need = np.asarray(reference_dynamic_power_w, dtype=float) * np.power(
+        np.asarray(reference_clock_frac, dtype=float), beta
+    )
+    available = np.maximum(
+        np.asarray(power_limit_w, dtype=float) - np.asarray(idle_power_w, dtype=float), 1e-9
+    )
+    return np.minimum(1.0, np.power(available / need, 1.0 / beta))
 
 
 def accelerator_power_w(

@@ -66,11 +66,31 @@ class EngineCalibration:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PowerCalibration:
-    """Weights of compute and memory activity in the dynamic power of an accelerator."""
+    """Weights of compute and memory activity in the dynamic power of an accelerator, and how
+    dynamic power grows with the clock (``P ~ f^clock_power_exponent``), which sets the clock a
+    power-limited part sustains (:func:`chip2grid.hardware.sustained_clock_frac`)."""
 
     compute_power_coeff: float = 0.9
     memory_power_coeff: float = 0.6
+    clock_power_exponent: float = 2.0
     source: str = "prior (not fitted)"
+
+    def __post_init__(self) -> None:
+        if (
+            not CLOCK_POWER_EXPONENT_RANGE[0]
+            <= self.clock_power_exponent
+            <= (CLOCK_POWER_EXPONENT_RANGE[1])
+        ):
+            raise CatalogError(
+                f"calibration: clock_power_exponent = {self.clock_power_exponent}; allowed: "
+                f"{CLOCK_POWER_EXPONENT_RANGE[0]}..{CLOCK_POWER_EXPONENT_RANGE[1]} (1: power "
+                "proportional to the clock at fixed voltage; 3: voltage proportional to the clock)"
+            )
+
+
+CLOCK_POWER_EXPONENT_RANGE = (1.0, 3.0)
+"""Physical range of ``clock_power_exponent``: ``P ~ C V^2 f`` with the voltage fixed (1) or
+rising in proportion to the clock (3)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,8 +33,19 @@ class Deployment:
     kv_precision: str = "auto"
     activation_precision: str = "auto"
     engine: str = "tensorrt-llm"
+    power_limit_w: float = 0.0
+    """Power cap of each accelerator (``nvidia-smi -pl``); 0: its TDP. Below what the die needs
+    under full matrix load, the clock falls (:meth:`Accelerator.clock_frac`)."""
 
     def __post_init__(self) -> None:
+        acc = self.accelerator
+        if self.power_limit_w and not acc.idle_power_w < self.power_limit_w <= acc.tdp_w:
+            raise InvalidParameterError(
+                "power_limit_w",
+                self.power_limit_w,
+                f"0 (the TDP) or a power above {acc.id}'s idle {acc.idle_power_w:g} W and at most "
+                f"its TDP {acc.tdp_w:g} W",
+            )
         for name in ("num_accelerators", "tp", "pp", "ep"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -76,6 +87,11 @@ class Deployment:
                 self.num_accelerators,
                 f"a multiple of pp * max(tp, ep) = {self.instance_size}",
             )
+
+    @property
+    def power_limit_resolved_w(self) -> float:
+        """The power each accelerator may draw: the cap, else the TDP."""
+        return self.power_limit_w or self.accelerator.tdp_w
 
     # ----------------------------------------------------------------------------- layout
     @property

@@ -17,7 +17,15 @@ from chip2grid.perf.engine import EngineProfile, get_engine
 from chip2grid.perf.memory import MemoryPlan, require_fit
 from chip2grid.perf.speculative import SpeculativeDecoding
 from chip2grid.perf.steady import Cycle, continuous_batching, md1_wait_s, static_batching
-from chip2grid.perf.step import OPERATORS, RankShape, StepBatch, StepTimes, rank_shape, step_time
+from chip2grid.perf.step import (
+    OPERATORS,
+    RankShape,
+    StepBatch,
+    StepTimes,
+    clock_frac,
+    rank_shape,
+    step_time,
+)
 
 Mode = Literal["max_load", "concurrency", "request_rate", "static"]
 MODES: tuple[str, ...] = ("max_load", "concurrency", "request_rate", "static")
@@ -116,6 +124,11 @@ class Estimate:
     memory_gb: dict[str, float]
     calibration: str
     speculative_tokens_per_step: float = 1.0
+    power_limit_w: float = 0.0
+    """Power each accelerator may draw (its cap, else its TDP)."""
+    clock_frac: float = 1.0
+    """Share of the datasheet clock the matrix units sustain under full load (below 1 when the
+    power limit binds: :func:`chip2grid.perf.step.clock_frac`)."""
     prefill_time_frac: float = 0.0
     """Share of busy time charged to input tokens by stand-alone cost
     (:func:`chip2grid.perf.attribution.prefill_time_share`); it splits cost per token. NaN
@@ -315,7 +328,7 @@ def estimate(
     p_acc = float(
         accelerator_power_w(
             acc.idle_power_w,
-            acc.tdp_w,
+            deployment.power_limit_resolved_w,
             u_c,
             u_m,
             calibration.power.compute_power_coeff,
@@ -324,6 +337,12 @@ def estimate(
     )
     n = deployment.num_accelerators
     p_sys = server.system_power_w(p_acc, n)
+    clock = clock_frac(deployment, calibration)
+    if clock < 1.0:
+        notes.append(
+            f"{acc.id} at {deployment.power_limit_resolved_w:g} W sustains {clock:.0%} of its "
+            "datasheet clock under full matrix load (power-limited)"
+        )
     if acc.estimate:
         notes.append(f"{acc.id}: most catalog figures are estimates (see its estimated_fields)")
     if calibration.hardware_key == "default":
@@ -371,6 +390,8 @@ def estimate(
         },
         calibration=calibration.label,
         speculative_tokens_per_step=spec_tokens,
+        power_limit_w=deployment.power_limit_resolved_w,
+        clock_frac=clock,
         prefill_time_frac=prefill_time_share(
             shape,
             isl,

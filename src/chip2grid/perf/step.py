@@ -109,6 +109,15 @@ class RankShape:
         )
 
 
+def clock_frac(deployment: Deployment, calibration: Calibration) -> float:
+    """Share of the datasheet clock the matrix units sustain under full load: below 1 for a
+    part with less power than its die's full-power part, or under a power cap
+    (:mod:`chip2grid.hardware.power`). The peaks of :func:`rank_shape` are scaled by it."""
+    return deployment.accelerator.clock_frac(
+        deployment.power_limit_w, calibration.power.clock_power_exponent
+    )
+
+
 def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
     """Describe one accelerator of ``deployment`` for :func:`step_time`."""
     d = deployment
@@ -140,6 +149,7 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         else acc.scale_out_bandwidth_bytes_per_s
     )
     hw, eng = calibration.hardware, calibration.engine
+    clock = clock_frac(d, calibration)
     return RankShape(
         num_layers=float(m.num_layers),
         pp=float(d.pp),
@@ -170,8 +180,8 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         vocab_local=m.vocab_size / tp,
         weight_bytes=d.weight_bytes_per_param,
         act_bytes=d.activation_bytes_per_element,
-        peak_gemm_flops_per_s=acc.peak_flops(compute),
-        peak_attn_flops_per_s=acc.peak_flops(attn_prec),
+        peak_gemm_flops_per_s=acc.peak_flops(compute) * clock,
+        peak_attn_flops_per_s=acc.peak_flops(attn_prec) * clock,
         memory_bandwidth_bytes_per_s=acc.memory_bandwidth_bytes_per_s,
         collective_bandwidth_bytes_per_s=collective_bw,
         pipeline_bandwidth_bytes_per_s=pipeline_bw,

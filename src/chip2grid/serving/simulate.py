@@ -406,7 +406,7 @@ def timeline_energy_j(
             u_m = np.where(transfer, 0.0, u_m)
         p = accelerator_power_w(
             idle_w,
-            acc.tdp_w,
+            deployment.power_limit_resolved_w,
             np.nan_to_num(u_c),
             np.nan_to_num(u_m),
             calibration.power.compute_power_coeff,

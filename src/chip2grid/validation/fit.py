@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from chip2grid.atomic import write_text_atomic
+from chip2grid.perf.calibration import CLOCK_POWER_EXPONENT_RANGE
 from chip2grid.perf.engine import host_bound_calibrations
 from chip2grid.validation.bursts import BURST_METRICS, load_bursts
 from chip2grid.validation.cases import Case
@@ -23,6 +24,7 @@ from chip2grid.validation.predict import (
     ENERGY_METRICS,
     ENGINE_PARAMS,
     HW_PARAMS,
+    POWER_PARAMS,
     THROUGHPUT_METRICS,
     Prepared,
     predict,
@@ -41,7 +43,14 @@ ENGINE_BOUNDS = {
     "per_sequence_overhead_s": (0.0, 2e-4, 5e-6),
     "per_layer_overhead_s": (0.0, 2e-4, 1e-5),
 }
-POWER_BOUNDS = {"compute_power_coeff": (0.0, 2.0, 0.9), "memory_power_coeff": (0.0, 2.0, 0.6)}
+POWER_BOUNDS = {
+    "compute_power_coeff": (0.0, 2.0, 0.9),
+    "memory_power_coeff": (0.0, 2.0, 0.6),
+    "clock_power_exponent": (*CLOCK_POWER_EXPONENT_RANGE, 2.0),
+}
+"""The power coefficients are fitted on measured power after the performance parameters;
+``clock_power_exponent`` sets the clock of power-limited parts, so it is fitted with the
+performance parameters, and only when the fit set holds a part or setting the power limits."""
 
 
 def scored_metric(case: Case, metric: str) -> str | None:
@@ -118,23 +127,27 @@ def fit(
 ) -> FitResult:
     """Fit hardware and engine parameters on the cases where ``fit_mask`` is true, then power."""
     n_hw, n_eng = len(prep.hw_keys), len(prep.engine_keys)
+    beta = POWER_BOUNDS["clock_power_exponent"]
     lo = np.array(
         [HW_BOUNDS[p][0] for p in HW_PARAMS] * n_hw
         + [ENGINE_BOUNDS[p][0] for p in ENGINE_PARAMS] * n_eng
+        + [beta[0]]
     )
     hi = np.array(
         [HW_BOUNDS[p][1] for p in HW_PARAMS] * n_hw
         + [ENGINE_BOUNDS[p][1] for p in ENGINE_PARAMS] * n_eng
+        + [beta[1]]
     )
     if start is None:
+        power0 = np.array([POWER_BOUNDS[p][2] for p in POWER_PARAMS])
         x0 = np.array(
             [HW_BOUNDS[p][2] for p in HW_PARAMS] * n_hw
             + [ENGINE_BOUNDS[p][2] for p in ENGINE_PARAMS] * n_eng
+            + [power0[2]]
         )
-        power0 = np.array([POWER_BOUNDS[p][2] for p in POWER_BOUNDS])
     else:
-        x0 = np.concatenate([start[0].ravel(), start[1].ravel()])
-        power0 = start[2]
+        power0 = np.asarray(start[2], dtype=float).copy()
+        x0 = np.concatenate([start[0].ravel(), start[1].ravel(), power0[2:3]])
     x0 = np.clip(x0, lo + 1e-12, hi - 1e-12)
     idx, names, measured, weights = _pairs(prep, fit_mask, None, ENERGY_METRICS)
     by_metric: dict[str, list[int]] = {}
@@ -143,44 +156,66 @@ def fit(
     groups = {name: np.array(v) for name, v in by_metric.items()}
 
     # scale: optimize in log space of each parameter's range
-    def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return x[: 6 * n_hw].reshape(n_hw, 6), x[6 * n_hw :].reshape(n_eng, 3)
+    def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        power = power0.copy()
+        power[2] = x[-1]
+        return x[: 6 * n_hw].reshape(n_hw, 6), x[6 * n_hw : -1].reshape(n_eng, 3), power
 
     def residuals(x: np.ndarray) -> np.ndarray:
-        hw, eng = unpack(x)
-        pred = predict(prep, hw, eng, power0)
+        hw, eng, power = unpack(x)
+        pred = predict(prep, hw, eng, power)
         out = np.empty(len(idx))
         for name, ks in groups.items():
             out[ks] = np.log(np.maximum(pred[name][idx[ks]], 1e-30) / measured[ks])
         out = np.where(np.isfinite(out), out, 5.0)
         return out * weights
 
-    # only parameters of groups that appear in the fit set move
+    # only parameters of groups that appear in the fit set move; the clock exponent apart
     used_hw = set(prep.hw_index[fit_mask].tolist())
     used_eng = set(prep.engine_index[fit_mask].tolist())
     free = np.array(
         [(i // 6) in used_hw for i in range(6 * n_hw)]
         + [(i // 3) in used_eng for i in range(3 * n_eng)]
+        + [False]
     )
-    x_full = x0.copy()
 
-    def residuals_free(z: np.ndarray) -> np.ndarray:
-        x = x_full.copy()
-        x[free] = z
-        return residuals(x)
+    def solve(x_start: np.ndarray) -> tuple[np.ndarray, float]:
+        def residuals_free(z: np.ndarray) -> np.ndarray:
+            x = x_start.copy()
+            x[free] = z
+            return residuals(x)
 
-    result = least_squares(
-        residuals_free,
-        x0[free],
-        bounds=(lo[free], hi[free]),
-        loss="soft_l1",
-        f_scale=0.1,
-        x_scale=np.maximum(x0[free], 1e-6),
-        max_nfev=max_nfev,
-        diff_step=1e-3,
-    )
-    x_full[free] = result.x
-    hw, eng = unpack(x_full)
+        result = least_squares(
+            residuals_free,
+            x_start[free],
+            bounds=(lo[free], hi[free]),
+            loss="soft_l1",
+            f_scale=0.1,
+            x_scale=np.maximum(x_start[free], 1e-6),
+            max_nfev=max_nfev,
+            diff_step=1e-3,
+        )
+        x = x_start.copy()
+        x[free] = result.x
+        return x, float(result.cost)
+
+    x_full, cost = solve(x0)
+    # The clock exponent is identified on power-limited parts serving from one accelerator:
+    # on several, a collective model that errs on their links (PCIe) would stand in for it.
+    single = fit_mask & prep.may_throttle & (prep.shape.tp * prep.shape.pp * prep.shape.ep == 1)
+    rows = np.isin(idx, np.flatnonzero(single))
+    if rows.any():
+
+        def clock_residuals(b: np.ndarray) -> np.ndarray:
+            x = x_full.copy()
+            x[-1] = b[0]
+            return residuals(x)[rows]
+
+        x_full[-1] = least_squares(
+            clock_residuals, x_full[-1:], bounds=(lo[-1:], hi[-1:]), loss="soft_l1", f_scale=0.1
+        ).x[0]
+        x_full, cost = solve(x_full)
+    hw, eng, power0 = unpack(x_full)
     hw_counts = dict(Counter(prep.hw_keys[i] for i in prep.hw_index[fit_mask]))
     engine_counts = dict(Counter(prep.engine_keys[i] for i in prep.engine_index[fit_mask]))
     hw_default, eng_default = default_parameters(
@@ -199,12 +234,20 @@ def fit(
     if len(pidx):
 
         def power_residuals(p: np.ndarray) -> np.ndarray:
-            pred = predict(prep, hw, eng, p)["gpu_power_w_mean"][pidx]
+            pred = predict(prep, hw, eng, np.append(p, power0[2]))["gpu_power_w_mean"][pidx]
             return np.log(pred / pmeas) * pw
 
-        power = least_squares(
-            power_residuals, power0, bounds=([0.0, 0.0], [2.0, 2.0]), loss="soft_l1", f_scale=0.1
+        coeffs = least_squares(
+            power_residuals,
+            power0[:2],
+            bounds=(
+                [POWER_BOUNDS[p][0] for p in POWER_PARAMS[:2]],
+                [POWER_BOUNDS[p][1] for p in POWER_PARAMS[:2]],
+            ),
+            loss="soft_l1",
+            f_scale=0.1,
         ).x
+        power = np.append(coeffs, power0[2])
     fams = sorted({c.source_family for c, m in zip(prep.cases, fit_mask, strict=True) if m})
     return FitResult(
         hw=hw,
@@ -214,7 +257,7 @@ def fit(
         engine_keys=list(prep.engine_keys),
         num_cases=int(fit_mask.sum()),
         num_residuals=len(idx),
-        cost=float(result.cost),
+        cost=cost,
         fitted_on=", ".join(fams),
         hw_counts=hw_counts,
         engine_counts=engine_counts,
@@ -308,5 +351,9 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
     lines.append("[power]")
     lines.append(f"compute_power_coeff = {float(result.power[0]):.6g}")
     lines.append(f"memory_power_coeff = {float(result.power[1]):.6g}")
-    lines.append(f'source = "gpu_power_w_mean of the fit set; {prov}"')
+    lines.append(f"clock_power_exponent = {float(result.power[2]):.6g}")
+    lines.append(
+        f'source = "coefficients: gpu_power_w_mean of the fit set; clock_power_exponent: with the '
+        f'efficiencies, on the power-limited parts of the fit set; {prov}"'
+    )
     write_text_atomic(path, "\n".join(lines) + "\n")

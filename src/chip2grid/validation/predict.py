@@ -8,7 +8,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from chip2grid.errors import Chip2GridError
-from chip2grid.hardware import ServerPower, accelerator_power_w, get_accelerator
+from chip2grid.hardware import (
+    ServerPower,
+    accelerator_power_w,
+    get_accelerator,
+    sustained_clock_frac,
+)
 from chip2grid.llm import get_model
 from chip2grid.perf import (
     Deployment,
@@ -20,9 +25,10 @@ from chip2grid.perf import (
     require_fit,
     static_batching,
 )
-from chip2grid.perf.calibration import catalog_calibration_for
+from chip2grid.perf.calibration import CLOCK_POWER_EXPONENT_RANGE, catalog_calibration_for
 from chip2grid.perf.estimate import Workload, max_concurrency
 from chip2grid.perf.steady import md1_wait_s
+from chip2grid.perf.step import clock_frac
 from chip2grid.validation.cases import Case
 
 Array = np.ndarray
@@ -36,7 +42,7 @@ HW_PARAMS = (
     "comm_latency_s",
 )
 ENGINE_PARAMS = ("step_overhead_s", "per_sequence_overhead_s", "per_layer_overhead_s")
-POWER_PARAMS = ("compute_power_coeff", "memory_power_coeff")
+POWER_PARAMS = ("compute_power_coeff", "memory_power_coeff", "clock_power_exponent")
 THROUGHPUT_METRICS = ("output_tokens_per_s", "requests_per_s", "total_tokens_per_s")
 ENERGY_METRICS = (
     "gpu_power_w_mean",
@@ -70,15 +76,44 @@ class Prepared:
     mode: Array
     idle_w: Array
     tdp_w: Array
+    """The power each accelerator may draw: the run's cap, else the TDP."""
     peak: Array
     bandwidth: Array
+    peak_gemm_flops_per_s: Array
+    """The GEMM and attention peaks at the datasheet clock; :func:`with_parameters` scales them
+    by the sustained clock (:func:`chip2grid.hardware.sustained_clock_frac`)."""
+    peak_attn_flops_per_s: Array
+    reference_dynamic_power_w: Array
+    reference_clock_frac: Array
+
+    @property
+    def may_throttle(self) -> Array:
+        """Cases whose power limit is below what the die needs at its datasheet clock."""
+        return (
+            self.tdp_w - self.idle_w
+            < self.reference_dynamic_power_w
+            * np.minimum(self.reference_clock_frac, 1.0) ** CLOCK_POWER_EXPONENT_RANGE[0]
+            - 1e-9
+        )
+
+    def clock_frac(self, clock_power_exponent: float) -> Array:
+        """The clock each case's matrix units sustain under full load."""
+        return sustained_clock_frac(
+            self.tdp_w,
+            self.idle_w,
+            self.reference_dynamic_power_w,
+            self.reference_clock_frac,
+            clock_power_exponent,
+        )
 
 
 def case_deployment(case: Case) -> Deployment:
     """The deployment a measured case ran: model, accelerator, layout, precisions, engine."""
+    acc = get_accelerator(case.accelerator)
     return Deployment(
         model=get_model(case.model),
-        accelerator=get_accelerator(case.accelerator),
+        accelerator=acc,
+        power_limit_w=min(case.power_limit_w, acc.tdp_w),
         num_accelerators=case.num_accelerators,
         tp=case.tp,
         pp=case.pp,
@@ -136,7 +171,9 @@ def prepare(cases: list[Case]) -> Prepared:
             engine_keys.append(engine_key)
         hw_idx.append(hw_keys.index(hw_key))
         eng_idx.append(engine_keys.index(engine_key))
-        shapes.append(rank_shape(dep, calibration))
+        shape = rank_shape(dep, calibration)
+        clock = clock_frac(dep, calibration)
+        shapes.append(shape)
         modes.append(case.mode)
         rows.append(
             {
@@ -150,9 +187,13 @@ def prepare(cases: list[Case]) -> Prepared:
                 "budget": float(engine.max_num_batched_tokens),
                 "rate": case.request_rate_per_s / dep.num_replicas,
                 "idle": acc.idle_power_w,
-                "tdp": min(acc.tdp_w, case.power_limit_w) if case.power_limit_w else acc.tdp_w,
+                "tdp": dep.power_limit_resolved_w,
                 "peak": acc.peak_flops(dep.compute_precision),
                 "bw": acc.memory_bandwidth_bytes_per_s,
+                "peak_gemm": float(shape.peak_gemm_flops_per_s) / clock,
+                "peak_attn": float(shape.peak_attn_flops_per_s) / clock,
+                "ref_dyn": acc.reference_dynamic_power_w or acc.tdp_w - acc.idle_power_w,
+                "ref_clock": acc.reference_clock_frac,
             }
         )
         kept.append(case)
@@ -182,13 +223,23 @@ def prepare(cases: list[Case]) -> Prepared:
         tdp_w=col("tdp"),
         peak=col("peak"),
         bandwidth=col("bw"),
+        peak_gemm_flops_per_s=col("peak_gemm"),
+        peak_attn_flops_per_s=col("peak_attn"),
+        reference_dynamic_power_w=col("ref_dyn"),
+        reference_clock_frac=col("ref_clock"),
     )
 
 
-def with_parameters(prep: Prepared, hw: Array, engine: Array) -> RankShape:
-    """The stacked shape with hardware (``[n_hw, 6]``) and engine (``[n_engine, 3]``) parameters."""
+def with_parameters(
+    prep: Prepared, hw: Array, engine: Array, clock_power_exponent: float
+) -> RankShape:
+    """The stacked shape with hardware (``[n_hw, 6]``) and engine (``[n_engine, 3]``)
+    parameters, its peaks at the clock that ``clock_power_exponent`` gives each case."""
     changes = {name: hw[prep.hw_index, i] for i, name in enumerate(HW_PARAMS)}
     changes.update({name: engine[prep.engine_index, i] for i, name in enumerate(ENGINE_PARAMS)})
+    clock = prep.clock_frac(clock_power_exponent)
+    changes["peak_gemm_flops_per_s"] = prep.peak_gemm_flops_per_s * clock
+    changes["peak_attn_flops_per_s"] = prep.peak_attn_flops_per_s * clock
     return dataclasses.replace(prep.shape, **changes)
 
 
@@ -197,7 +248,7 @@ def predict(
 ) -> dict[str, Array]:
     """Predict every steady-state metric for every prepared case (NaN where not defined)."""
     server = server or ServerPower()
-    shape = with_parameters(prep, hw, engine)
+    shape = with_parameters(prep, hw, engine, float(power[2]))
     n = len(prep.cases)
     isl, osl = prep.isl, prep.osl
     mode = prep.mode
@@ -254,7 +305,7 @@ def predict(
         flops_it[idx] = run.prefill_step.flops + run.decode_step.flops * (osl[idx] - 1.0)
         bytes_it[idx] = run.prefill_step.bytes + run.decode_step.bytes * (osl[idx] - 1.0)
         busy_s[idx] = run.total_s
-    u_c = np.minimum(1.0, flops_it / (busy_s * prep.peak))
+    u_c = np.minimum(1.0, flops_it / (busy_s * prep.peak * prep.clock_frac(float(power[2]))))
     u_m = np.minimum(1.0, bytes_it / (busy_s * prep.bandwidth))
     p_acc = accelerator_power_w(prep.idle_w, prep.tdp_w, u_c, u_m, power[0], power[1])
     gpu_w = p_acc * prep.num_accelerators
