@@ -422,8 +422,13 @@ def _facility_table(kind: Kind) -> Table:
 @app.command("validate")
 def validate_command(
     measurements: Annotated[
-        Path, typer.Option(help="measurements CSV (the shared/validation schema)")
-    ] = Path("../shared/validation/measurements.csv"),
+        list[Path] | None,
+        typer.Option(
+            help="measurements CSV (the shared/validation schema); repeatable. Default: "
+            "../shared/validation/measurements.csv and the MLPerf v5.1/v6.0 results chip2grid "
+            "ships"
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option(help="where to write predicted vs measured per case")] = Path(
         "validation-report.csv"
     ),
@@ -445,10 +450,15 @@ def validate_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Predict every published measurement chip2grid can express and report the errors."""
-    from chip2grid.validation import run_validation, write_calibration  # heavy import only here
+    from chip2grid.validation import (  # heavy import only here
+        run_validation,
+        shipped_measurements,
+        write_calibration,
+    )
 
     held = tuple(h.strip() for h in holdout.split(",") if h.strip())
-    report = run_validation(measurements, holdout=held, refit=fit, max_nfev=max_nfev)
+    files = measurements or [Path("../shared/validation/measurements.csv"), shipped_measurements()]
+    report = run_validation(files, holdout=held, refit=fit, max_nfev=max_nfev)
     report.write_csv(out)
     if fit and write and report.fit_result is not None:
         from importlib import resources

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from chip2grid.validation.cases import Case, load_cases
+from chip2grid.validation.cases import (
+    Case,
+    load_cases,
+    load_measurement_files,
+    shipped_measurements,
+)
 from chip2grid.validation.fit import FitResult, fit, write_calibration
 from chip2grid.validation.predict import prepare
 from chip2grid.validation.report import (
@@ -24,7 +29,9 @@ __all__ = [
     "fit",
     "holdout_mask",
     "load_cases",
+    "load_measurement_files",
     "prepare",
     "run_validation",
+    "shipped_measurements",
     "write_calibration",
 ]

@@ -6,12 +6,13 @@ import csv
 import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chip2grid.catalog import load_table
+from chip2grid.data import data_path
 from chip2grid.errors import InvalidParameterError
 
 
@@ -36,6 +37,10 @@ class Case:
     output_tokens: float
     input_tokens_assumed: bool
     beam_width: int
+    unstated: tuple[str, ...] = ()
+    """Setup a multi-accelerator or MLPerf run leaves unstated and chip2grid will not assume:
+    ``tp`` (the layout of several accelerators), ``precision`` (MLPerf submitters quantize, so
+    16-bit is no safe default)."""
     max_batch_size: int
     power_limit_w: float
     dataset: str
@@ -82,6 +87,15 @@ def _configured(notes: str) -> tuple[int, float]:
     batch = _BATCH_NOTE.search(notes)
     power = _POWER_NOTE.search(notes)
     return (int(batch.group(1)) if batch else 0, float(power.group(1)) if power else 0.0)
+
+
+def _unstated(row: Mapping[str, str], *, weight_stated: bool) -> tuple[str, ...]:
+    out = []
+    if not row.get("tp", "").strip() and _int(row.get("num_accelerators", ""), 1) > 1:
+        out.append("tp")
+    if not weight_stated and row["case_id"].startswith("mlperf-"):
+        out.append("precision")
+    return tuple(out)
 
 
 def _int(text: str, default: int) -> int:
@@ -160,6 +174,34 @@ def _check_row(row: Mapping[str, str | None], where: str) -> None:
             raise InvalidParameterError(f"{where}: {column}", text, f"{kind} or empty")
 
 
+MLPERF_V5_MEASUREMENTS = "measurements_mlperf_v5.csv"
+"""MLPerf Inference v5.1 and v6.0 closed-datacenter LLM results in the ``measurements.csv``
+schema, shipped in :mod:`chip2grid.data` (built by ``scripts/mlperf_v5_extract.py`` from the
+mlcommons result repositories; every row names its source)."""
+
+
+def shipped_measurements() -> Path:
+    """Path of the MLPerf v5.1/v6.0 measurements that chip2grid ships."""
+    return data_path(MLPERF_V5_MEASUREMENTS)
+
+
+def load_measurement_files(paths: Sequence[str | Path]) -> list[Case]:
+    """:func:`load_cases` of several files; a ``case_id`` in two files is an error."""
+    cases: list[Case] = []
+    seen: dict[str, str] = {}
+    for path in paths:
+        for case in load_cases(path):
+            if case.case_id in seen:
+                raise InvalidParameterError(
+                    "measurements",
+                    str(path),
+                    f"files whose case_ids differ; {case.case_id} is also in {seen[case.case_id]}",
+                )
+            seen[case.case_id] = str(path)
+            cases.append(case)
+    return cases
+
+
 def load_cases(path: str | Path) -> list[Case]:
     """Read ``measurements.csv`` and group its rows into cases (one per ``case_id``).
 
@@ -188,6 +230,9 @@ def load_cases(path: str | Path) -> list[Case]:
         isl, osl, assumed, beams = _mean_lengths(first)
         max_batch, power_limit = _configured(first.get("notes", ""))
         weight, kv = _precisions(first)
+        weight_stated = (first.get("weight_precision") or "").strip() or any(
+            case_id.startswith(e["match"]) and e.get("weight_precision") for e in _stated_configs()
+        )
         cases.append(
             Case(
                 case_id=case_id,
@@ -207,6 +252,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 output_tokens=osl,
                 input_tokens_assumed=assumed,
                 beam_width=beams,
+                unstated=_unstated(first, weight_stated=bool(weight_stated)),
                 max_batch_size=max_batch,
                 power_limit_w=power_limit,
                 dataset=first.get("dataset", ""),

@@ -143,6 +143,8 @@ def prepare(cases: list[Case]) -> Prepared:
                 raise Chip2GridError("input or output length unknown")
             if case.beam_width > 1:
                 raise Chip2GridError(f"beam search ({case.beam_width} beams) is not modelled yet")
+            if case.unstated:
+                raise Chip2GridError(f"the source does not state its {' or '.join(case.unstated)}")
             dep = case_deployment(case)
             workload = Workload(input_tokens=case.input_tokens, output_tokens=case.output_tokens)
             plan = require_fit(dep, engine, case.input_tokens + case.output_tokens)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 from chip2grid.atomic import atomic_open
 from chip2grid.errors import InvalidParameterError
 from chip2grid.validation.bursts import replay_all, with_burst_metrics
-from chip2grid.validation.cases import Case, load_cases
+from chip2grid.validation.cases import Case, load_measurement_files
 from chip2grid.validation.fit import FitResult, fit, scored_metric
 from chip2grid.validation.predict import (
     Prepared,
@@ -179,7 +180,7 @@ class ValidationReport:
 
 
 def run_validation(
-    measurements: str | Path,
+    measurements: str | Path | Sequence[str | Path],
     *,
     holdout: tuple[str, ...] = DEFAULT_HOLDOUT,
     refit: bool = False,
@@ -193,7 +194,8 @@ def run_validation(
     ``fit_result``); otherwise the shipped calibration is used. The split of the rows follows
     ``holdout`` either way.
     """
-    cases = with_burst_metrics(load_cases(measurements))
+    paths = [measurements] if isinstance(measurements, str | Path) else list(measurements)
+    cases = with_burst_metrics(load_measurement_files(paths))
     if families:
         cases = [c for c in cases if c.source_family in families]
     prep = prepare(cases)

@@ -1,0 +1,70 @@
+"""The MLPerf Inference v5.1 / v6.0 results chip2grid ships, as validation cases."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from chip2grid import InvalidParameterError
+from chip2grid.validation import (
+    load_cases,
+    load_measurement_files,
+    prepare,
+    run_validation,
+    shipped_measurements,
+)
+
+# holdout MAPE of the shipped calibration on these runs (the fit never sees MLPerf); set from
+# what chip2grid reaches so that it cannot silently get worse. TTFT is dominated by runs the
+# steady state puts near its capacity (queueing blows up): see the README, Validation.
+MLPERF5_MAX = {"throughput": 0.25, "tpot": 0.62, "ttft": 5.2}
+
+
+def test_every_row_names_its_mlperf_source() -> None:
+    with shipped_measurements().open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) > 2000
+    for row in rows:
+        assert row["source"].startswith("github:mlcommons/inference_results_v"), row["case_id"]
+        assert row["case_id"].startswith(("mlperf-v5.1-", "mlperf-v6.0-"))
+        assert float(row["value"]) > 0
+
+
+def test_the_shipped_runs_do_not_repeat_the_shared_ones(measurements_path: Path) -> None:
+    cases = load_measurement_files([measurements_path, shipped_measurements()])
+    assert len({c.case_id for c in cases}) == len(cases)
+    assert sum(c.case_id.startswith("mlperf-v5.1") for c in cases) > 200
+
+
+def test_a_case_in_two_files_is_an_error() -> None:
+    with pytest.raises(InvalidParameterError, match="also in"):
+        load_measurement_files([shipped_measurements(), shipped_measurements()])
+
+
+def test_unstated_layout_or_mlperf_precision_is_skipped_not_assumed(tmp_path: Path) -> None:
+    with shipped_measurements().open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        row = next(r for r in reader if r["metric"] == "output_tokens_per_s" and r["tp"])
+    no_tp = {**row, "case_id": row["case_id"] + "-x", "tp": "", "num_accelerators": "8"}
+    no_precision = {**row, "case_id": row["case_id"] + "-y", "weight_precision": ""}
+    path = tmp_path / "m.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows([row, no_tp, no_precision])
+    prep = prepare(load_cases(path))
+    assert [c.case_id for c in prep.cases] == [row["case_id"]]
+    reasons = {c.case_id: why for c, why in prep.skipped}
+    assert "tp" in reasons[no_tp["case_id"]] and "precision" in reasons[no_precision["case_id"]]
+
+
+def test_mlperf5_holdout_error_stays_under_its_thresholds() -> None:
+    report = run_validation([shipped_measurements()], holdout=("mlperf",))
+    mape = report.mape(split="holdout")
+    for group, limit in MLPERF5_MAX.items():
+        value, n = mape[group]
+        assert n >= 100
+        assert value <= limit, f"{group}: {value:.3f} > {limit}"
