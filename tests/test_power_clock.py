@@ -9,19 +9,19 @@ import pytest
 from typer.testing import CliRunner
 
 from chip2grid import (
-    Deployment,
     InvalidParameterError,
     Load,
     Workload,
     estimate,
     get_accelerator,
-    get_model,
 )
 from chip2grid.cli.app import app
 from chip2grid.errors import CatalogError
 from chip2grid.hardware import sustained_clock_frac
 from chip2grid.perf import calibration_for
 from chip2grid.perf.calibration import CLOCK_POWER_EXPONENT_RANGE, PowerCalibration
+from tests.test_cli import ISSUE_FORM
+from tests.test_perf import dep as _deployment
 
 
 def test_clock_is_full_when_the_limit_covers_the_need() -> None:
@@ -69,19 +69,6 @@ def test_a_cap_at_the_tdp_changes_nothing_and_a_lower_cap_slows_the_clock() -> N
     assert sxm.clock_frac(sxm.tdp_w, 2.0) == 1.0
     assert sxm.clock_frac(0.0, 2.0) == 1.0
     assert sxm.clock_frac(500.0, 2.0) < sxm.clock_frac(600.0, 2.0) < 1.0
-
-
-def _deployment(**changes: object) -> Deployment:
-    base: dict[str, object] = dict(
-        model=get_model("llama-3.1-70b"),
-        accelerator=get_accelerator("h100-sxm"),
-        num_accelerators=8,
-        tp=8,
-        weight_precision="fp8",
-        kv_precision="fp8",
-    )
-    base.update(changes)
-    return Deployment(**base)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("limit", [900.0, 50.0, -1.0])
@@ -147,24 +134,7 @@ def test_the_clock_exponent_is_bounded_to_its_physical_range() -> None:
 
 
 def test_estimate_cli_takes_a_power_cap() -> None:
-    args = [
-        "estimate",
-        "--model",
-        "llama-3.1-70b",
-        "--accelerator",
-        "h100-sxm",
-        "--num-accelerators",
-        "8",
-        "--tp",
-        "8",
-        "--pp",
-        "1",
-        "--ep",
-        "1",
-        "--weight-precision",
-        "fp8",
-        "--json",
-    ]
+    args = [*ISSUE_FORM, "--json"]
     result = CliRunner().invoke(app, [*args, "--power-limit-w", "450"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
