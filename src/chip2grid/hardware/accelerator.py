@@ -79,11 +79,18 @@ class Accelerator:
             sustained_clock_frac(
                 limit,
                 self.idle_power_w,
-                self.reference_dynamic_power_w or self.tdp_w - self.idle_power_w,
+                self.full_load_dynamic_power_w,
                 self.reference_clock_frac,
                 clock_power_exponent,
             )
         )
+
+    @property
+    def full_load_dynamic_power_w(self) -> float:
+        """Dynamic power of the matrix units at the reference part's clock:
+        ``reference_dynamic_power_w``, or ``tdp_w - idle_power_w`` for a part that is its own
+        reference."""
+        return self.reference_dynamic_power_w or self.tdp_w - self.idle_power_w
 
     @property
     def native_precisions(self) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ part is rated for (the H100 SXM at 700 W). A part with less power for the same d
 ``f^beta`` (``P ~ C V^2 f`` with the voltage rising with the clock; ``beta`` is between 1 at
 fixed voltage and about 3), so the clock the matrix units sustain is
 
-.. math::  s = \\min\\left(1, \\left(\frac{P_{limit} - P_{idle}}{D\\,k^{\beta}}\right)^{1/\beta}\right)
+.. math::  s = \\min\\left(1, \\left(\\frac{P_{limit} - P_{idle}}{D\\,k^{\\beta}}\\right)^{1/\\beta}\\right)
 
 with ``D`` the dynamic power of the reference part at its TDP scaled to this part's compute
 units and ``k`` this part's datasheet clock as a share of the reference's. Compute-bound work

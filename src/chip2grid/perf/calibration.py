@@ -64,6 +64,11 @@ class EngineCalibration:
     source: str = "prior (not fitted)"
 
 
+CLOCK_POWER_EXPONENT_RANGE = (1.0, 3.0)
+"""Physical range of ``clock_power_exponent``: ``P ~ C V^2 f`` with the voltage fixed (1) or
+rising in proportion to the clock (3)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PowerCalibration:
     """Weights of compute and memory activity in the dynamic power of an accelerator, and how
@@ -76,21 +81,13 @@ class PowerCalibration:
     source: str = "prior (not fitted)"
 
     def __post_init__(self) -> None:
-        if (
-            not CLOCK_POWER_EXPONENT_RANGE[0]
-            <= self.clock_power_exponent
-            <= (CLOCK_POWER_EXPONENT_RANGE[1])
-        ):
+        low, high = CLOCK_POWER_EXPONENT_RANGE
+        if not low <= self.clock_power_exponent <= high:
             raise CatalogError(
                 f"calibration: clock_power_exponent = {self.clock_power_exponent}; allowed: "
-                f"{CLOCK_POWER_EXPONENT_RANGE[0]}..{CLOCK_POWER_EXPONENT_RANGE[1]} (1: power "
+                f"{low}..{high} (1: power "
                 "proportional to the clock at fixed voltage; 3: voltage proportional to the clock)"
             )
-
-
-CLOCK_POWER_EXPONENT_RANGE = (1.0, 3.0)
-"""Physical range of ``clock_power_exponent``: ``P ~ C V^2 f`` with the voltage fixed (1) or
-rising in proportion to the clock (3)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -116,9 +116,9 @@ def _stated_configs() -> list[dict[str, Any]]:
     return [dict(v) for v in load_table("validation_configs").values()]
 
 
-def _precisions(row: Mapping[str, str]) -> tuple[str, str]:
-    """Weight and KV precision of a run: the row's, else a public statement about the run
-    (``catalog/validation_configs.toml``), else bf16 weights and the engine's KV default."""
+def _stated_precisions(row: Mapping[str, str]) -> tuple[str, str]:
+    """Weight and KV precision of a run as stated: the row's, else a public statement about the
+    run (``catalog/validation_configs.toml``); empty where neither states it."""
     weight = (row.get("weight_precision") or "").strip()
     kv = (row.get("kv_precision") or "").strip()
     for entry in _stated_configs():
@@ -126,7 +126,7 @@ def _precisions(row: Mapping[str, str]) -> tuple[str, str]:
             weight = weight or str(entry.get("weight_precision", ""))
             kv = kv or str(entry.get("kv_precision", ""))
             break
-    return weight or "bf16", kv or "auto"
+    return weight, kv
 
 
 def _mean_lengths(row: Mapping[str, str]) -> tuple[float, float, bool, int]:
@@ -229,10 +229,7 @@ def load_cases(path: str | Path) -> list[Case]:
         first = group[0]
         isl, osl, assumed, beams = _mean_lengths(first)
         max_batch, power_limit = _configured(first.get("notes", ""))
-        weight, kv = _precisions(first)
-        weight_stated = (first.get("weight_precision") or "").strip() or any(
-            case_id.startswith(e["match"]) and e.get("weight_precision") for e in _stated_configs()
-        )
+        weight, kv = _stated_precisions(first)
         cases.append(
             Case(
                 case_id=case_id,
@@ -243,8 +240,8 @@ def load_cases(path: str | Path) -> list[Case]:
                 num_accelerators=_int(first.get("num_accelerators", ""), 1),
                 engine=first.get("engine", "") or "unknown",
                 engine_version=first.get("engine_version", ""),
-                weight_precision=weight,
-                kv_precision=kv,
+                weight_precision=weight or "bf16",  # unstated: 16-bit weights, engine KV default
+                kv_precision=kv or "auto",
                 tp=_int(first.get("tp", ""), 1),
                 pp=_int(first.get("pp", ""), 1),
                 ep=_int(first.get("ep", ""), 1),
@@ -252,7 +249,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 output_tokens=osl,
                 input_tokens_assumed=assumed,
                 beam_width=beams,
-                unstated=_unstated(first, weight_stated=bool(weight_stated)),
+                unstated=_unstated(first, weight_stated=bool(weight)),
                 max_batch_size=max_batch,
                 power_limit_w=power_limit,
                 dataset=first.get("dataset", ""),

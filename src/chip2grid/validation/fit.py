@@ -49,8 +49,9 @@ POWER_BOUNDS = {
     "clock_power_exponent": (*CLOCK_POWER_EXPONENT_RANGE, 2.0),
 }
 """The power coefficients are fitted on measured power after the performance parameters;
-``clock_power_exponent`` sets the clock of power-limited parts, so it is fitted with the
-performance parameters, and only when the fit set holds a part or setting the power limits."""
+``clock_power_exponent`` sets the clock of power-limited parts, so it is fitted between two
+fits of the performance parameters, on the fit set's power-limited single-accelerator runs
+(without them it keeps its start value)."""
 
 
 def scored_metric(case: Case, metric: str) -> str | None:

@@ -78,10 +78,10 @@ class Prepared:
     tdp_w: Array
     """The power each accelerator may draw: the run's cap, else the TDP."""
     peak: Array
+    """The GEMM peak at the datasheet clock, like ``peak_attn_flops_per_s`` for attention;
+    :func:`with_parameters` scales both by the sustained clock
+    (:func:`chip2grid.hardware.sustained_clock_frac`)."""
     bandwidth: Array
-    peak_gemm_flops_per_s: Array
-    """The GEMM and attention peaks at the datasheet clock; :func:`with_parameters` scales them
-    by the sustained clock (:func:`chip2grid.hardware.sustained_clock_frac`)."""
     peak_attn_flops_per_s: Array
     reference_dynamic_power_w: Array
     reference_clock_frac: Array
@@ -89,12 +89,8 @@ class Prepared:
     @property
     def may_throttle(self) -> Array:
         """Cases whose power limit is below what the die needs at its datasheet clock."""
-        return (
-            self.tdp_w - self.idle_w
-            < self.reference_dynamic_power_w
-            * np.minimum(self.reference_clock_frac, 1.0) ** CLOCK_POWER_EXPONENT_RANGE[0]
-            - 1e-9
-        )
+        # the need D k^beta is largest at the smallest exponent
+        return self.clock_frac(CLOCK_POWER_EXPONENT_RANGE[0]) < 1.0
 
     def clock_frac(self, clock_power_exponent: float) -> Array:
         """The clock each case's matrix units sustain under full load."""
@@ -192,9 +188,8 @@ def prepare(cases: list[Case]) -> Prepared:
                 "tdp": dep.power_limit_resolved_w,
                 "peak": acc.peak_flops(dep.compute_precision),
                 "bw": acc.memory_bandwidth_bytes_per_s,
-                "peak_gemm": float(shape.peak_gemm_flops_per_s) / clock,
                 "peak_attn": float(shape.peak_attn_flops_per_s) / clock,
-                "ref_dyn": acc.reference_dynamic_power_w or acc.tdp_w - acc.idle_power_w,
+                "ref_dyn": acc.full_load_dynamic_power_w,
                 "ref_clock": acc.reference_clock_frac,
             }
         )
@@ -225,7 +220,6 @@ def prepare(cases: list[Case]) -> Prepared:
         tdp_w=col("tdp"),
         peak=col("peak"),
         bandwidth=col("bw"),
-        peak_gemm_flops_per_s=col("peak_gemm"),
         peak_attn_flops_per_s=col("peak_attn"),
         reference_dynamic_power_w=col("ref_dyn"),
         reference_clock_frac=col("ref_clock"),
@@ -240,7 +234,7 @@ def with_parameters(
     changes = {name: hw[prep.hw_index, i] for i, name in enumerate(HW_PARAMS)}
     changes.update({name: engine[prep.engine_index, i] for i, name in enumerate(ENGINE_PARAMS)})
     clock = prep.clock_frac(clock_power_exponent)
-    changes["peak_gemm_flops_per_s"] = prep.peak_gemm_flops_per_s * clock
+    changes["peak_gemm_flops_per_s"] = prep.peak * clock
     changes["peak_attn_flops_per_s"] = prep.peak_attn_flops_per_s * clock
     return dataclasses.replace(prep.shape, **changes)
 
@@ -307,7 +301,7 @@ def predict(
         flops_it[idx] = run.prefill_step.flops + run.decode_step.flops * (osl[idx] - 1.0)
         bytes_it[idx] = run.prefill_step.bytes + run.decode_step.bytes * (osl[idx] - 1.0)
         busy_s[idx] = run.total_s
-    u_c = np.minimum(1.0, flops_it / (busy_s * prep.peak * prep.clock_frac(float(power[2]))))
+    u_c = np.minimum(1.0, flops_it / (busy_s * shape.peak_gemm_flops_per_s))  # at the clock
     u_m = np.minimum(1.0, bytes_it / (busy_s * prep.bandwidth))
     p_acc = accelerator_power_w(prep.idle_w, prep.tdp_w, u_c, u_m, power[0], power[1])
     gpu_w = p_acc * prep.num_accelerators
