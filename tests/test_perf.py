@@ -324,3 +324,28 @@ def test_concurrency_within_slo_is_the_edge_of_the_targets() -> None:
     more = c2g.estimate(dep, w, c2g.Load(mode="concurrency", concurrency=limit.concurrency * 1.01))
     assert more.ttft_s_mean > 0.5 or more.tpot_s_mean > 0.03
     assert c2g.perf.concurrency_within_slo(dep, w, 1e-6, 0.03).limited_by == "one_user"
+
+
+def test_batch_caps_count_once_per_attention_dp_rank() -> None:
+    """max_num_seqs and the token budget are per scheduler: TensorRT-LLM's max_batch_size is
+    the batch 'in each rank' under attention DP, and vLLM runs an engine core per DP rank."""
+    from chip2grid.serving.simulate import engine_config_for
+
+    moe = get_model("deepseek-r1")
+    b200 = get_accelerator("b200")
+    wl = Workload(input_tokens=1024, output_tokens=2048)
+    adp = dep(
+        model=moe, accelerator=b200, tp=1, ep=8, weight_precision="fp4", engine="tensorrt-llm"
+    )
+    tp8 = dep(
+        model=moe, accelerator=b200, tp=8, ep=8, weight_precision="fp4", engine="tensorrt-llm"
+    )
+    assert (adp.attention_dp, tp8.attention_dp) == (8, 1)
+    per_rank = estimate(adp, wl, Load(max_num_seqs=64))
+    assert per_rank.batch_size == pytest.approx(8 * 64)
+    assert any("per rank" in n for n in per_rank.notes)
+    assert estimate(tp8, wl, Load(max_num_seqs=64)).batch_size == pytest.approx(64)
+    cfg = engine_config_for(adp, max_num_seqs=64, max_num_batched_tokens=2048)
+    assert (cfg.max_num_seqs, cfg.max_num_batched_tokens) == (8 * 64, 8 * 2048)
+    cfg1 = engine_config_for(tp8, max_num_seqs=64, max_num_batched_tokens=2048)
+    assert (cfg1.max_num_seqs, cfg1.max_num_batched_tokens) == (64, 2048)

@@ -291,13 +291,17 @@ def test_latency_follows_the_demand_per_replica() -> None:
     assert light.replica_requests_per_s[i] == heavy.replica_requests_per_s[j]
 
 
-@pytest.mark.parametrize("speculative", ["off", "llama3-1b-draft"])
-def test_screen_agrees_with_estimate_at_the_replica_rate(speculative: str) -> None:
+@pytest.mark.parametrize(
+    ("speculative", "model_id"),
+    [("off", "llama-3.1-8b"), ("llama3-1b-draft", "llama-3.1-8b"), ("off", "qwen3-30b-a3b")],
+)
+def test_screen_agrees_with_estimate_at_the_replica_rate(speculative: str, model_id: str) -> None:
     from chip2grid.catalog.speculative import get_speculative_setting
     from chip2grid.perf import Deployment, Load, Workload, estimate
     from chip2grid.plan.screen import speculative_decoding
 
     req = request(
+        model=c2g.get_model(model_id),
         accelerators=("h100-sxm",),
         precisions=("fp8",),
         batch_caps=(4, 16, 64, 256),
@@ -312,7 +316,16 @@ def test_screen_agrees_with_estimate_at_the_replica_rate(speculative: str) -> No
     )
     acc = c2g.get_accelerator("h100-sxm")
     rng = np.random.default_rng(3)
-    for i in rng.choice(s.size, 6, replace=False):
+    picks = list(rng.choice(s.size, 6, replace=False))
+    if req.model.is_moe:  # attention DP (ep > tp): the batch cap is per attention rank
+        adp = [
+            i
+            for i in range(s.size)
+            if s.configs[int(s.config[i])].ep > s.configs[int(s.config[i])].tp
+        ]
+        assert adp, "no attention-DP candidate screened"
+        picks += list(rng.choice(adp, 4, replace=False))
+    for i in picks:
         c = s.configs[int(s.config[i])]
         dep = Deployment(
             model=req.model,

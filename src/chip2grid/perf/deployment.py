@@ -106,7 +106,13 @@ class Deployment:
 
     @property
     def attention_dp(self) -> int:
-        """Attention replicas within an instance (``ep / tp`` when ``ep > tp``)."""
+        """Attention replicas within an instance (``ep / tp`` when ``ep > tp``).
+
+        Each attention replica schedules its own requests, so an engine's per-scheduler caps
+        (``max_num_seqs``, ``max_num_batched_tokens``) hold once per replica: TensorRT-LLM's
+        ``max_batch_size`` is the batch "in each rank" under attention DP, and vLLM runs one
+        engine core per data-parallel rank. An instance batches up to ``attention_dp`` times them.
+        """
         return max(self.tp, self.ep) // self.tp
 
     @property

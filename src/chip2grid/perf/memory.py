@@ -36,9 +36,13 @@ class MemoryPlan:
 
 
 def activation_bytes(deployment: Deployment, max_num_batched_tokens: int) -> float:
-    """Peak activation workspace of one forward pass on one accelerator."""
+    """Peak activation workspace of one forward pass on one accelerator.
+
+    ``max_num_batched_tokens`` is per scheduler: under attention DP each accelerator runs its
+    own token budget (see :attr:`Deployment.attention_dp`).
+    """
     m = deployment.model
-    tokens = min(max_num_batched_tokens, ACTIVATION_WORKSPACE_TOKENS_CAP) / deployment.attention_dp
+    tokens = min(max_num_batched_tokens, ACTIVATION_WORKSPACE_TOKENS_CAP)
     ffn = (
         max(m.intermediate_size, m.moe_intermediate_size * max(m.num_experts_per_token, 1))
         / deployment.tp

@@ -97,18 +97,21 @@ def aggregated_grid(
 
     ``max_seqs`` (length ``S``) caps the batch at what the KV cache holds; ``output_steps``
     counts decode steps as :func:`chip2grid.perf.continuous_batching` does under speculative
-    decoding. Draft work counts in the iteration and in the FLOPs and bytes.
+    decoding. Draft work counts in the iteration and in the FLOPs and bytes. ``batch_caps``
+    (``nb``) and ``budgets`` (``nc``) are an instance's caps, shared by the shapes, or one row
+    per shape (``(S, nb)``, ``(S, nc)``: per-scheduler knobs times the attention-DP ranks).
     """
     isl = max(float(input_tokens), 1.0)
     osl = max(float(output_steps), 1.0)
-    caps = np.maximum(np.asarray(batch_caps, dtype=float), 1.0)
-    budget = np.asarray(budgets, dtype=float)
-    num_s, nb, nc = len(max_seqs), caps.size, budget.size
+    num_s = len(max_seqs)
+    caps, budget = per_shape(batch_caps, num_s), per_shape(budgets, num_s)
+    caps = np.maximum(caps, 1.0)
+    nb, nc = caps.shape[1], budget.shape[1]
     col = column(shape)
     draft_col = column(draft_shape) if draft_shape is not None else None
     decode_len = osl - 1.0
     ctx = isl + osl / 2.0
-    bq = np.maximum(np.minimum(caps[None, :], np.asarray(max_seqs, dtype=float)[:, None]), 1.0)
+    bq = np.maximum(np.minimum(caps, np.asarray(max_seqs, dtype=float)[:, None]), 1.0)
     r_b = bq / max(decode_len, 1.0)
 
     def draft_part(d_seqs: Array) -> tuple[Array | float, Array | float, Array | float]:
@@ -122,7 +125,7 @@ def aggregated_grid(
     step = step_time(col, fused_step_batch(isl, r_tab * isl, r_tab, d_tab, ctx, query_tokens))
     draft_s, draft_f, draft_b = draft_part(d_tab)
     iteration = step.total_s + draft_s
-    batch_limited = r_b[:, :, None] <= r_c[None, None, :]
+    batch_limited = r_b[:, :, None] <= r_c[:, None, :]
     index = np.where(
         batch_limited, np.arange(nb)[None, :, None], nb + np.arange(nc)[None, None, :]
     ).reshape(num_s, nb * nc)
@@ -137,10 +140,10 @@ def aggregated_grid(
     # prefill latency: chunks of what the budget leaves beside the decode batch
     r3 = grid.gather(r_tab)
     d3 = grid.gather(d_tab)
-    c3 = np.broadcast_to(np.tile(budget, nb)[None, :], r3.shape)
+    c3 = np.broadcast_to(np.tile(budget, (1, nb)), r3.shape)
     chunks, chunk_tokens = prefill_chunking(isl, c3, d3, r3)
     # on the table: a batch-limited entry leaves the prompt whole (no budget binds)
-    ct_c = prefill_chunking(isl, budget[None, :], d_tab[:, nb:], r_c[None, :])[1]
+    ct_c = prefill_chunking(isl, budget, d_tab[:, nb:], r_c)[1]
     ct_tab = np.concatenate([np.maximum(isl, r_b * isl), ct_c], axis=1)
 
     def chunk_step(tokens: Array, d_seqs: Array, shp: RankShape) -> Array:
@@ -168,11 +171,11 @@ def _separate(
 ) -> AggregatedGrid:
     """Prefill and decode in separate steps: evaluated on the whole grid."""
     num_s, nb = bq.shape
-    nc = budget.size
+    nc = budget.shape[1]
     d_b = np.where(decode_len > 0, r_b * decode_len, 0.0)
     dec = step_time(col, StepBatch.decode(d_b, ctx, query_tokens))
     draft_s, draft_f, draft_b = draft_part(d_b)  # type: ignore[operator]
-    per_prefill = prompts_per_prefill_step(isl, budget[None, None, :], bq[:, :, None]).reshape(
+    per_prefill = prompts_per_prefill_step(isl, budget[:, None, :], bq[:, :, None]).reshape(
         num_s, nb * nc
     )
     counts = np.unique(per_prefill)
@@ -197,6 +200,12 @@ def _separate(
         bytes_per_iteration=grid_of(dec.bytes + draft_b) + share * pre_b,
         ttft_s=0.5 * iteration + single,
     )
+
+
+def per_shape(values: Array, num_shapes: int) -> Array:
+    """Knob values ``(n,)`` shared by every shape, or one row per shape ``(S, n)``, as ``(S, n)``."""
+    a = np.asarray(values, dtype=float)
+    return np.broadcast_to(a if a.ndim == 2 else a[None, :], (num_shapes, a.shape[-1]))
 
 
 def expand(shape: RankShape, ndim: int) -> RankShape:
@@ -358,10 +367,11 @@ def aggregated_at_rate(
     """
     isl = max(float(input_tokens), 1.0)
     osl = max(float(output_steps), 1.0)
-    caps = np.maximum(np.asarray(batch_caps, dtype=float), 1.0)
-    budgets = np.asarray(budgets, dtype=float)
     kv = np.asarray(max_seqs, dtype=float)
-    num_s, nb, nc = kv.size, caps.size, budgets.size
+    num_s = kv.size
+    caps = np.maximum(per_shape(batch_caps, num_s), 1.0)
+    budgets = per_shape(budgets, num_s)
+    nb, nc = caps.shape[1], budgets.shape[1]
     kw = dict(query_tokens=query_tokens, num_draft_steps=num_draft_steps)
     # keys: (shape, replicas) pairs on the table, crossed with the budgets
     reps = np.broadcast_to(np.asarray(replicas, dtype=np.int64), grid.iteration_s.shape)
@@ -379,21 +389,21 @@ def aggregated_at_rate(
     reps_k = (code_k % span).astype(float)
     rate_k = demand_requests_per_s / reps_k
     # scan: time in system at geometric batches from 1 to the largest batch of each shape
-    top = np.maximum(np.minimum(caps.max(), kv), 1.0)
+    top = np.maximum(np.minimum(caps.max(axis=1), kv), 1.0)
     nodes = np.broadcast_to(
         top[:, None, None] ** np.linspace(0.0, 1.0, num_nodes)[None, None, :],
         (num_s, nc, num_nodes),
     )
     if mixed:  # a node where the budget starts to bind (a kink of the cycle time)
         kink = budgets * max(osl - 1.0, 1.0) / (isl + osl - 1.0)
-        kink = np.clip(kink[None, :], 1.0, top[:, None])[:, :, None]
+        kink = np.clip(kink, 1.0, top[:, None])[:, :, None]
         nodes = np.sort(np.concatenate([nodes, kink], axis=2), axis=2)
     scan = cycle_at(
         expand(shape, 3),
         isl,
         osl,
         nodes,
-        budgets[None, :, None],
+        budgets[:, :, None],
         mixed,
         draft_shape=expand(draft_shape, 3) if draft_shape is not None else None,
         **kw,
@@ -408,7 +418,7 @@ def aggregated_at_rate(
             isl,
             osl,
             b,
-            budgets[j_k[which]],
+            budgets[s_k[which], j_k[which]],
             mixed,
             draft_shape=rows(draft_shape, s_k[which]) if draft_shape is not None else None,
             **kw,
@@ -422,7 +432,7 @@ def aggregated_at_rate(
     b_k = smallest_root(h_nodes, nodes_k, h)
     cyc = at(np.arange(b_k.size), b_k)
     busy = np.minimum(1.0, rate_k * ((osl - 1.0) * cyc.iteration_s + cyc.prefill_latency_s))
-    full_b = np.repeat(np.maximum(np.minimum(caps[None, :], kv[:, None]), 1.0), nc, axis=1)
+    full_b = np.repeat(np.maximum(np.minimum(caps, kv[:, None]), 1.0), nc, axis=1)
     return AtRate(
         key=key,
         at_cap=b_k[key] >= full_b,

@@ -414,6 +414,10 @@ class _Servable:
     """Which splits (indices into the list given)."""
     max_seqs: FloatArray
     """Sequences each one's KV cache holds, less the draft's share."""
+    schedulers: FloatArray
+    """Attention-DP ranks of each, every one applying the per-scheduler knobs
+    (``max_num_seqs``, ``max_num_batched_tokens``: see
+    :attr:`chip2grid.perf.Deployment.attention_dp`)."""
     spec: SpeculativeDecoding | None
     shape: RankShape | None
     """Their rank shapes stacked (None when no split serves)."""
@@ -443,7 +447,8 @@ def _servable(
             [rank_shape(d, ctx.calibration) for d in drafts if d is not None]
         )
     shape = RankShape.stack([shapes[i] for i in keep]) if keep else None
-    return _Servable(keep, np.asarray(caps_kv, dtype=float), spec, shape, draft_shape)
+    schedulers = np.asarray([splits[i].deployment.attention_dp for i in keep], dtype=float)
+    return _Servable(keep, np.asarray(caps_kv, dtype=float), schedulers, spec, shape, draft_shape)
 
 
 def _config(
@@ -559,13 +564,16 @@ def _aggregated(
         draft_steps = float(spec.num_speculative_tokens)
     isl, osl = req.input_tokens, req.output_tokens
     osl_steps = 1.0 + (osl - 1.0) / tokens_per_step
+    # an instance's caps: the per-scheduler knobs times its attention-DP ranks
+    caps = ctx.caps[None, :] * sv.schedulers[:, None]
+    budgets = ctx.budgets[None, :] * sv.schedulers[:, None]
     g = aggregated_grid(
         shape,
         isl,
         osl_steps,
-        ctx.caps,
+        caps,
         cap_arr,
-        ctx.budgets,
+        budgets,
         engine.mixed_batching,
         query_tokens=query,
         draft_shape=draft_shape,
@@ -585,8 +593,8 @@ def _aggregated(
         replicas,
         lam,
         cap_arr,
-        ctx.caps,
-        ctx.budgets,
+        caps,
+        budgets,
         engine.mixed_batching,
         query_tokens=query,
         draft_shape=draft_shape,
@@ -622,7 +630,7 @@ def _aggregated(
     nb, nc = ctx.caps.size, ctx.budgets.size
     b_grid = np.repeat(ctx.caps, nc)[None, :]
     violation, code = _violations(
-        req, ttft_g, tpot_g, b_grid / cap_arr[:, None] - 1.0, facility, capex
+        req, ttft_g, tpot_g, np.repeat(caps, nc, axis=1) / cap_arr[:, None] - 1.0, facility, capex
     )
     base = len(out.configs)
     out.configs.extend(_config(ctx, splits[i], setting) for i in keep)
@@ -762,14 +770,21 @@ def _disaggregated(
     pre_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in pre_idx])[
         :, None
     ]
+    # an instance's caps: the per-scheduler knobs times its attention-DP ranks
+    pre_sched = np.asarray([splits[i].deployment.attention_dp for i in pre_idx], dtype=float)
     pre = prefill_pool(
-        pre_shape, isl, ctx.budgets, kv_bytes_per_rank=pre_kv, link_bandwidth_bytes_per_s=link
+        pre_shape,
+        isl,
+        ctx.budgets[None, :] * pre_sched[:, None],
+        kv_bytes_per_rank=pre_kv,
+        link_bandwidth_bytes_per_s=link,
     )
     dec_shape = column(dec_stack)
     dec_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in dec_idx])[
         :, None
     ]
-    b = np.minimum(ctx.caps[None, :], cap_arr[:, None])
+    dec_caps = ctx.caps[None, :] * sv.schedulers[:, None]
+    b = np.minimum(dec_caps, cap_arr[:, None])
     kwargs: dict[str, object] = {}
     if spec is not None and draft_stack is not None:
         kwargs = dict(
@@ -867,7 +882,7 @@ def _disaggregated(
     )
     facility = np.asarray(breakdown.facility_power_w, dtype=float)
     capex = np.asarray(breakdown.capex_usd, dtype=float)
-    batch = ctx.caps[None, :] / cap_arr[:, None] - 1.0
+    batch = dec_caps / cap_arr[:, None] - 1.0
     violation, code = _violations(req, res.ttft_s, tpot, batch[dv], facility, capex)
     num_p, num_d, num_r = len(pre_idx), len(dec_idx), len(ratios)
     base = len(out.configs)
