@@ -445,19 +445,22 @@ def validate_command(
             help="comma-separated, kept out of the fit: source families (mlperf), accelerators"
             " (h200-sxm) or hardware families (blackwell)"
         ),
-    ] = "mlperf,lambda",
+    ] = "mlperf,lambda,trtblog",  # validation.DEFAULT_HOLDOUT (imported lazily)
     max_nfev: Annotated[int, typer.Option(help="fit iterations")] = 60,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Predict every published measurement chip2grid can express and report the errors."""
     from chip2grid.validation import (  # heavy import only here
         run_validation,
-        shipped_measurements,
+        shipped_measurement_files,
         write_calibration,
     )
 
     held = tuple(h.strip() for h in holdout.split(",") if h.strip())
-    files = measurements or [Path("../shared/validation/measurements.csv"), shipped_measurements()]
+    files = measurements or [
+        Path("../shared/validation/measurements.csv"),
+        *shipped_measurement_files(),
+    ]
     report = run_validation(files, holdout=held, refit=fit, max_nfev=max_nfev)
     report.write_csv(out)
     if fit and write and report.fit_result is not None:

@@ -6,6 +6,7 @@ from chip2grid.validation.cases import (
     Case,
     load_cases,
     load_measurement_files,
+    shipped_measurement_files,
     shipped_measurements,
 )
 from chip2grid.validation.fit import FitResult, fit, write_calibration
@@ -32,6 +33,7 @@ __all__ = [
     "load_measurement_files",
     "prepare",
     "run_validation",
+    "shipped_measurement_files",
     "shipped_measurements",
     "write_calibration",
 ]

@@ -180,9 +180,20 @@ schema, shipped in :mod:`chip2grid.data` (built by ``scripts/mlperf_v5_extract.p
 mlcommons result repositories; every row names its source)."""
 
 
+TRTLLM_BLOG_MEASUREMENTS = "measurements_trtllm_blog.csv"
+"""DeepSeek-R1 max-throughput runs (B200, H200; attention DP with a stated per-rank batch)
+published in TensorRT-LLM's DeepSeek-R1 best-practice blog, in the ``measurements.csv`` schema
+(source family ``trtblog``, held out by default)."""
+
+
 def shipped_measurements() -> Path:
     """Path of the MLPerf v5.1/v6.0 measurements that chip2grid ships."""
     return data_path(MLPERF_V5_MEASUREMENTS)
+
+
+def shipped_measurement_files() -> list[Path]:
+    """Every measurements file chip2grid ships (MLPerf v5.1/v6.0, TensorRT-LLM blog)."""
+    return [shipped_measurements(), data_path(TRTLLM_BLOG_MEASUREMENTS)]
 
 
 def load_measurement_files(paths: Sequence[str | Path]) -> list[Case]:

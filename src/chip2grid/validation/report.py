@@ -23,7 +23,7 @@ from chip2grid.validation.predict import (
     prepare,
 )
 
-DEFAULT_HOLDOUT = ("mlperf", "lambda")
+DEFAULT_HOLDOUT = ("mlperf", "lambda", "trtblog")
 """Source families the shipped calibration never saw: the error on them is the honest one."""
 
 
@@ -34,10 +34,12 @@ def holdout_mask(prep: Prepared, holdout: tuple[str, ...]) -> np.ndarray:
     runs on it) or a hardware calibration family (``blackwell``: a whole generation, which the
     fit then meets with the ``default`` hardware parameters, as a new chip would be).
 
+    A family of :data:`DEFAULT_HOLDOUT` may be absent (a run on one file holds out what it has).
+
     Raises
     ------
     InvalidParameterError
-        Field ``holdout`` for an entry that names none of these among the cases.
+        Field ``holdout`` for another entry that names none of these among the cases.
     """
     fams = np.array([c.source_family for c in prep.cases])
     accs = np.array([c.accelerator for c in prep.cases])
@@ -48,7 +50,7 @@ def holdout_mask(prep: Prepared, holdout: tuple[str, ...]) -> np.ndarray:
         "a hardware family": set(archs),
     }
     for entry in holdout:
-        if not any(entry in names for names in known.values()):
+        if entry not in DEFAULT_HOLDOUT and not any(entry in names for names in known.values()):
             allowed = "; ".join(f"{kind}: {', '.join(sorted(v))}" for kind, v in known.items())
             raise InvalidParameterError("holdout", entry, allowed)
     held = list(holdout)
