@@ -115,6 +115,11 @@ class Deployment:
         """
         return max(self.tp, self.ep) // self.tp
 
+    def instance_caps(self, max_num_seqs: int, max_num_batched_tokens: int) -> tuple[int, int]:
+        """The batch cap and token budget of one instance, from the per-scheduler knobs:
+        ``attention_dp`` times each (see :attr:`attention_dp`)."""
+        return max_num_seqs * self.attention_dp, max_num_batched_tokens * self.attention_dp
+
     @property
     def expert_tp(self) -> int:
         """Ways each routed expert is split."""

@@ -210,9 +210,8 @@ def estimate(
     # speculative decoding: each step yields spec_tokens per sequence, so decode needs fewer steps
     osl_steps = 1.0 + (osl - 1.0) / spec_tokens
     replicas = deployment.num_replicas
-    # per-scheduler caps: each attention-DP rank batches its own requests
-    adp = deployment.attention_dp
-    max_seqs = (load.max_num_seqs or engine.max_num_seqs) * adp
+    per_rank_seqs = load.max_num_seqs or engine.max_num_seqs
+    max_seqs, budget = deployment.instance_caps(per_rank_seqs, engine.max_num_batched_tokens)
     notes: list[str] = []
     saturated = False
     single_prefill = step_time(shape, StepBatch.prefill(1.0, isl))
@@ -241,7 +240,6 @@ def estimate(
         batch_size = batch
     else:
         mixed = engine.mixed_batching
-        budget = engine.max_num_batched_tokens * adp
 
         def cycle(num_seqs: float) -> Cycle:
             return continuous_batching(
@@ -345,9 +343,10 @@ def estimate(
             f"{acc.id} at {deployment.power_limit_resolved_w:g} W sustains {clock:.0%} of its "
             "datasheet clock under full matrix load (power-limited)"
         )
+    adp = deployment.attention_dp
     if adp > 1 and load.mode != "static":
         notes.append(
-            f"attention DP: each of the {adp} attention ranks schedules up to {max_seqs // adp} "
+            f"attention DP: each of the {adp} attention ranks schedules up to {per_rank_seqs} "
             f"sequences and {engine.max_num_batched_tokens} tokens a step (max-num-seqs and the "
             "token budget are per rank)"
         )

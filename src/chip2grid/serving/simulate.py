@@ -334,11 +334,12 @@ def engine_config_for(
             f"{plan.usable_bytes / 1e9:.1f} GB usable per accelerator); use more accelerators, "
             "a larger --tp or a smaller --weight-precision"
         )
-    # per-scheduler caps: each attention-DP rank batches its own requests
-    adp = deployment.attention_dp
+    seqs, tokens_per_step = deployment.instance_caps(
+        max_num_seqs or engine.max_num_seqs, engine.max_num_batched_tokens
+    )
     return EngineConfig(
-        max_num_seqs=(max_num_seqs or engine.max_num_seqs) * adp,
-        max_num_batched_tokens=engine.max_num_batched_tokens * adp,
+        max_num_seqs=seqs,
+        max_num_batched_tokens=tokens_per_step,
         block_size=block_size,
         num_gpu_blocks=int(tokens // block_size),
         enable_chunked_prefill=engine.mixed_batching

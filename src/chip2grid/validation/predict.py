@@ -151,14 +151,13 @@ def prepare(cases: list[Case]) -> Prepared:
         except (Chip2GridError, ValueError) as exc:
             skipped.append((case, str(exc).split("\n")[0][:200]))
             continue
-        # per-scheduler caps count once per attention-DP rank (Deployment.attention_dp)
-        adp = dep.attention_dp
-        max_seqs = engine.max_num_seqs * adp
-        if case.mode == "max_num_seqs" and case.batch_size:
+        # the submitter's configured batch (MLPerf gpu_batch_size: TensorRT-LLM max_batch_size)
+        # is per scheduler, as the engine's default is
+        max_seqs, budget = dep.instance_caps(
+            case.max_batch_size or engine.max_num_seqs, engine.max_num_batched_tokens
+        )
+        if case.mode == "max_num_seqs" and case.batch_size and not case.max_batch_size:
             max_seqs = case.batch_size  # the client's concurrency: the instance's total
-        if case.max_batch_size:
-            # the submitter's configured batch (MLPerf gpu_batch_size: TensorRT-LLM max_batch_size)
-            max_seqs = case.max_batch_size * adp
         if case.engine_profile == "vllm" and case.source_family == "lambda":
             max_seqs = 256  # vLLM default max_num_seqs caps the 320-request burst
         full_b = float(min(max_seqs, cap))
@@ -183,7 +182,7 @@ def prepare(cases: list[Case]) -> Prepared:
                 "replicas": dep.num_replicas,
                 "n": dep.num_accelerators,
                 "mixed": float(engine.mixed_batching),
-                "budget": float(engine.max_num_batched_tokens * adp),
+                "budget": float(budget),
                 "rate": case.request_rate_per_s / dep.num_replicas,
                 "idle": acc.idle_power_w,
                 "tdp": dep.power_limit_resolved_w,
