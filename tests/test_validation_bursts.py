@@ -3,6 +3,7 @@ host-bound engine profile kept out of the engine defaults (validation.fit)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 
@@ -138,5 +139,28 @@ def test_mlenergy_vllm_runs_use_the_host_bound_profile(measurements_path) -> Non
     cases = load_cases(measurements_path)
     profiles = {(c.source_family, c.engine_profile) for c in cases if c.engine == "vllm"}
     assert ("mlenergy", "vllm-host-bound") in profiles
-    assert ("lambda", "vllm") in profiles
+    assert ("lambda", "vllm-0.5") in profiles
     assert ("mlenergy", "vllm") not in profiles
+
+
+@pytest.mark.parametrize(
+    ("engine", "version", "profile"),
+    [
+        ("vllm", "0.5.4", "vllm-0.5"),
+        ("vllm", "0.4.3+rocm614", "vllm-0.5"),
+        ("vllm", "0.6.5.dev964+mlperf50", "vllm"),
+        ("vllm", "0.10.0", "vllm"),
+        ("vllm", "", "vllm"),  # unstated: not assumed old
+        ("tensorrt-llm", "0.14.0", "tensorrt-llm"),
+        ("tensorrt-llm", "1.0", "tensorrt-llm-pytorch"),
+        ("tensorrt-llm", "TensorRT 10.2.0, CUDA 12.4", "tensorrt-llm"),
+    ],
+)
+def test_engine_version_picks_the_profile(
+    measurements_path, engine: str, version: str, profile: str
+) -> None:
+    """vLLM before 0.6 blocked each GPU step on its CPU work and has a profile of its own."""
+    case = next(c for c in load_cases(measurements_path) if c.source_family == "lambda")
+    case = dataclasses.replace(case, engine=engine, engine_version=version, mode="offline")
+    assert case.engine_profile == profile
+    assert get_engine(profile).id == profile

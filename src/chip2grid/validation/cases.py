@@ -57,15 +57,29 @@ class Case:
                 self.mode == "single" and self.engine_version.startswith("0.9")
             ):
                 return "tensorrt-llm-static"
-            major_minor = self.engine_version.split(".")[:2]
-            try:
-                version = (int(major_minor[0]), int(major_minor[1]) if len(major_minor) > 1 else 0)
-            except ValueError:
+            version = _version(self.engine_version)
+            if version == _UNKNOWN_VERSION:
                 return "tensorrt-llm"
             return "tensorrt-llm-pytorch" if version >= (0, 20) else "tensorrt-llm"
         if self.engine == "vllm":
-            return "vllm-host-bound" if self.source_family in HOST_BOUND_SOURCES else "vllm"
+            if self.source_family in HOST_BOUND_SOURCES:
+                return "vllm-host-bound"
+            # before 0.6 the engine's CPU work blocked every GPU step (engines.toml [vllm-0.5])
+            return "vllm-0.5" if _version(self.engine_version) < (0, 6) else "vllm"
         return "generic"
+
+
+_UNKNOWN_VERSION = (1_000_000, 0)
+
+
+def _version(text: str) -> tuple[int, int]:
+    """(major, minor) of a version string such as ``0.5.4`` or ``0.6.5.dev964+mlperf50``; one
+    that does not start with numbers (unstated, ``post-1.0 ...``) counts as newer than any."""
+    parts = text.strip().split(".")[:2]
+    try:
+        return (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
+    except ValueError:
+        return _UNKNOWN_VERSION
 
 
 HOST_BOUND_SOURCES = {
