@@ -425,8 +425,8 @@ def validate_command(
         list[Path] | None,
         typer.Option(
             help="measurements CSV (the shared/validation schema); repeatable. Default: "
-            "../shared/validation/measurements.csv and the MLPerf v5.1/v6.0 results chip2grid "
-            "ships"
+            "../shared/validation/measurements.csv and the measurements chip2grid ships "
+            "(MLPerf v5.1/v6.0, TensorRT-LLM's DeepSeek-R1 blog, vLLM 0.5 developer runs)"
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="where to write predicted vs measured per case")] = Path(
@@ -447,6 +447,14 @@ def validate_command(
         ),
     ] = "mlperf,lambda,trtblog",  # validation.DEFAULT_HOLDOUT (imported lazily)
     max_nfev: Annotated[int, typer.Option(help="fit iterations")] = 60,
+    fit_only: Annotated[
+        str,
+        typer.Option(
+            help="with --fit: comma-separated calibration keys (hardware families, engine"
+            " calibrations such as vllm-sync) to fit, holding every other parameter at the"
+            " shipped calibration"
+        ),
+    ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Predict every published measurement chip2grid can express and report the errors."""
@@ -461,13 +469,18 @@ def validate_command(
         Path("../shared/validation/measurements.csv"),
         *shipped_measurement_files(),
     ]
-    report = run_validation(files, holdout=held, refit=fit, max_nfev=max_nfev)
+    only = tuple(k.strip() for k in fit_only.split(",") if k.strip())
+    if only and not fit:
+        raise InvalidParameterError("--fit-only", fit_only, "only together with --fit")
+    report = run_validation(files, holdout=held, refit=fit, max_nfev=max_nfev, fit_only=only)
     report.write_csv(out)
     if fit and write and report.fit_result is not None:
         from importlib import resources
 
         path = Path(str(resources.files("chip2grid.catalog").joinpath("calibration.toml")))
-        command = f"chip2grid validate --fit --write --holdout {','.join(held)}"
+        command = f"chip2grid validate --fit --write --holdout {','.join(held)}" + (
+            f" --fit-only {','.join(only)}" if only else ""
+        )
         write_calibration(report.fit_result, path, command)
     summary = {
         "calibration": report.calibration,

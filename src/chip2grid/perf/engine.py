@@ -26,8 +26,10 @@ class EngineProfile:
     aliases: tuple[str, ...] = ()
     notes: str = ""
     host_bound: bool = False
-    """The fitted overheads describe a server bound by its host CPU, not the engine as such:
-    they are kept out of the ``default`` engine calibration."""
+    """The fitted overheads are host-CPU time that blocks the GPU, of a slow host
+    (``vllm-host-bound``) or of an engine that did its CPU work between GPU steps (vLLM before
+    0.6): they are kept out of the ``default`` engine calibration, which engines without data of
+    their own take."""
 
 
 @functools.cache
@@ -43,7 +45,7 @@ def list_engines() -> list[str]:
 
 
 def host_bound_calibrations() -> frozenset[str]:
-    """Calibration keys fitted on host-CPU-bound servers (see ``EngineProfile.host_bound``)."""
+    """Calibration keys whose steps are bound by host CPU work (see ``EngineProfile.host_bound``)."""
     return frozenset(
         get_engine(name).calibration for name in list_engines() if get_engine(name).host_bound
     )

@@ -200,14 +200,26 @@ published in TensorRT-LLM's DeepSeek-R1 best-practice blog, in the ``measurement
 (source family ``trtblog``, held out by default)."""
 
 
+VLLM_DEV_MEASUREMENTS = "measurements_vllm_dev.csv"
+"""vLLM 0.5.x offline throughput on H100 that vLLM's developers published in pull requests
+(``benchmark_throughput.py``, stated model, lengths and GPU count), in the ``measurements.csv``
+schema (source family ``vllmdev``, in the fit: it calibrates the ``vllm-0.5`` engine profile,
+which Lambda's vLLM 0.5.4 runs then test)."""
+
+
 def shipped_measurements() -> Path:
     """Path of the MLPerf v5.1/v6.0 measurements that chip2grid ships."""
     return data_path(MLPERF_V5_MEASUREMENTS)
 
 
 def shipped_measurement_files() -> list[Path]:
-    """Every measurements file chip2grid ships (MLPerf v5.1/v6.0, TensorRT-LLM blog)."""
-    return [shipped_measurements(), data_path(TRTLLM_BLOG_MEASUREMENTS)]
+    """Every measurements file chip2grid ships (MLPerf v5.1/v6.0, TensorRT-LLM blog, vLLM
+    developers' pull requests)."""
+    return [
+        shipped_measurements(),
+        data_path(TRTLLM_BLOG_MEASUREMENTS),
+        data_path(VLLM_DEV_MEASUREMENTS),
+    ]
 
 
 def load_measurement_files(paths: Sequence[str | Path]) -> list[Case]:

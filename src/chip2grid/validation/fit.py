@@ -1,14 +1,18 @@
 """Fit efficiencies and overheads to measurements, and write them with their provenance.
 
 Residuals are log errors ``ln(predicted / measured)``, weighted so that each source family
-counts alike (``1 / sqrt(n_family)``), with a soft-L1 loss against outliers. Efficiencies are
+counts alike (``1 / sqrt(n_family)``), with a soft-L1 loss against outliers; a family of fewer
+than :data:`FAMILY_MIN_CASES` runs counts in proportion to its size instead, so that a handful of
+runs (five vLLM developer runs) cannot outweigh thousands in the parameters they share. Efficiencies are
 bounded to ``(0, 1]`` so that no prediction beats the roofline.
 """
 
 from __future__ import annotations
 
 import datetime
+import tomllib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +20,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from chip2grid.atomic import write_text_atomic
+from chip2grid.errors import InvalidParameterError
 from chip2grid.perf.calibration import CLOCK_POWER_EXPONENT_RANGE
 from chip2grid.perf.engine import host_bound_calibrations
 from chip2grid.validation.bursts import BURST_METRICS, load_bursts
@@ -54,6 +59,11 @@ fits of the performance parameters, on the fit set's power-limited single-accele
 (without them it keeps its start value)."""
 
 
+FAMILY_MIN_CASES = 100
+"""Runs below which a source family's weight in the fit grows with its size rather than
+counting as much as any other family (see the module docstring)."""
+
+
 def scored_metric(case: Case, metric: str) -> str | None:
     """The prediction that a measured metric is compared with, or None if it is not scored.
 
@@ -89,6 +99,8 @@ class FitResult:
     fitted_on: str
     hw_counts: dict[str, int]
     engine_counts: dict[str, int]
+    only: tuple[str, ...] = ()
+    """The groups a partial fit moved (``fit(only=...)``); empty for a full fit."""
 
 
 def _pairs(
@@ -115,7 +127,7 @@ def _pairs(
             idx.append(i)
             names.append(target)
             measured.append(value)
-            weights.append(1.0 / np.sqrt(fams[case.source_family]))
+            weights.append(1.0 / np.sqrt(max(fams[case.source_family], FAMILY_MIN_CASES)))
     return np.array(idx, dtype=int), names, np.array(measured), np.array(weights)
 
 
@@ -125,9 +137,20 @@ def fit(
     *,
     start: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     max_nfev: int = 60,
+    only: tuple[str, ...] = (),
 ) -> FitResult:
-    """Fit hardware and engine parameters on the cases where ``fit_mask`` is true, then power."""
+    """Fit hardware and engine parameters on the cases where ``fit_mask`` is true, then power.
+
+    With ``only`` (calibration keys: hardware families or engine calibrations), only those
+    groups' parameters move; every other parameter, the clock exponent and the power
+    coefficients stay at ``start``. This adds a group (a new engine) to a calibration without
+    refitting the rest, which a fit from the priors would move as well.
+    """
     n_hw, n_eng = len(prep.hw_keys), len(prep.engine_keys)
+    if only:
+        if start is None:
+            raise ValueError("fit(only=...) needs the start parameters it holds")
+        _check_only(prep, fit_mask, only)
     beta = POWER_BOUNDS["clock_power_exponent"]
     lo = np.array(
         [HW_BOUNDS[p][0] for p in HW_PARAMS] * n_hw
@@ -149,6 +172,7 @@ def fit(
     else:
         power0 = np.asarray(start[2], dtype=float).copy()
         x0 = np.concatenate([start[0].ravel(), start[1].ravel(), power0[2:3]])
+    x_given = x0.copy()
     x0 = np.clip(x0, lo + 1e-12, hi - 1e-12)
     idx, names, measured, weights = _pairs(prep, fit_mask, None, ENERGY_METRICS)
     by_metric: dict[str, list[int]] = {}
@@ -179,6 +203,13 @@ def fit(
         + [(i // 3) in used_eng for i in range(3 * n_eng)]
         + [False]
     )
+    if only:
+        free &= np.array(
+            [prep.hw_keys[i // 6] in only for i in range(6 * n_hw)]
+            + [prep.engine_keys[i // 3] in only for i in range(3 * n_eng)]
+            + [False]
+        )
+        x0[~free] = x_given[~free]  # held exactly, even at a bound
 
     def solve(x_start: np.ndarray) -> tuple[np.ndarray, float]:
         def residuals_free(z: np.ndarray) -> np.ndarray:
@@ -201,6 +232,8 @@ def fit(
         return x, float(result.cost)
 
     x_full, cost = solve(x0)
+    if only:
+        return _partial_result(prep, fit_mask, x_full, unpack, cost, len(idx), only)
     # The clock exponent is identified on power-limited parts serving from one accelerator:
     # on several, a collective model that errs on their links (PCIe) would stand in for it.
     single = fit_mask & prep.may_throttle & (prep.shape.tp * prep.shape.pp * prep.shape.ep == 1)
@@ -265,6 +298,58 @@ def fit(
     )
 
 
+def _check_only(prep: Prepared, fit_mask: np.ndarray, only: tuple[str, ...]) -> None:
+    with_data = {prep.hw_keys[i] for i in prep.hw_index[fit_mask]} | {
+        prep.engine_keys[i] for i in prep.engine_index[fit_mask]
+    }
+    for key in only:
+        if key not in with_data:
+            raise InvalidParameterError(
+                "--fit-only",
+                key,
+                "a hardware family or engine calibration with cases in the fit set: "
+                + ", ".join(sorted(with_data)),
+            )
+
+
+def _partial_result(
+    prep: Prepared,
+    fit_mask: np.ndarray,
+    x_full: np.ndarray,
+    unpack: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    cost: float,
+    num_residuals: int,
+    only: tuple[str, ...],
+) -> FitResult:
+    """The result of a fit of ``only`` some groups: the families it saw are those of its groups."""
+    hw, eng, power = unpack(x_full)
+    mine = fit_mask & (
+        np.isin(prep.hw_index, [i for i, k in enumerate(prep.hw_keys) if k in only])
+        | np.isin(prep.engine_index, [i for i, k in enumerate(prep.engine_keys) if k in only])
+    )
+    hw_counts = dict(
+        Counter(prep.hw_keys[i] for i in prep.hw_index[mine] if prep.hw_keys[i] in only)
+    )
+    engine_counts = dict(
+        Counter(prep.engine_keys[i] for i in prep.engine_index[mine] if prep.engine_keys[i] in only)
+    )
+    fams = sorted({c.source_family for c, m in zip(prep.cases, mine, strict=True) if m})
+    return FitResult(
+        hw=hw,
+        engine=eng,
+        power=power,
+        hw_keys=list(prep.hw_keys),
+        engine_keys=list(prep.engine_keys),
+        num_cases=int(mine.sum()),
+        num_residuals=num_residuals,
+        cost=cost,
+        fitted_on=", ".join(fams),
+        hw_counts=hw_counts,
+        engine_counts=engine_counts,
+        only=only,
+    )
+
+
 def default_parameters(
     hw: np.ndarray,
     engine: np.ndarray,
@@ -276,9 +361,10 @@ def default_parameters(
     """The ``default`` hardware and engine parameters, for groups without data of their own.
 
     Hardware: the geometric mean of the fitted families. Engine: the median of the fitted
-    engines, leaving out calibrations fitted on host-CPU-bound servers
-    (:func:`chip2grid.perf.engine.host_bound_calibrations`), which describe the host, not an
-    engine. Without any fitted group, the priors.
+    engines, leaving out calibrations whose steps are bound by host CPU work
+    (:func:`chip2grid.perf.engine.host_bound_calibrations`: a slow host, or vLLM 0.5's
+    synchronous CPU work), which a current engine does not pay. Without any fitted group, the
+    priors.
     """
     host_bound = host_bound_calibrations()
     used_hw = [i for i, key in enumerate(hw_keys) if key in hw_counts]
@@ -310,7 +396,13 @@ def _tables(
 
 
 def write_calibration(result: FitResult, path: Path, command: str) -> None:
-    """Write ``calibration.toml``: one table per family and engine, with provenance."""
+    """Write ``calibration.toml``: one table per family and engine, with provenance.
+
+    After a partial fit (``result.only``) the file keeps every other table as it was, with its
+    own provenance, and replaces or adds the tables of the groups that were fitted."""
+    if result.only:
+        _update_calibration(result, path, command)
+        return
     today = datetime.date.today().isoformat()
     used_hw = [i for i, key in enumerate(result.hw_keys) if key in result.hw_counts]
     used_eng = [i for i, key in enumerate(result.engine_keys) if key in result.engine_counts]
@@ -357,4 +449,40 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
         f'source = "coefficients: gpu_power_w_mean of the fit set; clock_power_exponent: with the '
         f'efficiencies, on the power-limited parts of the fit set; {prov}"'
     )
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def _update_calibration(result: FitResult, path: Path, command: str) -> None:
+    today = datetime.date.today().isoformat()
+    text = path.read_text()
+    table = tomllib.loads(text)
+    prov = (
+        f"fitted {today} by `{command}` on {result.fitted_on} with the other groups held"
+        " at their values"
+    )
+    for i, key in enumerate(result.hw_keys):
+        if key in result.only:
+            table["hardware"][key] = dict(zip(HW_PARAMS, result.hw[i], strict=True))
+            table["hardware"][key]["source"] = f"{prov}; {result.hw_counts[key]} cases"
+    for i, key in enumerate(result.engine_keys):
+        if key in result.only:
+            table["engine"][key] = dict(zip(ENGINE_PARAMS, result.engine[i], strict=True))
+            table["engine"][key]["source"] = f"{prov}; {result.engine_counts[key]} cases"
+    mark = f"# {', '.join(result.only)}: "
+    header = [
+        line for line in text.splitlines() if line.startswith("#") and not line.startswith(mark)
+    ]
+    header.append(f"{mark}{prov}.")
+    lines = [*header, ""]
+    for section, params in (("hardware", HW_PARAMS), ("engine", ENGINE_PARAMS)):
+        rows = [
+            (key, np.array([entry[p] for p in params], dtype=float), str(entry["source"]))
+            for key, entry in table[section].items()
+        ]
+        lines += _tables(section, rows, params)
+    lines.append("[power]")
+    lines += [
+        f"{name} = {float(value):.6g}" for name, value in table["power"].items() if name != "source"
+    ]
+    lines.append(f'source = "{table["power"]["source"]}"')
     write_text_atomic(path, "\n".join(lines) + "\n")

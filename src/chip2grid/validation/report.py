@@ -188,13 +188,15 @@ def run_validation(
     refit: bool = False,
     families: tuple[str, ...] | None = None,
     max_nfev: int = 60,
+    fit_only: tuple[str, ...] = (),
 ) -> ValidationReport:
     """Predict every case chip2grid can express and compare with the measurement.
 
     With ``refit`` the parameters are fitted anew on the cases ``holdout`` leaves in (source
     families, accelerators or hardware families: :func:`holdout_mask`; the result is in
-    ``fit_result``); otherwise the shipped calibration is used. The split of the rows follows
-    ``holdout`` either way.
+    ``fit_result``); otherwise the shipped calibration is used. ``fit_only`` (calibration keys)
+    refits only those groups, holding the rest at the shipped calibration. The split of the rows
+    follows ``holdout`` either way.
     """
     paths = [measurements] if isinstance(measurements, str | Path) else list(measurements)
     cases = with_burst_metrics(load_measurement_files(paths))
@@ -204,7 +206,8 @@ def run_validation(
     fit_mask = ~holdout_mask(prep, holdout)
     result = None
     if refit:
-        result = fit(prep, fit_mask, max_nfev=max_nfev)
+        start = catalog_parameters(prep) if fit_only else None
+        result = fit(prep, fit_mask, start=start, max_nfev=max_nfev, only=fit_only)
         hw, eng, power = result.hw, result.engine, result.power
         label = f"refit on {result.fitted_on}"
     else:

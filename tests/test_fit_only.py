@@ -1,0 +1,84 @@
+"""A partial fit (``--fit-only``) moves only the named groups and keeps the rest of the file."""
+
+from __future__ import annotations
+
+import shutil
+import tomllib
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from chip2grid.data import data_path
+from chip2grid.errors import InvalidParameterError
+from chip2grid.validation.cases import VLLM_DEV_MEASUREMENTS, load_cases
+from chip2grid.validation.fit import fit, write_calibration
+from chip2grid.validation.predict import catalog_parameters, predict, prepare
+from tests.test_cli import run
+
+CALIBRATION = Path(str(resources.files("chip2grid.catalog").joinpath("calibration.toml")))
+
+
+@pytest.fixture(scope="module")
+def vllm_dev():
+    prep = prepare(load_cases(data_path(VLLM_DEV_MEASUREMENTS)))
+    assert not prep.skipped
+    assert set(prep.engine_keys) == {"vllm-sync"}  # vLLM 0.5.x runs take the vllm-0.5 profile
+    return prep
+
+
+def _log_error(prep, hw, eng, power) -> float:
+    pred = predict(prep, hw, eng, power)["output_tokens_per_s"]
+    measured = np.array([c.metrics["output_tokens_per_s"] for c in prep.cases])
+    return float(np.abs(np.log(pred / measured)).mean())
+
+
+def test_fit_only_moves_the_named_group_alone(vllm_dev) -> None:
+    hw0, _eng, power0 = catalog_parameters(vllm_dev)
+    # start as an engine without data of its own would: TensorRT-LLM-like overheads
+    eng_start = np.tile([2e-3, 4e-6, 0.0], (len(vllm_dev.engine_keys), 1))
+    mask = np.ones(len(vllm_dev.cases), dtype=bool)
+    result = fit(vllm_dev, mask, start=(hw0, eng_start, power0), only=("vllm-sync",))
+    np.testing.assert_array_equal(result.hw, hw0)
+    np.testing.assert_array_equal(result.power, power0)
+    assert not np.allclose(result.engine, eng_start)
+    assert result.fitted_on == "vllmdev" and result.engine_counts == {"vllm-sync": 5}
+    before = _log_error(vllm_dev, hw0, eng_start, power0)
+    after = _log_error(vllm_dev, result.hw, result.engine, result.power)
+    assert after < before / 2, (before, after)
+
+
+def test_fit_only_needs_a_group_with_data(vllm_dev) -> None:
+    params = catalog_parameters(vllm_dev)
+    mask = np.ones(len(vllm_dev.cases), dtype=bool)
+    with pytest.raises(InvalidParameterError, match="fit-only"):
+        fit(vllm_dev, mask, start=params, only=("tensorrt-llm",))
+
+
+def test_partial_write_keeps_every_other_table(vllm_dev, tmp_path) -> None:
+    path = tmp_path / "calibration.toml"
+    shutil.copy(CALIBRATION, path)
+    original = tomllib.loads(path.read_text())
+    params = catalog_parameters(vllm_dev)
+    mask = np.ones(len(vllm_dev.cases), dtype=bool)
+    result = fit(vllm_dev, mask, start=params, only=("vllm-sync",), max_nfev=5)
+    write_calibration(result, path, "chip2grid validate --fit --fit-only vllm-sync")
+    written = tomllib.loads(path.read_text())
+    assert written["hardware"] == original["hardware"]
+    assert written["power"] == original["power"]
+    for key, entry in original["engine"].items():
+        if key != "vllm-sync":
+            assert written["engine"][key] == entry
+    assert "with the other groups held" in written["engine"]["vllm-sync"]["source"]
+    # a second partial write replaces its own header line instead of adding one
+    write_calibration(result, path, "chip2grid validate --fit --fit-only vllm-sync")
+    assert path.read_text().count("# vllm-sync: ") == 1
+
+
+def test_fit_only_without_fit_is_a_one_line_error() -> None:
+    result = run("validate", "--fit-only", "vllm-sync", "--out", "/tmp/chip2grid-fit-only.csv")
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert "--fit-only" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
