@@ -282,20 +282,7 @@ def fit(
             f_scale=0.1,
         ).x
         power = np.append(coeffs, power0[2])
-    fams = sorted({c.source_family for c, m in zip(prep.cases, fit_mask, strict=True) if m})
-    return FitResult(
-        hw=hw,
-        engine=eng,
-        power=power,
-        hw_keys=list(prep.hw_keys),
-        engine_keys=list(prep.engine_keys),
-        num_cases=int(fit_mask.sum()),
-        num_residuals=len(idx),
-        cost=cost,
-        fitted_on=", ".join(fams),
-        hw_counts=hw_counts,
-        engine_counts=engine_counts,
-    )
+    return _result(prep, fit_mask, (hw, eng, power), cost, len(idx), hw_counts, engine_counts)
 
 
 def _check_only(prep: Prepared, fit_mask: np.ndarray, only: tuple[str, ...]) -> None:
@@ -333,14 +320,30 @@ def _partial_result(
     engine_counts = dict(
         Counter(prep.engine_keys[i] for i in prep.engine_index[mine] if prep.engine_keys[i] in only)
     )
-    fams = sorted({c.source_family for c, m in zip(prep.cases, mine, strict=True) if m})
+    return _result(
+        prep, mine, (hw, eng, power), cost, num_residuals, hw_counts, engine_counts, only
+    )
+
+
+def _result(
+    prep: Prepared,
+    mask: np.ndarray,
+    params: tuple[np.ndarray, np.ndarray, np.ndarray],
+    cost: float,
+    num_residuals: int,
+    hw_counts: dict[str, int],
+    engine_counts: dict[str, int],
+    only: tuple[str, ...] = (),
+) -> FitResult:
+    """A :class:`FitResult` of the parameters fitted on the cases ``mask`` selects."""
+    fams = sorted({c.source_family for c, m in zip(prep.cases, mask, strict=True) if m})
     return FitResult(
-        hw=hw,
-        engine=eng,
-        power=power,
+        hw=params[0],
+        engine=params[1],
+        power=params[2],
         hw_keys=list(prep.hw_keys),
         engine_keys=list(prep.engine_keys),
-        num_cases=int(mine.sum()),
+        num_cases=int(mask.sum()),
         num_residuals=num_residuals,
         cost=cost,
         fitted_on=", ".join(fams),
