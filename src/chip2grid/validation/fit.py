@@ -2,9 +2,9 @@
 
 Residuals are log errors ``ln(predicted / measured)``, weighted so that each source family
 counts alike (``1 / sqrt(n_family)``), with a soft-L1 loss against outliers; a family of fewer
-than :data:`FAMILY_MIN_CASES` runs counts in proportion to its size instead, so that a handful of
-runs (five vLLM developer runs) cannot outweigh thousands in the parameters they share. Efficiencies are
-bounded to ``(0, 1]`` so that no prediction beats the roofline.
+than :data:`FAMILY_MIN_CASES` runs counts in proportion to its size instead, so that a handful
+of runs (five vLLM developer runs) cannot outweigh thousands in the parameters they share.
+Efficiencies are bounded to ``(0, 1]`` so that no prediction beats the roofline.
 """
 
 from __future__ import annotations
