@@ -392,7 +392,7 @@ def _tables(
 ) -> list[str]:
     lines = []
     for key, values, source in rows:
-        lines.append(f"[{section}.{key}]")
+        lines.append(f"[{section}.{key}]" if key else f"[{section}]")
         lines += [f"{name} = {float(v):.6g}" for name, v in zip(params, values, strict=True)]
         lines += [f'source = "{source}"', ""]
     return lines
@@ -444,15 +444,19 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
         for i in used_eng
     ]
     lines += _tables("engine", erows, ENGINE_PARAMS)
-    lines.append("[power]")
-    lines.append(f"compute_power_coeff = {float(result.power[0]):.6g}")
-    lines.append(f"memory_power_coeff = {float(result.power[1]):.6g}")
-    lines.append(f"clock_power_exponent = {float(result.power[2]):.6g}")
-    lines.append(
-        f'source = "coefficients: gpu_power_w_mean of the fit set; clock_power_exponent: with the '
-        f'efficiencies, on the power-limited parts of the fit set; {prov}"'
+    lines += _tables(
+        "power",
+        [
+            (
+                "",
+                result.power,
+                "coefficients: gpu_power_w_mean of the fit set; clock_power_exponent: with the "
+                f"efficiencies, on the power-limited parts of the fit set; {prov}",
+            )
+        ],
+        POWER_PARAMS,
     )
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines).rstrip("\n") + "\n")
 
 
 def _update_calibration(result: FitResult, path: Path, command: str) -> None:
@@ -483,9 +487,10 @@ def _update_calibration(result: FitResult, path: Path, command: str) -> None:
             for key, entry in table[section].items()
         ]
         lines += _tables(section, rows, params)
-    lines.append("[power]")
-    lines += [
-        f"{name} = {float(value):.6g}" for name, value in table["power"].items() if name != "source"
-    ]
-    lines.append(f'source = "{table["power"]["source"]}"')
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    power = table["power"]
+    lines += _tables(
+        "power",
+        [("", np.array([power[p] for p in POWER_PARAMS], dtype=float), str(power["source"]))],
+        POWER_PARAMS,
+    )
+    write_text_atomic(path, "\n".join(lines).rstrip("\n") + "\n")

@@ -158,8 +158,6 @@ def prepare(cases: list[Case]) -> Prepared:
         )
         if case.mode == "max_num_seqs" and case.batch_size and not case.max_batch_size:
             max_seqs = case.batch_size  # the client's concurrency: the instance's total
-        if case.engine == "vllm" and case.source_family == "lambda":
-            max_seqs = 256  # vLLM default max_num_seqs caps the 320-request burst
         full_b = float(min(max_seqs, cap))
         batch = float(case.batch_size or 1) if case.mode in ("static_batch", "single") else full_b
         hw_key, engine_key = acc.family, engine.calibration
