@@ -49,7 +49,7 @@ def _catalog_accelerator(accelerator_id: str) -> Accelerator:
     units = acc.compute_units_frac
     return dataclasses.replace(
         acc,
-        reference_dynamic_power_w=(ref.tdp_w - ref.idle_power_w) * units,
+        reference_dynamic_power_w=ref.full_load_dynamic_power_w * units,
         reference_clock_frac=acc.peak_flops_per_s[precision] / units / ref.peak_flops(precision),
     )
 
