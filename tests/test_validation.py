@@ -27,6 +27,12 @@ from chip2grid.validation import load_cases, run_validation
 # E2E 46.9 -> 45.7 %, energy 5.3 %; the fit set unchanged.
 HOLDOUT_MAX = {"throughput": 0.28, "tpot": 0.39, "ttft": 0.48, "e2e": 0.47, "energy": 0.07}
 FIT_MAX = {"throughput": 0.19, "tpot": 0.29, "ttft": 0.23, "e2e": 0.12, "energy": 0.23}
+# measured latencies the model predicts unbounded (the run's rate above the predicted
+# capacity): they cannot enter a MAPE, so their number is held instead. 2026-11-24: held out,
+# the TTFT and E2E of the L40S and B200 MLPerf v4.1 server runs; in the fit set, the TTFT of
+# seven Triton runs of Llama-3.1-70B at 16-32 requests/s (measured 0.1-1.3 s, a queue that a
+# finite benchmark bounds)
+MAX_UNBOUNDED = {"holdout": 4, "fit": 7}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +61,12 @@ def test_error_does_not_get_worse(report, split: str, limits: dict[str, float | 
         if limit is None or group not in mape:
             continue
         assert mape[group][0] <= limit, f"{split} {group} MAPE {mape[group][0]:.3f} > {limit}"
+
+
+def test_unbounded_predictions_are_counted_and_do_not_grow(report) -> None:
+    for split, limit in MAX_UNBOUNDED.items():
+        assert report.unbounded_count(split=split) <= limit, split
+    assert all(math.isinf(r.predicted) for r in report.unbounded)
 
 
 def test_predictions_are_finite_and_positive(report) -> None:
@@ -89,11 +101,9 @@ def test_holdout_by_accelerator_and_hardware_family(measurements_path) -> None:
     assert {fams[i] for i in range(len(fams)) if by_acc[i]} >= {"trtllm", "mlperf"}
     by_arch = holdout_mask(prep, ("blackwell",))
     assert list(by_arch) == [a == "blackwell" for a in archs]
-    assert {accs[i] for i in range(len(accs)) if by_arch[i]} == {
-        "b200",
-        "gb200",
-        "rtx-pro-6000-blackwell",
-    }
+    assert {accs[i] for i in range(len(accs)) if by_arch[i]} == {"b200", "gb200"}
+    gb202 = holdout_mask(prep, ("blackwell-rtx",))  # the RTX PRO die has a family of its own
+    assert {accs[i] for i in range(len(accs)) if gb202[i]} == {"rtx-pro-6000-blackwell"}
     both = holdout_mask(prep, ("lambda", "l40s"))
     assert list(both) == [f == "lambda" or a == "l40s" for f, a in zip(fams, accs, strict=True)]
     with pytest.raises(InvalidParameterError) as info:

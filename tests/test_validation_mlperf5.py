@@ -20,7 +20,13 @@ from chip2grid.validation import (
 # holdout MAPE of the shipped calibration on these runs (the fit never sees MLPerf); set from
 # what chip2grid reaches so that it cannot silently get worse. TTFT is dominated by runs the
 # steady state puts near its capacity (queueing blows up): see the README, Validation.
-MLPERF5_MAX = {"throughput": 0.21, "tpot": 0.62, "ttft": 4.7}
+# 2026-11-24: each run's own output tokens per request instead of the data set's reference
+# lengths (Llama-3.1-8B generates 128-129 tokens, not 81.6) and the RTX PRO 6000 fitted as a
+# family of its own: throughput 20.7 -> 18.4 %, TPOT 59.9 -> 57.2 %, TTFT 466.6 -> 141.2 %, with
+# 150 held-out latencies predicted unbounded (130 before; they cannot enter a MAPE, so their
+# number is held too).
+MLPERF5_MAX = {"throughput": 0.19, "tpot": 0.58, "ttft": 1.45}
+MLPERF5_MAX_UNBOUNDED = 150
 
 
 def test_every_row_names_its_mlperf_source() -> None:
@@ -69,11 +75,12 @@ def test_mlperf5_holdout_error_stays_under_its_thresholds() -> None:
         value, n = mape[group]
         assert n >= 100
         assert value <= limit, f"{group}: {value:.3f} > {limit}"
+    assert report.unbounded_count(split="holdout") <= MLPERF5_MAX_UNBOUNDED
 
 
 # TensorRT-LLM's DeepSeek-R1 blog runs (held out as family "trtblog"): B200 over-predicted by
-# 39-47 %, H200 under-predicted by 18 % (README, Validation)
-TRTBLOG_MAX_THROUGHPUT = 0.35
+# 39-47 %, H200 under-predicted by 18 % (README, Validation); 32.6 % at 2026-11-24
+TRTBLOG_MAX_THROUGHPUT = 0.34
 
 
 def test_trtllm_blog_runs_are_sourced_predicted_and_held_out() -> None:

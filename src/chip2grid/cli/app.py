@@ -487,6 +487,9 @@ def validate_command(
         "holdout_families": list(held),
         "num_rows": len(report.rows),
         "num_skipped_cases": len(report.skipped),
+        "num_unbounded": {
+            split: report.unbounded_count(split=split) for split in ("fit", "holdout")
+        },
         "mape": {
             split: {
                 key: {
@@ -526,6 +529,12 @@ def validate_command(
             f"{row.error_frac:+.0%}",
         )
     console.print(worst)
+    if report.unbounded:
+        console.print(
+            f"{len(report.unbounded)} measured latencies predicted unbounded (rate above the"
+            f" predicted capacity; {report.unbounded_count(split='holdout')} held out), left out"
+            " of the MAPE"
+        )
     console.print(
         f"{len(report.rows)} rows compared, {len(report.skipped)} cases skipped; per-case table in {out}"
     )

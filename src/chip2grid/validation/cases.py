@@ -159,6 +159,20 @@ def _mean_lengths(row: Mapping[str, str]) -> tuple[float, float, bool, int]:
     return isl, osl, assumed, beams
 
 
+def _measured_output_length(metrics: Mapping[str, float], row: Mapping[str, str]) -> float:
+    """The mean output length a run measured: its output tokens per completed request.
+
+    MLPerf's logs report tokens and samples per second of the same run (their ratio is the
+    benchmark's own tokens per sample); a server run completes the requests it was sent, so its
+    request rate stands in for completed requests. Zero when the run reports only one of the two.
+    """
+    tokens = metrics.get("output_tokens_per_s", 0.0)
+    requests = metrics.get("requests_per_s", 0.0)
+    if requests <= 0 and row["mode"] == "server":
+        requests = _float(row.get("request_rate_per_s", ""))
+    return tokens / requests if tokens > 0 and requests > 0 else 0.0
+
+
 _INT_COLUMNS = ("num_accelerators", "tp", "pp", "ep", "batch_size")
 _FLOAT_COLUMNS = ("isl", "osl", "request_rate_per_s")
 
@@ -265,6 +279,9 @@ def load_cases(path: str | Path) -> list[Case]:
     for case_id, group in rows.items():
         first = group[0]
         isl, osl, assumed, beams = _mean_lengths(first)
+        metrics = {r["metric"]: float(r["value"]) for r in group}
+        if _float(first["osl"]) <= 0:
+            osl = _measured_output_length(metrics, first) or osl
         max_batch, power_limit = _configured(first.get("notes", ""))
         weight, kv = _stated_precisions(first)
         cases.append(
@@ -293,7 +310,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 mode=first["mode"],
                 request_rate_per_s=_float(first.get("request_rate_per_s", "")),
                 batch_size=_int(first.get("batch_size", ""), 0),
-                metrics={r["metric"]: float(r["value"]) for r in group},
+                metrics=metrics,
             )
         )
     return cases

@@ -97,6 +97,14 @@ class ValidationReport:
     holdout: tuple[str, ...]
     fit_result: FitResult | None = None
     notes: list[str] = field(default_factory=list)
+    unbounded: list[Row] = field(default_factory=list)
+    """Measured latencies whose prediction is unbounded (``predicted`` is infinite): the run's
+    request rate is above the capacity chip2grid predicts, so its queue grows without end. They
+    cannot enter a MAPE; :meth:`unbounded_count` counts them per split."""
+
+    def unbounded_count(self, *, split: str | None = None) -> int:
+        """How many measured values the model predicts unbounded (in ``split``, or all)."""
+        return sum(1 for r in self.unbounded if split is None or r.split == split)
 
     def mape(self, *, split: str | None = None, key: str = "group") -> dict[str, tuple[float, int]]:
         """Mean absolute percentage error (fraction) and count, grouped by ``key``.
@@ -216,6 +224,7 @@ def run_validation(
     pred = predict(prep, hw, eng, power)
     replayed = replay_all(prep, hw, eng, power)
     rows = []
+    unbounded = []
     for i, case in enumerate(prep.cases):
         split = "fit" if fit_mask[i] else "holdout"
         for metric, value in case.metrics.items():
@@ -223,9 +232,16 @@ def run_validation(
             if target is None or target not in pred or value <= 0:
                 continue
             p = float(replayed[i][target] if target in replayed.get(i, {}) else pred[target][i])
-            if not math.isfinite(p):
-                continue
-            rows.append(Row(case=case, metric=metric, measured=value, predicted=p, split=split))
+            row = Row(case=case, metric=metric, measured=value, predicted=p, split=split)
+            if math.isfinite(p):
+                rows.append(row)
+            elif p > 0:
+                unbounded.append(row)
     return ValidationReport(
-        rows=rows, skipped=prep.skipped, calibration=label, holdout=holdout, fit_result=result
+        rows=rows,
+        skipped=prep.skipped,
+        calibration=label,
+        holdout=holdout,
+        fit_result=result,
+        unbounded=unbounded,
     )
