@@ -7,33 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from chip2grid.validation import load_cases, run_validation
+from chip2grid.validation import load_cases, run_validation, shipped_measurements
 
-HEADER = [
-    "case_id",
-    "source",
-    "model",
-    "accelerator",
-    "num_accelerators",
-    "engine",
-    "engine_version",
-    "weight_precision",
-    "kv_precision",
-    "tp",
-    "pp",
-    "ep",
-    "isl",
-    "osl",
-    "dataset",
-    "mode",
-    "concurrency",
-    "request_rate_per_s",
-    "batch_size",
-    "metric",
-    "value",
-    "unit",
-    "notes",
-]
+
+def _header() -> list[str]:
+    """The measurements schema, as the shipped MLPerf file spells it."""
+    with shipped_measurements().open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle).fieldnames or [])
+
+
+HEADER = _header()
 
 
 def _row(case_id: str, metric: str, value: float, **cells: str) -> dict[str, str]:
