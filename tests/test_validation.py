@@ -79,7 +79,10 @@ def test_report_csv(report, tmp_path) -> None:
     report.write_csv(out)
     with out.open() as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == len(report.rows)
+    assert len(rows) == len(report.rows) + len(report.unbounded)
+    unbounded = [r for r in rows if r["predicted"] == "inf"]
+    assert len(unbounded) == len(report.unbounded) > 0
+    assert all(r["error_frac"] == "inf" for r in unbounded)
     assert {"case_id", "metric", "measured", "predicted", "error_frac", "split"} <= set(rows[0])
     b200 = [r for r in rows if r["case_id"] == "mlperf-v4.1-0074-llama2-70b-99.9-offline"]
     assert b200 and {(r["weight_precision"], r["kv_precision"]) for r in b200} == {("fp4", "fp8")}

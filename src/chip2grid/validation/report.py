@@ -134,7 +134,8 @@ class ValidationReport:
         return sorted(rows, key=lambda r: -abs(r.error_frac))[:n]
 
     def write_csv(self, path: str | Path) -> None:
-        """Write every row; the file is written to a temporary name first, then renamed."""
+        """Write every row, then the unbounded ones (``predicted`` and ``error_frac`` read
+        ``inf``); the file is written to a temporary name first, then renamed."""
         with atomic_open(path, newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(
@@ -161,7 +162,7 @@ class ValidationReport:
                     "split",
                 ]
             )
-            for r in self.rows:
+            for r in [*self.rows, *self.unbounded]:
                 c = r.case
                 writer.writerow(
                     [
