@@ -143,8 +143,18 @@ def _stated_precisions(row: Mapping[str, str]) -> tuple[str, str]:
     return weight, kv
 
 
-def _mean_lengths(row: Mapping[str, str]) -> tuple[float, float, bool, int]:
+def _mean_lengths(
+    row: Mapping[str, str], metrics: Mapping[str, float]
+) -> tuple[float, float, bool, int]:
+    """Mean input and output length of a run, whether the input is assumed, and its beams.
+
+    Each length is the row's where it states one; the output length next is what the run
+    measured (:func:`_measured_output_length`); the rest come from the data set's entry in
+    ``catalog/validation_workloads.toml``.
+    """
     isl, osl = _float(row["isl"]), _float(row["osl"])
+    if osl <= 0:
+        osl = _measured_output_length(metrics, row)
     assumed = False
     beams = 1
     text = (row["dataset"] + " " + row["case_id"]).lower()
@@ -278,10 +288,8 @@ def load_cases(path: str | Path) -> list[Case]:
     cases = []
     for case_id, group in rows.items():
         first = group[0]
-        isl, osl, assumed, beams = _mean_lengths(first)
         metrics = {r["metric"]: float(r["value"]) for r in group}
-        if _float(first["osl"]) <= 0:
-            osl = _measured_output_length(metrics, first) or osl
+        isl, osl, assumed, beams = _mean_lengths(first, metrics)
         max_batch, power_limit = _configured(first.get("notes", ""))
         weight, kv = _stated_precisions(first)
         cases.append(
