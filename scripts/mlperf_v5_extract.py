@@ -349,7 +349,15 @@ def vllm_yaml_config(
         return {}, ""
     text = repo.show(hits[0])
     out = {}
-    for key in ("tensor_parallel_size", "pipeline_parallel_size", "quantization", "kv_cache_dtype"):
+    keys = (
+        "tensor_parallel_size",
+        "pipeline_parallel_size",
+        "quantization",
+        "kv_cache_dtype",
+        "max_num_seqs",
+        "max_num_batched_tokens",
+    )
+    for key in keys:
         m = re.search(rf"^\s*{key}\s*:\s*([^\s#]+)", text, re.M)
         if m:
             out[key] = m.group(1).strip("'\"")

@@ -37,7 +37,7 @@ def _log_error(prep, hw, eng, power) -> float:
 def test_fit_only_moves_the_named_group_alone(vllm_dev) -> None:
     hw0, _eng, power0 = catalog_parameters(vllm_dev)
     # start as an engine without data of its own would: TensorRT-LLM-like overheads
-    eng_start = np.tile([2e-3, 4e-6, 0.0], (len(vllm_dev.engine_keys), 1))
+    eng_start = np.tile([2e-3, 4e-6, 0.0, 1.0], (len(vllm_dev.engine_keys), 1))
     mask = np.ones(len(vllm_dev.cases), dtype=bool)
     result = fit(vllm_dev, mask, start=(hw0, eng_start, power0), only=("vllm-sync",))
     np.testing.assert_array_equal(result.hw, hw0)
@@ -82,3 +82,22 @@ def test_fit_only_without_fit_is_a_one_line_error() -> None:
     assert "Traceback" not in result.stderr
     assert "--fit-only" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_fit_only_one_parameter_of_a_group(vllm_dev) -> None:
+    hw0, _eng, power0 = catalog_parameters(vllm_dev)
+    eng_start = np.tile([2e-3, 4e-6, 0.0, 1.0], (len(vllm_dev.engine_keys), 1))
+    mask = np.ones(len(vllm_dev.cases), dtype=bool)
+    result = fit(
+        vllm_dev,
+        mask,
+        start=(hw0, eng_start, power0),
+        only=("vllm-sync.per_sequence_overhead_s",),
+        max_nfev=20,
+    )
+    moved = ~np.isclose(result.engine, eng_start, rtol=0.0, atol=0.0)
+    # the named parameter alone moves (column 1); the group's other parameters are held
+    assert moved[:, 1].all() and not moved[:, [0, 2, 3]].any()
+    assert result.engine_counts == {"vllm-sync": 5}
+    with pytest.raises(InvalidParameterError, match=r"GROUP\.PARAMETER"):
+        fit(vllm_dev, mask, start=(hw0, eng_start, power0), only=("vllm-sync.no_such_param",))

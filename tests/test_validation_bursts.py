@@ -124,7 +124,7 @@ def test_host_bound_profile_is_left_out_of_the_engine_default() -> None:
     assert get_engine("vllm-0.5").host_bound
     assert host_bound_calibrations() == frozenset({"vllm-host-bound", "vllm-sync"})
     hw = np.ones((1, 6))
-    engine = np.array([[1e-3, 1e-6, 0.0], [5e-2, 2e-4, 2e-4], [3e-3, 3e-6, 0.0]])
+    engine = np.array([[1e-3, 1e-6, 0.0, 0.9], [5e-2, 2e-4, 2e-4, 0.3], [3e-3, 3e-6, 0.0, 0.5]])
     counts = {"tensorrt-llm": 1, "vllm-host-bound": 1, "generic": 1}
     _hw, default = default_parameters(
         hw,
@@ -134,7 +134,9 @@ def test_host_bound_profile_is_left_out_of_the_engine_default() -> None:
         {"hopper": 1},
         counts,
     )
-    assert default == pytest.approx([2e-3, 2e-6, 0.0])  # median of the two engines only
+    # overheads: the median of the two engines only; MoE efficiency: the prior, since MoE
+    # kernels are each engine's own
+    assert default == pytest.approx([2e-3, 2e-6, 0.0, 1.0])
 
 
 def test_mlenergy_vllm_runs_use_the_host_bound_profile(measurements_path) -> None:

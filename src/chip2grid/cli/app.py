@@ -452,7 +452,8 @@ def validate_command(
         typer.Option(
             help="with --fit: comma-separated calibration keys (hardware families, engine"
             " calibrations such as vllm-sync) to fit, holding every other parameter at the"
-            " shipped calibration"
+            " shipped calibration; KEY.PARAMETER fits one parameter of a group"
+            " (tensorrt-llm.moe_gemm_eff_frac)"
         ),
     ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,

@@ -61,7 +61,18 @@ class EngineCalibration:
     step_overhead_s: float = 2e-3
     per_sequence_overhead_s: float = 5e-6
     per_layer_overhead_s: float = 10e-6
+    moe_gemm_eff_frac: float = 1.0
+    """Share of the dense GEMM efficiency that the engine's routed-expert (grouped GEMM) kernels
+    reach: token permutation, per-expert tiles and the kernels' maturity cost MoE layers
+    compute that a dense GEMM of the same size does not pay. 1: as a dense GEMM."""
     source: str = "prior (not fitted)"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.moe_gemm_eff_frac <= 1:
+            raise CatalogError(
+                f"calibration: moe_gemm_eff_frac = {self.moe_gemm_eff_frac}; allowed: (0, 1] "
+                "(no prediction may beat the roofline)"
+            )
 
 
 CLOCK_POWER_EXPONENT_RANGE = (1.0, 3.0)

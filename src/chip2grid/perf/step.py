@@ -85,6 +85,7 @@ class RankShape:
     step_overhead_s: FloatOrArray
     per_sequence_overhead_s: FloatOrArray
     per_layer_overhead_s: FloatOrArray
+    moe_gemm_eff_frac: FloatOrArray = 1.0
 
     @classmethod
     def stack(cls, shapes: list[RankShape]) -> RankShape:
@@ -106,6 +107,7 @@ class RankShape:
             step_overhead_s=eng.step_overhead_s,
             per_sequence_overhead_s=eng.per_sequence_overhead_s,
             per_layer_overhead_s=eng.per_layer_overhead_s,
+            moe_gemm_eff_frac=eng.moe_gemm_eff_frac,
         )
 
 
@@ -194,6 +196,7 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         step_overhead_s=eng.step_overhead_s,
         per_sequence_overhead_s=eng.per_sequence_overhead_s,
         per_layer_overhead_s=eng.per_layer_overhead_s,
+        moe_gemm_eff_frac=eng.moe_gemm_eff_frac,
     )
 
 
@@ -494,15 +497,26 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     assignments = x * k / xp.maximum(f(s.ep), 1.0)
     exp_w = f(s.expert_params)
     rows_per_expert = xp.maximum(x * k / n_exp, 1e-9)
-    moe_flops = 2.0 * assignments * exp_w + 2.0 * x_a * f(s.shared_params)
+    routed_flops = 2.0 * assignments * exp_w
+    shared_flops = 2.0 * x_a * f(s.shared_params)
+    moe_flops = routed_flops + shared_flops
     moe_bytes = (
         touched * exp_w * wb
         + f(s.shared_params) * wb
         + assignments * (2.0 * hid + 3.0 * f(s.expert_ffn)) * ab
     )
-    t_moe, c_moe, mem_moe = _roofline(
-        moe_flops, moe_bytes, peak, gemm_eff(rows_per_expert), bw, m_eff, xp=xp
+    # routed experts reach the engine's grouped-GEMM share of the dense efficiency at large M,
+    # with the dense GEMM's small-M slope (a few rows per expert stream the weights as a dense
+    # GEMM does); shared experts run as dense GEMMs: one efficiency for the sum, the
+    # flop-weighted harmonic mean of the two
+    moe_frac_eff = f(s.moe_gemm_eff_frac)
+    eff_routed = c_eff * moe_frac_eff * rows_per_expert / (rows_per_expert + m_half * moe_frac_eff)
+    eff_moe = xp.where(
+        moe_flops > 0,
+        moe_flops / xp.maximum(routed_flops / eff_routed + shared_flops / gemm_eff(x_a), 1e-30),
+        eff_routed,
     )
+    t_moe, c_moe, mem_moe = _roofline(moe_flops, moe_bytes, peak, eff_moe, bw, m_eff, xp=xp)
     t_moe = xp.where(is_moe, t_moe, 0.0)
     c_moe, mem_moe = xp.where(is_moe, c_moe, 0.0), xp.where(is_moe, mem_moe, 0.0)
     # --- elementwise (norms, residuals, rotary): memory bound

@@ -9,6 +9,7 @@ Efficiencies are bounded to ``(0, 1]`` so that no prediction beats the roofline.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import tomllib
 from collections import Counter
@@ -47,7 +48,14 @@ ENGINE_BOUNDS = {
     "step_overhead_s": (0.0, 0.05, 2e-3),
     "per_sequence_overhead_s": (0.0, 2e-4, 5e-6),
     "per_layer_overhead_s": (0.0, 2e-4, 1e-5),
+    "moe_gemm_eff_frac": (0.2, 1.0, 1.0),
 }
+MOE_PARAM = ENGINE_PARAMS.index("moe_gemm_eff_frac")
+"""Fitted only for engines with MoE runs in the fit set, host-bound ones apart
+(:func:`_moe_counts`); the others keep their start value (the prior 1 in a fit from the priors)."""
+NUM_HW, NUM_ENG = len(HW_PARAMS), len(ENGINE_PARAMS)
+_PRIOR = {p: b[2] for p, b in (HW_BOUNDS | ENGINE_BOUNDS).items()}
+"""Values of parameters a calibration table written before they existed does not give."""
 POWER_BOUNDS = {
     "compute_power_coeff": (0.0, 2.0, 0.9),
     "memory_power_coeff": (0.0, 2.0, 0.6),
@@ -99,6 +107,8 @@ class FitResult:
     fitted_on: str
     hw_counts: dict[str, int]
     engine_counts: dict[str, int]
+    engine_moe_counts: dict[str, int] = dataclasses.field(default_factory=dict)
+    """MoE cases per engine calibration whose ``moe_gemm_eff_frac`` was fitted."""
     only: tuple[str, ...] = ()
     """The groups a partial fit moved (``fit(only=...)``); empty for a full fit."""
 
@@ -184,7 +194,11 @@ def fit(
     def unpack(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         power = power0.copy()
         power[2] = x[-1]
-        return x[: 6 * n_hw].reshape(n_hw, 6), x[6 * n_hw : -1].reshape(n_eng, 3), power
+        return (
+            x[: NUM_HW * n_hw].reshape(n_hw, NUM_HW),
+            x[NUM_HW * n_hw : -1].reshape(n_eng, NUM_ENG),
+            power,
+        )
 
     def residuals(x: np.ndarray) -> np.ndarray:
         hw, eng, power = unpack(x)
@@ -198,15 +212,28 @@ def fit(
     # only parameters of groups that appear in the fit set move; the clock exponent apart
     used_hw = set(prep.hw_index[fit_mask].tolist())
     used_eng = set(prep.engine_index[fit_mask].tolist())
+    moe_keys = _moe_counts(prep, fit_mask)
+    moe_eng = {i for i, key in enumerate(prep.engine_keys) if key in moe_keys}
     free = np.array(
-        [(i // 6) in used_hw for i in range(6 * n_hw)]
-        + [(i // 3) in used_eng for i in range(3 * n_eng)]
+        [(i // NUM_HW) in used_hw for i in range(NUM_HW * n_hw)]
+        + [
+            (i // NUM_ENG) in (moe_eng if i % NUM_ENG == MOE_PARAM else used_eng)
+            for i in range(NUM_ENG * n_eng)
+        ]
         + [False]
     )
     if only:
+        whole = set(only)
+
+        def named(key: str, param: str) -> bool:
+            return key in whole or f"{key}.{param}" in whole
+
         free &= np.array(
-            [prep.hw_keys[i // 6] in only for i in range(6 * n_hw)]
-            + [prep.engine_keys[i // 3] in only for i in range(3 * n_eng)]
+            [named(prep.hw_keys[i // NUM_HW], HW_PARAMS[i % NUM_HW]) for i in range(NUM_HW * n_hw)]
+            + [
+                named(prep.engine_keys[i // NUM_ENG], ENGINE_PARAMS[i % NUM_ENG])
+                for i in range(NUM_ENG * n_eng)
+            ]
             + [False]
         )
         x0[~free] = x_given[~free]  # held exactly, even at a bound
@@ -252,6 +279,7 @@ def fit(
     hw, eng, power0 = unpack(x_full)
     hw_counts = dict(Counter(prep.hw_keys[i] for i in prep.hw_index[fit_mask]))
     engine_counts = dict(Counter(prep.engine_keys[i] for i in prep.engine_index[fit_mask]))
+    moe_counts = _moe_counts(prep, fit_mask)
     hw_default, eng_default = default_parameters(
         hw, eng, prep.hw_keys, prep.engine_keys, hw_counts, engine_counts
     )
@@ -282,7 +310,24 @@ def fit(
             f_scale=0.1,
         ).x
         power = np.append(coeffs, power0[2])
-    return _result(prep, fit_mask, (hw, eng, power), cost, len(idx), hw_counts, engine_counts)
+    return _result(
+        prep, fit_mask, (hw, eng, power), cost, len(idx), hw_counts, engine_counts, moe_counts
+    )
+
+
+def _moe_counts(prep: Prepared, mask: np.ndarray) -> dict[str, int]:
+    """Engine calibration key -> MoE cases it has among ``mask``, for the engines whose MoE
+    efficiency the fit identifies: not host-bound ones, whose steps wait on host CPU work that
+    the fit cannot tell apart from slow expert kernels."""
+    host_bound = host_bound_calibrations()
+    counts = Counter(prep.engine_keys[i] for i in prep.engine_index[mask & prep.is_moe])
+    return {k: n for k, n in counts.items() if k not in host_bound}
+
+
+def only_groups(only: tuple[str, ...]) -> tuple[str, ...]:
+    """The calibration groups of ``--fit-only`` keys (``tensorrt-llm.moe_gemm_eff_frac`` names
+    one parameter of the group ``tensorrt-llm``)."""
+    return tuple(dict.fromkeys(key.split(".", 1)[0] for key in only))
 
 
 def _check_only(prep: Prepared, fit_mask: np.ndarray, only: tuple[str, ...]) -> None:
@@ -290,12 +335,20 @@ def _check_only(prep: Prepared, fit_mask: np.ndarray, only: tuple[str, ...]) -> 
         prep.engine_keys[i] for i in prep.engine_index[fit_mask]
     }
     for key in only:
-        if key not in with_data:
+        group, _, param = key.partition(".")
+        if group not in with_data:
             raise InvalidParameterError(
                 "--fit-only",
                 key,
                 "a hardware family or engine calibration with cases in the fit set: "
                 + ", ".join(sorted(with_data)),
+            )
+        if param and param not in HW_PARAMS + ENGINE_PARAMS:
+            raise InvalidParameterError(
+                "--fit-only",
+                key,
+                "GROUP or GROUP.PARAMETER with a parameter of "
+                + ", ".join(HW_PARAMS + ENGINE_PARAMS),
             )
 
 
@@ -310,18 +363,30 @@ def _partial_result(
 ) -> FitResult:
     """The result of a fit of ``only`` some groups: the families it saw are those of its groups."""
     hw, eng, power = unpack(x_full)
+    groups = only_groups(only)
     mine = fit_mask & (
-        np.isin(prep.hw_index, [i for i, k in enumerate(prep.hw_keys) if k in only])
-        | np.isin(prep.engine_index, [i for i, k in enumerate(prep.engine_keys) if k in only])
+        np.isin(prep.hw_index, [i for i, k in enumerate(prep.hw_keys) if k in groups])
+        | np.isin(prep.engine_index, [i for i, k in enumerate(prep.engine_keys) if k in groups])
     )
     hw_counts = dict(
-        Counter(prep.hw_keys[i] for i in prep.hw_index[mine] if prep.hw_keys[i] in only)
+        Counter(prep.hw_keys[i] for i in prep.hw_index[mine] if prep.hw_keys[i] in groups)
     )
     engine_counts = dict(
-        Counter(prep.engine_keys[i] for i in prep.engine_index[mine] if prep.engine_keys[i] in only)
+        Counter(
+            prep.engine_keys[i] for i in prep.engine_index[mine] if prep.engine_keys[i] in groups
+        )
     )
+    moe_counts = {k: n for k, n in _moe_counts(prep, mine).items() if k in groups}
     return _result(
-        prep, mine, (hw, eng, power), cost, num_residuals, hw_counts, engine_counts, only
+        prep,
+        mine,
+        (hw, eng, power),
+        cost,
+        num_residuals,
+        hw_counts,
+        engine_counts,
+        moe_counts,
+        only,
     )
 
 
@@ -333,6 +398,7 @@ def _result(
     num_residuals: int,
     hw_counts: dict[str, int],
     engine_counts: dict[str, int],
+    moe_counts: dict[str, int],
     only: tuple[str, ...] = (),
 ) -> FitResult:
     """A :class:`FitResult` of the parameters fitted on the cases ``mask`` selects."""
@@ -349,6 +415,7 @@ def _result(
         fitted_on=", ".join(fams),
         hw_counts=hw_counts,
         engine_counts=engine_counts,
+        engine_moe_counts=moe_counts,
         only=only,
     )
 
@@ -384,6 +451,9 @@ def default_parameters(
         if used_eng
         else np.array([ENGINE_BOUNDS[p][2] for p in ENGINE_PARAMS])
     )
+    # MoE kernels are each engine's own: the default, like an engine without MoE runs, keeps the
+    # prior (routed experts as fast as a dense GEMM)
+    eng_default[MOE_PARAM] = ENGINE_BOUNDS["moe_gemm_eff_frac"][2]
     return hw_default, eng_default
 
 
@@ -439,7 +509,7 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
         (
             result.engine_keys[i],
             result.engine[i],
-            f"{prov}; {counts_eng[result.engine_keys[i]]} cases",
+            f"{prov}; {_engine_cases(result, result.engine_keys[i])}",
         )
         for i in used_eng
     ]
@@ -459,6 +529,12 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
     write_text_atomic(path, "\n".join(lines).rstrip("\n") + "\n")
 
 
+def _engine_cases(result: FitResult, key: str) -> str:
+    moe = result.engine_moe_counts.get(key, 0)
+    text = f"{result.engine_counts[key]} cases"
+    return text + (f" (moe_gemm_eff_frac on its {moe} MoE cases)" if moe else "")
+
+
 def _update_calibration(result: FitResult, path: Path, command: str) -> None:
     today = datetime.date.today().isoformat()
     text = path.read_text()
@@ -467,14 +543,15 @@ def _update_calibration(result: FitResult, path: Path, command: str) -> None:
         f"fitted {today} by `{command}` on {result.fitted_on} with the other groups held"
         " at their values"
     )
+    groups = only_groups(result.only)
     for i, key in enumerate(result.hw_keys):
-        if key in result.only:
+        if key in groups:
             table["hardware"][key] = dict(zip(HW_PARAMS, result.hw[i], strict=True))
             table["hardware"][key]["source"] = f"{prov}; {result.hw_counts[key]} cases"
     for i, key in enumerate(result.engine_keys):
-        if key in result.only:
+        if key in groups:
             table["engine"][key] = dict(zip(ENGINE_PARAMS, result.engine[i], strict=True))
-            table["engine"][key]["source"] = f"{prov}; {result.engine_counts[key]} cases"
+            table["engine"][key]["source"] = f"{prov}; {_engine_cases(result, key)}"
     mark = f"# {', '.join(result.only)}: "
     header = [
         line for line in text.splitlines() if line.startswith("#") and not line.startswith(mark)
@@ -483,7 +560,11 @@ def _update_calibration(result: FitResult, path: Path, command: str) -> None:
     lines = [*header, ""]
     for section, params in (("hardware", HW_PARAMS), ("engine", ENGINE_PARAMS)):
         rows = [
-            (key, np.array([entry[p] for p in params], dtype=float), str(entry["source"]))
+            (
+                key,
+                np.array([entry.get(p, _PRIOR[p]) for p in params], dtype=float),
+                str(entry["source"]),
+            )
             for key, entry in table[section].items()
         ]
         lines += _tables(section, rows, params)

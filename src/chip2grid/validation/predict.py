@@ -41,7 +41,12 @@ HW_PARAMS = (
     "comm_eff",
     "comm_latency_s",
 )
-ENGINE_PARAMS = ("step_overhead_s", "per_sequence_overhead_s", "per_layer_overhead_s")
+ENGINE_PARAMS = (
+    "step_overhead_s",
+    "per_sequence_overhead_s",
+    "per_layer_overhead_s",
+    "moe_gemm_eff_frac",
+)
 POWER_PARAMS = ("compute_power_coeff", "memory_power_coeff", "clock_power_exponent")
 THROUGHPUT_METRICS = ("output_tokens_per_s", "requests_per_s", "total_tokens_per_s")
 ENERGY_METRICS = (
@@ -85,6 +90,11 @@ class Prepared:
     peak_attn_flops_per_s: Array
     reference_dynamic_power_w: Array
     reference_clock_frac: Array
+
+    @property
+    def is_moe(self) -> Array:
+        """Cases of mixture-of-experts models (their routed experts use the MoE efficiency)."""
+        return np.asarray(self.shape.moe_frac, dtype=float) > 0
 
     @property
     def may_throttle(self) -> Array:
