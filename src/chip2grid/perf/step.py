@@ -463,6 +463,8 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
         rows = xp.maximum(rows, 1e-9)
         return c_eff * rows / (rows + m_half)
 
+    eff_x = gemm_eff(x_a)  # the dense GEMMs' rows: every token of the attention replica
+
     # --- attention projections (Q, K, V, O): one GEMM family on x_a rows
     attn_w = f(s.attn_params)
     hid = f(s.hidden)
@@ -470,7 +472,7 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
         2.0 * x_a * attn_w,
         attn_w * wb + x_a * (2.0 * hid + attn_w / hid) * ab,
         peak,
-        gemm_eff(x_a),
+        eff_x,
         bw,
         m_eff,
         xp=xp,
@@ -484,7 +486,7 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
         2.0 * x_a * dense_w,
         dense_w * wb + x_a * (2.0 * hid + 3.0 * f(s.dense_ffn)) * ab,
         peak,
-        gemm_eff(x_a),
+        eff_x,
         bw,
         m_eff,
         xp=xp,
@@ -513,7 +515,7 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     eff_routed = c_eff * moe_frac_eff * rows_per_expert / (rows_per_expert + m_half * moe_frac_eff)
     eff_moe = xp.where(
         moe_flops > 0,
-        moe_flops / xp.maximum(routed_flops / eff_routed + shared_flops / gemm_eff(x_a), 1e-30),
+        moe_flops / xp.maximum(routed_flops / eff_routed + shared_flops / eff_x, 1e-30),
         eff_routed,
     )
     t_moe, c_moe, mem_moe = _roofline(moe_flops, moe_bytes, peak, eff_moe, bw, m_eff, xp=xp)

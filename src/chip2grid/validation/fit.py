@@ -212,8 +212,8 @@ def fit(
     # only parameters of groups that appear in the fit set move; the clock exponent apart
     used_hw = set(prep.hw_index[fit_mask].tolist())
     used_eng = set(prep.engine_index[fit_mask].tolist())
-    moe_keys = _moe_counts(prep, fit_mask)
-    moe_eng = {i for i, key in enumerate(prep.engine_keys) if key in moe_keys}
+    moe_counts = _moe_counts(prep, fit_mask)
+    moe_eng = {i for i, key in enumerate(prep.engine_keys) if key in moe_counts}
     free = np.array(
         [(i // NUM_HW) in used_hw for i in range(NUM_HW * n_hw)]
         + [
@@ -279,7 +279,6 @@ def fit(
     hw, eng, power0 = unpack(x_full)
     hw_counts = dict(Counter(prep.hw_keys[i] for i in prep.hw_index[fit_mask]))
     engine_counts = dict(Counter(prep.engine_keys[i] for i in prep.engine_index[fit_mask]))
-    moe_counts = _moe_counts(prep, fit_mask)
     hw_default, eng_default = default_parameters(
         hw, eng, prep.hw_keys, prep.engine_keys, hw_counts, engine_counts
     )
@@ -376,7 +375,12 @@ def _partial_result(
             prep.engine_keys[i] for i in prep.engine_index[mine] if prep.engine_keys[i] in groups
         )
     )
-    moe_counts = {k: n for k, n in _moe_counts(prep, mine).items() if k in groups}
+    # the MoE share moved only where the group, or that one parameter of it, was named
+    moe_counts = {
+        k: n
+        for k, n in _moe_counts(prep, mine).items()
+        if k in only or f"{k}.{ENGINE_PARAMS[MOE_PARAM]}" in only
+    }
     return _result(
         prep,
         mine,

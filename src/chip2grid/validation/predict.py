@@ -25,7 +25,13 @@ from chip2grid.perf import (
     require_fit,
     static_batching,
 )
-from chip2grid.perf.calibration import CLOCK_POWER_EXPONENT_RANGE, catalog_calibration_for
+from chip2grid.perf.calibration import (
+    CLOCK_POWER_EXPONENT_RANGE,
+    EngineCalibration,
+    HardwareCalibration,
+    PowerCalibration,
+    catalog_calibration_for,
+)
 from chip2grid.perf.estimate import Workload, max_concurrency
 from chip2grid.perf.steady import md1_wait_s
 from chip2grid.perf.step import clock_frac
@@ -33,21 +39,14 @@ from chip2grid.validation.cases import Case
 
 Array = np.ndarray
 
-HW_PARAMS = (
-    "gemm_compute_eff",
-    "gemm_m_half_tokens",
-    "attention_compute_eff",
-    "memory_eff",
-    "comm_eff",
-    "comm_latency_s",
-)
-ENGINE_PARAMS = (
-    "step_overhead_s",
-    "per_sequence_overhead_s",
-    "per_layer_overhead_s",
-    "moe_gemm_eff_frac",
-)
-POWER_PARAMS = ("compute_power_coeff", "memory_power_coeff", "clock_power_exponent")
+
+def _fitted_fields(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "source")
+
+
+HW_PARAMS = _fitted_fields(HardwareCalibration)
+ENGINE_PARAMS = _fitted_fields(EngineCalibration)
+POWER_PARAMS = _fitted_fields(PowerCalibration)
 THROUGHPUT_METRICS = ("output_tokens_per_s", "requests_per_s", "total_tokens_per_s")
 ENERGY_METRICS = (
     "gpu_power_w_mean",
@@ -237,8 +236,8 @@ def prepare(cases: list[Case]) -> Prepared:
 def with_parameters(
     prep: Prepared, hw: Array, engine: Array, clock_power_exponent: float
 ) -> RankShape:
-    """The stacked shape with hardware (``[n_hw, 6]``) and engine (``[n_engine, 3]``)
-    parameters, its peaks at the clock that ``clock_power_exponent`` gives each case."""
+    """The stacked shape with hardware (``[n_hw, len(HW_PARAMS)]``) and engine
+    (``[n_engine, len(ENGINE_PARAMS)]``) parameters, its peaks at the clock that ``clock_power_exponent`` gives each case."""
     changes = {name: hw[prep.hw_index, i] for i, name in enumerate(HW_PARAMS)}
     changes.update({name: engine[prep.engine_index, i] for i, name in enumerate(ENGINE_PARAMS)})
     clock = prep.clock_frac(clock_power_exponent)
