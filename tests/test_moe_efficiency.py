@@ -88,3 +88,21 @@ def test_only_engines_with_their_own_moe_runs_fit_it(measurements_path) -> None:
     # ML.ENERGY's Mixtral runs are host-bound: their slowness is not the expert kernels'
     assert "vllm-host-bound" not in counts
     assert all(prep.is_moe[i] == (prep.shape.moe_frac[i] > 0) for i in range(len(prep.cases)))
+
+
+def test_single_sequence_decode_streams_the_chosen_experts() -> None:
+    # one token picks 2 of Mixtral's 8 experts: those two run one row each and their weights
+    # stream from HBM, so the experts are memory-bound, not priced as a quarter row per expert
+    # over all eight (which made batch-1 decode compute-bound)
+    shape = _shape("mixtral-8x7b", 1.0)
+    one = step_time(shape, StepBatch.decode(1.0, 1024.0))
+    moe = float(one.operators["moe_experts"])
+    layers = get_model("mixtral-8x7b").num_layers
+    stream_s = (
+        layers
+        * 2
+        * float(shape.expert_params)
+        * 1.0
+        / (float(shape.memory_bandwidth_bytes_per_s) * float(shape.memory_eff))
+    )
+    assert stream_s <= moe < 1.25 * stream_s

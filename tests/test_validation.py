@@ -25,6 +25,10 @@ from chip2grid.validation import load_cases, run_validation
 # 2026-11-24: the vllm-0.5 profile's overheads, fitted on vLLM developers' runs (vllmdev) with
 # the rest held: holdout throughput 32.4 -> 26.2 %, TPOT 43.2 -> 37.0 %, TTFT 48.3 -> 46.4 %,
 # E2E 46.9 -> 45.7 %, energy 5.3 %; the fit set unchanged.
+# 2026-11-24 (later): developer-guide runs on the PyTorch backend's calibration, GPT-OSS at its
+# guide's activation precision, MoE rows per touched expert, the TensorRT-LLM MoE shares refitted
+# (1.0 and 0.499): holdout throughput 26.4 %, TPOT 36.9 %, TTFT 46.4 %, E2E 45.7 %, energy 5.3 %;
+# fit set throughput 16.1 %.
 HOLDOUT_MAX = {"throughput": 0.28, "tpot": 0.39, "ttft": 0.48, "e2e": 0.47, "energy": 0.07}
 FIT_MAX = {"throughput": 0.19, "tpot": 0.29, "ttft": 0.23, "e2e": 0.12, "energy": 0.23}
 # measured latencies the model predicts unbounded (the run's rate above the predicted
@@ -147,3 +151,35 @@ def test_precision_from_a_public_statement_only_where_the_row_is_empty(
     # a run with no statement keeps the set's default
     gptj = cases["mlperf-v4.1-0015-gptj-99-offline"]
     assert (gptj.weight_precision, gptj.kv_precision) == ("bf16", "auto")
+
+
+def test_activation_precision_only_from_a_statement(measurements_path) -> None:
+    from chip2grid.validation.predict import case_deployment
+
+    cases = {c.case_id: c for c in load_cases(measurements_path)}
+    # TensorRT-LLM's GPT-OSS guide: Hopper runs the MXFP4 experts against BF16 activations,
+    # Blackwell against MXFP8
+    hopper = cases["trtllm-devguide-gpt-oss-20b-h100-sxm-fp8-tp1-1000-1000"]
+    blackwell = cases["trtllm-devguide-gpt-oss-20b-b200-fp4-tp1-1000-1000"]
+    assert hopper.activation_precision == "bf16"
+    assert case_deployment(hopper).compute_precision == "bf16"
+    assert blackwell.activation_precision == "fp8"
+    assert case_deployment(blackwell).compute_precision == "fp8"
+    # a run without a statement keeps the deployment's rule (the weights' precision here)
+    llama = next(
+        c
+        for c in cases.values()
+        if c.case_id.startswith("trtllm-devguide-llama") and c.accelerator == "b200"
+    )
+    assert llama.activation_precision == "auto"
+    assert case_deployment(llama).compute_precision == llama.weight_precision
+
+
+def test_a_post_version_page_is_served_by_the_backend_of_that_version(measurements_path) -> None:
+    # the developer-guide tables say "post-1.0": trtllm-bench on the PyTorch backend
+    cases = load_cases(measurements_path)
+    devguide = [c for c in cases if c.case_id.startswith("trtllm-devguide-")]
+    assert devguide
+    assert {c.engine_profile for c in devguide} == {"tensorrt-llm-pytorch"}
+    older = next(c for c in cases if c.case_id.startswith("trtllm-v0.14"))
+    assert older.engine_profile == "tensorrt-llm"

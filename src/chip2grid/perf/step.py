@@ -498,7 +498,9 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     touched = f(s.experts_local) * (1.0 - xp.power(xp.clip(1.0 - k / n_exp, 0.0, 1.0), x))
     assignments = x * k / xp.maximum(f(s.ep), 1.0)
     exp_w = f(s.expert_params)
-    rows_per_expert = xp.maximum(x * k / n_exp, 1e-9)
+    # rows of each expert that runs (the GEMM's M): a small batch spreads its k choices per
+    # token over few experts, so those few see whole rows, not x*k/n of a row
+    rows_per_expert = xp.maximum(assignments / xp.maximum(touched, 1e-9), 1e-9)
     routed_flops = 2.0 * assignments * exp_w
     shared_flops = 2.0 * x_a * f(s.shared_params)
     moe_flops = routed_flops + shared_flops

@@ -30,6 +30,9 @@ class Case:
     engine_version: str
     weight_precision: str
     kv_precision: str
+    activation_precision: str = "auto"
+    """The matrix units' input precision where a public statement about the run names one (a
+    kernel backend that runs FP4 weights against 16-bit or FP8 activations); ``auto`` else."""
     tp: int
     pp: int
     ep: int
@@ -73,9 +76,14 @@ _UNKNOWN_VERSION = (1_000_000, 0)
 
 
 def _version(text: str) -> tuple[int, int]:
-    """(major, minor) of a version string such as ``0.5.4`` or ``0.6.5.dev964+mlperf50``; one
-    that does not start with numbers (unstated, ``post-1.0 ...``) counts as newer than any."""
-    parts = text.strip().split(".")[:2]
+    """(major, minor) of a version string such as ``0.5.4`` or ``0.6.5.dev964+mlperf50``.
+
+    ``post-1.0 ...`` (a page that names only a lower bound) reads as that bound; a string that
+    does not start with numbers otherwise (unstated) counts as newer than any."""
+    text = text.strip()
+    if text.lower().startswith("post-"):
+        text = text[len("post-") :]
+    parts = text.split(" ", 1)[0].split(".")[:2]
     try:
         return (int(parts[0]), int(parts[1]) if len(parts) > 1 else 0)
     except ValueError:
@@ -130,17 +138,20 @@ def _stated_configs() -> list[dict[str, Any]]:
     return [dict(v) for v in load_table("validation_configs").values()]
 
 
-def _stated_precisions(row: Mapping[str, str]) -> tuple[str, str]:
-    """Weight and KV precision of a run as stated: the row's, else a public statement about the
-    run (``catalog/validation_configs.toml``); empty where neither states it."""
+def _stated_precisions(row: Mapping[str, str]) -> tuple[str, str, str]:
+    """Weight, KV and activation precision of a run as stated: the row's, else a public statement
+    about the run (``catalog/validation_configs.toml``); empty where neither states it. The
+    measurements schema has no activation column, so that one comes only from the statements."""
     weight = (row.get("weight_precision") or "").strip()
     kv = (row.get("kv_precision") or "").strip()
+    activation = ""
     for entry in _stated_configs():
         if row["case_id"].startswith(entry["match"]):
             weight = weight or str(entry.get("weight_precision", ""))
             kv = kv or str(entry.get("kv_precision", ""))
+            activation = str(entry.get("activation_precision", ""))
             break
-    return weight, kv
+    return weight, kv, activation
 
 
 def _mean_lengths(
@@ -291,7 +302,7 @@ def load_cases(path: str | Path) -> list[Case]:
         metrics = {r["metric"]: float(r["value"]) for r in group}
         isl, osl, assumed, beams = _mean_lengths(first, metrics)
         max_batch, power_limit = _configured(first.get("notes", ""))
-        weight, kv = _stated_precisions(first)
+        weight, kv, activation = _stated_precisions(first)
         cases.append(
             Case(
                 case_id=case_id,
@@ -304,6 +315,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 engine_version=first.get("engine_version", ""),
                 weight_precision=weight or "bf16",  # unstated: 16-bit weights, engine KV default
                 kv_precision=kv or "auto",
+                activation_precision=activation or "auto",
                 tp=_int(first.get("tp", ""), 1),
                 pp=_int(first.get("pp", ""), 1),
                 ep=_int(first.get("ep", ""), 1),

@@ -125,6 +125,7 @@ def case_deployment(case: Case) -> Deployment:
         ep=case.ep,
         weight_precision=case.weight_precision,
         kv_precision=case.kv_precision,
+        activation_precision=case.activation_precision,
         engine=get_engine(case.engine_profile).id,
     )
 
