@@ -14,6 +14,7 @@ import math
 import pytest
 
 from chip2grid.validation import load_cases, run_validation
+from chip2grid.validation.predict import case_deployment
 
 # group -> maximum MAPE (fraction). Achieved at the fit of 2026-11-23 (shipped calibration.toml,
 # ML.ENERGY's vLLM runs fitted as the host-bound profile, Lambda's bursts replayed, the B200
@@ -154,8 +155,6 @@ def test_precision_from_a_public_statement_only_where_the_row_is_empty(
 
 
 def test_activation_precision_only_from_a_statement(measurements_path) -> None:
-    from chip2grid.validation.predict import case_deployment
-
     cases = {c.case_id: c for c in load_cases(measurements_path)}
     # TensorRT-LLM's GPT-OSS guide: Hopper runs the MXFP4 experts against BF16 activations,
     # Blackwell against MXFP8

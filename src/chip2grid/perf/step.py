@@ -120,6 +120,15 @@ def clock_frac(deployment: Deployment, calibration: Calibration) -> float:
     )
 
 
+def attention_precision(deployment: Deployment) -> str:
+    """The precision attention's matrix products run at: FP8 where the KV cache and the GEMMs
+    are FP8 and the chip computes it, else the chip's 16-bit type."""
+    d, acc = deployment, deployment.accelerator
+    kv_prec = d.kv_precision_resolved
+    fp8 = kv_prec == "fp8" and kv_prec in acc.peak_flops_per_s and d.compute_precision == "fp8"
+    return kv_prec if fp8 else acc.sixteen_bit
+
+
 def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
     """Describe one accelerator of ``deployment`` for :func:`step_time`."""
     d = deployment
@@ -132,12 +141,7 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         decode_pair = 2.0 * heads_local * (m.qk_head_dim + m.v_dim)
     prefill_pair = 2.0 * heads_local * (m.qk_head_dim + m.v_dim)
     compute = d.compute_precision
-    kv_prec = d.kv_precision_resolved
-    attn_prec = (
-        kv_prec
-        if kv_prec in acc.peak_flops_per_s and kv_prec in ("fp8",) and compute == "fp8"
-        else acc.sixteen_bit
-    )
+    attn_prec = attention_precision(d)
     domain = acc.scale_up_domain_size
     width = max(tp, ep)
     collective_bw = (

@@ -223,15 +223,13 @@ def fit(
         + [False]
     )
     if only:
-        whole = set(only)
-
-        def named(key: str, param: str) -> bool:
-            return key in whole or f"{key}.{param}" in whole
-
         free &= np.array(
-            [named(prep.hw_keys[i // NUM_HW], HW_PARAMS[i % NUM_HW]) for i in range(NUM_HW * n_hw)]
+            [
+                _named(only, prep.hw_keys[i // NUM_HW], HW_PARAMS[i % NUM_HW])
+                for i in range(NUM_HW * n_hw)
+            ]
             + [
-                named(prep.engine_keys[i // NUM_ENG], ENGINE_PARAMS[i % NUM_ENG])
+                _named(only, prep.engine_keys[i // NUM_ENG], ENGINE_PARAMS[i % NUM_ENG])
                 for i in range(NUM_ENG * n_eng)
             ]
             + [False]
@@ -323,6 +321,12 @@ def _moe_counts(prep: Prepared, mask: np.ndarray) -> dict[str, int]:
     return {k: n for k, n in counts.items() if k not in host_bound}
 
 
+def _named(only: tuple[str, ...], key: str, param: str) -> bool:
+    """Whether ``--fit-only`` keys move ``param`` of group ``key`` (the group named whole, or
+    ``KEY.PARAMETER``)."""
+    return key in only or f"{key}.{param}" in only
+
+
 def only_groups(only: tuple[str, ...]) -> tuple[str, ...]:
     """The calibration groups of ``--fit-only`` keys (``tensorrt-llm.moe_gemm_eff_frac`` names
     one parameter of the group ``tensorrt-llm``)."""
@@ -379,7 +383,7 @@ def _partial_result(
     moe_counts = {
         k: n
         for k, n in _moe_counts(prep, mine).items()
-        if k in only or f"{k}.{ENGINE_PARAMS[MOE_PARAM]}" in only
+        if _named(only, k, ENGINE_PARAMS[MOE_PARAM])
     }
     return _result(
         prep,

@@ -34,7 +34,7 @@ from chip2grid.perf.calibration import (
 )
 from chip2grid.perf.estimate import Workload, max_concurrency
 from chip2grid.perf.steady import md1_wait_s
-from chip2grid.perf.step import clock_frac
+from chip2grid.perf.step import attention_precision
 from chip2grid.validation.cases import Case
 
 Array = np.ndarray
@@ -177,9 +177,7 @@ def prepare(cases: list[Case]) -> Prepared:
             engine_keys.append(engine_key)
         hw_idx.append(hw_keys.index(hw_key))
         eng_idx.append(engine_keys.index(engine_key))
-        shape = rank_shape(dep, calibration)
-        clock = clock_frac(dep, calibration)
-        shapes.append(shape)
+        shapes.append(rank_shape(dep, calibration))
         modes.append(case.mode)
         rows.append(
             {
@@ -196,7 +194,7 @@ def prepare(cases: list[Case]) -> Prepared:
                 "tdp": dep.power_limit_resolved_w,
                 "peak": acc.peak_flops(dep.compute_precision),
                 "bw": acc.memory_bandwidth_bytes_per_s,
-                "peak_attn": float(shape.peak_attn_flops_per_s) / clock,
+                "peak_attn": acc.peak_flops(attention_precision(dep)),
                 "ref_dyn": acc.full_load_dynamic_power_w,
                 "ref_clock": acc.reference_clock_frac,
             }
