@@ -34,10 +34,15 @@ def _log_error(prep, hw, eng, power) -> float:
     return float(np.abs(np.log(pred / measured)).mean())
 
 
+def _engine_start(prep) -> np.ndarray:
+    """Engine parameters as an engine without data of its own would start: TensorRT-LLM-like
+    overheads, routed experts as fast as a dense GEMM."""
+    return np.tile([2e-3, 4e-6, 0.0, 1.0], (len(prep.engine_keys), 1))
+
+
 def test_fit_only_moves_the_named_group_alone(vllm_dev) -> None:
     hw0, _eng, power0 = catalog_parameters(vllm_dev)
-    # start as an engine without data of its own would: TensorRT-LLM-like overheads
-    eng_start = np.tile([2e-3, 4e-6, 0.0, 1.0], (len(vllm_dev.engine_keys), 1))
+    eng_start = _engine_start(vllm_dev)
     mask = np.ones(len(vllm_dev.cases), dtype=bool)
     result = fit(vllm_dev, mask, start=(hw0, eng_start, power0), only=("vllm-sync",))
     np.testing.assert_array_equal(result.hw, hw0)
@@ -86,7 +91,7 @@ def test_fit_only_without_fit_is_a_one_line_error() -> None:
 
 def test_fit_only_one_parameter_of_a_group(vllm_dev) -> None:
     hw0, _eng, power0 = catalog_parameters(vllm_dev)
-    eng_start = np.tile([2e-3, 4e-6, 0.0, 1.0], (len(vllm_dev.engine_keys), 1))
+    eng_start = _engine_start(vllm_dev)
     mask = np.ones(len(vllm_dev.cases), dtype=bool)
     result = fit(
         vllm_dev,

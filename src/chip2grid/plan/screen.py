@@ -447,8 +447,20 @@ def _servable(
             [rank_shape(d, ctx.calibration) for d in drafts if d is not None]
         )
     shape = RankShape.stack([shapes[i] for i in keep]) if keep else None
-    schedulers = np.asarray([splits[i].deployment.attention_dp for i in keep], dtype=float)
-    return _Servable(keep, np.asarray(caps_kv, dtype=float), schedulers, spec, shape, draft_shape)
+    return _Servable(
+        keep, np.asarray(caps_kv, dtype=float), _schedulers(splits, keep), spec, shape, draft_shape
+    )
+
+
+def _schedulers(splits: list[_Split], index: list[int]) -> FloatArray:
+    """Attention-DP ranks of the splits ``index`` names, each a scheduler of its own."""
+    return np.asarray([splits[i].deployment.attention_dp for i in index], dtype=float)
+
+
+def _per_instance(knobs: FloatArray, schedulers: FloatArray) -> FloatArray:
+    """Per-scheduler knob values ``(n,)`` as each of the instances applies them, ``(S, n)``:
+    times its attention-DP ranks (:meth:`chip2grid.perf.Deployment.instance_caps`)."""
+    return knobs[None, :] * schedulers[:, None]
 
 
 def _config(
@@ -564,9 +576,8 @@ def _aggregated(
         draft_steps = float(spec.num_speculative_tokens)
     isl, osl = req.input_tokens, req.output_tokens
     osl_steps = 1.0 + (osl - 1.0) / tokens_per_step
-    # an instance's caps: the per-scheduler knobs times its attention-DP ranks
-    caps = ctx.caps[None, :] * sv.schedulers[:, None]
-    budgets = ctx.budgets[None, :] * sv.schedulers[:, None]
+    caps = _per_instance(ctx.caps, sv.schedulers)
+    budgets = _per_instance(ctx.budgets, sv.schedulers)
     g = aggregated_grid(
         shape,
         isl,
@@ -770,12 +781,10 @@ def _disaggregated(
     pre_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in pre_idx])[
         :, None
     ]
-    # an instance's caps: the per-scheduler knobs times its attention-DP ranks
-    pre_sched = np.asarray([splits[i].deployment.attention_dp for i in pre_idx], dtype=float)
     pre = prefill_pool(
         pre_shape,
         isl,
-        ctx.budgets[None, :] * pre_sched[:, None],
+        _per_instance(ctx.budgets, _schedulers(splits, pre_idx)),
         kv_bytes_per_rank=pre_kv,
         link_bandwidth_bytes_per_s=link,
     )
@@ -783,7 +792,7 @@ def _disaggregated(
     dec_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in dec_idx])[
         :, None
     ]
-    dec_caps = ctx.caps[None, :] * sv.schedulers[:, None]
+    dec_caps = _per_instance(ctx.caps, sv.schedulers)
     b = np.minimum(dec_caps, cap_arr[:, None])
     kwargs: dict[str, object] = {}
     if spec is not None and draft_stack is not None:

@@ -236,7 +236,8 @@ def with_parameters(
     prep: Prepared, hw: Array, engine: Array, clock_power_exponent: float
 ) -> RankShape:
     """The stacked shape with hardware (``[n_hw, len(HW_PARAMS)]``) and engine
-    (``[n_engine, len(ENGINE_PARAMS)]``) parameters, its peaks at the clock that ``clock_power_exponent`` gives each case."""
+    (``[n_engine, len(ENGINE_PARAMS)]``) parameters, its peaks at the clock that
+    ``clock_power_exponent`` gives each case."""
     changes = {name: hw[prep.hw_index, i] for i, name in enumerate(HW_PARAMS)}
     changes.update({name: engine[prep.engine_index, i] for i, name in enumerate(ENGINE_PARAMS)})
     clock = prep.clock_frac(clock_power_exponent)
