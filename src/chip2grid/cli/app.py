@@ -81,6 +81,12 @@ def best_deployment(
     return c2g.Deployment(tp=est.tp, pp=est.pp, ep=est.ep, **base), est
 
 
+def _spread(est: c2g.Estimate) -> str:
+    if not (est.input_tokens_cv or est.output_tokens_cv):
+        return ""
+    return f" (cv {est.input_tokens_cv:g} / {est.output_tokens_cv:g})"
+
+
 def _print_estimate(est: c2g.Estimate, title: str) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("quantity", style="bold")
@@ -92,7 +98,10 @@ def _print_estimate(est: c2g.Estimate, title: str) -> None:
             "precision (weights / KV / compute)",
             f"{est.weight_precision} / {est.kv_precision} / {est.compute_precision}",
         ),
-        ("load", f"{est.mode}, {est.input_tokens:.0f} in / {est.output_tokens:.0f} out tokens"),
+        (
+            "load",
+            f"{est.mode}, {est.input_tokens:.0f} in / {est.output_tokens:.0f} out tokens{_spread(est)}",
+        ),
         (
             "output throughput",
             f"{est.output_tokens_per_s:,.0f} tokens/s ({est.output_tokens_per_s / est.num_accelerators:,.0f} per accelerator)",
@@ -197,6 +206,17 @@ def estimate_command(
     ] = "tensorrt-llm",
     input_tokens: Annotated[float, typer.Option(help="mean prompt tokens per request")] = 2048,
     output_tokens: Annotated[float, typer.Option(help="mean generated tokens per request")] = 128,
+    input_tokens_cv: Annotated[
+        float,
+        typer.Option(help="spread of prompt lengths: standard deviation over mean (0: fixed)"),
+    ] = 0.0,
+    output_tokens_cv: Annotated[
+        float,
+        typer.Option(
+            help="spread of generated lengths: standard deviation over mean (0: fixed; about 1 "
+            "for chat, more for reasoning)"
+        ),
+    ] = 0.0,
     concurrency: Annotated[
         float | None, typer.Option(help="closed loop of N concurrent users")
     ] = None,
@@ -263,7 +283,12 @@ def estimate_command(
     )
     if num_accelerators < 1:
         raise InvalidParameterError("--num-accelerators", num_accelerators, "an integer >= 1")
-    workload = c2g.Workload(input_tokens=input_tokens, output_tokens=output_tokens)
+    workload = c2g.Workload(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        input_tokens_cv=input_tokens_cv,
+        output_tokens_cv=output_tokens_cv,
+    )
     arch = c2g.get_model(model)
     acc = c2g.get_accelerator(accelerator)
     c2g.get_engine(engine)
@@ -456,6 +481,14 @@ def validate_command(
             " (tensorrt-llm.moe_gemm_eff_frac)"
         ),
     ] = "",
+    length_spread: Annotated[
+        bool,
+        typer.Option(
+            "--length-spread",
+            help="apply the spread of request lengths recorded for a data set (MLPerf's); by "
+            "default every request is at the mean lengths, as the calibration was fitted",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Predict every published measurement chip2grid can express and report the errors."""
@@ -473,7 +506,20 @@ def validate_command(
     only = tuple(k.strip() for k in fit_only.split(",") if k.strip())
     if only and not fit:
         raise InvalidParameterError("--fit-only", fit_only, "only together with --fit")
-    report = run_validation(files, holdout=held, refit=fit, max_nfev=max_nfev, fit_only=only)
+    if write and length_spread:
+        raise InvalidParameterError(
+            "--length-spread",
+            True,
+            "not with --write: the shipped calibration is fitted at the mean lengths",
+        )
+    report = run_validation(
+        files,
+        holdout=held,
+        refit=fit,
+        max_nfev=max_nfev,
+        fit_only=only,
+        length_spread=length_spread,
+    )
     report.write_csv(out)
     if fit and write and report.fit_result is not None:
         from importlib import resources
@@ -486,6 +532,7 @@ def validate_command(
     summary = {
         "calibration": report.calibration,
         "holdout_families": list(held),
+        "length_spread": length_spread,
         "num_rows": len(report.rows),
         "num_skipped_cases": len(report.skipped),
         "num_unbounded": {

@@ -16,7 +16,13 @@ from chip2grid.perf.deployment import Deployment, parallel_layouts
 from chip2grid.perf.engine import EngineProfile, get_engine
 from chip2grid.perf.memory import MemoryPlan, require_fit
 from chip2grid.perf.speculative import SpeculativeDecoding
-from chip2grid.perf.steady import Cycle, continuous_batching, md1_wait_s, static_batching
+from chip2grid.perf.steady import (
+    Cycle,
+    continuous_batching,
+    decode_context_tokens,
+    md1_wait_s,
+    static_batching,
+)
 from chip2grid.perf.step import (
     OPERATORS,
     RankShape,
@@ -29,14 +35,26 @@ from chip2grid.perf.step import (
 
 Mode = Literal["max_load", "concurrency", "request_rate", "static"]
 MODES: tuple[str, ...] = ("max_load", "concurrency", "request_rate", "static")
+MAX_LENGTH_CV = 10.0
+"""Largest coefficient of variation of request lengths accepted (a heavy tail of 100x the
+median is about 5)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Workload:
-    """Mean request shape: prompt tokens in, generated tokens out."""
+    """Mean request shape: prompt tokens in, generated tokens out.
+
+    ``input_tokens_cv`` and ``output_tokens_cv`` are the coefficients of variation (standard
+    deviation over mean) of the lengths; 0 means every request has the mean lengths. A spread
+    of output lengths lengthens the mean context of the decode batch, which over-represents long
+    outputs (:func:`chip2grid.perf.steady.decode_context_tokens`); a spread of input lengths
+    adds prefill attention work.
+    """
 
     input_tokens: float
     output_tokens: float
+    input_tokens_cv: float = 0.0
+    output_tokens_cv: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("input_tokens", "output_tokens"):
@@ -45,6 +63,21 @@ class Workload:
                 raise InvalidParameterError(
                     name.replace("_", "-"), value, "a number of tokens >= 1"
                 )
+        for name in ("input_tokens_cv", "output_tokens_cv"):
+            value = getattr(self, name)
+            if not 0 <= value <= MAX_LENGTH_CV:
+                raise InvalidParameterError(
+                    name.replace("_", "-"),
+                    value,
+                    f"a coefficient of variation from 0 (fixed lengths) to {MAX_LENGTH_CV:g}",
+                )
+
+    @property
+    def decode_context_tokens(self) -> float:
+        """Mean context of a sequence in the decode batch."""
+        return float(
+            decode_context_tokens(self.input_tokens, self.output_tokens, self.output_tokens_cv)
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,6 +162,10 @@ class Estimate:
     clock_frac: float = 1.0
     """Share of the datasheet clock the matrix units sustain under full load (below 1 when the
     power limit binds: :func:`chip2grid.perf.step.clock_frac`)."""
+    input_tokens_cv: float = 0.0
+    """Coefficient of variation of the input lengths the estimate assumed (:class:`Workload`)."""
+    output_tokens_cv: float = 0.0
+    """Coefficient of variation of the output lengths the estimate assumed."""
     prefill_time_frac: float = 0.0
     """Share of busy time charged to input tokens by stand-alone cost
     (:func:`chip2grid.perf.attribution.prefill_time_share`); it splits cost per token. NaN
@@ -150,9 +187,15 @@ def _phase(step: StepTimes) -> PhaseBreakdown:
 
 
 def _kv_tokens_per_seq(engine: EngineProfile, workload: Workload) -> float:
+    """KV tokens a sequence of the running batch holds on average.
+
+    An engine that reserves a request's whole length at admission holds its input plus its
+    output; one that allocates as tokens arrive holds its current context. Either way the
+    running batch over-represents long outputs when lengths vary (see :class:`Workload`).
+    """
     if engine.kv_reservation == "full":
-        return workload.input_tokens + workload.output_tokens
-    return workload.input_tokens + workload.output_tokens / 2.0
+        return workload.input_tokens + workload.output_tokens * (1.0 + workload.output_tokens_cv**2)
+    return workload.decode_context_tokens
 
 
 def max_concurrency(
@@ -216,6 +259,11 @@ def estimate(
     saturated = False
     single_prefill = step_time(shape, StepBatch.prefill(1.0, isl))
     if load.mode == "static":
+        if workload.input_tokens_cv or workload.output_tokens_cv:
+            notes.append(
+                "static batching is estimated at the mean lengths: the length spread is not "
+                "applied (a static batch runs until its longest request ends)"
+            )
         batch = float(load.batch_size)
         if batch > cap:
             raise InfeasibleError(
@@ -252,6 +300,8 @@ def estimate(
                 query_tokens=query_tokens,
                 draft_shape=draft_shape,
                 num_draft_steps=draft_steps,
+                input_cv=workload.input_tokens_cv,
+                output_cv=workload.output_tokens_cv,
             )
 
         full_b = float(min(max_seqs, cap))
@@ -399,6 +449,8 @@ def estimate(
         speculative_tokens_per_step=spec_tokens,
         power_limit_w=deployment.power_limit_resolved_w,
         clock_frac=clock,
+        input_tokens_cv=workload.input_tokens_cv,
+        output_tokens_cv=workload.output_tokens_cv,
         prefill_time_frac=prefill_time_share(
             shape,
             isl,

@@ -7,10 +7,18 @@ separate prefill steps otherwise) and ``B`` decode tokens at the mean context
 ``isl + osl / 2``. A request yields ``osl`` tokens: one from its prefill, the rest from decode
 steps. Static batching prefills a whole batch, then decodes it ``osl - 1`` steps (summed by a
 midpoint rule over the growing context).
+
+Lengths that vary between requests change the mean context, not the token counts: a request
+stays in the decode batch for as many steps as it generates, so the batch over-represents long
+outputs (length-biased sampling) and its mean context is ``isl + osl (1 + cv_out^2) / 2``; a
+prefill token attends on average to ``(isl (1 + cv_in^2) + 1) / 2`` tokens, since a prompt's
+attention work grows with the square of its length. ``cv`` is the coefficient of variation
+(standard deviation over mean) of the lengths; 0, fixed lengths, gives the formulas above.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +27,27 @@ from numpy.typing import NDArray
 from chip2grid.perf.step import Array, FloatOrArray, RankShape, StepBatch, StepTimes, step_time
 
 STATIC_QUADRATURE_POINTS = 16
+
+
+def decode_context_tokens(
+    input_tokens: FloatOrArray, output_tokens: FloatOrArray, output_cv: FloatOrArray = 0.0
+) -> Array:
+    """Mean context of a sequence in the decode batch (see module notes).
+
+    With output lengths of mean ``osl`` and coefficient of variation ``cv``, a sequence in the
+    batch has generated half of a length-biased output, ``E[o^2] / (2 E[o])``.
+    """
+    isl = np.asarray(input_tokens, dtype=float)
+    osl = np.asarray(output_tokens, dtype=float)
+    out: Array = isl + osl * (1.0 + np.square(output_cv)) / 2.0
+    return out
+
+
+def prefill_context_tokens(input_tokens: FloatOrArray, input_cv: FloatOrArray = 0.0) -> Array:
+    """Mean context a prefill token attends to: ``E[i^2] / (2 E[i]) + 1/2`` (see module notes)."""
+    isl = np.asarray(input_tokens, dtype=float)
+    out: Array = (isl * (1.0 + np.square(input_cv)) + 1.0) / 2.0
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +81,15 @@ def continuous_batching(
     query_tokens: FloatOrArray = 1.0,
     draft_shape: RankShape | None = None,
     num_draft_steps: FloatOrArray = 0.0,
+    input_cv: FloatOrArray = 0.0,
+    output_cv: FloatOrArray = 0.0,
 ) -> Cycle:
     """Steady state of one instance holding ``num_seqs`` sequences (see module notes).
 
     With speculative decoding a decode step scores ``query_tokens`` positions per sequence and
     is preceded by ``num_draft_steps`` steps of ``draft_shape``; ``output_tokens`` then counts
-    verification steps, not tokens.
+    verification steps, not tokens. ``input_cv`` and ``output_cv`` are the coefficients of
+    variation of the request lengths (0: every request has the mean lengths).
     """
     isl = np.maximum(np.asarray(input_tokens, dtype=float), 1.0)
     osl = np.maximum(np.asarray(output_tokens, dtype=float), 1.0)
@@ -65,17 +97,20 @@ def continuous_batching(
     budget = np.asarray(max_num_batched_tokens, dtype=float)
     mixed_b = np.asarray(mixed, dtype=bool)
     decode_len = osl - 1.0
-    ctx = isl + osl / 2.0
+    ctx = decode_context_tokens(isl, osl, output_cv)
+    p_ctx = prefill_context_tokens(isl, input_cv)
     # requests per iteration: limited by the batch and, when mixed, by the token budget
     r_batch = b / np.maximum(decode_len, 1.0)
     r_budget = budget / (isl + decode_len)
     r = np.where(mixed_b, np.minimum(r_batch, r_budget), r_batch)
     d_seqs = np.where(decode_len > 0, r * decode_len, 0.0)
     # mixed: prefill tokens ride in the same step, chunked by the budget
-    mixed_step = step_time(shape, fused_step_batch(isl, r * isl, r, d_seqs, ctx, query_tokens))
+    mixed_step = step_time(
+        shape, fused_step_batch(isl, r * isl, r, d_seqs, ctx, query_tokens, p_ctx)
+    )
     # separate: prefill steps of as many whole prompts as the budget admits
     per_prefill = prompts_per_prefill_step(isl, budget, b)
-    prefill_step = step_time(shape, StepBatch.prefill(per_prefill, isl))
+    prefill_step = step_time(shape, _prefill_batch(per_prefill, isl, p_ctx))
     decode_step = step_time(shape, StepBatch.decode(d_seqs, ctx, query_tokens))
     draft_s = draft_step_work(draft_shape, num_draft_steps, d_seqs, ctx)[0]
     separate_iter = (
@@ -85,8 +120,10 @@ def continuous_batching(
     iteration = np.where(mixed_b, mixed_step.total_s + draft_s, separate_iter)
     # latency of one prompt's prefill once admitted
     chunks, chunk_tokens = prefill_chunking(isl, budget, d_seqs, r)
-    chunk_step = step_time(shape, chunk_step_batch(isl, chunk_tokens, d_seqs, ctx, query_tokens))
-    single_prefill = step_time(shape, StepBatch.prefill(1.0, isl))
+    chunk_step = step_time(
+        shape, chunk_step_batch(isl, chunk_tokens, d_seqs, ctx, query_tokens, p_ctx)
+    )
+    single_prefill = step_time(shape, _prefill_batch(1.0, isl, p_ctx))
     prefill_latency = np.where(mixed_b, chunks * chunk_step.total_s, single_prefill.total_s)
     step = _select(mixed_b, mixed_step, decode_step)
     return Cycle(
@@ -113,18 +150,22 @@ def fused_step_batch(
     decode_seqs: FloatOrArray,
     decode_context: FloatOrArray,
     query_tokens: FloatOrArray = 1.0,
+    prefill_context: FloatOrArray | None = None,
 ) -> StepBatch:
     """One fused (mixed) step of the fluid model: prefill beside the decode batch.
 
     ``prompt_tokens`` new tokens of ``num_prompts`` prompts of ``input_tokens`` (attending to
-    half the prompt on average), fused with ``decode_seqs`` sequences at ``decode_context``
-    scoring ``query_tokens`` positions each. Shared by :func:`continuous_batching` and the
-    planner's tabulated steady state (:mod:`chip2grid.plan.grid`), so both compute one model.
+    ``prefill_context`` tokens, by default half the prompt), fused with ``decode_seqs``
+    sequences at ``decode_context`` scoring ``query_tokens`` positions each. Shared by
+    :func:`continuous_batching` and the planner's tabulated steady state
+    (:mod:`chip2grid.plan.grid`), so both compute one model.
     """
     return StepBatch(
         prefill_tokens=prompt_tokens,
         prefill_seqs=num_prompts,
-        prefill_context=(input_tokens + 1.0) / 2.0,
+        prefill_context=prefill_context_tokens(input_tokens)
+        if prefill_context is None
+        else prefill_context,
         decode_seqs=decode_seqs,
         decode_context=decode_context,
         decode_query_tokens=query_tokens,
@@ -137,6 +178,7 @@ def chunk_step_batch(
     decode_seqs: FloatOrArray,
     decode_context: FloatOrArray,
     query_tokens: FloatOrArray = 1.0,
+    prefill_context: FloatOrArray | None = None,
 ) -> StepBatch:
     """The step that carries one prefill chunk of ``chunk_tokens`` (see :func:`prefill_chunking`).
 
@@ -149,6 +191,16 @@ def chunk_step_batch(
         decode_seqs,
         decode_context,
         query_tokens,
+        prefill_context,
+    )
+
+
+def _prefill_batch(
+    num_prompts: FloatOrArray, input_tokens: FloatOrArray, prefill_context: FloatOrArray
+) -> StepBatch:
+    """A prefill-only step of ``num_prompts`` whole prompts attending to ``prefill_context``."""
+    return dataclasses.replace(
+        StepBatch.prefill(num_prompts, input_tokens), prefill_context=prefill_context
     )
 
 

@@ -39,6 +39,10 @@ class Case:
     input_tokens: float
     output_tokens: float
     input_tokens_assumed: bool
+    input_tokens_cv: float = 0.0
+    """Coefficient of variation of the data set's input lengths (0: fixed or unknown)."""
+    output_tokens_cv: float = 0.0
+    """Coefficient of variation of the output lengths the run generates (0: fixed or unknown)."""
     beam_width: int
     unstated: tuple[str, ...] = ()
     """Setup a multi-accelerator or MLPerf run leaves unstated and chip2grid will not assume:
@@ -156,18 +160,20 @@ def _stated_precisions(row: Mapping[str, str]) -> tuple[str, str, str]:
 
 def _mean_lengths(
     row: Mapping[str, str], metrics: Mapping[str, float]
-) -> tuple[float, float, bool, int]:
-    """Mean input and output length of a run, whether the input is assumed, and its beams.
+) -> tuple[float, float, bool, int, float, float]:
+    """Mean input and output length of a run, whether the input is assumed, its beams, and the
+    coefficients of variation of its input and output lengths.
 
     Each length is the row's where it states one; the output length next is what the run
-    measured (:func:`_measured_output_length`); the rest come from the data set's entry in
-    ``catalog/validation_workloads.toml``.
+    measured (:func:`_measured_output_length`); the rest, and the spreads, come from the data
+    set's entry in ``catalog/validation_workloads.toml``.
     """
     isl, osl = _float(row["isl"]), _float(row["osl"])
     if osl <= 0:
         osl = _measured_output_length(metrics, row)
     assumed = False
     beams = 1
+    in_cv = out_cv = 0.0
     text = (row["dataset"] + " " + row["case_id"]).lower()
     for entry in _workload_defaults().values():
         if entry["match"].lower() in text:
@@ -176,8 +182,10 @@ def _mean_lengths(
             if osl <= 0:
                 osl = float(entry["output_tokens"])
             beams = int(entry.get("beam_width", 1))
+            in_cv = float(entry.get("input_tokens_cv", 0.0))
+            out_cv = float(entry.get("output_tokens_cv", 0.0))
             break
-    return isl, osl, assumed, beams
+    return isl, osl, assumed, beams, in_cv, out_cv
 
 
 def _measured_output_length(metrics: Mapping[str, float], row: Mapping[str, str]) -> float:
@@ -300,7 +308,7 @@ def load_cases(path: str | Path) -> list[Case]:
     for case_id, group in rows.items():
         first = group[0]
         metrics = {r["metric"]: float(r["value"]) for r in group}
-        isl, osl, assumed, beams = _mean_lengths(first, metrics)
+        isl, osl, assumed, beams, in_cv, out_cv = _mean_lengths(first, metrics)
         max_batch, power_limit = _configured(first.get("notes", ""))
         weight, kv, activation = _stated_precisions(first)
         cases.append(
@@ -322,6 +330,8 @@ def load_cases(path: str | Path) -> list[Case]:
                 input_tokens=isl,
                 output_tokens=osl,
                 input_tokens_assumed=assumed,
+                input_tokens_cv=in_cv,
+                output_tokens_cv=out_cv,
                 beam_width=beams,
                 unstated=_unstated(first, weight_stated=bool(weight)),
                 max_batch_size=max_batch,

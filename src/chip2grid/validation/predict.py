@@ -33,7 +33,7 @@ from chip2grid.perf.calibration import (
     catalog_calibration_for,
 )
 from chip2grid.perf.estimate import Workload, max_concurrency
-from chip2grid.perf.steady import md1_wait_s
+from chip2grid.perf.steady import Cycle, md1_wait_s
 from chip2grid.perf.step import attention_precision
 from chip2grid.validation.cases import Case
 
@@ -70,6 +70,8 @@ class Prepared:
     engine_index: Array
     isl: Array
     osl: Array
+    input_cv: Array
+    output_cv: Array
     batch: Array
     full_batch: Array
     replicas: Array
@@ -152,7 +154,12 @@ def prepare(cases: list[Case]) -> Prepared:
             if case.unstated:
                 raise Chip2GridError(f"the source does not state its {' or '.join(case.unstated)}")
             dep = case_deployment(case)
-            workload = Workload(input_tokens=case.input_tokens, output_tokens=case.output_tokens)
+            workload = Workload(
+                input_tokens=case.input_tokens,
+                output_tokens=case.output_tokens,
+                input_tokens_cv=case.input_tokens_cv,
+                output_tokens_cv=case.output_tokens_cv,
+            )
             plan = require_fit(dep, engine, case.input_tokens + case.output_tokens)
             cap = max_concurrency(dep, plan, engine, workload)
             if cap < 1:
@@ -183,6 +190,8 @@ def prepare(cases: list[Case]) -> Prepared:
             {
                 "isl": case.input_tokens,
                 "osl": case.output_tokens,
+                "input_cv": case.input_tokens_cv,
+                "output_cv": case.output_tokens_cv,
                 "batch": batch,
                 "full_batch": full_b,
                 "replicas": dep.num_replicas,
@@ -214,6 +223,8 @@ def prepare(cases: list[Case]) -> Prepared:
         engine_index=np.array(eng_idx, dtype=int),
         isl=col("isl"),
         osl=col("osl"),
+        input_cv=col("input_cv"),
+        output_cv=col("output_cv"),
         batch=col("batch"),
         full_batch=col("full_batch"),
         replicas=col("replicas"),
@@ -262,26 +273,33 @@ def predict(
     if continuous.any():
         idx = np.flatnonzero(continuous)
         sub = _subset(shape, idx)
-        full = continuous_batching(
-            sub, isl[idx], osl[idx], prep.full_batch[idx], prep.mixed[idx], prep.budget[idx]
-        )
+
+        def cycle(num_seqs: Array) -> Cycle:
+            return continuous_batching(
+                sub,
+                isl[idx],
+                osl[idx],
+                num_seqs,
+                prep.mixed[idx],
+                prep.budget[idx],
+                input_cv=prep.input_cv[idx],
+                output_cv=prep.output_cv[idx],
+            )
+
+        full = cycle(prep.full_batch[idx])
         cap_rps = full.requests_per_s
         rate = np.where(mode[idx] == "server", prep.rate_per_instance[idx], cap_rps)
         b = np.where(mode[idx] == "server", 1.0, prep.full_batch[idx])
         server_rows = mode[idx] == "server"
         if server_rows.any():
             for _ in range(SERVER_FIXED_POINT_ITERATIONS):
-                cyc = continuous_batching(
-                    sub, isl[idx], osl[idx], np.maximum(b, 1.0), prep.mixed[idx], prep.budget[idx]
-                )
+                cyc = cycle(np.maximum(b, 1.0))
                 b_new = np.minimum(
                     rate * ((osl[idx] - 1.0) * cyc.iteration_s + cyc.prefill_latency_s),
                     prep.full_batch[idx],
                 )
                 b = np.where(server_rows, 0.5 * b + 0.5 * b_new, b)
-        cyc = continuous_batching(
-            sub, isl[idx], osl[idx], np.maximum(b, 1.0), prep.mixed[idx], prep.budget[idx]
-        )
+        cyc = cycle(np.maximum(b, 1.0))
         saturated = server_rows & (rate >= cap_rps)
         wait = np.where(server_rows, md1_wait_s(rate / cap_rps, 1.0 / cap_rps), 0.0)
         wait = np.where(saturated, np.inf, wait)

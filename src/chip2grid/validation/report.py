@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -198,8 +199,14 @@ def run_validation(
     families: tuple[str, ...] | None = None,
     max_nfev: int = 60,
     fit_only: tuple[str, ...] = (),
+    length_spread: bool = False,
 ) -> ValidationReport:
     """Predict every case chip2grid can express and compare with the measurement.
+
+    ``length_spread`` applies the spread of request lengths that
+    ``catalog/validation_workloads.toml`` records for a data set (MLPerf's); by default every
+    request is taken at the mean lengths, as the shipped calibration was fitted (README,
+    Validation limitations, has both sets of figures).
 
     With ``refit`` the parameters are fitted anew on the cases ``holdout`` leaves in (source
     families, accelerators or hardware families: :func:`holdout_mask`; the result is in
@@ -211,6 +218,8 @@ def run_validation(
     cases = with_burst_metrics(load_measurement_files(paths))
     if families:
         cases = [c for c in cases if c.source_family in families]
+    if not length_spread:
+        cases = [dataclasses.replace(c, input_tokens_cv=0.0, output_tokens_cv=0.0) for c in cases]
     prep = prepare(cases)
     fit_mask = ~holdout_mask(prep, holdout)
     result = None
