@@ -146,3 +146,33 @@ def test_estimate_takes_the_spread_on_the_command_line() -> None:
     bad = _cli(*base, "--output-tokens-cv", "-1")
     assert bad.returncode != 0
     assert "output-tokens-cv" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_synthetic_traces_draw_lengths_of_the_given_spread() -> None:
+    from chip2grid.serving import synthetic_trace
+
+    fixed = synthetic_trace(4000, 10.0, 500, 200, seed=2)
+    spread = synthetic_trace(4000, 10.0, 500, 200, seed=2, output_tokens_cv=1.0)
+    assert np.array_equal(fixed.arrival_s, spread.arrival_s)
+    assert set(fixed.output_tokens.tolist()) == {200}
+    out = spread.output_tokens
+    assert out.mean() == pytest.approx(200, rel=0.05)
+    assert out.std() / out.mean() == pytest.approx(1.0, rel=0.08)
+    assert set(spread.input_tokens.tolist()) == {500}
+    with pytest.raises(InvalidParameterError, match="input_tokens_cv"):
+        synthetic_trace(10, 1.0, 500, 200, input_tokens_cv=-1.0)
+
+
+def test_disaggregated_pools_see_the_spread() -> None:
+    from chip2grid.perf import calibration_for, decode_pool, prefill_pool, rank_shape
+
+    dep = _deployment("tensorrt-llm")
+    shape = rank_shape(dep, calibration_for(dep.accelerator.family, "tensorrt-llm"))
+    plain = decode_pool(shape, 2000.0, 1000.0, 128.0)
+    spread = decode_pool(shape, 2000.0, 1000.0, 128.0, output_cv=1.0)
+    assert spread.step_s > plain.step_s  # the batch reads a longer mean context
+    kw = dict(kv_bytes_per_rank=0.0, link_bandwidth_bytes_per_s=np.inf)
+    assert (
+        prefill_pool(shape, 8000.0, 8192.0, input_cv=1.0, **kw).latency_s
+        > prefill_pool(shape, 8000.0, 8192.0, **kw).latency_s
+    )

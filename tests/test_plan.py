@@ -196,9 +196,12 @@ def test_speculative_settings_are_checked() -> None:
     assert set(s.speculative.tolist()) == {"off"}
 
 
+@pytest.mark.parametrize("cvs", [(0.0, 0.0), (0.7, 1.2)])
 @pytest.mark.parametrize("mixed", [True, False])
 @pytest.mark.parametrize(("isl", "osl"), [(1024, 256), (3000, 2), (100, 1)])
-def test_grid_agrees_with_continuous_batching(mixed: bool, isl: float, osl: float) -> None:
+def test_grid_agrees_with_continuous_batching(
+    mixed: bool, isl: float, osl: float, cvs: tuple[float, float]
+) -> None:
     from chip2grid.perf import Deployment, RankShape, calibration_for, rank_shape
     from chip2grid.perf.steady import continuous_batching
     from chip2grid.plan.grid import aggregated_grid
@@ -213,7 +216,7 @@ def test_grid_agrees_with_continuous_batching(mixed: bool, isl: float, osl: floa
     ]
     caps, budgets = np.array([1, 4, 16, 64, 256, 1024.0]), np.array([256, 512, 2048, 8192.0])
     max_seqs = np.array([500.0, 3000.0, 40.0])
-    spec = dict(query_tokens=2.0, num_draft_steps=1.0)
+    spec = dict(query_tokens=2.0, num_draft_steps=1.0, input_cv=cvs[0], output_cv=cvs[1])
     g = aggregated_grid(
         RankShape.stack(shapes),
         isl,
@@ -235,6 +238,23 @@ def test_grid_agrees_with_continuous_batching(mixed: bool, isl: float, osl: floa
         assert g.ttft_s[i] == pytest.approx(ttft, rel=1e-12)
         rate = g.gather(g.requests_per_iteration)[i]
         assert rate == pytest.approx(cyc.requests_per_iteration, rel=1e-12)
+
+
+def test_a_spread_of_output_lengths_costs_the_planner_capacity() -> None:
+    """Long outputs dominate the decode batch: the KV cache holds fewer sequences and each
+    step reads more, so a replica serves fewer requests (the estimate's fluid model)."""
+    fixed = screen(request(speculative=("off",), disaggregated=False))
+    spread = screen(
+        request(
+            speculative=("off",), disaggregated=False, output_tokens_cv=1.0, input_tokens_cv=0.5
+        )
+    )
+    which = dict(tp=1, pp=1, max_num_seqs=256, max_num_batched_tokens=2048, speculative="off")
+    i = _same_config(fixed, accelerator="h100-sxm", precision="fp8", **which)
+    j = _same_config(spread, accelerator="h100-sxm", precision="fp8", **which)
+    assert spread.replica_requests_per_s[j] < fixed.replica_requests_per_s[i]
+    with pytest.raises(InvalidParameterError, match="output-tokens-cv"):
+        request(output_tokens_cv=-1.0)
 
 
 def test_pareto_mask_matches_the_pairwise_definition() -> None:

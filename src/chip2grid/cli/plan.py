@@ -79,6 +79,13 @@ def plan_command(
     model: Annotated[str, typer.Option(help="catalog model id or config.json")] = "llama-3.3-70b",
     input_tokens: Annotated[float, typer.Option(help="mean prompt tokens")] = 2048,
     output_tokens: Annotated[float, typer.Option(help="mean output tokens")] = 256,
+    input_tokens_cv: Annotated[
+        float, typer.Option(help="spread of prompt lengths: standard deviation over mean")
+    ] = 0.0,
+    output_tokens_cv: Annotated[
+        float,
+        typer.Option(help="spread of output lengths (0: fixed; about 1 for chat)"),
+    ] = 0.0,
     demand: Annotated[float | None, typer.Option(help="demand in requests per second")] = None,
     tokens_per_day: Annotated[
         float | None, typer.Option(help="demand in output tokens per day (instead of --demand)")
@@ -147,6 +154,8 @@ def plan_command(
         model=get_model_or_config(model),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        input_tokens_cv=input_tokens_cv,
+        output_tokens_cv=output_tokens_cv,
         demand_requests_per_s=rate,
         ttft_slo_s=ttft_slo,
         tpot_slo_s=tpot_slo,
@@ -166,9 +175,14 @@ def plan_command(
         print(json.dumps(plan_to_dict(result), indent=2))
         return
     c = result.chosen
+    spread = (
+        f", cv {input_tokens_cv:g} / {output_tokens_cv:g}"
+        if input_tokens_cv or output_tokens_cv
+        else ""
+    )
     console.print(
         f"[bold]plan[/bold]: {req.model.id}, {rate:.2f} requests/s ({req.input_tokens:.0f} in / "
-        f"{req.output_tokens:.0f} out), TTFT <= {ttft_slo * 1e3:.0f} ms, TPOT <= "
+        f"{req.output_tokens:.0f} out{spread}), TTFT <= {ttft_slo * 1e3:.0f} ms, TPOT <= "
         f"{tpot_slo * 1e3:.0f} ms: {result.num_candidates:,} candidates screened in "
         f"{result.screen_s:.2f} s ({result.num_feasible:,} feasible); {_stage_two(result)}"
     )

@@ -61,7 +61,12 @@ from numpy.typing import NDArray
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import point_to_point_time_s
 from chip2grid.perf.deployment import Deployment
-from chip2grid.perf.steady import draft_step_work, md1_wait_s
+from chip2grid.perf.steady import (
+    decode_context_tokens,
+    draft_step_work,
+    md1_wait_s,
+    prefill_context_tokens,
+)
 from chip2grid.perf.step import Array, FloatOrArray, RankShape, StepBatch, step_time
 
 IntArray = NDArray[np.intp]
@@ -169,8 +174,14 @@ def prefill_pool(
     *,
     kv_bytes_per_rank: FloatOrArray,
     link_bandwidth_bytes_per_s: FloatOrArray,
+    input_cv: float = 0.0,
 ) -> PrefillPool:
-    """Steady state of one prefill instance (see module notes)."""
+    """Steady state of one prefill instance (see module notes).
+
+    ``input_cv``: spread of the prompt lengths (coefficient of variation); attention work
+    grows with a prompt's square, so a spread raises the mean context a prefill token sees by
+    :func:`chip2grid.perf.steady.prefill_context_tokens` over its fixed-length value.
+    """
     isl = float(input_tokens)
     if not isl >= 1:
         raise InvalidParameterError("input_tokens", input_tokens, "a number of tokens >= 1")
@@ -180,7 +191,11 @@ def prefill_pool(
     chunks = np.where(whole, 1.0, np.ceil(isl / budget))
     chunk = isl / chunks
     # a chunk attends to the chunks before it: half of them on average, plus half itself
-    step = step_time(shape, StepBatch.prefill(n, chunk, cached_tokens=(chunks - 1.0) * chunk / 2.0))
+    batch = StepBatch.prefill(n, chunk, cached_tokens=(chunks - 1.0) * chunk / 2.0)
+    spread = prefill_context_tokens(isl, input_cv) / prefill_context_tokens(isl)
+    step = step_time(
+        shape, dataclasses.replace(batch, prefill_context=batch.prefill_context * spread)
+    )
     latency = chunks * step.total_s
     transfer = kv_transfer_time_s(
         kv_bytes_per_rank, link_bandwidth_bytes_per_s, shape.comm_eff, shape.comm_latency_s
@@ -210,8 +225,13 @@ def decode_pool(
     query_tokens: float = 1.0,
     draft_shape: RankShape | None = None,
     num_draft_steps: float = 0.0,
+    output_cv: float = 0.0,
 ) -> DecodePool:
-    """Steady state of one decode instance holding ``num_seqs`` sequences (see module notes)."""
+    """Steady state of one decode instance holding ``num_seqs`` sequences (see module notes).
+
+    ``output_cv``: spread of the output lengths; the batch's mean context is then
+    :func:`chip2grid.perf.steady.decode_context_tokens` (length-biased).
+    """
     isl, osl = float(input_tokens), float(output_tokens)
     if not (isl >= 1 and osl >= 1):
         raise InvalidParameterError(
@@ -222,7 +242,7 @@ def decode_pool(
             "tokens_per_step", tokens_per_step, f"between 1 and query_tokens ({query_tokens})"
         )
     b = np.maximum(np.asarray(num_seqs, dtype=float), 1.0)
-    ctx = isl + osl / 2.0
+    ctx = decode_context_tokens(isl, osl, output_cv)
     step = step_time(shape, StepBatch.decode(b, ctx, query_tokens))
     draft_s, draft_f, draft_b = draft_step_work(draft_shape, num_draft_steps, b, ctx)
     total, flops, nbytes = step.total_s + draft_s, step.flops + draft_f, step.bytes + draft_b
@@ -361,6 +381,7 @@ def decode_at_rate(
     query_tokens: float = 1.0,
     draft_shape: RankShape | None = None,
     num_draft_steps: float = 0.0,
+    output_cv: float = 0.0,
 ) -> DecodePool:
     """One decode instance receiving ``rate_per_s`` requests per second (see module notes).
 
@@ -372,6 +393,7 @@ def decode_at_rate(
         tokens_per_step=tokens_per_step,
         query_tokens=query_tokens,
         num_draft_steps=num_draft_steps,
+        output_cv=output_cv,
     )
     names = [f.name for f in dataclasses.fields(RankShape)]
     rate = np.asarray(rate_per_s, dtype=float)

@@ -186,7 +186,7 @@ def _phase(step: StepTimes) -> PhaseBreakdown:
     )
 
 
-def _kv_tokens_per_seq(engine: EngineProfile, workload: Workload) -> float:
+def kv_tokens_per_seq(engine: EngineProfile, workload: Workload) -> float:
     """KV tokens a sequence of the running batch holds on average.
 
     An engine that reserves a request's whole length at admission holds its input plus its
@@ -202,7 +202,7 @@ def max_concurrency(
     deployment: Deployment, plan: MemoryPlan, engine: EngineProfile, workload: Workload
 ) -> int:
     """Sequences one instance can hold in its KV cache (per instance, all attention replicas)."""
-    per_seq = _kv_tokens_per_seq(engine, workload)
+    per_seq = kv_tokens_per_seq(engine, workload)
     per_replica = math.floor(plan.kv_cache_tokens / per_seq)
     return max(per_replica, 0) * deployment.attention_dp
 

@@ -29,9 +29,12 @@ from numpy.typing import NDArray
 from chip2grid.perf.disaggregated import bracketed_root
 from chip2grid.perf.steady import (
     chunk_step_batch,
+    decode_context_tokens,
     draft_step_work,
     fused_step_batch,
     prefill_chunking,
+    prefill_context_tokens,
+    prefill_step_batch,
     prompts_per_prefill_step,
 )
 from chip2grid.perf.step import Array, RankShape, StepBatch, step_time
@@ -92,6 +95,8 @@ def aggregated_grid(
     query_tokens: float = 1.0,
     draft_shape: RankShape | None = None,
     num_draft_steps: float = 0.0,
+    input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> AggregatedGrid:
     """Continuous batching of the stacked ``shape`` over every cap x budget (see module notes).
 
@@ -110,7 +115,8 @@ def aggregated_grid(
     col = column(shape)
     draft_col = column(draft_shape) if draft_shape is not None else None
     decode_len = osl - 1.0
-    ctx = isl + osl / 2.0
+    ctx = float(decode_context_tokens(isl, osl, output_cv))
+    p_ctx = float(prefill_context_tokens(isl, input_cv))
     bq = np.maximum(np.minimum(caps, np.asarray(max_seqs, dtype=float)[:, None]), 1.0)
     r_b = bq / max(decode_len, 1.0)
 
@@ -118,11 +124,15 @@ def aggregated_grid(
         return draft_step_work(draft_col, num_draft_steps, d_seqs, ctx)
 
     if not mixed:
-        return _separate(col, isl, decode_len, ctx, bq, r_b, budget, query_tokens, draft_part)
+        return _separate(
+            col, isl, decode_len, (ctx, p_ctx), bq, r_b, budget, query_tokens, draft_part
+        )
     r_c = budget / (isl + decode_len)
     r_tab = np.concatenate([r_b, np.broadcast_to(r_c, (num_s, nc))], axis=1)
     d_tab = np.where(decode_len > 0, r_tab * decode_len, 0.0)
-    step = step_time(col, fused_step_batch(isl, r_tab * isl, r_tab, d_tab, ctx, query_tokens))
+    step = step_time(
+        col, fused_step_batch(isl, r_tab * isl, r_tab, d_tab, ctx, query_tokens, p_ctx)
+    )
     draft_s, draft_f, draft_b = draft_part(d_tab)
     iteration = step.total_s + draft_s
     batch_limited = r_b[:, :, None] <= r_c[:, None, :]
@@ -147,7 +157,8 @@ def aggregated_grid(
     ct_tab = np.concatenate([np.maximum(isl, r_b * isl), ct_c], axis=1)
 
     def chunk_step(tokens: Array, d_seqs: Array, shp: RankShape) -> Array:
-        return step_time(shp, chunk_step_batch(isl, tokens, d_seqs, ctx, query_tokens)).total_s
+        batch = chunk_step_batch(isl, tokens, d_seqs, ctx, query_tokens, p_ctx)
+        return step_time(shp, batch).total_s
 
     chunk_s = grid.gather(chunk_step(ct_tab, d_tab, col))
     miss = chunk_tokens != grid.gather(ct_tab)
@@ -162,14 +173,16 @@ def _separate(
     col: RankShape,
     isl: float,
     decode_len: float,
-    ctx: float,
+    contexts: tuple[float, float],
     bq: Array,
     r_b: Array,
     budget: Array,
     query_tokens: float,
     draft_part: object,
 ) -> AggregatedGrid:
-    """Prefill and decode in separate steps: evaluated on the whole grid."""
+    """Prefill and decode in separate steps: evaluated on the whole grid. ``contexts``: the
+    decode batch's and a prefill token's mean context."""
+    ctx, p_ctx = contexts
     num_s, nb = bq.shape
     nc = budget.shape[1]
     d_b = np.where(decode_len > 0, r_b * decode_len, 0.0)
@@ -179,7 +192,7 @@ def _separate(
         num_s, nb * nc
     )
     counts = np.unique(per_prefill)
-    pre = step_time(col, StepBatch.prefill(counts[None, :], isl))
+    pre = step_time(col, prefill_step_batch(counts[None, :], isl, p_ctx))
     at = np.searchsorted(counts, per_prefill)
     pre_s = np.take_along_axis(pre.total_s, at, 1)
     pre_f = np.take_along_axis(np.broadcast_to(pre.flops, pre.total_s.shape), at, 1)
@@ -191,7 +204,7 @@ def _separate(
     r3 = grid_of(r_b)
     share = r3 / per_prefill
     iteration = grid_of(np.where(decode_len > 0, dec.total_s + draft_s, 0.0)) + share * pre_s
-    single = step_time(col, StepBatch.prefill(1.0, isl)).total_s
+    single = step_time(col, prefill_step_batch(1.0, isl, p_ctx)).total_s
     return AggregatedGrid(
         index=np.broadcast_to(np.arange(nb * nc), (num_s, nb * nc)),
         iteration_s=iteration,
@@ -240,6 +253,8 @@ def cycle_at(
     query_tokens: float = 1.0,
     draft_shape: RankShape | None = None,
     num_draft_steps: float = 0.0,
+    input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> CycleAt:
     """:func:`chip2grid.perf.continuous_batching` at ``num_seqs``, with only the steps it needs.
 
@@ -252,15 +267,18 @@ def cycle_at(
     b = np.maximum(np.asarray(num_seqs, dtype=float), 1.0)
     budget = np.asarray(budget, dtype=float)
     decode_len = osl - 1.0
-    ctx = isl + osl / 2.0
+    ctx = float(decode_context_tokens(isl, osl, output_cv))
+    p_ctx = float(prefill_context_tokens(isl, input_cv))
     r_b = b / max(decode_len, 1.0)
     r = np.minimum(r_b, budget / (isl + decode_len)) if mixed else r_b
     d = r * decode_len if decode_len > 0 else np.zeros_like(r)
     draft_s, draft_f, draft_b = draft_step_work(draft_shape, num_draft_steps, d, ctx)
     if mixed:
-        step = step_time(shape, fused_step_batch(isl, r * isl, r, d, ctx, query_tokens))
+        step = step_time(shape, fused_step_batch(isl, r * isl, r, d, ctx, query_tokens, p_ctx))
         chunks, chunk_tokens = prefill_chunking(isl, budget, d, r)
-        chunk_step = step_time(shape, chunk_step_batch(isl, chunk_tokens, d, ctx, query_tokens))
+        chunk_step = step_time(
+            shape, chunk_step_batch(isl, chunk_tokens, d, ctx, query_tokens, p_ctx)
+        )
         return CycleAt(
             iteration_s=step.total_s + draft_s,
             prefill_latency_s=chunks * chunk_step.total_s,
@@ -269,9 +287,9 @@ def cycle_at(
         )
     dec = step_time(shape, StepBatch.decode(d, ctx, query_tokens))
     per_prefill = prompts_per_prefill_step(isl, budget, b)
-    pre = step_time(shape, StepBatch.prefill(per_prefill, isl))
+    pre = step_time(shape, prefill_step_batch(per_prefill, isl, p_ctx))
     share = r / per_prefill
-    single = step_time(shape, StepBatch.prefill(1.0, isl)).total_s
+    single = step_time(shape, prefill_step_batch(1.0, isl, p_ctx)).total_s
     on = 1.0 if decode_len > 0 else 0.0
     return CycleAt(
         iteration_s=on * (dec.total_s + draft_s) + share * pre.total_s,
@@ -355,6 +373,8 @@ def aggregated_at_rate(
     draft_shape: RankShape | None = None,
     num_draft_steps: float = 0.0,
     num_nodes: int = 16,
+    input_cv: float = 0.0,
+    output_cv: float = 0.0,
 ) -> AtRate:
     """The running batch each grid point sustains at ``demand / replicas`` requests per second.
 
@@ -372,7 +392,12 @@ def aggregated_at_rate(
     caps = np.maximum(per_shape(batch_caps, num_s), 1.0)
     budgets = per_shape(budgets, num_s)
     nb, nc = caps.shape[1], budgets.shape[1]
-    kw = dict(query_tokens=query_tokens, num_draft_steps=num_draft_steps)
+    kw = dict(
+        query_tokens=query_tokens,
+        num_draft_steps=num_draft_steps,
+        input_cv=input_cv,
+        output_cv=output_cv,
+    )
     # keys: (shape, replicas) pairs on the table, crossed with the budgets
     reps = np.broadcast_to(np.asarray(replicas, dtype=np.int64), grid.iteration_s.shape)
     span = int(reps.max()) + 1

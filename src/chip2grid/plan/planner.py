@@ -190,6 +190,8 @@ def _simulate(req: PlanRequest, opt: PlanOption, num_requests: int, seed: int) -
         round(req.output_tokens),
         1.0,
         seed,
+        input_tokens_cv=req.input_tokens_cv,
+        output_tokens_cv=req.output_tokens_cv,
     )
     served = simulate(dep, trace, config=config)
     ttft = float(np.percentile(served.ttft_s, 90))

@@ -65,7 +65,7 @@ from chip2grid.perf import (
 )
 from chip2grid.perf.calibration import Calibration, calibration_for
 from chip2grid.perf.disaggregated import decode_at_rate
-from chip2grid.perf.estimate import max_concurrency
+from chip2grid.perf.estimate import kv_tokens_per_seq, max_concurrency
 from chip2grid.perf.memory import require_fit
 from chip2grid.perf.steady import md1_wait_s
 from chip2grid.perf.step import rank_shape
@@ -121,11 +121,16 @@ class PlanRequest:
     speculative: tuple[str, ...] | None = None
     disaggregated: bool = True
     disaggregated_ratios: tuple[tuple[int, int], ...] = DEFAULT_DISAGGREGATED_RATIOS
+    input_tokens_cv: float = 0.0
+    """Spread of prompt lengths (standard deviation over mean; :class:`chip2grid.perf.Workload`)."""
+    output_tokens_cv: float = 0.0
+    """Spread of output lengths: the decode batch over-represents long outputs."""
 
     def __post_init__(self) -> None:
         for name in ("input_tokens", "output_tokens"):
             if not getattr(self, name) >= 1:
                 raise InvalidParameterError(name, getattr(self, name), "a number of tokens >= 1")
+        _ = self.workload  # a negative or huge spread stops here
         for name in ("demand_requests_per_s", "ttft_slo_s", "tpot_slo_s"):
             if not getattr(self, name) > 0:
                 raise InvalidParameterError(name, getattr(self, name), "a number > 0")
@@ -150,6 +155,16 @@ class PlanRequest:
                 "pairs (prefill, decode) of integers >= 1, e.g. ((1, 2), (1, 4))",
             )
         self.speculative_settings()  # unknown or inapplicable names stop here
+
+    @property
+    def workload(self) -> Workload:
+        """The mean request and its spread."""
+        return Workload(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            input_tokens_cv=self.input_tokens_cv,
+            output_tokens_cv=self.output_tokens_cv,
+        )
 
     @property
     def output_tokens_per_s(self) -> float:
@@ -389,7 +404,7 @@ def _capacity(
 ) -> int:
     """Sequences one instance holds, less what the draft's weights and KV cache take."""
     engine = get_engine(req.engine)
-    workload = Workload(input_tokens=req.input_tokens, output_tokens=req.output_tokens)
+    workload = req.workload
     if spec is None or draft is None:
         return max_concurrency(split.deployment, split.plan, engine, workload)
     dep, plan = split.deployment, split.plan
@@ -401,7 +416,7 @@ def _capacity(
     else:
         weights = draft.weight_bytes_per_accelerator
         kv = draft.kv_bytes_per_token_per_accelerator(ctx)
-    per_seq = ctx if engine.kv_reservation == "full" else req.input_tokens + req.output_tokens / 2
+    per_seq = kv_tokens_per_seq(engine, workload)
     tokens = (plan.kv_cache_bytes - weights) / (plan.kv_bytes_per_token + kv)
     return max(math.floor(tokens / per_seq), 0) * dep.attention_dp
 
@@ -589,6 +604,8 @@ def _aggregated(
         query_tokens=query,
         draft_shape=draft_shape,
         num_draft_steps=draft_steps,
+        input_cv=req.input_tokens_cv,
+        output_cv=req.output_tokens_cv,
     )
     # full load: capacity per replica on the table, replicas = ceil(demand / capacity)
     iteration = g.iteration_s
@@ -610,6 +627,8 @@ def _aggregated(
         query_tokens=query,
         draft_shape=draft_shape,
         num_draft_steps=draft_steps,
+        input_cv=req.input_tokens_cv,
+        output_cv=req.output_tokens_cv,
     )
     size = np.asarray([splits[i].deployment.instance_size for i in keep], dtype=float)
     peak = np.asarray(shape.peak_gemm_flops_per_s, dtype=float)
@@ -787,6 +806,7 @@ def _disaggregated(
         _per_instance(ctx.budgets, _schedulers(splits, pre_idx)),
         kv_bytes_per_rank=pre_kv,
         link_bandwidth_bytes_per_s=link,
+        input_cv=req.input_tokens_cv,
     )
     dec_shape = column(dec_stack)
     dec_kv = np.asarray([kv_transfer_bytes_per_rank(splits[i].deployment, isl) for i in dec_idx])[
@@ -794,9 +814,10 @@ def _disaggregated(
     ]
     dec_caps = _per_instance(ctx.caps, sv.schedulers)
     b = np.minimum(dec_caps, cap_arr[:, None])
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, object] = {"output_cv": req.output_tokens_cv}
     if spec is not None and draft_stack is not None:
         kwargs = dict(
+            output_cv=req.output_tokens_cv,
             tokens_per_step=spec.tokens_per_step,
             query_tokens=float(spec.num_speculative_tokens + 1),
             draft_shape=column(draft_stack),

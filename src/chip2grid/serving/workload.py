@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from chip2grid.catalog.workload_archetypes import get_workload_archetype
 from chip2grid.errors import InvalidParameterError
+from chip2grid.perf.estimate import MAX_LENGTH_CV
 
 MOONCAKE_BLOCK_TOKENS = 512
 """Tokens per ``hash_ids`` block in the Mooncake traces (FAST25-release README)."""
@@ -288,8 +289,13 @@ def synthetic_trace(
     output_tokens: int,
     burstiness_cv: float = 1.0,
     seed: int = 0,
+    *,
+    input_tokens_cv: float = 0.0,
+    output_tokens_cv: float = 0.0,
 ) -> RequestTrace:
-    """Poisson arrivals (Gamma gaps when ``burstiness_cv`` is not 1) with fixed lengths."""
+    """Poisson arrivals (Gamma gaps when ``burstiness_cv`` is not 1) with fixed lengths, or
+    with gamma-distributed lengths of these means where ``input_tokens_cv`` or
+    ``output_tokens_cv`` (standard deviation over mean) is above 0."""
     if num_requests < 1:
         raise InvalidParameterError("num_requests", num_requests, "an integer >= 1")
     if not request_rate_per_s > 0:
@@ -297,18 +303,44 @@ def synthetic_trace(
     for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
         if value < 1:
             raise InvalidParameterError(name, value, "an integer >= 1")
+    for cv_name, cv in (
+        ("input_tokens_cv", input_tokens_cv),
+        ("output_tokens_cv", output_tokens_cv),
+    ):
+        if not 0 <= cv <= MAX_LENGTH_CV:
+            raise InvalidParameterError(
+                cv_name, cv, f"a coefficient of variation from 0 to {MAX_LENGTH_CV:g}"
+            )
     rng = np.random.default_rng(seed)
     arrivals = (
         poisson_arrivals(request_rate_per_s, num_requests, rng)
         if burstiness_cv == 1.0
         else gamma_arrivals(request_rate_per_s, burstiness_cv, num_requests, rng)
     )
+    spread = (
+        f", length cv {input_tokens_cv:g}/{output_tokens_cv:g}"
+        if (input_tokens_cv or output_tokens_cv)
+        else ""
+    )
     return RequestTrace(
         arrival_s=arrivals,
-        input_tokens=np.full(num_requests, input_tokens, dtype=np.int64),
-        output_tokens=np.full(num_requests, output_tokens, dtype=np.int64),
-        source=f"synthetic ({num_requests} requests at {request_rate_per_s:g}/s, seed {seed})",
+        input_tokens=gamma_lengths(rng, input_tokens, input_tokens_cv, num_requests, 1),
+        output_tokens=gamma_lengths(rng, output_tokens, output_tokens_cv, num_requests, 1),
+        source=f"synthetic ({num_requests} requests at {request_rate_per_s:g}/s, seed {seed}{spread})",
     )
+
+
+def gamma_lengths(
+    rng: np.random.Generator, mean: float, cv: float, num: int, minimum: int
+) -> NDArray[np.int64]:
+    """``num`` integer lengths of about ``mean`` and coefficient of variation ``cv`` (gamma
+    draws rounded, at least ``minimum``); all ``round(mean)`` when ``cv`` is 0."""
+    if cv <= 0:
+        return np.full(num, max(round(mean), minimum), dtype=np.int64)
+    shape = 1.0 / cv**2
+    draws = rng.gamma(shape, mean / shape, num)
+    out: NDArray[np.int64] = np.maximum(np.rint(draws), minimum).astype(np.int64)
+    return out
 
 
 ARCHETYPES = ("fixed", "chat", "code", "rag", "reasoning", "agent", "batch")
