@@ -176,3 +176,23 @@ def test_disaggregated_pools_see_the_spread() -> None:
         prefill_pool(shape, 8000.0, 8192.0, input_cv=1.0, **kw).latency_s
         > prefill_pool(shape, 8000.0, 8192.0, **kw).latency_s
     )
+
+
+def test_a_trace_lends_the_steady_state_its_spread() -> None:
+    trace = RequestTrace(
+        arrival_s=np.arange(4.0),
+        input_tokens=np.array([100, 300, 100, 300]),
+        output_tokens=np.array([50, 50, 50, 50]),
+        source="t",
+    )
+    work = trace.workload()
+    assert (work.input_tokens, work.output_tokens) == (200.0, 50.0)
+    assert (work.input_tokens_cv, work.output_tokens_cv) == (0.5, 0.0)
+
+
+def test_scenarios_price_the_steady_state_with_their_traces_spread() -> None:
+    from chip2grid.scenario import default_scenario, evaluate
+
+    result = evaluate(default_scenario(), simulate=False)
+    assert result.at_load.output_tokens_cv > 0.3  # Azure conversation outputs vary
+    assert result.capacity.input_tokens_cv > 0.3

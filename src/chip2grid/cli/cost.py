@@ -227,6 +227,12 @@ def cost_command(
     engine: Annotated[str, typer.Option(help="serving engine profile")] = "tensorrt-llm",
     input_tokens: Annotated[float, typer.Option(help="mean prompt tokens (steady state)")] = 2048,
     output_tokens: Annotated[float, typer.Option(help="mean output tokens (steady state)")] = 256,
+    input_tokens_cv: Annotated[
+        float, typer.Option(help="spread of prompt lengths, standard deviation over mean")
+    ] = 0.0,
+    output_tokens_cv: Annotated[
+        float, typer.Option(help="spread of output lengths (0: fixed; about 1 for chat)")
+    ] = 0.0,
     request_rate: Annotated[
         float | None, typer.Option(help="Poisson requests/s (steady state); default max load")
     ] = None,
@@ -278,10 +284,14 @@ def cost_command(
     supply = parse_energy(energy)
     if trace is not None:
         requests = c2g.load_trace(trace)
-        isl, osl = float(np.mean(requests.input_tokens)), float(np.mean(requests.output_tokens))
+        workload = requests.workload()
     else:
-        isl, osl = input_tokens, output_tokens
-    workload = c2g.Workload(input_tokens=isl, output_tokens=osl)
+        workload = c2g.Workload(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            input_tokens_cv=input_tokens_cv,
+            output_tokens_cv=output_tokens_cv,
+        )
     load = (
         c2g.Load(mode="request_rate", request_rate_per_s=request_rate)
         if request_rate is not None

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.progress import Progress
 from rich.table import Table
@@ -335,11 +334,14 @@ def simulate_command(
     if tp_n is not None and pp_n is not None and ep_n is not None:
         dep = c2g.Deployment(tp=tp_n, pp=pp_n, ep=ep_n, **base)
     else:
-        isl = float(np.mean(requests.input_tokens)) if requests.num_requests else 1.0
-        osl = float(np.mean(requests.output_tokens)) if requests.num_requests else 1.0
+        workload = (
+            requests.workload()
+            if requests.num_requests
+            else c2g.Workload(input_tokens=1.0, output_tokens=1.0)
+        )
         dep, _ = best_deployment(
             base,
-            c2g.Workload(input_tokens=isl, output_tokens=osl),
+            workload,
             c2g.Load(mode="max_load"),
             fix_tp=fixed["tp"],
             fix_pp=fixed["pp"],

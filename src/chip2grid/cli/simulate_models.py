@@ -424,10 +424,7 @@ def _pool(m: ModelTable, where: str, requests: RequestTrace) -> ModelPool:
         else:
             dep, _ = best_deployment(
                 base,
-                c2g.Workload(
-                    input_tokens=float(np.mean(requests.input_tokens)),
-                    output_tokens=float(np.mean(requests.output_tokens)),
-                ),
+                requests.workload(),
                 c2g.Load(mode="max_load"),
                 fix_tp=fixed.get("tp"),
                 fix_pp=fixed.get("pp"),

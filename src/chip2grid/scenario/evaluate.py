@@ -270,10 +270,7 @@ def evaluate(
     """
     start = time.perf_counter()
     requests = trace if trace is not None else scenario_trace(scenario)
-    workload = Workload(
-        input_tokens=max(float(np.mean(requests.input_tokens)), 1.0),
-        output_tokens=max(float(np.mean(requests.output_tokens)), 1.0),
-    )
+    workload = requests.workload()
     offered = requests.mean_rate_per_s
     dep, capacity = scenario_deployment(scenario, workload)
     max_num_seqs = scenario.serving.max_num_seqs or 0

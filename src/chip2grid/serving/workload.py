@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from chip2grid.catalog.workload_archetypes import get_workload_archetype
 from chip2grid.errors import InvalidParameterError
-from chip2grid.perf.estimate import MAX_LENGTH_CV
+from chip2grid.perf.estimate import MAX_LENGTH_CV, Workload
 
 MOONCAKE_BLOCK_TOKENS = 512
 """Tokens per ``hash_ids`` block in the Mooncake traces (FAST25-release README)."""
@@ -78,6 +78,22 @@ class RequestTrace:
     def duration_s(self) -> float:
         """Last arrival minus first arrival."""
         return float(self.arrival_s[-1] - self.arrival_s[0]) if self.num_requests else 0.0
+
+    def workload(self) -> Workload:
+        """The mean request of the trace and the spread of its lengths (coefficients of
+        variation, capped at :data:`chip2grid.perf.estimate.MAX_LENGTH_CV`), for the steady
+        state."""
+
+        def spread(lengths: NDArray[np.int64]) -> float:
+            mean = float(np.mean(lengths)) if lengths.size else 0.0
+            return min(float(np.std(lengths)) / mean, MAX_LENGTH_CV) if mean > 0 else 0.0
+
+        return Workload(
+            input_tokens=max(float(np.mean(self.input_tokens)), 1.0),
+            output_tokens=max(float(np.mean(self.output_tokens)), 1.0),
+            input_tokens_cv=spread(self.input_tokens),
+            output_tokens_cv=spread(self.output_tokens),
+        )
 
     @property
     def mean_rate_per_s(self) -> float:
