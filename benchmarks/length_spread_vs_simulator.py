@@ -31,6 +31,7 @@ from chip2grid.llm import get_model
 from chip2grid.perf.deployment import Deployment
 from chip2grid.perf.estimate import Load, Workload, estimate
 from chip2grid.serving import RequestTrace, simulate
+from chip2grid.serving.workload import gamma_lengths
 
 # (label, model, accelerator, precision, engine, isl, input cv, osl, output cv)
 CASES = (
@@ -72,15 +73,6 @@ CASES = (
 WINDOW = (0.3, 0.7)
 
 
-def gamma_lengths(rng: np.random.Generator, mean: float, cv: float, n: int) -> np.ndarray:
-    """``n`` integer lengths >= 2 of the given mean and coefficient of variation."""
-    if cv <= 0:
-        return np.full(n, round(mean), dtype=np.int64)
-    shape = 1.0 / cv**2
-    draws = rng.gamma(shape, mean / shape, n)
-    return np.maximum(np.rint(draws), 2).astype(np.int64)
-
-
 def window_figures(result: object) -> tuple[float, float, float]:
     """Output tokens/s, mean decode batch and mean decode context over the middle window."""
     tl = result.replicas[0].timeline  # type: ignore[attr-defined]
@@ -105,8 +97,8 @@ def run_case(case: tuple, num_requests: int) -> None:  # type: ignore[type-arg]
         engine=engine,
     )
     rng = np.random.default_rng(7)
-    inputs = gamma_lengths(rng, isl, in_cv, num_requests)
-    outputs = gamma_lengths(rng, osl, out_cv, num_requests)
+    inputs = gamma_lengths(rng, isl, in_cv, num_requests, 2)
+    outputs = gamma_lengths(rng, osl, out_cv, num_requests, 2)
     trace = RequestTrace(
         arrival_s=np.arange(num_requests) * 1e-6,
         input_tokens=inputs,

@@ -19,6 +19,7 @@ from chip2grid.perf.deployment import Deployment
 from chip2grid.perf.estimate import Workload, estimate
 from chip2grid.perf.steady import decode_context_tokens, prefill_context_tokens
 from chip2grid.serving import RequestTrace, simulate
+from chip2grid.serving.workload import gamma_lengths
 from chip2grid.validation import load_cases, run_validation, shipped_measurements
 
 
@@ -71,11 +72,6 @@ def test_a_spread_of_outputs_leaves_room_for_fewer_sequences(engine, per_seq_spr
     assert spread.output_tokens_cv == 1.0
 
 
-def _gamma(rng: np.random.Generator, mean: float, cv: float, n: int) -> np.ndarray:
-    shape = 1.0 / cv**2
-    return np.maximum(np.rint(rng.gamma(shape, mean / shape, n)), 2).astype(np.int64)
-
-
 def test_the_spread_matches_the_simulator_on_long_varied_outputs() -> None:
     """Offline, reasoning-like outputs (cv 1.25): the simulator admits sequences one at a time
     as KV room frees; the steady state with the spread lands on its throughput, batch and
@@ -83,7 +79,8 @@ def test_the_spread_matches_the_simulator_on_long_varied_outputs() -> None:
     dep = _deployment("tensorrt-llm")
     rng = np.random.default_rng(3)
     n = 1500
-    inputs, outputs = _gamma(rng, 800, 0.5, n), _gamma(rng, 4000, 1.25, n)
+    inputs = gamma_lengths(rng, 800, 0.5, n, 2)
+    outputs = gamma_lengths(rng, 4000, 1.25, n, 2)
     trace = RequestTrace(
         arrival_s=np.arange(n) * 1e-6, input_tokens=inputs, output_tokens=outputs, source="t"
     )

@@ -81,6 +81,21 @@ def best_deployment(
     return c2g.Deployment(tp=est.tp, pp=est.pp, ep=est.ep, **base), est
 
 
+InputTokensCv = Annotated[
+    float,
+    typer.Option(help="spread of prompt lengths: standard deviation over mean (0: fixed)"),
+]
+"""``--input-tokens-cv`` of the commands that take a mean request (estimate, plan, cost)."""
+OutputTokensCv = Annotated[
+    float,
+    typer.Option(
+        help="spread of generated lengths: standard deviation over mean (0: fixed; about 1 "
+        "for chat, more for reasoning)"
+    ),
+]
+"""``--output-tokens-cv`` of the same commands."""
+
+
 def _spread(est: c2g.Estimate) -> str:
     if not (est.input_tokens_cv or est.output_tokens_cv):
         return ""
@@ -206,17 +221,8 @@ def estimate_command(
     ] = "tensorrt-llm",
     input_tokens: Annotated[float, typer.Option(help="mean prompt tokens per request")] = 2048,
     output_tokens: Annotated[float, typer.Option(help="mean generated tokens per request")] = 128,
-    input_tokens_cv: Annotated[
-        float,
-        typer.Option(help="spread of prompt lengths: standard deviation over mean (0: fixed)"),
-    ] = 0.0,
-    output_tokens_cv: Annotated[
-        float,
-        typer.Option(
-            help="spread of generated lengths: standard deviation over mean (0: fixed; about 1 "
-            "for chat, more for reasoning)"
-        ),
-    ] = 0.0,
+    input_tokens_cv: InputTokensCv = 0.0,
+    output_tokens_cv: OutputTokensCv = 0.0,
     concurrency: Annotated[
         float | None, typer.Option(help="closed loop of N concurrent users")
     ] = None,

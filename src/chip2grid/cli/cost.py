@@ -15,6 +15,8 @@ import chip2grid as c2g
 from chip2grid.cli.app import (
     _DEFAULT,
     DEFAULT_DEPLOYMENT,
+    InputTokensCv,
+    OutputTokensCv,
     _parse_split,
     app,
     best_deployment,
@@ -227,12 +229,8 @@ def cost_command(
     engine: Annotated[str, typer.Option(help="serving engine profile")] = "tensorrt-llm",
     input_tokens: Annotated[float, typer.Option(help="mean prompt tokens (steady state)")] = 2048,
     output_tokens: Annotated[float, typer.Option(help="mean output tokens (steady state)")] = 256,
-    input_tokens_cv: Annotated[
-        float, typer.Option(help="spread of prompt lengths, standard deviation over mean")
-    ] = 0.0,
-    output_tokens_cv: Annotated[
-        float, typer.Option(help="spread of output lengths (0: fixed; about 1 for chat)")
-    ] = 0.0,
+    input_tokens_cv: InputTokensCv = 0.0,
+    output_tokens_cv: OutputTokensCv = 0.0,
     request_rate: Annotated[
         float | None, typer.Option(help="Poisson requests/s (steady state); default max load")
     ] = None,

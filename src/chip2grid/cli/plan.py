@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from chip2grid.cli.app import app, console
+from chip2grid.cli.app import InputTokensCv, OutputTokensCv, app, console
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility import accelerators_with_platform, default_platform_for
 from chip2grid.jsonable import jsonable
@@ -79,13 +79,8 @@ def plan_command(
     model: Annotated[str, typer.Option(help="catalog model id or config.json")] = "llama-3.3-70b",
     input_tokens: Annotated[float, typer.Option(help="mean prompt tokens")] = 2048,
     output_tokens: Annotated[float, typer.Option(help="mean output tokens")] = 256,
-    input_tokens_cv: Annotated[
-        float, typer.Option(help="spread of prompt lengths: standard deviation over mean")
-    ] = 0.0,
-    output_tokens_cv: Annotated[
-        float,
-        typer.Option(help="spread of output lengths (0: fixed; about 1 for chat)"),
-    ] = 0.0,
+    input_tokens_cv: InputTokensCv = 0.0,
+    output_tokens_cv: OutputTokensCv = 0.0,
     demand: Annotated[float | None, typer.Option(help="demand in requests per second")] = None,
     tokens_per_day: Annotated[
         float | None, typer.Option(help="demand in output tokens per day (instead of --demand)")
