@@ -21,12 +21,13 @@ from chip2grid.perf.steady import (
     continuous_batching,
     decode_context_tokens,
     md1_wait_s,
+    prefill_context_tokens,
+    prefill_step_batch,
     static_batching,
 )
 from chip2grid.perf.step import (
     OPERATORS,
     RankShape,
-    StepBatch,
     StepTimes,
     clock_frac,
     rank_shape,
@@ -38,6 +39,15 @@ MODES: tuple[str, ...] = ("max_load", "concurrency", "request_rate", "static")
 MAX_LENGTH_CV = 10.0
 """Largest coefficient of variation of request lengths accepted (a heavy tail of 100x the
 median is about 5)."""
+
+
+def check_length_cv(name: str, value: float) -> None:
+    """Raise :class:`InvalidParameterError` naming ``name`` unless ``value`` is a coefficient
+    of variation of request lengths from 0 to :data:`MAX_LENGTH_CV`."""
+    if not 0 <= value <= MAX_LENGTH_CV:
+        raise InvalidParameterError(
+            name, value, f"a coefficient of variation from 0 (fixed lengths) to {MAX_LENGTH_CV:g}"
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,13 +74,7 @@ class Workload:
                     name.replace("_", "-"), value, "a number of tokens >= 1"
                 )
         for name in ("input_tokens_cv", "output_tokens_cv"):
-            value = getattr(self, name)
-            if not 0 <= value <= MAX_LENGTH_CV:
-                raise InvalidParameterError(
-                    name.replace("_", "-"),
-                    value,
-                    f"a coefficient of variation from 0 (fixed lengths) to {MAX_LENGTH_CV:g}",
-                )
+            check_length_cv(name.replace("_", "-"), getattr(self, name))
 
     @property
     def decode_context_tokens(self) -> float:
@@ -257,7 +261,9 @@ def estimate(
     max_seqs, budget = deployment.instance_caps(per_rank_seqs, engine.max_num_batched_tokens)
     notes: list[str] = []
     saturated = False
-    single_prefill = step_time(shape, StepBatch.prefill(1.0, isl))
+    single_prefill = step_time(
+        shape, prefill_step_batch(1.0, isl, prefill_context_tokens(isl, workload.input_tokens_cv))
+    )
     if load.mode == "static":
         if workload.input_tokens_cv or workload.output_tokens_cv:
             notes.append(

@@ -816,8 +816,7 @@ def _disaggregated(
     b = np.minimum(dec_caps, cap_arr[:, None])
     kwargs: dict[str, object] = {"output_cv": req.output_tokens_cv}
     if spec is not None and draft_stack is not None:
-        kwargs = dict(
-            output_cv=req.output_tokens_cv,
+        kwargs.update(
             tokens_per_step=spec.tokens_per_step,
             query_tokens=float(spec.num_speculative_tokens + 1),
             draft_shape=column(draft_stack),

@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 
 from chip2grid.catalog.workload_archetypes import get_workload_archetype
 from chip2grid.errors import InvalidParameterError
-from chip2grid.perf.estimate import MAX_LENGTH_CV, Workload
+from chip2grid.perf.estimate import MAX_LENGTH_CV, Workload, check_length_cv
 
 MOONCAKE_BLOCK_TOKENS = 512
 """Tokens per ``hash_ids`` block in the Mooncake traces (FAST25-release README)."""
@@ -319,14 +319,8 @@ def synthetic_trace(
     for name, value in (("input_tokens", input_tokens), ("output_tokens", output_tokens)):
         if value < 1:
             raise InvalidParameterError(name, value, "an integer >= 1")
-    for cv_name, cv in (
-        ("input_tokens_cv", input_tokens_cv),
-        ("output_tokens_cv", output_tokens_cv),
-    ):
-        if not 0 <= cv <= MAX_LENGTH_CV:
-            raise InvalidParameterError(
-                cv_name, cv, f"a coefficient of variation from 0 to {MAX_LENGTH_CV:g}"
-            )
+    check_length_cv("input_tokens_cv", input_tokens_cv)
+    check_length_cv("output_tokens_cv", output_tokens_cv)
     rng = np.random.default_rng(seed)
     arrivals = (
         poisson_arrivals(request_rate_per_s, num_requests, rng)

@@ -14,6 +14,7 @@ from typing import Any
 from chip2grid.catalog import load_table
 from chip2grid.data import data_path
 from chip2grid.errors import InvalidParameterError
+from chip2grid.perf.estimate import Workload
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,6 +56,16 @@ class Case:
     request_rate_per_s: float
     batch_size: int
     metrics: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def workload(self) -> Workload:
+        """The run's mean request and the spread of its lengths."""
+        return Workload(
+            input_tokens=self.input_tokens,
+            output_tokens=self.output_tokens,
+            input_tokens_cv=self.input_tokens_cv,
+            output_tokens_cv=self.output_tokens_cv,
+        )
 
     @property
     def engine_profile(self) -> str:

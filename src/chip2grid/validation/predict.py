@@ -32,7 +32,7 @@ from chip2grid.perf.calibration import (
     PowerCalibration,
     catalog_calibration_for,
 )
-from chip2grid.perf.estimate import Workload, max_concurrency
+from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.steady import Cycle, md1_wait_s
 from chip2grid.perf.step import attention_precision
 from chip2grid.validation.cases import Case
@@ -154,14 +154,8 @@ def prepare(cases: list[Case]) -> Prepared:
             if case.unstated:
                 raise Chip2GridError(f"the source does not state its {' or '.join(case.unstated)}")
             dep = case_deployment(case)
-            workload = Workload(
-                input_tokens=case.input_tokens,
-                output_tokens=case.output_tokens,
-                input_tokens_cv=case.input_tokens_cv,
-                output_tokens_cv=case.output_tokens_cv,
-            )
             plan = require_fit(dep, engine, case.input_tokens + case.output_tokens)
-            cap = max_concurrency(dep, plan, engine, workload)
+            cap = max_concurrency(dep, plan, engine, case.workload)
             if cap < 1:
                 raise Chip2GridError("no sequence fits in the KV cache")
             calibration = calibration_for(acc.family, engine.calibration)
