@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -41,6 +41,19 @@ MAX_LENGTH_CV = 10.0
 median is about 5)."""
 
 
+class RequestShape(Protocol):
+    """A record that states a request's mean lengths and their spread (:meth:`Workload.of`)."""
+
+    @property
+    def input_tokens(self) -> float: ...
+    @property
+    def output_tokens(self) -> float: ...
+    @property
+    def input_tokens_cv(self) -> float: ...
+    @property
+    def output_tokens_cv(self) -> float: ...
+
+
 def check_length_cv(name: str, value: float) -> None:
     """Raise :class:`InvalidParameterError` naming ``name`` unless ``value`` is a coefficient
     of variation of request lengths from 0 to :data:`MAX_LENGTH_CV`."""
@@ -75,6 +88,17 @@ class Workload:
                 )
         for name in ("input_tokens_cv", "output_tokens_cv"):
             check_length_cv(name.replace("_", "-"), getattr(self, name))
+
+    @classmethod
+    def of(cls, request: RequestShape) -> Workload:
+        """The workload of any record that states a request's mean lengths and their spread
+        (a plan request, a validation case)."""
+        return cls(
+            input_tokens=request.input_tokens,
+            output_tokens=request.output_tokens,
+            input_tokens_cv=request.input_tokens_cv,
+            output_tokens_cv=request.output_tokens_cv,
+        )
 
     @property
     def decode_context_tokens(self) -> float:

@@ -159,12 +159,7 @@ class PlanRequest:
     @property
     def workload(self) -> Workload:
         """The mean request and its spread."""
-        return Workload(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            input_tokens_cv=self.input_tokens_cv,
-            output_tokens_cv=self.output_tokens_cv,
-        )
+        return Workload.of(self)
 
     @property
     def output_tokens_per_s(self) -> float:

@@ -60,12 +60,7 @@ class Case:
     @property
     def workload(self) -> Workload:
         """The run's mean request and the spread of its lengths."""
-        return Workload(
-            input_tokens=self.input_tokens,
-            output_tokens=self.output_tokens,
-            input_tokens_cv=self.input_tokens_cv,
-            output_tokens_cv=self.output_tokens_cv,
-        )
+        return Workload.of(self)
 
     @property
     def engine_profile(self) -> str:
