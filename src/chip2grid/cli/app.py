@@ -547,7 +547,8 @@ def validate_command(
         "mape": {
             split: {
                 key: {
-                    k: {"mape": v[0], "n": v[1]}
+                    k: {"mape": v[0], "median_error": bias[k], "n": v[1]}
+                    for bias in [report.bias(split=split, key=key)]
                     for k, v in report.mape(split=split, key=key).items()
                 }
                 for key in ("group", "source_family", "accelerator")
@@ -561,9 +562,10 @@ def validate_command(
         return
     for split in ("fit", "holdout"):
         for key in ("group", "source_family", "accelerator"):
-            table = Table(f"{split}: {key}", "MAPE", "n", title_justify="left")
+            table = Table(f"{split}: {key}", "MAPE", "median error", "n", title_justify="left")
+            bias = report.bias(split=split, key=key)
             for name, (value, n) in report.mape(split=split, key=key).items():
-                table.add_row(name, f"{value:.1%}", str(n))
+                table.add_row(name, f"{value:.1%}", f"{bias[name]:+.1%}", str(n))
             console.print(table)
     worst = Table(
         "case",

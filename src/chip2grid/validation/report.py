@@ -107,8 +107,8 @@ class ValidationReport:
         """How many measured values the model predicts unbounded (in ``split``, or all)."""
         return sum(1 for r in self.unbounded if split is None or r.split == split)
 
-    def mape(self, *, split: str | None = None, key: str = "group") -> dict[str, tuple[float, int]]:
-        """Mean absolute percentage error (fraction) and count, grouped by ``key``.
+    def errors(self, *, split: str | None = None, key: str = "group") -> dict[str, list[float]]:
+        """Signed relative errors (``predicted / measured - 1``) grouped by ``key``.
 
         ``key`` is ``group`` (throughput, ttft, tpot, e2e, energy), ``metric``,
         ``source_family`` or ``accelerator``.
@@ -126,8 +126,21 @@ class ValidationReport:
                 name = row.case.source_family
             else:
                 name = row.case.accelerator
-            buckets[name].append(abs(row.error_frac))
-        return {k: (float(np.mean(v)), len(v)) for k, v in sorted(buckets.items())}
+            buckets[name].append(row.error_frac)
+        return dict(sorted(buckets.items()))
+
+    def mape(self, *, split: str | None = None, key: str = "group") -> dict[str, tuple[float, int]]:
+        """Mean absolute percentage error (fraction) and count, grouped by ``key``
+        (as :meth:`errors`)."""
+        return {
+            k: (float(np.mean(np.abs(v))), len(v))
+            for k, v in self.errors(split=split, key=key).items()
+        }
+
+    def bias(self, *, split: str | None = None, key: str = "group") -> dict[str, float]:
+        """Median signed error (fraction), grouped by ``key`` (as :meth:`errors`): above 0 the
+        model over-predicts the group's typical row (throughput too high, latency too long)."""
+        return {k: float(np.median(v)) for k, v in self.errors(split=split, key=key).items()}
 
     def worst(self, n: int = 10, split: str | None = None) -> list[Row]:
         """The rows with the largest absolute error."""
