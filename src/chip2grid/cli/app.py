@@ -6,7 +6,7 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ import chip2grid as c2g
 from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
 from chip2grid.scenario.schema import Scenario
+
+if TYPE_CHECKING:
+    from chip2grid.validation.report import ValidationReport
 
 app = typer.Typer(
     add_completion=False,
@@ -450,6 +453,17 @@ def _facility_table(kind: Kind) -> Table:
     return table
 
 
+def _error_summary(
+    report: ValidationReport, split: str, key: str
+) -> dict[str, dict[str, float | int]]:
+    """MAPE, median signed error and row count of each group of ``key`` in ``split``."""
+    bias = report.bias(split=split, key=key)
+    return {
+        name: {"mape": value, "median_error": bias[name], "n": n}
+        for name, (value, n) in report.mape(split=split, key=key).items()
+    }
+
+
 @app.command("validate")
 def validate_command(
     measurements: Annotated[
@@ -546,11 +560,7 @@ def validate_command(
         },
         "mape": {
             split: {
-                key: {
-                    k: {"mape": v[0], "median_error": bias[k], "n": v[1]}
-                    for bias in [report.bias(split=split, key=key)]
-                    for k, v in report.mape(split=split, key=key).items()
-                }
+                key: _error_summary(report, split, key)
                 for key in ("group", "source_family", "accelerator")
             }
             for split in ("fit", "holdout")
@@ -563,9 +573,10 @@ def validate_command(
     for split in ("fit", "holdout"):
         for key in ("group", "source_family", "accelerator"):
             table = Table(f"{split}: {key}", "MAPE", "median error", "n", title_justify="left")
-            bias = report.bias(split=split, key=key)
-            for name, (value, n) in report.mape(split=split, key=key).items():
-                table.add_row(name, f"{value:.1%}", f"{bias[name]:+.1%}", str(n))
+            for name, cell in _error_summary(report, split, key).items():
+                table.add_row(
+                    name, f"{cell['mape']:.1%}", f"{cell['median_error']:+.1%}", str(cell["n"])
+                )
             console.print(table)
     worst = Table(
         "case",
