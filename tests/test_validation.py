@@ -188,10 +188,10 @@ def test_a_post_version_page_is_served_by_the_backend_of_that_version(measuremen
 
 
 def test_median_error_is_signed_and_grouped_like_the_mape(report) -> None:
-    bias = report.bias(split="holdout", key="source_family")
+    medians = report.median_error(split="holdout", key="source_family")
     mape = report.mape(split="holdout", key="source_family")
-    assert bias.keys() == mape.keys()
-    for family, value in bias.items():
+    assert medians.keys() == mape.keys()
+    for family, value in medians.items():
         signed = [
             r.error_frac
             for r in report.rows
@@ -215,6 +215,6 @@ def test_validate_json_reports_the_median_error(report, measurements_path, tmp_p
     summary = json.loads(result.stdout)
     cell = summary["mape"]["holdout"]["group"]["throughput"]
     assert set(cell) == {"mape", "median_error", "n"}
-    assert cell["median_error"] == pytest.approx(report.bias(split="holdout")["throughput"])
+    assert cell["median_error"] == pytest.approx(report.median_error(split="holdout")["throughput"])
     assert cell["mape"] == pytest.approx(report.mape(split="holdout")["throughput"][0])
     assert out.exists()

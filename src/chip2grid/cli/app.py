@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +16,7 @@ from rich.table import Table
 import chip2grid as c2g
 from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
+from chip2grid.perf.estimate import length_spread_label
 from chip2grid.scenario.schema import Scenario
 
 if TYPE_CHECKING:
@@ -100,9 +102,8 @@ OutputTokensCv = Annotated[
 
 
 def _spread(est: c2g.Estimate) -> str:
-    if not (est.input_tokens_cv or est.output_tokens_cv):
-        return ""
-    return f" (cv {est.input_tokens_cv:g} / {est.output_tokens_cv:g})"
+    label = length_spread_label(est.input_tokens_cv, est.output_tokens_cv)
+    return f" ({label})" if label else ""
 
 
 def _print_estimate(est: c2g.Estimate, title: str) -> None:
@@ -456,11 +457,15 @@ def _facility_table(kind: Kind) -> Table:
 def _error_summary(
     report: ValidationReport, split: str, key: str
 ) -> dict[str, dict[str, float | int]]:
-    """MAPE, median signed error and row count of each group of ``key`` in ``split``."""
-    bias = report.bias(split=split, key=key)
+    """MAPE, median signed error and row count of each group of ``key`` in ``split`` (as
+    :meth:`ValidationReport.mape` and :meth:`ValidationReport.median_error`, from one pass)."""
     return {
-        name: {"mape": value, "median_error": bias[name], "n": n}
-        for name, (value, n) in report.mape(split=split, key=key).items()
+        name: {
+            "mape": float(np.mean(np.abs(errors))),
+            "median_error": float(np.median(errors)),
+            "n": len(errors),
+        }
+        for name, errors in report.errors(split=split, key=key).items()
     }
 
 

@@ -13,6 +13,7 @@ from chip2grid.cli.app import InputTokensCv, OutputTokensCv, app, console
 from chip2grid.errors import InvalidParameterError
 from chip2grid.facility import accelerators_with_platform, default_platform_for
 from chip2grid.jsonable import jsonable
+from chip2grid.perf.estimate import length_spread_label
 from chip2grid.plan import Plan, PlanOption, PlanRequest, plan
 from chip2grid.scenario import get_model_or_config
 
@@ -170,11 +171,8 @@ def plan_command(
         print(json.dumps(plan_to_dict(result), indent=2))
         return
     c = result.chosen
-    spread = (
-        f", cv {input_tokens_cv:g} / {output_tokens_cv:g}"
-        if input_tokens_cv or output_tokens_cv
-        else ""
-    )
+    label = length_spread_label(input_tokens_cv, output_tokens_cv)
+    spread = f", {label}" if label else ""
     console.print(
         f"[bold]plan[/bold]: {req.model.id}, {rate:.2f} requests/s ({req.input_tokens:.0f} in / "
         f"{req.output_tokens:.0f} out{spread}), TTFT <= {ttft_slo * 1e3:.0f} ms, TPOT <= "

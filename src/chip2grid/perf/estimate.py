@@ -54,6 +54,12 @@ class RequestShape(Protocol):
     def output_tokens_cv(self) -> float: ...
 
 
+def length_spread_label(input_cv: float, output_cv: float) -> str:
+    """``cv <in> / <out>`` for a workload whose lengths vary, empty for fixed lengths (the
+    printed form of the spread in tables and trace names)."""
+    return f"cv {input_cv:g} / {output_cv:g}" if input_cv or output_cv else ""
+
+
 def check_length_cv(name: str, value: float) -> None:
     """Raise :class:`InvalidParameterError` naming ``name`` unless ``value`` is a coefficient
     of variation of request lengths from 0 to :data:`MAX_LENGTH_CV`."""

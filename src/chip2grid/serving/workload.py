@@ -37,7 +37,12 @@ from numpy.typing import NDArray
 
 from chip2grid.catalog.workload_archetypes import get_workload_archetype
 from chip2grid.errors import InvalidParameterError
-from chip2grid.perf.estimate import MAX_LENGTH_CV, Workload, check_length_cv
+from chip2grid.perf.estimate import (
+    MAX_LENGTH_CV,
+    Workload,
+    check_length_cv,
+    length_spread_label,
+)
 
 MOONCAKE_BLOCK_TOKENS = 512
 """Tokens per ``hash_ids`` block in the Mooncake traces (FAST25-release README)."""
@@ -327,11 +332,8 @@ def synthetic_trace(
         if burstiness_cv == 1.0
         else gamma_arrivals(request_rate_per_s, burstiness_cv, num_requests, rng)
     )
-    spread = (
-        f", length cv {input_tokens_cv:g}/{output_tokens_cv:g}"
-        if (input_tokens_cv or output_tokens_cv)
-        else ""
-    )
+    label = length_spread_label(input_tokens_cv, output_tokens_cv)
+    spread = f", length {label}" if label else ""
     return RequestTrace(
         arrival_s=arrivals,
         input_tokens=gamma_lengths(rng, input_tokens, input_tokens_cv, num_requests, 1),

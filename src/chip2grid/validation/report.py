@@ -137,7 +137,7 @@ class ValidationReport:
             for k, v in self.errors(split=split, key=key).items()
         }
 
-    def bias(self, *, split: str | None = None, key: str = "group") -> dict[str, float]:
+    def median_error(self, *, split: str | None = None, key: str = "group") -> dict[str, float]:
         """Median signed error (fraction), grouped by ``key`` (as :meth:`errors`): above 0 the
         model over-predicts the group's typical row (throughput too high, latency too long)."""
         return {k: float(np.median(v)) for k, v in self.errors(split=split, key=key).items()}
