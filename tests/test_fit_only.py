@@ -29,9 +29,16 @@ def vllm_dev():
 
 
 def _log_error(prep, hw, eng, power) -> float:
-    pred = predict(prep, hw, eng, power)["output_tokens_per_s"]
-    measured = np.array([c.metrics["output_tokens_per_s"] for c in prep.cases])
-    return float(np.abs(np.log(pred / measured)).mean())
+    """Mean absolute log error of the runs' throughput and (latency runs) end-to-end latency."""
+    pred = predict(prep, hw, eng, power)
+    errors = [
+        np.log(pred[metric][i] / case.metrics[metric])
+        for i, case in enumerate(prep.cases)
+        for metric in ("output_tokens_per_s", "e2e_latency_s_mean")
+        if metric in case.metrics
+    ]
+    assert len(errors) == len(prep.cases)
+    return float(np.abs(errors).mean())
 
 
 def _engine_start(prep) -> np.ndarray:
@@ -48,7 +55,7 @@ def test_fit_only_moves_the_named_group_alone(vllm_dev) -> None:
     np.testing.assert_array_equal(result.hw, hw0)
     np.testing.assert_array_equal(result.power, power0)
     assert not np.allclose(result.engine, eng_start)
-    assert result.fitted_on == "vllmdev" and result.engine_counts == {"vllm-sync": 5}
+    assert result.fitted_on == "vllmdev" and result.engine_counts == {"vllm-sync": 23}
     before = _log_error(vllm_dev, hw0, eng_start, power0)
     after = _log_error(vllm_dev, result.hw, result.engine, result.power)
     assert after < before / 2, (before, after)
@@ -103,6 +110,6 @@ def test_fit_only_one_parameter_of_a_group(vllm_dev) -> None:
     moved = ~np.isclose(result.engine, eng_start, rtol=0.0, atol=0.0)
     # the named parameter alone moves (column 1); the group's other parameters are held
     assert moved[:, 1].all() and not moved[:, [0, 2, 3]].any()
-    assert result.engine_counts == {"vllm-sync": 5}
+    assert result.engine_counts == {"vllm-sync": 23}
     with pytest.raises(InvalidParameterError, match=r"GROUP\.PARAMETER"):
         fit(vllm_dev, mask, start=(hw0, eng_start, power0), only=("vllm-sync.no_such_param",))

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from chip2grid import Deployment, StepBatch, get_accelerator, get_model, rank_shape, step_time
+from chip2grid.data import data_path
 from chip2grid.errors import CatalogError
 from chip2grid.perf import calibration_for
 from chip2grid.perf.calibration import EngineCalibration
-from chip2grid.validation.cases import load_cases
+from chip2grid.validation.cases import VLLM_DEV_MEASUREMENTS, load_cases
 from chip2grid.validation.fit import _moe_counts
 from chip2grid.validation.predict import ENGINE_PARAMS, prepare
 
@@ -87,6 +88,10 @@ def test_only_engines_with_their_own_moe_runs_fit_it(measurements_path) -> None:
     assert counts.get("tensorrt-llm", 0) > 100
     # ML.ENERGY's Mixtral runs are host-bound: their slowness is not the expert kernels'
     assert "vllm-host-bound" not in counts
+    vllm_dev = prepare(load_cases(data_path(VLLM_DEV_MEASUREMENTS)))
+    # vLLM 0.3-0.4 developers' Mixtral latency runs (batch 1 to 64) fit vLLM 0.5's MoE share
+    assert _moe_counts(vllm_dev, np.ones(len(vllm_dev.cases), dtype=bool)) == {"vllm-sync": 18}
+    assert calibration_for("ampere", "vllm-sync").engine.moe_gemm_eff_frac < 1.0
     assert all(prep.is_moe[i] == (prep.shape.moe_frac[i] > 0) for i in range(len(prep.cases)))
 
 

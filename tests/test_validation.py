@@ -33,7 +33,9 @@ from tests.test_cli import run
 # guide's activation precision, MoE rows per touched expert, the TensorRT-LLM MoE shares refitted
 # (1.0 and 0.499): holdout throughput 26.4 %, TPOT 36.9 %, TTFT 46.4 %, E2E 45.7 %, energy 5.3 %;
 # fit set throughput 16.1 %.
-HOLDOUT_MAX = {"throughput": 0.28, "tpot": 0.39, "ttft": 0.48, "e2e": 0.47, "energy": 0.07}
+# 2026-11-25: vLLM 0.5's MoE share fitted (0.57) on its developers' Mixtral latency runs: holdout
+# throughput 25.8 %, TPOT 36.3 %, TTFT 45.8 %, E2E 45.7 %, energy 5.3 %; the fit set unchanged.
+HOLDOUT_MAX = {"throughput": 0.28, "tpot": 0.38, "ttft": 0.48, "e2e": 0.47, "energy": 0.07}
 FIT_MAX = {"throughput": 0.19, "tpot": 0.29, "ttft": 0.23, "e2e": 0.12, "energy": 0.23}
 # measured latencies the model predicts unbounded (the run's rate above the predicted
 # capacity): they cannot enter a MAPE, so their number is held instead. 2026-11-24: held out,

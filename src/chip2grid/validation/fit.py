@@ -51,7 +51,7 @@ ENGINE_BOUNDS = {
     "moe_gemm_eff_frac": (0.2, 1.0, 1.0),
 }
 MOE_PARAM = ENGINE_PARAMS.index("moe_gemm_eff_frac")
-"""Fitted only for engines with MoE runs in the fit set, host-bound ones apart
+"""Fitted only for engines with MoE runs in the fit set, :data:`MOE_UNIDENTIFIED` apart
 (:func:`_moe_counts`); the others keep their start value (the prior 1 in a fit from the priors)."""
 NUM_HW, NUM_ENG = len(HW_PARAMS), len(ENGINE_PARAMS)
 _PRIOR = {p: b[2] for p, b in (HW_BOUNDS | ENGINE_BOUNDS).items()}
@@ -312,13 +312,18 @@ def fit(
     )
 
 
+MOE_UNIDENTIFIED = frozenset({"vllm-host-bound"})
+"""Engine calibrations whose MoE runs do not fit ``moe_gemm_eff_frac``: ML.ENERGY's vLLM runs
+on a host-bound server, whose Mixtral throughput is short of batch / TPOT for reasons (host CPU
+work between steps, not measured) that the fit cannot tell apart from slow expert kernels. vLLM
+0.5's own profile (``vllm-sync``) fits it on its developers' batch-1 to 64 latency runs."""
+
+
 def _moe_counts(prep: Prepared, mask: np.ndarray) -> dict[str, int]:
     """Engine calibration key -> MoE cases it has among ``mask``, for the engines whose MoE
-    efficiency the fit identifies: not host-bound ones, whose steps wait on host CPU work that
-    the fit cannot tell apart from slow expert kernels."""
-    host_bound = host_bound_calibrations()
+    efficiency the fit identifies (all but :data:`MOE_UNIDENTIFIED`)."""
     counts = Counter(prep.engine_keys[i] for i in prep.engine_index[mask & prep.is_moe])
-    return {k: n for k, n in counts.items() if k not in host_bound}
+    return {k: n for k, n in counts.items() if k not in MOE_UNIDENTIFIED}
 
 
 def _named(only: tuple[str, ...], key: str, param: str) -> bool:
