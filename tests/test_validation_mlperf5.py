@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from chip2grid import InvalidParameterError
@@ -16,6 +17,7 @@ from chip2grid.validation import (
     shipped_measurement_files,
     shipped_measurements,
 )
+from chip2grid.validation.predict import catalog_parameters, predict
 
 # holdout MAPE of the shipped calibration on these runs (the fit never sees MLPerf); set from
 # what chip2grid reaches so that it cannot silently get worse. TTFT is dominated by runs the
@@ -95,3 +97,19 @@ def test_trtllm_blog_runs_are_sourced_predicted_and_held_out() -> None:
     value, n = report.mape(split="holdout")["throughput"]
     assert n == 6
     assert value <= TRTBLOG_MAX_THROUGHPUT, value
+
+
+def test_server_ttft_reports_its_admission_wait() -> None:
+    cases = [c for c in load_cases(shipped_measurements()) if c.source_family == "mlperf"]
+    prep = prepare(cases[:300])
+    pred = predict(prep, *catalog_parameters(prep))
+    server = prep.mode == "server"
+    assert server.any() and (~server).any()
+    wait, ttft = pred["queue_wait_s"], pred["ttft_s_mean"]
+    assert np.isnan(wait[~server]).all()
+    bounded = server & np.isfinite(wait)
+    assert bounded.any()
+    # the wait is a part of the TTFT, never all of it (half a step and the prefill come on top)
+    assert (wait[bounded] >= 0).all() and (wait[bounded] < ttft[bounded]).all()
+    # a rate the predicted capacity cannot serve waits without end
+    assert np.isinf(wait[server & np.isinf(ttft)]).all()

@@ -261,7 +261,9 @@ def predict(
     isl, osl = prep.isl, prep.osl
     mode = prep.mode
     nan = np.full(n, np.nan)
-    out_tps, ttft, tpot, prefill_s, flops_it, bytes_it, busy_s, gap = (nan.copy() for _ in range(8))
+    out_tps, ttft, tpot, prefill_s, flops_it, bytes_it, busy_s, gap, wait_s = (
+        nan.copy() for _ in range(9)
+    )
     continuous = np.isin(mode, ["offline", "max_num_seqs", "server"])
     static = ~continuous
     if continuous.any():
@@ -302,6 +304,7 @@ def predict(
         ttft[idx] = np.where(
             server_rows, 0.5 * cyc.iteration_s + cyc.prefill_latency_s + wait, np.nan
         )
+        wait_s[idx] = np.where(server_rows, wait, np.nan)
         tpot[idx] = cyc.iteration_s
         gap[idx] = cyc.step.total_s  # a typical gap: one decode (or mixed) step, no prefill stall
         flops_it[idx] = cyc.flops_per_iteration
@@ -340,6 +343,7 @@ def predict(
         "itl_s_median": gap,
         "e2e_latency_s_mean": np.where(static, prefill_s + (osl - 1.0) * tpot, e2e),
         "prefill_time_s": prefill_s,
+        "queue_wait_s": wait_s,  # the part of a Server run's TTFT spent waiting for admission
         "decode_time_s_per_token": np.where(static, tpot, np.nan),
         "gpu_power_w_mean": gpu_w,
         "energy_j_per_output_token": gpu_w / out_tps,
