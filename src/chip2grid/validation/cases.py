@@ -252,8 +252,9 @@ published in TensorRT-LLM's DeepSeek-R1 best-practice blog, in the ``measurement
 VLLM_DEV_MEASUREMENTS = "measurements_vllm_dev.csv"
 """vLLM 0.5.x offline throughput on H100 (``benchmark_throughput.py``) and vLLM 0.3-0.4 Mixtral
 static-batch latency on A100 (``benchmark_latency.py``) that vLLM's developers published in pull
-requests, with stated model, lengths and GPU count, in the ``measurements.csv`` schema (source family ``vllmdev``, in the fit: it calibrates the ``vllm-0.5`` engine profile,
-which Lambda's vLLM 0.5.4 runs then test)."""
+requests, with stated model, lengths and GPU count, in the ``measurements.csv`` schema (source
+family ``vllmdev``, in the fit: it calibrates the ``vllm-0.5`` engine profile, which Lambda's
+vLLM 0.5.4 runs then test)."""
 
 
 def shipped_measurements() -> Path:
