@@ -46,9 +46,7 @@ def _system(case: Case) -> tuple[object, ...]:
 def _errors(path: Path) -> tuple[int, dict[str, dict[str, list[float]]]]:
     """Signed errors per metric: as predicted, and with the capacity matched."""
     cases = [
-        dataclasses.replace(c, input_tokens_cv=0.0, output_tokens_cv=0.0)
-        for c in load_measurement_files([path])
-        if c.source_family == "mlperf"
+        c.at_mean_lengths() for c in load_measurement_files([path]) if c.source_family == "mlperf"
     ]
     prep = prepare(cases)
     pred = predict(prep, *catalog_parameters(prep))

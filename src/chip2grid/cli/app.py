@@ -6,9 +6,8 @@ import json
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -18,9 +17,6 @@ from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
 from chip2grid.perf.estimate import length_spread_label
 from chip2grid.scenario.schema import Scenario
-
-if TYPE_CHECKING:
-    from chip2grid.validation.report import ValidationReport
 
 app = typer.Typer(
     add_completion=False,
@@ -454,21 +450,6 @@ def _facility_table(kind: Kind) -> Table:
     return table
 
 
-def _error_summary(
-    report: ValidationReport, split: str, key: str
-) -> dict[str, dict[str, float | int]]:
-    """MAPE, median signed error and row count of each group of ``key`` in ``split`` (as
-    :meth:`ValidationReport.mape` and :meth:`ValidationReport.median_error`, from one pass)."""
-    return {
-        name: {
-            "mape": float(np.mean(np.abs(errors))),
-            "median_error": float(np.median(errors)),
-            "n": len(errors),
-        }
-        for name, errors in report.errors(split=split, key=key).items()
-    }
-
-
 @app.command("validate")
 def validate_command(
     measurements: Annotated[
@@ -565,7 +546,7 @@ def validate_command(
         },
         "mape": {
             split: {
-                key: _error_summary(report, split, key)
+                key: report.summary(split=split, key=key)
                 for key in ("group", "source_family", "accelerator")
             }
             for split in ("fit", "holdout")
@@ -578,7 +559,7 @@ def validate_command(
     for split in ("fit", "holdout"):
         for key in ("group", "source_family", "accelerator"):
             table = Table(f"{split}: {key}", "MAPE", "median error", "n", title_justify="left")
-            for name, cell in _error_summary(report, split, key).items():
+            for name, cell in report.summary(split=split, key=key).items():
                 table.add_row(
                     name, f"{cell['mape']:.1%}", f"{cell['median_error']:+.1%}", str(cell["n"])
                 )

@@ -22,12 +22,12 @@ from chip2grid.perf.steady import (
     decode_context_tokens,
     md1_wait_s,
     prefill_context_tokens,
-    prefill_step_batch,
     static_batching,
 )
 from chip2grid.perf.step import (
     OPERATORS,
     RankShape,
+    StepBatch,
     StepTimes,
     clock_frac,
     rank_shape,
@@ -292,7 +292,8 @@ def estimate(
     notes: list[str] = []
     saturated = False
     single_prefill = step_time(
-        shape, prefill_step_batch(1.0, isl, prefill_context_tokens(isl, workload.input_tokens_cv))
+        shape,
+        StepBatch.prefill(1.0, isl, context=prefill_context_tokens(isl, workload.input_tokens_cv)),
     )
     if load.mode == "static":
         if workload.input_tokens_cv or workload.output_tokens_cv:

@@ -18,7 +18,6 @@ attention work grows with the square of its length. ``cv`` is the coefficient of
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,7 +109,7 @@ def continuous_batching(
     )
     # separate: prefill steps of as many whole prompts as the budget admits
     per_prefill = prompts_per_prefill_step(isl, budget, b)
-    prefill_step = step_time(shape, prefill_step_batch(per_prefill, isl, p_ctx))
+    prefill_step = step_time(shape, StepBatch.prefill(per_prefill, isl, context=p_ctx))
     decode_step = step_time(shape, StepBatch.decode(d_seqs, ctx, query_tokens))
     draft_s = draft_step_work(draft_shape, num_draft_steps, d_seqs, ctx)[0]
     separate_iter = (
@@ -123,7 +122,7 @@ def continuous_batching(
     chunk_step = step_time(
         shape, chunk_step_batch(isl, chunk_tokens, d_seqs, ctx, query_tokens, p_ctx)
     )
-    single_prefill = step_time(shape, prefill_step_batch(1.0, isl, p_ctx))
+    single_prefill = step_time(shape, StepBatch.prefill(1.0, isl, context=p_ctx))
     prefill_latency = np.where(mixed_b, chunks * chunk_step.total_s, single_prefill.total_s)
     step = _select(mixed_b, mixed_step, decode_step)
     return Cycle(
@@ -192,16 +191,6 @@ def chunk_step_batch(
         decode_context,
         query_tokens,
         prefill_context,
-    )
-
-
-def prefill_step_batch(
-    num_prompts: FloatOrArray, input_tokens: FloatOrArray, prefill_context: FloatOrArray
-) -> StepBatch:
-    """A prefill-only step of ``num_prompts`` whole prompts attending to ``prefill_context``
-    (:func:`prefill_context_tokens`)."""
-    return dataclasses.replace(
-        StepBatch.prefill(num_prompts, input_tokens), prefill_context=prefill_context
     )
 
 

@@ -221,14 +221,25 @@ class StepBatch:
 
     @classmethod
     def prefill(
-        cls, num_seqs: FloatOrArray, prompt_tokens: FloatOrArray, cached_tokens: FloatOrArray = 0.0
+        cls,
+        num_seqs: FloatOrArray,
+        prompt_tokens: FloatOrArray,
+        cached_tokens: FloatOrArray = 0.0,
+        *,
+        context: FloatOrArray | None = None,
     ) -> StepBatch:
-        """``num_seqs`` prompts of ``prompt_tokens`` new tokens after ``cached_tokens`` cached ones."""
+        """``num_seqs`` prompts of ``prompt_tokens`` new tokens after ``cached_tokens`` cached ones.
+
+        A new token attends on average to ``cached_tokens + (prompt_tokens + 1) / 2`` tokens, or
+        to ``context`` where given (prompts of varying length:
+        :func:`chip2grid.perf.steady.prefill_context_tokens`)."""
         n = np.asarray(prompt_tokens, dtype=float)
         return cls(
             prefill_tokens=np.asarray(num_seqs) * n,
             prefill_seqs=np.asarray(num_seqs, dtype=float),
-            prefill_context=np.asarray(cached_tokens) + (n + 1.0) / 2.0,
+            prefill_context=np.asarray(cached_tokens) + (n + 1.0) / 2.0
+            if context is None
+            else np.asarray(context, dtype=float),
         )
 
     @classmethod

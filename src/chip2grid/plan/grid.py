@@ -34,7 +34,6 @@ from chip2grid.perf.steady import (
     fused_step_batch,
     prefill_chunking,
     prefill_context_tokens,
-    prefill_step_batch,
     prompts_per_prefill_step,
 )
 from chip2grid.perf.step import Array, RankShape, StepBatch, step_time
@@ -192,7 +191,7 @@ def _separate(
         num_s, nb * nc
     )
     counts = np.unique(per_prefill)
-    pre = step_time(col, prefill_step_batch(counts[None, :], isl, p_ctx))
+    pre = step_time(col, StepBatch.prefill(counts[None, :], isl, context=p_ctx))
     at = np.searchsorted(counts, per_prefill)
     pre_s = np.take_along_axis(pre.total_s, at, 1)
     pre_f = np.take_along_axis(np.broadcast_to(pre.flops, pre.total_s.shape), at, 1)
@@ -204,7 +203,7 @@ def _separate(
     r3 = grid_of(r_b)
     share = r3 / per_prefill
     iteration = grid_of(np.where(decode_len > 0, dec.total_s + draft_s, 0.0)) + share * pre_s
-    single = step_time(col, prefill_step_batch(1.0, isl, p_ctx)).total_s
+    single = step_time(col, StepBatch.prefill(1.0, isl, context=p_ctx)).total_s
     return AggregatedGrid(
         index=np.broadcast_to(np.arange(nb * nc), (num_s, nb * nc)),
         iteration_s=iteration,
@@ -287,9 +286,9 @@ def cycle_at(
         )
     dec = step_time(shape, StepBatch.decode(d, ctx, query_tokens))
     per_prefill = prompts_per_prefill_step(isl, budget, b)
-    pre = step_time(shape, prefill_step_batch(per_prefill, isl, p_ctx))
+    pre = step_time(shape, StepBatch.prefill(per_prefill, isl, context=p_ctx))
     share = r / per_prefill
-    single = step_time(shape, prefill_step_batch(1.0, isl, p_ctx)).total_s
+    single = step_time(shape, StepBatch.prefill(1.0, isl, context=p_ctx)).total_s
     on = 1.0 if decode_len > 0 else 0.0
     return CycleAt(
         iteration_s=on * (dec.total_s + draft_s) + share * pre.total_s,

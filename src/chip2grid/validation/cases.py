@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import math
 import re
@@ -61,6 +62,11 @@ class Case:
     def workload(self) -> Workload:
         """The run's mean request and the spread of its lengths."""
         return Workload.of(self)
+
+    def at_mean_lengths(self) -> Case:
+        """This run with every request at the mean lengths (no spread), as the shipped
+        calibration was fitted."""
+        return dataclasses.replace(self, input_tokens_cv=0.0, output_tokens_cv=0.0)
 
     @property
     def engine_profile(self) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -129,18 +128,32 @@ class ValidationReport:
             buckets[name].append(row.error_frac)
         return dict(sorted(buckets.items()))
 
+    def summary(
+        self, *, split: str | None = None, key: str = "group"
+    ) -> dict[str, dict[str, float | int]]:
+        """Per group of ``key`` (as :meth:`errors`): ``mape`` (mean absolute error, fraction),
+        ``median_error`` (median signed error: above 0 the model over-predicts the group's
+        typical row, throughput too high or latency too long) and ``n`` (rows)."""
+        return {
+            name: {
+                "mape": float(np.mean(np.abs(errors))),
+                "median_error": float(np.median(errors)),
+                "n": len(errors),
+            }
+            for name, errors in self.errors(split=split, key=key).items()
+        }
+
     def mape(self, *, split: str | None = None, key: str = "group") -> dict[str, tuple[float, int]]:
         """Mean absolute percentage error (fraction) and count, grouped by ``key``
-        (as :meth:`errors`)."""
+        (:meth:`summary`)."""
         return {
-            k: (float(np.mean(np.abs(v))), len(v))
-            for k, v in self.errors(split=split, key=key).items()
+            k: (float(v["mape"]), int(v["n"]))
+            for k, v in self.summary(split=split, key=key).items()
         }
 
     def median_error(self, *, split: str | None = None, key: str = "group") -> dict[str, float]:
-        """Median signed error (fraction), grouped by ``key`` (as :meth:`errors`): above 0 the
-        model over-predicts the group's typical row (throughput too high, latency too long)."""
-        return {k: float(np.median(v)) for k, v in self.errors(split=split, key=key).items()}
+        """Median signed error (fraction), grouped by ``key`` (:meth:`summary`)."""
+        return {k: float(v["median_error"]) for k, v in self.summary(split=split, key=key).items()}
 
     def worst(self, n: int = 10, split: str | None = None) -> list[Row]:
         """The rows with the largest absolute error."""
@@ -232,7 +245,7 @@ def run_validation(
     if families:
         cases = [c for c in cases if c.source_family in families]
     if not length_spread:
-        cases = [dataclasses.replace(c, input_tokens_cv=0.0, output_tokens_cv=0.0) for c in cases]
+        cases = [c.at_mean_lengths() for c in cases]
     prep = prepare(cases)
     fit_mask = ~holdout_mask(prep, holdout)
     result = None
