@@ -22,6 +22,8 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parents[1] / "src" / "chip2grid" / "data" / "lambda_bursts.json"
 REPOSITORY = "github:LambdaLabsML/vllm-benchmark"
 KEYS = ("mean_ttft_ms", "mean_tpot_ms", "median_itl_ms", "output_throughput")
+TTFT_DECIMALS = 4
+"""Per-request TTFTs are kept to 0.1 ms (the harness records them to the microsecond)."""
 
 
 def _run(case_id: str, path: str, commit: str, result: dict) -> dict:
@@ -30,6 +32,9 @@ def _run(case_id: str, path: str, commit: str, result: dict) -> dict:
         raise SystemExit(f"{case_id}: input lengths do not add up to total_input_tokens")
     if sum(outputs) != result["total_output_tokens"]:
         raise SystemExit(f"{case_id}: output lengths do not add up to total_output_tokens")
+    ttfts = result["ttfts"]
+    if len(ttfts) != len(inputs):
+        raise SystemExit(f"{case_id}: {len(ttfts)} ttfts for {len(inputs)} requests")
     length = re.search(r"_len(\d+)\.json$", path)
     if not length:
         raise SystemExit(f"{case_id}: no max_model_len (_len<N>) in {path}")
@@ -46,6 +51,7 @@ def _run(case_id: str, path: str, commit: str, result: dict) -> dict:
         },
         "input_lens": inputs,
         "output_lens": outputs,
+        "ttfts": [round(t, TTFT_DECIMALS) for t in ttfts],
     }
 
 
@@ -108,6 +114,9 @@ def main() -> None:
             " metrics of the vLLM 0.5.4 benchmark_serving.py runs behind the Lambda rows of"
             " shared/validation/measurements.csv: 320 ShareGPT V3 prompts sent at once. Each run"
             " was matched by its output_throughput to the table cell. Metrics in seconds."
+            " ttfts: each request's measured time to first token in seconds (0.1 ms), in the"
+            " order of input_lens; 0 where the request produced no text, as the harness records"
+            " it."
             " siblings: cases whose result file is not available, mapped to a run of the same"
             " checkpoint whose lengths stand in (same prompts and tokenizer, so the same input"
             " lengths; greedy decoding, so nearly the same output lengths)."

@@ -6,6 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from chip2grid.validation.bursts import (
     BURSTS_FILE,
     Burst,
     calibration_of,
+    first_token_timeline,
     load_bursts,
     replay,
     with_burst_metrics,
@@ -74,6 +78,74 @@ def test_replay_conserves_tokens_and_orders_latencies(lambda_prep) -> None:
     # median gap between tokens is shorter than the mean TPOT, which includes prefill stalls
     assert 0 < out["itl_s_median"] <= out["tpot_s_mean"]
     assert out["ttft_s_mean"] > out["itl_s_median"]
+    # the engine's first step returns before the mean request's first token, and the run's
+    # duration is what its throughput divides
+    assert 0 < out["first_token_s"] < out["ttft_s_mean"]
+    assert out["duration_s"] == pytest.approx(
+        burst.output_tokens.sum() / out["output_tokens_per_s"]
+    )
+
+
+def test_measured_ttfts_are_the_published_ones() -> None:
+    """Each run with a file keeps every request's TTFT; their mean is the file's mean TTFT."""
+    own = [b for b in load_bursts().values() if b.measured]
+    assert len(own) == 16
+    for burst in own:
+        assert burst.ttft_s is not None and burst.ttft_s.shape == burst.input_tokens.shape
+        assert burst.ttft_s.mean() == pytest.approx(burst.measured["ttft_s_mean"], abs=1e-5)
+        # a request gets a first token only if it produced text; the harness records 0 otherwise
+        assert np.all(burst.ttft_s[burst.output_tokens > 0] > 0)
+    assert all(b.ttft_s is None for b in load_bursts().values() if not b.measured)
+
+
+def test_first_token_timeline_finds_steps_and_stalls() -> None:
+    # the server takes 0.5 s to take in the burst, then steps of 40 ms each give first tokens
+    # to 8 requests (1 ms apart), and the 4th and 9th steps stall for 1.5 s
+    steps = 0.5 + 0.04 * np.arange(1, 13)
+    steps[3:] += 1.5
+    steps[8:] += 1.5
+    ttft = (steps[:, None] + 0.001 * np.arange(8)[None, :]).ravel()
+    ttft = np.concatenate([ttft, np.zeros(5)])  # requests without text
+    timeline = first_token_timeline(np.random.default_rng(0).permutation(ttft))
+    np.testing.assert_allclose(timeline.step_end_s, steps)
+    assert timeline.first_token_s == pytest.approx(0.54)
+    assert timeline.median_gap_s == pytest.approx(0.04)
+    np.testing.assert_allclose(timeline.stalls_s, [1.54, 1.54])
+    assert timeline.stall_total_s == pytest.approx(3.08)
+    # evenly spaced long steps are not stalls, however long
+    slow = first_token_timeline(np.arange(1, 20) * 0.9)
+    assert slow.stalls_s.size == 0
+    with pytest.raises(ValueError, match="ttft_s"):
+        first_token_timeline(np.array([0.0, 0.3]))
+
+
+def test_mixtral_bursts_stall_and_dense_ones_do_not() -> None:
+    """What benchmarks/lambda_burst_anatomy.py reads in the published TTFTs: every Mixtral run
+    has stalls of seconds, no dense run more than one, and every run a first-token delay far
+    longer than the replay's first step."""
+    for case_id, burst in load_bursts().items():
+        if burst.ttft_s is None:
+            continue
+        timeline = first_token_timeline(burst.ttft_s)
+        if "mixtral" in case_id:
+            assert len(timeline.stalls_s) >= 6 and timeline.stall_total_s > 5.0, case_id
+        else:
+            assert len(timeline.stalls_s) <= 1 and timeline.stall_total_s < 1.0, case_id
+        assert timeline.first_token_s > 0.5, case_id
+
+
+def test_burst_anatomy_benchmark_runs(measurements_path) -> None:
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "lambda_burst_anatomy.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--measurements", str(measurements_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    assert sum("-n320 " in line for line in out.splitlines()) == 16
+    assert re.search(r"Mixtral \(5 runs\): throughput MAPE [0-9.]+ % as scored", out)
+    assert re.search(r"dense \(11 runs\)", out)
 
 
 def test_replay_of_equal_lengths_matches_the_steady_state(lambda_prep) -> None:

@@ -32,6 +32,14 @@ with a file and keep the steady state. How vLLM's
 
 The replay is used for scoring only: the fit works on steady-state predictions, so burst
 metrics are left out of it.
+
+The result files also hold each request's measured TTFT (``ttfts``, kept for the 16 runs with a
+file). Requests whose prefill ran in the same engine step get their first token within a few
+milliseconds of each other, so the distinct TTFTs are the completion times of the steps that
+produced first tokens. :func:`first_token_timeline` reads them: when the first step returned
+(everything before it is the server taking in the burst), the usual spacing of those steps, and
+the stalls, gaps far longer than that spacing. ``benchmarks/lambda_burst_anatomy.py`` sets them
+beside the replay.
 """
 
 from __future__ import annotations
@@ -86,6 +94,54 @@ class Burst:
     input_tokens: np.ndarray
     output_tokens: np.ndarray
     measured: dict[str, float]
+    ttft_s: np.ndarray | None = None
+    """Each request's measured TTFT (0 where it produced no text); None for a sibling."""
+
+
+SAME_STEP_S = 0.004
+"""First tokens closer than this came from the same engine step (streaming jitter is ~1 ms)."""
+STALL_FACTOR = 5.0
+STALL_FLOOR_S = 0.5
+"""A gap between first-token steps is a stall when it exceeds both ``STALL_FACTOR`` times the
+run's median gap and ``STALL_FLOOR_S``."""
+
+
+@dataclass(frozen=True, slots=True)
+class FirstTokenTimeline:
+    """When a burst's requests got their first token, read from the measured TTFTs."""
+
+    step_end_s: np.ndarray
+    """Completion times of the engine steps that produced first tokens, ascending."""
+    median_gap_s: float
+    """The median time between consecutive such steps."""
+    stalls_s: np.ndarray
+    """The gaps between consecutive first-token steps that count as stalls."""
+
+    @property
+    def first_token_s(self) -> float:
+        """When the first step returned: before it, the server was taking in the burst."""
+        return float(self.step_end_s[0])
+
+    @property
+    def stall_total_s(self) -> float:
+        return float(self.stalls_s.sum())
+
+
+def first_token_timeline(ttft_s: np.ndarray) -> FirstTokenTimeline:
+    """The first-token steps of a burst whose requests were all sent at time 0."""
+    times = np.sort(np.asarray(ttft_s, dtype=float))
+    times = times[times > 0]  # a request without text has no first token
+    if times.size < 2:
+        raise ValueError(f"ttft_s: {times.size} positive TTFTs; a timeline needs at least 2")
+    starts = np.concatenate(([True], np.diff(times) > SAME_STEP_S))
+    # a cluster's time is its first token's (later ones in the same step are streaming jitter)
+    step_end = times[starts]
+    gaps = np.diff(step_end)
+    median_gap = float(np.median(gaps)) if gaps.size else 0.0
+    threshold = max(STALL_FLOOR_S, STALL_FACTOR * median_gap)
+    return FirstTokenTimeline(
+        step_end_s=step_end, median_gap_s=median_gap, stalls_s=gaps[gaps > threshold]
+    )
 
 
 @functools.cache
@@ -102,6 +158,7 @@ def load_bursts(path: Path = BURSTS_FILE) -> dict[str, Burst]:
             input_tokens=np.array(run["input_lens"], dtype=np.int64),
             output_tokens=np.array(run["output_lens"], dtype=np.int64),
             measured={k: float(v) for k, v in run["measured"].items()},
+            ttft_s=np.array(run["ttfts"], dtype=float) if "ttfts" in run else None,
         )
     for case_id, sibling in data.get("siblings", {}).items():
         own = bursts[sibling]
@@ -151,7 +208,11 @@ def calibration_of(
 
 
 def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, float]:
-    """Simulate the burst's requests, all sent at time 0, and measure them as the harness does."""
+    """Simulate the burst's requests, all sent at time 0, and measure them as the harness does.
+
+    Besides the metrics the harness reports: ``duration_s`` and ``first_token_s``, when the
+    simulated engine's first step returned (no measurement is scored against these two).
+    """
     deployment = case_deployment(case)
     engine = get_engine(deployment.engine)
     outputs = np.maximum(burst.output_tokens, 1)  # an empty text still took a prefill and a token
@@ -192,6 +253,8 @@ def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, floa
         "ttft_s_mean": float(ttft.mean()),
         "tpot_s_mean": float(np.mean(tpot)),
         "itl_s_median": median_itl,
+        "duration_s": duration,
+        "first_token_s": float(result.ttft_s.min()),
     }
 
 
