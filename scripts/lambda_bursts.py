@@ -4,7 +4,7 @@ Each case of the Lambda rows of ``measurements.csv`` was matched to the result f
 github.com/LambdaLabsML/vllm-benchmark whose ``output_throughput`` equals the published table
 cell. This script reads those files (from a local clone, or from per-case extracts holding the
 same keys) and writes the per-request lengths and summary metrics that
-``chip2grid.validation.bursts`` replays.
+``chip2grid.validation.bursts`` replays, and each request's measured TTFT (``ttfts``).
 
     python scripts/lambda_bursts.py --clone PATH/vllm-benchmark       # rebuild from a clone
     python scripts/lambda_bursts.py --extracts DIR                     # from DIR/<case_id>.json
