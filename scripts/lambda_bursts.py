@@ -21,7 +21,6 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parents[1] / "src" / "chip2grid" / "data" / "lambda_bursts.json"
 REPOSITORY = "github:LambdaLabsML/vllm-benchmark"
-KEYS = ("mean_ttft_ms", "mean_tpot_ms", "median_itl_ms", "output_throughput")
 TTFT_DECIMALS = 4
 """Per-request TTFTs are kept to 0.1 ms (the harness records them to the microsecond)."""
 
