@@ -190,12 +190,10 @@ def prefill_pool(
     n = np.where(whole, np.floor(budget / isl), 1.0)
     chunks = np.where(whole, 1.0, np.ceil(isl / budget))
     chunk = isl / chunks
-    # a chunk attends to the chunks before it: half of them on average, plus half itself
-    batch = StepBatch.prefill(n, chunk, cached_tokens=(chunks - 1.0) * chunk / 2.0)
-    spread = prefill_context_tokens(isl, input_cv) / prefill_context_tokens(isl)
-    step = step_time(
-        shape, dataclasses.replace(batch, prefill_context=batch.prefill_context * spread)
-    )
+    # a chunk attends to the chunks before it (half of them on average) plus half itself, so
+    # over the prompt a token sees the whole prompt's mean context, spread included
+    context = prefill_context_tokens(isl, input_cv)
+    step = step_time(shape, StepBatch.prefill(n, chunk, context=context))
     latency = chunks * step.total_s
     transfer = kv_transfer_time_s(
         kv_bytes_per_rank, link_bandwidth_bytes_per_s, shape.comm_eff, shape.comm_latency_s
