@@ -61,6 +61,9 @@ JSON_KEYS = {
     "decode_bound",
     "prefill",
     "decode",
+    "load_frac",
+    "ttft_s_mean_if_slower",
+    "tpot_s_mean_if_slower",
 }
 
 
@@ -89,6 +92,15 @@ def test_estimate_issue_form_json(load: list[str]) -> None:
         "tp_allreduce",
         "overhead",
     }
+
+
+def test_estimate_table_shows_how_close_a_rate_runs_to_capacity() -> None:
+    full = json.loads(run(*ISSUE_FORM, "--max-load", "--json").stdout)
+    rate = 0.8 * full["requests_per_s"]
+    result = run(*ISSUE_FORM, "--request-rate", f"{rate:.4f}")
+    assert result.returncode == 0, result.stderr
+    assert "share of capacity" in result.stdout and "80%" in result.stdout
+    assert "if every step took 10% longer" in result.stdout
 
 
 def test_estimate_table_and_auto() -> None:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from chip2grid import (
     step_time,
 )
 from chip2grid.perf import calibration_for, parallel_layouts
+from chip2grid.perf.estimate import SLOWER_FRAC
 
 
 def dep(**kw: object) -> Deployment:
@@ -183,6 +185,40 @@ def test_concurrency_and_rate_modes() -> None:
     assert over.saturated and over.output_tokens_per_s == pytest.approx(
         full.output_tokens_per_s, rel=1e-6
     )
+
+
+def test_latency_sensitivity_grows_near_capacity() -> None:
+    """A fixed request rate near capacity amplifies a step-time error; a closed loop does not."""
+    w = Workload(input_tokens=1024, output_tokens=256)
+    full = estimate(dep(), w)
+    assert full.load_frac == 1.0
+    assert full.tpot_s_mean_if_slower == pytest.approx((1 + SLOWER_FRAC) * full.tpot_s_mean)
+    users = estimate(dep(), w, Load(mode="concurrency", concurrency=64))
+    assert users.ttft_s_mean_if_slower == pytest.approx((1 + SLOWER_FRAC) * users.ttft_s_mean)
+    assert users.tpot_s_mean_if_slower == pytest.approx((1 + SLOWER_FRAC) * users.tpot_s_mean)
+
+    def at(load: float) -> c2g.Estimate:
+        rate = load * full.requests_per_s
+        return estimate(dep(), w, Load(mode="request_rate", request_rate_per_s=rate))
+
+    light, heavy = at(0.2), at(0.85)
+    assert light.load_frac == pytest.approx(0.2, rel=1e-6)
+    assert heavy.load_frac == pytest.approx(0.85, rel=1e-6)
+    light_growth = light.tpot_s_mean_if_slower / light.tpot_s_mean - 1
+    heavy_growth = heavy.tpot_s_mean_if_slower / heavy.tpot_s_mean - 1
+    assert 0 < light_growth < heavy_growth
+    assert heavy_growth > 2 * SLOWER_FRAC
+    assert heavy.ttft_s_mean_if_slower > heavy.ttft_s_mean
+    # slower steps at a rate are the queue of the estimated engine at a proportionally higher
+    # rate, every time scaled by the same factor
+    k = 1 + SLOWER_FRAC
+    scaled = at(0.85 * k)
+    assert heavy.tpot_s_mean_if_slower == pytest.approx(k * scaled.tpot_s_mean, rel=1e-3)
+    assert heavy.ttft_s_mean_if_slower == pytest.approx(k * scaled.ttft_s_mean, rel=1e-3)
+    # within SLOWER_FRAC of capacity a slower engine could not keep up
+    edge = at(0.95)
+    assert not edge.saturated
+    assert math.isinf(edge.tpot_s_mean_if_slower) and math.isinf(edge.ttft_s_mean_if_slower)
 
 
 def test_static_batching() -> None:

@@ -15,7 +15,7 @@ from rich.table import Table
 import chip2grid as c2g
 from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
-from chip2grid.perf.estimate import length_spread_label
+from chip2grid.perf.estimate import SLOWER_FRAC, length_spread_label
 from chip2grid.scenario.schema import Scenario
 
 app = typer.Typer(
@@ -102,6 +102,26 @@ def _spread(est: c2g.Estimate) -> str:
     return f" ({label})" if label else ""
 
 
+def _load_rows(est: c2g.Estimate) -> list[tuple[str, str]]:
+    """Under a request rate: how close to capacity it runs and what a slower engine would do
+    to the latencies (near capacity they grow far faster than the step time)."""
+    if est.mode != "request_rate" or est.saturated:
+        return []
+    pct = f"{SLOWER_FRAC:.0%}"
+    if math.isfinite(est.tpot_s_mean_if_slower):
+        slower = (
+            f"TTFT {est.ttft_s_mean_if_slower * 1e3:,.1f} ms, "
+            f"TPOT {est.tpot_s_mean_if_slower * 1e3:,.2f} ms "
+            f"({est.tpot_s_mean_if_slower / est.tpot_s_mean - 1:+.0%})"
+        )
+    else:
+        slower = "unbounded: the rate would exceed the capacity"
+    return [
+        ("share of capacity", f"{est.load_frac:.0%} (queues grow without bound at 100%)"),
+        (f"if every step took {pct} longer", slower),
+    ]
+
+
 def _print_estimate(est: c2g.Estimate, title: str) -> None:
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("quantity", style="bold")
@@ -133,6 +153,7 @@ def _print_estimate(est: c2g.Estimate, title: str) -> None:
             if math.isfinite(est.e2e_latency_s_mean)
             else "unbounded",
         ),
+        *_load_rows(est),
         (
             "running batch / KV-limited max",
             f"{est.batch_size:,.0f} / {est.max_concurrency:,d} sequences",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -36,6 +37,10 @@ from chip2grid.perf.step import (
 
 Mode = Literal["max_load", "concurrency", "request_rate", "static"]
 MODES: tuple[str, ...] = ("max_load", "concurrency", "request_rate", "static")
+SLOWER_FRAC = 0.10
+"""How much longer every engine step is taken in the latency sensitivity of an estimate
+(:attr:`Estimate.ttft_s_mean_if_slower`): the order of the step-time error chip2grid's
+validation finds on runs its fit did not see (README, Validation)."""
 MAX_LENGTH_CV = 10.0
 """Largest coefficient of variation of request lengths accepted (a heavy tail of 100x the
 median is about 5)."""
@@ -180,6 +185,16 @@ class Estimate:
     max_concurrency: int
     batch_size: float
     saturated: bool
+    load_frac: float
+    """Requests per second over the instance's capacity (1 at max load and for a static batch):
+    how close a fixed request rate runs to the rate at which queues grow without bound."""
+    ttft_s_mean_if_slower: float
+    """Mean TTFT if every engine step took :data:`SLOWER_FRAC` longer than estimated (inf where
+    the rate would then exceed the capacity): under a fixed request rate near capacity, latency
+    grows far faster than the step time, so this is the estimate's sensitivity to an error in
+    it."""
+    tpot_s_mean_if_slower: float
+    """Mean TPOT if every engine step took :data:`SLOWER_FRAC` longer (as ``ttft_s_mean_if_slower``)."""
     accelerator_power_w: float
     system_power_w: float
     energy_j_per_output_token: float
@@ -291,6 +306,7 @@ def estimate(
     max_seqs, budget = deployment.instance_caps(per_rank_seqs, engine.max_num_batched_tokens)
     notes: list[str] = []
     saturated = False
+    slower: tuple[float, float] | None = None
     single_prefill = step_time(
         shape,
         StepBatch.prefill(1.0, isl, context=prefill_context_tokens(isl, workload.input_tokens_cv)),
@@ -323,6 +339,7 @@ def estimate(
         )
         busy_s = total
         batch_size = batch
+        load_frac = 1.0
     else:
         mixed = engine.mixed_batching
 
@@ -375,27 +392,26 @@ def estimate(
                 cyc, b, busy, wait = full, full_b, 1.0, float("inf")
                 rate = capacity_rps
             else:
-                b = 1.0
-                for _ in range(60):
-                    cyc = cycle(max(b, 1.0))
-                    b_new = rate * float(
-                        (osl_steps - 1.0) * cyc.iteration_s + cyc.prefill_latency_s
-                    )
-                    b_new = min(b_new, full_b)
-                    if abs(b_new - b) <= 1e-4 * max(b, 1.0):
-                        b = b_new
-                        break
-                    b = 0.5 * b + 0.5 * b_new
-                cyc = cycle(max(b, 1.0))
-                busy = min(
-                    1.0, rate * float(cyc.prefill_latency_s + (osl_steps - 1.0) * cyc.iteration_s)
-                )
-                wait = float(
-                    md1_wait_s(np.asarray(rate / capacity_rps), np.asarray(1.0 / capacity_rps))
-                )
+                cyc, b, busy, wait = _serve_rate(cycle, rate, capacity_rps, osl_steps, full_b)
         t_iter = float(cyc.iteration_s)
         ttft = 0.5 * t_iter + float(cyc.prefill_latency_s) + wait
         tpot = t_iter * (osl_steps - 1.0) / max(osl - 1.0, 1e-9) if osl > 1 else t_iter
+        load_frac = min(rate / capacity_rps, 1.0) if capacity_rps > 0 else 1.0
+        if load.mode == "request_rate" and not saturated:
+            # every step k times longer is the same queue as k times the rate on the fitted
+            # engine, with every time k times longer (the fixed point depends on rate x time)
+            k = 1.0 + SLOWER_FRAC
+            if rate * k >= capacity_rps:
+                slower = (math.inf, math.inf)
+            else:
+                s_cyc, _, _, s_wait = _serve_rate(cycle, rate * k, capacity_rps, osl_steps, full_b)
+                s_iter = float(s_cyc.iteration_s)
+                slower = (
+                    k * (0.5 * s_iter + float(s_cyc.prefill_latency_s) + s_wait),
+                    k * s_iter * tpot / max(t_iter, 1e-30),
+                )
+        elif saturated:
+            slower = (math.inf, math.inf)
         e2e = ttft + (osl - 1.0) * tpot
         req_ps = rate * replicas
         out_tps = req_ps * osl
@@ -404,6 +420,10 @@ def estimate(
         iteration_bytes = float(cyc.bytes_per_iteration)
         busy_s = t_iter / busy if busy > 0 else float("inf")
         batch_size = float(cyc.decode_seqs)
+    if slower is None:
+        # a closed loop (fixed users, a full batch or a static batch) keeps its batch: every
+        # latency grows in proportion to the step time
+        slower = ((1.0 + SLOWER_FRAC) * ttft, (1.0 + SLOWER_FRAC) * tpot)
     acc = deployment.accelerator
     peak = float(shape.peak_gemm_flops_per_s)
     u_c = min(1.0, iteration_flops / (busy_s * peak)) if busy_s > 0 else 0.0
@@ -467,6 +487,9 @@ def estimate(
         max_concurrency=cap * replicas,
         batch_size=batch_size,
         saturated=saturated,
+        load_frac=load_frac,
+        ttft_s_mean_if_slower=slower[0],
+        tpot_s_mean_if_slower=slower[1],
         accelerator_power_w=p_acc * n,
         system_power_w=p_sys,
         energy_j_per_output_token=p_acc * n / out_tps,
@@ -503,6 +526,31 @@ def estimate(
         else math.nan,
         notes=notes,
     )
+
+
+def _serve_rate(
+    cycle: Callable[[float], Cycle],
+    rate: float,
+    capacity_rps: float,
+    osl_steps: float,
+    full_b: float,
+) -> tuple[Cycle, float, float, float]:
+    """The running batch at which an instance serving ``rate`` requests per second (below
+    ``capacity_rps``) finishes them as fast as they come (Little's law on the batch), its
+    cycle, the busy share of its time and the mean wait for admission."""
+    b = 1.0
+    for _ in range(60):
+        cyc = cycle(max(b, 1.0))
+        b_new = rate * float((osl_steps - 1.0) * cyc.iteration_s + cyc.prefill_latency_s)
+        b_new = min(b_new, full_b)
+        if abs(b_new - b) <= 1e-4 * max(b, 1.0):
+            b = b_new
+            break
+        b = 0.5 * b + 0.5 * b_new
+    cyc = cycle(max(b, 1.0))
+    busy = min(1.0, rate * float(cyc.prefill_latency_s + (osl_steps - 1.0) * cyc.iteration_s))
+    wait = float(md1_wait_s(np.asarray(rate / capacity_rps), np.asarray(1.0 / capacity_rps)))
+    return cyc, b, busy, wait
 
 
 def best_layout(
