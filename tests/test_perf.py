@@ -27,6 +27,7 @@ from chip2grid import (
 )
 from chip2grid.perf import calibration_for, parallel_layouts
 from chip2grid.perf.estimate import SLOWER_FRAC
+from chip2grid.perf.steady import Cycle, batch_at_rate, continuous_batching
 
 
 def dep(**kw: object) -> Deployment:
@@ -385,3 +386,30 @@ def test_batch_caps_count_once_per_attention_dp_rank() -> None:
     assert (cfg.max_num_seqs, cfg.max_num_batched_tokens) == (8 * 64, 8 * 2048)
     cfg1 = engine_config_for(tp8, max_num_seqs=64, max_num_batched_tokens=2048)
     assert (cfg1.max_num_seqs, cfg1.max_num_batched_tokens) == (64, 2048)
+
+
+def test_batch_at_rate_is_littles_law_solved_to_convergence() -> None:
+    """The Server batch equals rate x time in flight at that batch, vectorized as scalar."""
+    d = dep()
+    shape = rank_shape(d, calibration_for("hopper", "tensorrt-llm"))
+    isl, osl, full_b = 1024.0, 256.0, 512.0
+
+    def cycle(num_seqs: np.ndarray) -> Cycle:
+        return continuous_batching(shape, isl, osl, np.maximum(num_seqs, 1.0), True, 8192.0)
+
+    capacity = float(cycle(np.asarray(full_b)).requests_per_s)
+    rates = np.array([0.001, 0.3, 0.9, 0.99, 1.5]) * capacity
+    b = batch_at_rate(cycle, rates, osl, full_b)
+    cyc = cycle(np.maximum(b, 1.0))
+    in_flight = rates * (cyc.prefill_latency_s + (osl - 1.0) * cyc.iteration_s)
+    # a light rate keeps less than one sequence busy; the fixed point elsewhere
+    assert b[0] < 1.0 and b[0] == pytest.approx(in_flight[0], rel=1e-9)
+    assert np.allclose(b[1:4], in_flight[1:4], rtol=1e-5)
+    assert b[3] > b[2] > b[1] > 1.0
+    assert b[4] == pytest.approx(full_b, rel=1e-12)  # above capacity the batch is full
+    for rate, expected in zip(rates, b, strict=True):
+        assert float(batch_at_rate(cycle, rate, osl, full_b)) == pytest.approx(expected, rel=1e-5)
+    # a solution at a lower rate bounds the search from below
+    assert float(batch_at_rate(cycle, rates[3], osl, full_b, low=b[2])) == pytest.approx(
+        b[3], rel=1e-5
+    )

@@ -27,7 +27,12 @@ from chip2grid.validation.predict import catalog_parameters, predict
 # family of its own: throughput 20.7 -> 18.4 %, TPOT 59.9 -> 57.2 %, TTFT 466.6 -> 141.2 %, with
 # 150 held-out latencies predicted unbounded (130 before; they cannot enter a MAPE, so their
 # number is held too).
-MLPERF5_MAX = {"throughput": 0.19, "tpot": 0.58, "ttft": 1.45}
+# 2026-11-26: the Server batch solved to convergence (perf.steady.batch_at_rate) instead of 25
+# damped iterations from one sequence, which had stopped short of the fixed point in runs near
+# capacity (a smaller batch, shorter steps): TPOT 57.2 -> 88.6 %, TTFT 141.2 -> 147.5 %, E2E
+# 52.4 -> 67.0 %. The old loop run for 400 iterations gives the same figures: 57.2 % was the
+# unconverged solver's, not the model's.
+MLPERF5_MAX = {"throughput": 0.19, "tpot": 0.89, "ttft": 1.48}
 MLPERF5_MAX_UNBOUNDED = 150
 
 

@@ -19,6 +19,7 @@ from chip2grid.perf.memory import MemoryPlan, require_fit
 from chip2grid.perf.speculative import SpeculativeDecoding
 from chip2grid.perf.steady import (
     Cycle,
+    batch_at_rate,
     continuous_batching,
     decode_context_tokens,
     md1_wait_s,
@@ -404,7 +405,9 @@ def estimate(
             if rate * k >= capacity_rps:
                 slower = (math.inf, math.inf)
             else:
-                s_cyc, _, _, s_wait = _serve_rate(cycle, rate * k, capacity_rps, osl_steps, full_b)
+                s_cyc, _, _, s_wait = _serve_rate(
+                    cycle, rate * k, capacity_rps, osl_steps, full_b, b_start=b
+                )
                 s_iter = float(s_cyc.iteration_s)
                 slower = (
                     k * (0.5 * s_iter + float(s_cyc.prefill_latency_s) + s_wait),
@@ -534,19 +537,16 @@ def _serve_rate(
     capacity_rps: float,
     osl_steps: float,
     full_b: float,
+    b_start: float = 1.0,
 ) -> tuple[Cycle, float, float, float]:
     """The running batch at which an instance serving ``rate`` requests per second (below
     ``capacity_rps``) finishes them as fast as they come (Little's law on the batch), its
-    cycle, the busy share of its time and the mean wait for admission."""
-    b = 1.0
-    for _ in range(60):
-        cyc = cycle(max(b, 1.0))
-        b_new = rate * float((osl_steps - 1.0) * cyc.iteration_s + cyc.prefill_latency_s)
-        b_new = min(b_new, full_b)
-        if abs(b_new - b) <= 1e-4 * max(b, 1.0):
-            b = b_new
-            break
-        b = 0.5 * b + 0.5 * b_new
+    cycle, the busy share of its time and the mean wait for admission. ``b_start`` is the
+    lower end of the search: one sequence, or the solution at a lower rate
+    (:func:`chip2grid.perf.steady.batch_at_rate`)."""
+    b = float(
+        batch_at_rate(lambda num_seqs: cycle(float(num_seqs)), rate, osl_steps, full_b, low=b_start)
+    )
     cyc = cycle(max(b, 1.0))
     busy = min(1.0, rate * float(cyc.prefill_latency_s + (osl_steps - 1.0) * cyc.iteration_s))
     wait = float(md1_wait_s(np.asarray(rate / capacity_rps), np.asarray(1.0 / capacity_rps)))

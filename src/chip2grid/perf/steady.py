@@ -18,6 +18,7 @@ attention work grows with the square of its length. ``cv`` is the coefficient of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -297,6 +298,65 @@ def static_batching(
     return StaticRun(
         prefill_s=prefill.total_s, decode_s=decode, prefill_step=prefill, decode_step=mid_step
     )
+
+
+BATCH_SOLVE_REL_TOL = 1e-6
+"""Relative precision of the running batch :func:`batch_at_rate` solves for."""
+BATCH_SOLVE_MAX_ITERATIONS = 60
+
+
+def batch_at_rate(
+    cycle: Callable[[Array], Cycle],
+    rate_per_s: FloatOrArray,
+    decode_steps: FloatOrArray,
+    full_batch: FloatOrArray,
+    low: FloatOrArray = 1.0,
+) -> Array:
+    """The running batch ``b`` at which an instance finishes requests as fast as they arrive.
+
+    Little's law on the batch: ``b = rate x (prefill latency + (decode_steps - 1) x
+    iteration)``, both times those of a cycle at ``b`` sequences. ``rate x time(b) - b`` falls
+    from ``low`` (at least one sequence) to ``full_batch`` whenever the rate is below the
+    capacity at the full batch, so the root is bracketed; it is found by regula falsi with the
+    Illinois step (a few cycle evaluations, vectorized over any number of instances). A rate
+    at or above that capacity gives the full batch; a rate too light to keep one sequence busy
+    gives ``rate x time(low)``, the share of time a sequence is in flight. A known solution at
+    a lower rate is a valid ``low``.
+    """
+    rate = np.asarray(rate_per_s, dtype=float)
+    steps = np.asarray(decode_steps, dtype=float)
+    lo = np.log(np.maximum(np.asarray(low, dtype=float), 1.0))
+    hi = np.log(np.maximum(np.asarray(full_batch, dtype=float), 1.0))
+    lo, hi, rate, steps = np.broadcast_arrays(lo, hi, rate, steps)
+    lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
+
+    def excess(log_b: Array) -> Array:
+        b = np.exp(log_b)
+        cyc = cycle(b)
+        return np.asarray(rate * (cyc.prefill_latency_s + (steps - 1.0) * cyc.iteration_s) - b)
+
+    g_lo, g_hi = excess(lo), excess(hi)
+    full = g_hi >= 0.0  # the rate needs the full batch or more: it is the batch
+    light = ~full & (g_lo <= 0.0)
+    side = np.zeros(lo.shape, dtype=int)  # which end moved last (Illinois: halve the other)
+    for _ in range(BATCH_SOLVE_MAX_ITERATIONS):
+        open_ = ~full & ~light & (hi - lo > BATCH_SOLVE_REL_TOL)
+        if not open_.any():
+            break
+        denom = np.where(open_, g_lo - g_hi, 1.0)
+        x = np.where(open_, lo + g_lo * (hi - lo) / denom, lo)
+        x = np.clip(x, lo, hi)
+        g_x = excess(x)
+        up = open_ & (g_x > 0.0)  # root above x
+        down = open_ & ~up
+        g_hi = np.where(up & (side == 1), 0.5 * g_hi, g_hi)
+        g_lo = np.where(down & (side == -1), 0.5 * g_lo, g_lo)
+        lo, g_lo = np.where(up, x, lo), np.where(up, g_x, g_lo)
+        hi, g_hi = np.where(down, x, hi), np.where(down, g_x, g_hi)
+        side = np.where(up, 1, np.where(down, -1, side))
+    # a light rate keeps less than one sequence in flight on average: ``rate x time(1)``
+    b = np.where(full, np.exp(hi), np.where(light, g_lo + np.exp(lo), np.exp(0.5 * (lo + hi))))
+    return np.asarray(b)
 
 
 def md1_wait_s(utilization: Array, service_s: Array) -> Array:

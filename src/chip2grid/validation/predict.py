@@ -33,7 +33,7 @@ from chip2grid.perf.calibration import (
     catalog_calibration_for,
 )
 from chip2grid.perf.estimate import max_concurrency
-from chip2grid.perf.steady import Cycle, md1_wait_s
+from chip2grid.perf.steady import Cycle, batch_at_rate, md1_wait_s
 from chip2grid.perf.step import attention_precision
 from chip2grid.validation.cases import Case
 
@@ -54,7 +54,6 @@ ENERGY_METRICS = (
     "energy_j_per_request",
     "system_power_w_mean",
 )
-SERVER_FIXED_POINT_ITERATIONS = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,16 +284,26 @@ def predict(
         full = cycle(prep.full_batch[idx])
         cap_rps = full.requests_per_s
         rate = np.where(mode[idx] == "server", prep.rate_per_instance[idx], cap_rps)
-        b = np.where(mode[idx] == "server", 1.0, prep.full_batch[idx])
+        b = prep.full_batch[idx]
         server_rows = mode[idx] == "server"
         if server_rows.any():
-            for _ in range(SERVER_FIXED_POINT_ITERATIONS):
-                cyc = cycle(np.maximum(b, 1.0))
-                b_new = np.minimum(
-                    rate * ((osl[idx] - 1.0) * cyc.iteration_s + cyc.prefill_latency_s),
-                    prep.full_batch[idx],
+            sv = np.flatnonzero(server_rows)
+            sub_sv = _subset(sub, sv)
+
+            def server_cycle(num_seqs: Array) -> Cycle:
+                return continuous_batching(
+                    sub_sv,
+                    isl[idx][sv],
+                    osl[idx][sv],
+                    np.maximum(num_seqs, 1.0),
+                    prep.mixed[idx][sv],
+                    prep.budget[idx][sv],
+                    input_cv=prep.input_cv[idx][sv],
+                    output_cv=prep.output_cv[idx][sv],
                 )
-                b = np.where(server_rows, 0.5 * b + 0.5 * b_new, b)
+
+            b = b.copy()
+            b[sv] = batch_at_rate(server_cycle, rate[sv], osl[idx][sv], prep.full_batch[idx][sv])
         cyc = cycle(np.maximum(b, 1.0))
         saturated = server_rows & (rate >= cap_rps)
         wait = np.where(server_rows, md1_wait_s(rate / cap_rps, 1.0 / cap_rps), 0.0)
