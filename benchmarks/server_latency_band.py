@@ -11,7 +11,7 @@ and counts where the measured mean falls: below the estimate, between the estima
 10 %-slower variant (the band), or above the band. It also gives the predicted share of
 capacity. The shipped calibration is used; nothing is written.
 
-Usage: ``python benchmarks/server_latency_band.py [--measurements PATH ...]`` (about 1 s per 100
+Usage: ``python benchmarks/server_latency_band.py [--measurements PATH ...]`` (about 3 s per 100
 runs; default: the shared MLPerf v4.1 rows and the MLPerf v5.1 / v6.0 rows chip2grid ships).
 """
 
