@@ -52,16 +52,16 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import point_to_point_time_s
 from chip2grid.perf.deployment import Deployment
 from chip2grid.perf.steady import (
+    IntArray,
+    bracketed_root,
     decode_context_tokens,
     draft_step_work,
     md1_wait_s,
@@ -69,13 +69,10 @@ from chip2grid.perf.steady import (
 )
 from chip2grid.perf.step import Array, FloatOrArray, RankShape, StepBatch, step_time
 
-IntArray = NDArray[np.intp]
-
 __all__ = [
     "DecodePool",
     "Disaggregated",
     "PrefillPool",
-    "bracketed_root",
     "decode_at_rate",
     "decode_pool",
     "disaggregated",
@@ -323,49 +320,6 @@ def disaggregated(
         tpot_s=np.broadcast_to(decode.tpot_s, np.shape(ttft)),
         saturated=saturated,
     )
-
-
-def bracketed_root(
-    h: Callable[[IntArray, Array], Array],
-    lo: Array,
-    hi: Array,
-    f_lo: Array,
-    f_hi: Array,
-    *,
-    rel_tol: float = 1e-4,
-    max_iter: int = 60,
-) -> Array:
-    """Close each bracket ``[lo, hi]`` with ``h(lo) > 0 >= h(hi)`` on a sign change of ``h``.
-
-    The Illinois variant of regula falsi (Dowell & Jarratt, BIT 11 (1971) 168-174): the
-    bracket always holds the sign change and shrinks superlinearly on smooth functions; a
-    step that falls outside the open bracket bisects. ``h(rows, x)`` evaluates rows ``rows``
-    (indices into the brackets) at ``x``. Returns the upper end of each closed bracket (the
-    root within ``rel_tol``, or the point where ``h`` jumps below zero).
-    """
-    lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
-    f_lo, f_hi = np.array(f_lo, dtype=float), np.array(f_hi, dtype=float)
-    side = np.zeros(lo.size, dtype=np.int8)
-    active = np.arange(lo.size)
-    for _ in range(max_iter):
-        active = active[hi[active] - lo[active] > rel_tol * hi[active]]
-        if active.size == 0:
-            break
-        a, c, fa, fc = lo[active], hi[active], f_lo[active], f_hi[active]
-        x = (a * fc - c * fa) / (fc - fa)
-        x = np.where((x > a) & (x < c), x, 0.5 * (a + c))
-        fx = h(active, x)
-        up = fx > 0.0
-        # a side kept twice in a row halves its function value (the Illinois step)
-        f_hi[active[up & (side[active] == 1)]] *= 0.5
-        f_lo[active[~up & (side[active] == -1)]] *= 0.5
-        moved_lo, moved_hi = active[up], active[~up]
-        lo[moved_lo], f_lo[moved_lo] = x[up], fx[up]
-        hi[moved_hi], f_hi[moved_hi] = x[~up], fx[~up]
-        side[moved_lo], side[moved_hi] = 1, -1
-        on_root = np.abs(fx) <= rel_tol * x  # the bracket closes on x
-        lo[active[on_root]] = hi[active[on_root]] = x[on_root]
-    return hi
 
 
 def decode_at_rate(

@@ -19,6 +19,7 @@ from chip2grid.perf.memory import MemoryPlan, require_fit
 from chip2grid.perf.speculative import SpeculativeDecoding
 from chip2grid.perf.steady import (
     Cycle,
+    arrival_ttft_s,
     batch_at_rate,
     continuous_batching,
     decode_context_tokens,
@@ -371,9 +372,7 @@ def estimate(
             per_instance = load.concurrency / replicas
             b = min(per_instance, full_b)
             cyc = cycle(b)
-            e2e_guess = float(
-                0.5 * cyc.iteration_s + cyc.prefill_latency_s + (osl_steps - 1.0) * cyc.iteration_s
-            )
+            e2e_guess = float(arrival_ttft_s(cyc) + (osl_steps - 1.0) * cyc.iteration_s)
             rate = float(cyc.requests_per_s)
             wait = max(per_instance - b, 0.0) / max(rate, 1e-12)
             rate = per_instance / (e2e_guess + wait)
@@ -395,12 +394,13 @@ def estimate(
             else:
                 cyc, b, busy, wait = _serve_rate(cycle, rate, capacity_rps, osl_steps, full_b)
         t_iter = float(cyc.iteration_s)
-        ttft = 0.5 * t_iter + float(cyc.prefill_latency_s) + wait
+        ttft = float(arrival_ttft_s(cyc, wait))
         tpot = t_iter * (osl_steps - 1.0) / max(osl - 1.0, 1e-9) if osl > 1 else t_iter
         load_frac = min(rate / capacity_rps, 1.0) if capacity_rps > 0 else 1.0
-        if load.mode == "request_rate" and not saturated:
+        if load.mode == "request_rate":
             # every step k times longer is the same queue as k times the rate on the fitted
-            # engine, with every time k times longer (the fixed point depends on rate x time)
+            # engine, with every time k times longer (the fixed point depends on rate x time);
+            # a saturated rate was set to the capacity, so it takes the first branch
             k = 1.0 + SLOWER_FRAC
             if rate * k >= capacity_rps:
                 slower = (math.inf, math.inf)
@@ -408,13 +408,10 @@ def estimate(
                 s_cyc, _, _, s_wait = _serve_rate(
                     cycle, rate * k, capacity_rps, osl_steps, full_b, b_start=b
                 )
-                s_iter = float(s_cyc.iteration_s)
                 slower = (
-                    k * (0.5 * s_iter + float(s_cyc.prefill_latency_s) + s_wait),
-                    k * s_iter * tpot / max(t_iter, 1e-30),
+                    k * float(arrival_ttft_s(s_cyc, s_wait)),
+                    k * float(s_cyc.iteration_s) * tpot / max(t_iter, 1e-30),
                 )
-        elif saturated:
-            slower = (math.inf, math.inf)
         e2e = ttft + (osl - 1.0) * tpot
         req_ps = rate * replicas
         out_tps = req_ps * osl

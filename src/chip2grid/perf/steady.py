@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from chip2grid.perf.step import Array, FloatOrArray, RankShape, StepBatch, StepTimes, step_time
 
+IntArray = NDArray[np.intp]
 STATIC_QUADRATURE_POINTS = 16
 
 
@@ -302,7 +303,49 @@ def static_batching(
 
 BATCH_SOLVE_REL_TOL = 1e-6
 """Relative precision of the running batch :func:`batch_at_rate` solves for."""
-BATCH_SOLVE_MAX_ITERATIONS = 60
+
+
+def bracketed_root(
+    h: Callable[[IntArray, Array], Array],
+    lo: Array,
+    hi: Array,
+    f_lo: Array,
+    f_hi: Array,
+    *,
+    rel_tol: float = 1e-4,
+    max_iter: int = 60,
+) -> Array:
+    """Close each bracket ``[lo, hi]`` with ``h(lo) > 0 >= h(hi)`` on a sign change of ``h``.
+
+    The Illinois variant of regula falsi (Dowell & Jarratt, BIT 11 (1971) 168-174): the
+    bracket always holds the sign change and shrinks superlinearly on smooth functions; a
+    step that falls outside the open bracket bisects. ``h(rows, x)`` evaluates rows ``rows``
+    (indices into the brackets) at ``x``. Returns the upper end of each closed bracket (the
+    root within ``rel_tol``, or the point where ``h`` jumps below zero).
+    """
+    lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
+    f_lo, f_hi = np.array(f_lo, dtype=float), np.array(f_hi, dtype=float)
+    side = np.zeros(lo.size, dtype=np.int8)
+    active = np.arange(lo.size)
+    for _ in range(max_iter):
+        active = active[hi[active] - lo[active] > rel_tol * hi[active]]
+        if active.size == 0:
+            break
+        a, c, fa, fc = lo[active], hi[active], f_lo[active], f_hi[active]
+        x = (a * fc - c * fa) / (fc - fa)
+        x = np.where((x > a) & (x < c), x, 0.5 * (a + c))
+        fx = h(active, x)
+        up = fx > 0.0
+        # a side kept twice in a row halves its function value (the Illinois step)
+        f_hi[active[up & (side[active] == 1)]] *= 0.5
+        f_lo[active[~up & (side[active] == -1)]] *= 0.5
+        moved_lo, moved_hi = active[up], active[~up]
+        lo[moved_lo], f_lo[moved_lo] = x[up], fx[up]
+        hi[moved_hi], f_hi[moved_hi] = x[~up], fx[~up]
+        side[moved_lo], side[moved_hi] = 1, -1
+        on_root = np.abs(fx) <= rel_tol * x  # the bracket closes on x
+        lo[active[on_root]] = hi[active[on_root]] = x[on_root]
+    return hi
 
 
 def batch_at_rate(
@@ -315,48 +358,50 @@ def batch_at_rate(
     """The running batch ``b`` at which an instance finishes requests as fast as they arrive.
 
     Little's law on the batch: ``b = rate x (prefill latency + (decode_steps - 1) x
-    iteration)``, both times those of a cycle at ``b`` sequences. ``rate x time(b) - b`` falls
-    from ``low`` (at least one sequence) to ``full_batch`` whenever the rate is below the
-    capacity at the full batch, so the root is bracketed; it is found by regula falsi with the
-    Illinois step (a few cycle evaluations, vectorized over any number of instances). A rate
-    at or above that capacity gives the full batch; a rate too light to keep one sequence busy
-    gives ``rate x time(low)``, the share of time a sequence is in flight. A known solution at
-    a lower rate is a valid ``low``.
+    iteration)``, both times those of ``cycle`` at ``b`` sequences (``cycle`` maps an array
+    of batches, one per instance, to their cycles). ``rate x time(b) - b`` falls from ``low``
+    (at least one sequence) to ``full_batch`` whenever the rate is below the capacity at the
+    full batch, so :func:`bracketed_root` closes the bracket. A rate at or above that capacity
+    gives the full batch; a rate too light to keep one sequence busy gives ``rate x
+    time(low)``, the share of time a sequence is in flight. A known solution at a lower rate is
+    a valid ``low``.
     """
-    rate = np.asarray(rate_per_s, dtype=float)
-    steps = np.asarray(decode_steps, dtype=float)
-    lo = np.log(np.maximum(np.asarray(low, dtype=float), 1.0))
-    hi = np.log(np.maximum(np.asarray(full_batch, dtype=float), 1.0))
-    lo, hi, rate, steps = np.broadcast_arrays(lo, hi, rate, steps)
-    lo, hi = lo.astype(float).copy(), hi.astype(float).copy()
+    rate, steps, low_b, full_b = np.broadcast_arrays(
+        *(np.asarray(v, dtype=float) for v in (rate_per_s, decode_steps, low, full_batch))
+    )
+    shape = rate.shape
+    rate, steps = rate.ravel(), steps.ravel()
+    lo = np.maximum(low_b.ravel(), 1.0)
+    hi = np.maximum(full_b.ravel(), lo)
 
-    def excess(log_b: Array) -> Array:
-        b = np.exp(log_b)
-        cyc = cycle(b)
-        return np.asarray(rate * (cyc.prefill_latency_s + (steps - 1.0) * cyc.iteration_s) - b)
+    def in_flight(b: Array) -> Array:
+        cyc = cycle(b.reshape(shape))
+        time = np.asarray(cyc.prefill_latency_s + (steps.reshape(shape) - 1.0) * cyc.iteration_s)
+        return rate * np.broadcast_to(time, shape).ravel()
 
-    g_lo, g_hi = excess(lo), excess(hi)
-    full = g_hi >= 0.0  # the rate needs the full batch or more: it is the batch
-    light = ~full & (g_lo <= 0.0)
-    side = np.zeros(lo.shape, dtype=int)  # which end moved last (Illinois: halve the other)
-    for _ in range(BATCH_SOLVE_MAX_ITERATIONS):
-        open_ = ~full & ~light & (hi - lo > BATCH_SOLVE_REL_TOL)
-        if not open_.any():
-            break
-        denom = np.where(open_, g_lo - g_hi, 1.0)
-        x = np.where(open_, lo + g_lo * (hi - lo) / denom, lo)
-        x = np.clip(x, lo, hi)
-        g_x = excess(x)
-        up = open_ & (g_x > 0.0)  # root above x
-        down = open_ & ~up
-        g_hi = np.where(up & (side == 1), 0.5 * g_hi, g_hi)
-        g_lo = np.where(down & (side == -1), 0.5 * g_lo, g_lo)
-        lo, g_lo = np.where(up, x, lo), np.where(up, g_x, g_lo)
-        hi, g_hi = np.where(down, x, hi), np.where(down, g_x, g_hi)
-        side = np.where(up, 1, np.where(down, -1, side))
-    # a light rate keeps less than one sequence in flight on average: ``rate x time(1)``
-    b = np.where(full, np.exp(hi), np.where(light, g_lo + np.exp(lo), np.exp(0.5 * (lo + hi))))
-    return np.asarray(b)
+    t_lo, t_hi = in_flight(lo), in_flight(hi)
+    f_lo, f_hi = t_lo - lo, t_hi - hi
+    b = np.where(f_hi >= 0.0, hi, np.where(f_lo <= 0.0, t_lo, lo))
+    inner = np.flatnonzero((f_lo > 0.0) & (f_hi < 0.0))
+    if inner.size:
+
+        def excess(rows: IntArray, x: Array) -> Array:
+            probe = b.copy()  # the other instances at any valid batch
+            probe[inner[rows]] = x
+            out: Array = (in_flight(probe) - probe)[inner[rows]]
+            return out
+
+        b[inner] = bracketed_root(
+            excess, lo[inner], hi[inner], f_lo[inner], f_hi[inner], rel_tol=BATCH_SOLVE_REL_TOL
+        )
+    return b.reshape(shape)
+
+
+def arrival_ttft_s(cycle: Cycle, wait_s: FloatOrArray = 0.0) -> Array:
+    """Mean TTFT of a request that arrives at a random moment of ``cycle``: half an iteration
+    until the next step starts, its prefill once admitted, and any wait for admission."""
+    out: Array = 0.5 * cycle.iteration_s + cycle.prefill_latency_s + np.asarray(wait_s)
+    return out
 
 
 def md1_wait_s(utilization: Array, service_s: Array) -> Array:

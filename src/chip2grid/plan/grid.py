@@ -26,8 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from chip2grid.perf.disaggregated import bracketed_root
 from chip2grid.perf.steady import (
+    IntArray,
+    bracketed_root,
     chunk_step_batch,
     decode_context_tokens,
     draft_step_work,
@@ -37,8 +38,6 @@ from chip2grid.perf.steady import (
     prompts_per_prefill_step,
 )
 from chip2grid.perf.step import Array, RankShape, StepBatch, step_time
-
-IntArray = NDArray[np.intp]
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,7 +334,7 @@ def smallest_root(
     ``h_nodes`` holds ``h`` at ``nodes`` (``(K, J)``, increasing along rows). The first node
     where ``h <= 0`` brackets the root with the node before it (``nodes[:, 0]`` when ``h``
     starts at or below 0; ``nodes[:, -1]`` when it never gets there); the bracket is then
-    closed by :func:`chip2grid.perf.disaggregated.bracketed_root` (regula falsi, Illinois variant), which
+    closed by :func:`chip2grid.perf.steady.bracketed_root` (regula falsi, Illinois variant), which
     keeps a sign change in the bracket (so it also ends at a jump of ``h``). ``h(rows, x)`` evaluates rows ``rows`` at ``x``.
     """
     num = nodes.shape[0]

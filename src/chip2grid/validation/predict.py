@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,7 @@ from chip2grid.perf.calibration import (
     catalog_calibration_for,
 )
 from chip2grid.perf.estimate import max_concurrency
-from chip2grid.perf.steady import Cycle, batch_at_rate, md1_wait_s
+from chip2grid.perf.steady import Cycle, arrival_ttft_s, batch_at_rate, md1_wait_s
 from chip2grid.perf.step import attention_precision
 from chip2grid.validation.cases import Case
 
@@ -267,52 +268,41 @@ def predict(
     static = ~continuous
     if continuous.any():
         idx = np.flatnonzero(continuous)
-        sub = _subset(shape, idx)
 
-        def cycle(num_seqs: Array) -> Cycle:
-            return continuous_batching(
-                sub,
-                isl[idx],
-                osl[idx],
-                num_seqs,
-                prep.mixed[idx],
-                prep.budget[idx],
-                input_cv=prep.input_cv[idx],
-                output_cv=prep.output_cv[idx],
-            )
+        def cycles(rows: Array) -> Callable[[Array], Cycle]:
+            """The steady state of cases ``rows`` as a function of their running batches."""
+            sub = _subset(shape, rows)
 
+            def cycle(num_seqs: Array) -> Cycle:
+                return continuous_batching(
+                    sub,
+                    isl[rows],
+                    osl[rows],
+                    num_seqs,
+                    prep.mixed[rows],
+                    prep.budget[rows],
+                    input_cv=prep.input_cv[rows],
+                    output_cv=prep.output_cv[rows],
+                )
+
+            return cycle
+
+        cycle = cycles(idx)
         full = cycle(prep.full_batch[idx])
         cap_rps = full.requests_per_s
         rate = np.where(mode[idx] == "server", prep.rate_per_instance[idx], cap_rps)
-        b = prep.full_batch[idx]
+        b = prep.full_batch[idx].copy()
         server_rows = mode[idx] == "server"
         if server_rows.any():
             sv = np.flatnonzero(server_rows)
-            sub_sv = _subset(sub, sv)
-
-            def server_cycle(num_seqs: Array) -> Cycle:
-                return continuous_batching(
-                    sub_sv,
-                    isl[idx][sv],
-                    osl[idx][sv],
-                    np.maximum(num_seqs, 1.0),
-                    prep.mixed[idx][sv],
-                    prep.budget[idx][sv],
-                    input_cv=prep.input_cv[idx][sv],
-                    output_cv=prep.output_cv[idx][sv],
-                )
-
-            b = b.copy()
-            b[sv] = batch_at_rate(server_cycle, rate[sv], osl[idx][sv], prep.full_batch[idx][sv])
+            b[sv] = batch_at_rate(cycles(idx[sv]), rate[sv], osl[idx][sv], b[sv])
         cyc = cycle(np.maximum(b, 1.0))
         saturated = server_rows & (rate >= cap_rps)
         wait = np.where(server_rows, md1_wait_s(rate / cap_rps, 1.0 / cap_rps), 0.0)
         wait = np.where(saturated, np.inf, wait)
         rps = np.where(server_rows, np.minimum(rate, cap_rps), cyc.requests_per_s)
         out_tps[idx] = rps * osl[idx] * prep.replicas[idx]
-        ttft[idx] = np.where(
-            server_rows, 0.5 * cyc.iteration_s + cyc.prefill_latency_s + wait, np.nan
-        )
+        ttft[idx] = np.where(server_rows, arrival_ttft_s(cyc, wait), np.nan)
         wait_s[idx] = np.where(server_rows, wait, np.nan)
         tpot[idx] = cyc.iteration_s
         gap[idx] = cyc.step.total_s  # a typical gap: one decode (or mixed) step, no prefill stall
