@@ -16,6 +16,7 @@ from chip2grid.catalog import load_table
 from chip2grid.data import data_path
 from chip2grid.errors import InvalidParameterError
 from chip2grid.perf.estimate import Workload
+from chip2grid.validation.bench_settings import TRTLLM_BENCH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,6 +53,9 @@ class Case:
     16-bit is no safe default)."""
     max_batch_size: int
     power_limit_w: float
+    sized_by: str = ""
+    """The benchmark tool that sized the engine's batch limits for this data set
+    (:data:`chip2grid.validation.bench_settings.TRTLLM_BENCH`); empty: the engine's defaults."""
     dataset: str
     mode: str
     request_rate_per_s: float
@@ -125,6 +129,22 @@ def _configured(notes: str) -> tuple[int, float]:
     batch = _BATCH_NOTE.search(notes)
     power = _POWER_NOTE.search(notes)
     return (int(batch.group(1)) if batch else 0, float(power.group(1)) if power else 0.0)
+
+
+def _sized_by(row: Mapping[str, str]) -> str:
+    """:data:`TRTLLM_BENCH` for an offline TensorRT-LLM run (TRT engine, 0.14 or later) whose
+    engine ``trtllm-bench build --dataset`` built: the perf-overview rows, measured with
+    trtllm-bench or (GH200) gptManagerBenchmark on that engine."""
+    notes = row.get("notes", "")
+    if (
+        row.get("engine", "").startswith("tensorrt-llm")
+        and row.get("mode") == "offline"
+        and "TRT engine" in notes
+        and ("trtllm-bench" in notes or "gptManagerBenchmark" in notes)
+        and _version(row.get("engine_version", "")) >= (0, 14)
+    ):
+        return TRTLLM_BENCH
+    return ""
 
 
 def _unstated(row: Mapping[str, str], *, weight_stated: bool) -> tuple[str, ...]:
@@ -349,6 +369,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 unstated=_unstated(first, weight_stated=bool(weight)),
                 max_batch_size=max_batch,
                 power_limit_w=power_limit,
+                sized_by=_sized_by(first),
                 dataset=first.get("dataset", ""),
                 mode=first["mode"],
                 request_rate_per_s=_float(first.get("request_rate_per_s", "")),

@@ -10,6 +10,7 @@ import numpy as np
 
 from chip2grid.errors import Chip2GridError
 from chip2grid.hardware import (
+    Accelerator,
     ServerPower,
     accelerator_power_w,
     get_accelerator,
@@ -18,6 +19,7 @@ from chip2grid.hardware import (
 from chip2grid.llm import get_model
 from chip2grid.perf import (
     Deployment,
+    EngineProfile,
     RankShape,
     calibration_for,
     continuous_batching,
@@ -36,6 +38,7 @@ from chip2grid.perf.calibration import (
 from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.steady import Cycle, arrival_ttft_s, batch_at_rate, md1_wait_s
 from chip2grid.perf.step import attention_precision
+from chip2grid.validation.bench_settings import TRTLLM_BENCH, trtllm_bench_limits
 from chip2grid.validation.cases import Case
 
 Array = np.ndarray
@@ -132,6 +135,27 @@ def case_deployment(case: Case) -> Deployment:
     )
 
 
+def _batch_limits(
+    case: Case, dep: Deployment, acc: Accelerator, engine: EngineProfile
+) -> tuple[int, int]:
+    """Per-scheduler ``(max_num_seqs, max_num_batched_tokens)`` the measured run used: the
+    submitter's stated batch (MLPerf ``gpu_batch_size``, TensorRT-LLM ``max_batch_size``), the
+    limits trtllm-bench sized the engine with, else the engine's defaults."""
+    if case.sized_by == TRTLLM_BENCH:
+        sized = trtllm_bench_limits(
+            dep.model,
+            weight_precision=case.weight_precision,
+            tp=dep.tp,
+            pp=dep.pp,
+            device_memory_bytes=acc.memory_bytes,
+            input_tokens=case.input_tokens,
+            output_tokens=case.output_tokens,
+        )
+        if sized is not None:
+            return sized
+    return case.max_batch_size or engine.max_num_seqs, engine.max_num_batched_tokens
+
+
 def prepare(cases: list[Case]) -> Prepared:
     """Build deployments for every expressible case (default calibration in the shapes)."""
     kept: list[Case] = []
@@ -164,9 +188,7 @@ def prepare(cases: list[Case]) -> Prepared:
             continue
         # the submitter's configured batch (MLPerf gpu_batch_size: TensorRT-LLM max_batch_size)
         # is per scheduler, as the engine's default is
-        max_seqs, budget = dep.instance_caps(
-            case.max_batch_size or engine.max_num_seqs, engine.max_num_batched_tokens
-        )
+        max_seqs, budget = dep.instance_caps(*_batch_limits(case, dep, acc, engine))
         if case.mode == "max_num_seqs" and case.batch_size and not case.max_batch_size:
             max_seqs = case.batch_size  # the client's concurrency: the instance's total
         full_b = float(min(max_seqs, cap))
