@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -397,7 +398,17 @@ def batch_at_rate(
     return b.reshape(shape)
 
 
-def arrival_ttft_s(cycle: Cycle, wait_s: FloatOrArray = 0.0) -> Array:
+class CycleTimes(Protocol):
+    """The two times of a steady-state cycle a request's TTFT depends on (:class:`Cycle`, the
+    planner's tabulated ``CycleAt``)."""
+
+    @property
+    def iteration_s(self) -> Array: ...
+    @property
+    def prefill_latency_s(self) -> Array: ...
+
+
+def arrival_ttft_s(cycle: CycleTimes, wait_s: FloatOrArray = 0.0) -> Array:
     """Mean TTFT of a request that arrives at a random moment of ``cycle``: half an iteration
     until the next step starts, its prefill once admitted, and any wait for admission."""
     out: Array = 0.5 * cycle.iteration_s + cycle.prefill_latency_s + np.asarray(wait_s)

@@ -67,7 +67,7 @@ from chip2grid.perf.calibration import Calibration, calibration_for
 from chip2grid.perf.disaggregated import decode_at_rate
 from chip2grid.perf.estimate import kv_tokens_per_seq, max_concurrency
 from chip2grid.perf.memory import require_fit
-from chip2grid.perf.steady import md1_wait_s
+from chip2grid.perf.steady import arrival_ttft_s, md1_wait_s
 from chip2grid.perf.step import rank_shape
 from chip2grid.plan.grid import aggregated_at_rate, aggregated_grid, column, rows
 
@@ -644,9 +644,7 @@ def _aggregated(
         return np.where(at_cap, gather(table), per_key[key])
 
     wait = md1_wait_s(lam / (replicas * rps), 1.0 / rps)
-    ttft_g = np.where(
-        at_cap, g.ttft_s, (0.5 * cyc.iteration_s + cyc.prefill_latency_s)[key]
-    ) + gather(wait)
+    ttft_g = np.where(at_cap, g.ttft_s, arrival_ttft_s(cyc)[key]) + gather(wait)
     tpot_g = pick(iteration, cyc.iteration_s)
     if osl > 1:
         tpot_g *= (osl_steps - 1.0) / (osl - 1.0)

@@ -10,7 +10,6 @@ import numpy as np
 
 from chip2grid.errors import Chip2GridError
 from chip2grid.hardware import (
-    Accelerator,
     ServerPower,
     accelerator_power_w,
     get_accelerator,
@@ -135,9 +134,7 @@ def case_deployment(case: Case) -> Deployment:
     )
 
 
-def _batch_limits(
-    case: Case, dep: Deployment, acc: Accelerator, engine: EngineProfile
-) -> tuple[int, int]:
+def _batch_limits(case: Case, dep: Deployment, engine: EngineProfile) -> tuple[int, int]:
     """Per-scheduler ``(max_num_seqs, max_num_batched_tokens)`` the measured run used: the
     submitter's stated batch (MLPerf ``gpu_batch_size``, TensorRT-LLM ``max_batch_size``), the
     limits trtllm-bench sized the engine with, else the engine's defaults."""
@@ -147,7 +144,7 @@ def _batch_limits(
             weight_precision=case.weight_precision,
             tp=dep.tp,
             pp=dep.pp,
-            device_memory_bytes=acc.memory_bytes,
+            device_memory_bytes=dep.accelerator.memory_bytes,
             input_tokens=case.input_tokens,
             output_tokens=case.output_tokens,
         )
@@ -188,7 +185,7 @@ def prepare(cases: list[Case]) -> Prepared:
             continue
         # the submitter's configured batch (MLPerf gpu_batch_size: TensorRT-LLM max_batch_size)
         # is per scheduler, as the engine's default is
-        max_seqs, budget = dep.instance_caps(*_batch_limits(case, dep, acc, engine))
+        max_seqs, budget = dep.instance_caps(*_batch_limits(case, dep, engine))
         if case.mode == "max_num_seqs" and case.batch_size and not case.max_batch_size:
             max_seqs = case.batch_size  # the client's concurrency: the instance's total
         full_b = float(min(max_seqs, cap))
