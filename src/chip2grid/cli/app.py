@@ -171,6 +171,7 @@ def _print_estimate(est: c2g.Estimate, title: str) -> None:
         ),
         ("memory per accelerator", ", ".join(f"{k} {v:.1f} GB" for k, v in est.memory_gb.items())),
         ("calibration", est.calibration),
+        ("validated error, MAPE seen / unseen", _validated_text(est)),
     ]
     for name, value in rows:
         table.add_row(name, value)
@@ -189,6 +190,29 @@ def _print_estimate(est: c2g.Estimate, title: str) -> None:
     console.print(ops)
     for note in est.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
+
+
+VALIDATED_GROUPS = {"throughput": "throughput", "ttft": "TTFT", "tpot": "TPOT"}
+"""Metric groups whose validated error the estimate table prints, with their labels."""
+
+
+def _validated_text(est: c2g.Estimate) -> str:
+    """``throughput 13% / 16%, TTFT ...`` and the scope most figures pool, from
+    :attr:`Estimate.validated_error`; a dash for a split without enough measured runs."""
+    if est.validated_error is None:
+        return "not measured (user calibration file)"
+    parts, scopes = [], []
+    for group, label in VALIDATED_GROUPS.items():
+        cells = est.validated_error.get(group, {})
+        text = []
+        for split in ("seen", "unseen"):
+            figure = cells.get(split)
+            text.append("-" if figure is None else f"{figure.mape_frac:.0%}")
+            if figure is not None:
+                scopes.append(figure.scope)
+        parts.append(f"{label} {text[0]} / {text[1]}")
+    scope = max(set(scopes), key=scopes.count) if scopes else "none"
+    return f"{', '.join(parts)} ({scope}; --json: scope and count of each)"
 
 
 class Kind(StrEnum):
@@ -471,6 +495,40 @@ def _facility_table(kind: Kind) -> Table:
     return table
 
 
+def _check_write_errors(
+    measurements: list[Path] | None,
+    holdout: tuple[str, ...],
+    fit: bool,
+    write: bool,
+    length_spread: bool,
+) -> None:
+    """The package's error table describes the shipped calibration on the default data only."""
+    from chip2grid.validation import DEFAULT_HOLDOUT
+
+    if measurements:
+        raise InvalidParameterError(
+            "--write-errors", True, "only with the default measurements (no --measurements)"
+        )
+    if holdout != tuple(DEFAULT_HOLDOUT):
+        raise InvalidParameterError(
+            "--holdout",
+            ",".join(holdout),
+            f"with --write-errors only the default {','.join(DEFAULT_HOLDOUT)}",
+        )
+    if fit and not write:
+        raise InvalidParameterError(
+            "--write-errors",
+            True,
+            "with --fit only together with --write (the shipped calibration)",
+        )
+    if length_spread:
+        raise InvalidParameterError(
+            "--length-spread",
+            True,
+            "not with --write-errors: the table is of the mean-length validation",
+        )
+
+
 @app.command("validate")
 def validate_command(
     measurements: Annotated[
@@ -516,6 +574,15 @@ def validate_command(
             "default every request is at the mean lengths, as the calibration was fitted",
         ),
     ] = False,
+    write_errors: Annotated[
+        bool,
+        typer.Option(
+            "--write-errors",
+            help="store the errors per accelerator family and engine in the package's"
+            " validated_error.toml, which every estimate reports (default measurements and"
+            " holdout, the shipped calibration or --fit --write)",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Predict every published measurement chip2grid can express and report the errors."""
@@ -539,6 +606,8 @@ def validate_command(
             True,
             "not with --write: the shipped calibration is fitted at the mean lengths",
         )
+    if write_errors:
+        _check_write_errors(measurements, held, fit, write, length_spread)
     report = run_validation(
         files,
         holdout=held,
@@ -556,6 +625,18 @@ def validate_command(
             f" --fit-only {','.join(only)}" if only else ""
         )
         write_calibration(report.fit_result, path, command)
+    if write_errors:
+        from importlib import resources
+
+        from chip2grid.validation.errors import error_table, write_error_table
+
+        path = Path(str(resources.files("chip2grid.catalog").joinpath("validated_error.toml")))
+        write_error_table(
+            error_table(report),
+            path,
+            measurements="shared/validation/measurements.csv and the measurements chip2grid ships",
+            calibration="refitted by this run" if fit else "shipped calibration.toml",
+        )
     summary = {
         "calibration": report.calibration,
         "holdout_families": list(held),

@@ -36,6 +36,7 @@ from chip2grid.perf.step import (
     rank_shape,
     step_time,
 )
+from chip2grid.perf.validated import ValidatedFigure, validated_error
 
 Mode = Literal["max_load", "concurrency", "request_rate", "static"]
 MODES: tuple[str, ...] = ("max_load", "concurrency", "request_rate", "static")
@@ -221,6 +222,12 @@ class Estimate:
     """Share of busy time charged to input tokens by stand-alone cost
     (:func:`chip2grid.perf.attribution.prefill_time_share`); it splits cost per token. NaN
     when the estimate was made with ``cost_split=False``."""
+    validated_error: dict[str, dict[str, ValidatedFigure | None]] | None = None
+    """Per metric group (throughput, ttft, tpot, e2e, energy), the error chip2grid's validation
+    measured on runs of the same accelerator family and engine calibration (or the nearest
+    wider pool with enough of them), on runs the shipped calibration was fitted on (``seen``)
+    and on runs it never saw (``unseen``): :func:`chip2grid.perf.validated.validated_error`.
+    None with a user calibration file, which that validation did not measure."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -506,6 +513,11 @@ def estimate(
             "kv_cache": plan.kv_cache_bytes / 1e9,
         },
         calibration=calibration.label,
+        validated_error=(
+            validated_error(acc.family, engine.calibration)
+            if calibration.origin == "catalog"
+            else None
+        ),
         speculative_tokens_per_step=spec_tokens,
         power_limit_w=deployment.power_limit_resolved_w,
         clock_frac=clock,

@@ -1,0 +1,80 @@
+"""The validated error of estimates per accelerator family and engine, for the catalog.
+
+:func:`error_table` pools a validation report's rows by the accelerator family and engine
+calibration each run was predicted with (and by ``family/*``, ``*/engine`` and ``*/*``), and
+:func:`write_error_table` writes them to ``catalog/validated_error.toml``, which
+:func:`chip2grid.perf.validated.validated_error` reads for every estimate. Rows of the fit set
+are the *seen* split, held-out rows the *unseen* one.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from chip2grid.atomic import write_text_atomic
+from chip2grid.hardware import get_accelerator
+from chip2grid.perf import get_engine
+from chip2grid.perf.validated import ANY, scope_key
+from chip2grid.validation.report import METRIC_GROUPS, ValidationReport
+
+SPLIT_NAMES = {"fit": "seen", "holdout": "unseen"}
+"""A report's splits under the names the table uses."""
+
+ErrorTable = dict[str, dict[str, dict[str, float | int]]]
+"""scope -> metric group -> ``{seen,unseen}_{mape,median_error,n}``."""
+
+
+def _group(metric: str) -> str | None:
+    return next((g for g, metrics in METRIC_GROUPS.items() if metric in metrics), None)
+
+
+def error_table(report: ValidationReport) -> ErrorTable:
+    """Mean absolute and median signed error and count per scope, metric group and split."""
+    errors: dict[tuple[str, str, str], list[float]] = defaultdict(list)
+    for row in report.rows:
+        group = _group(row.metric)
+        if group is None:
+            continue
+        family = get_accelerator(row.case.accelerator).family
+        engine = get_engine(row.case.engine_profile).calibration
+        split = SPLIT_NAMES[row.split]
+        for fam in (family, ANY):
+            for eng in (engine, ANY):
+                errors[(scope_key(fam, eng), group, split)].append(row.error_frac)
+    table: ErrorTable = defaultdict(lambda: defaultdict(dict))
+    for (scope, group, split), values in errors.items():
+        e = np.asarray(values)
+        cell = table[scope][group]
+        cell[f"{split}_mape"] = round(float(np.mean(np.abs(e))), 4)
+        cell[f"{split}_median_error"] = round(float(np.median(e)), 4)
+        cell[f"{split}_n"] = len(values)
+    return {scope: dict(groups) for scope, groups in sorted(table.items())}
+
+
+def write_error_table(
+    table: ErrorTable, path: Path, *, measurements: str, calibration: str
+) -> None:
+    """Write ``validated_error.toml``: one table per scope with its provenance (atomically)."""
+    today = datetime.date.today().isoformat()
+    source = (
+        f"chip2grid validate {today}, calibration {calibration}, on {measurements}; "
+        "seen: the fit set, unseen: the holdout"
+    )
+    lines = [
+        "# Error of chip2grid's estimates against published measurements, per accelerator family",
+        "# and engine calibration (`*` pools all). Written by `chip2grid validate --write-errors`;",
+        "# do not edit by hand. mape and median_error are fractions; n counts measured values.",
+        "",
+    ]
+    for scope, groups in table.items():
+        lines.append(f'["{scope}"]')
+        lines.append(f'source = "{source}"')
+        for group, cell in sorted(groups.items()):
+            body = ", ".join(f"{k} = {v}" for k, v in sorted(cell.items()))
+            lines.append(f"{group} = {{ {body} }}")
+        lines.append("")
+    write_text_atomic(path, "\n".join(lines))
