@@ -76,6 +76,8 @@ def test_dashboard_runs_default_scenario(base_url: str, tmp_path: Path) -> None:
                 assert float(card.get_attribute("data-value") or "nan") == api["metrics"][key]
                 assert card.inner_text().split(" ")[0] == fmt_number(api["metrics"][key])
             assert page.is_enabled("#download-report")
+            # the layout line carries the validated throughput error of runs like this one
+            assert "validated throughput error" in page.inner_text("#layout-line")
             # a bad value is reported with its field name, not a crash
             page.fill("#f-ttft_s", "0")  # allowed by the form (min 0), refused by the schema
             page.click("#run")

@@ -85,6 +85,9 @@ def test_estimate_matches_evaluate(client: TestClient) -> None:
     got = response.json()["metrics"]
     for key, value in expected.items():
         assert got[key] == pytest.approx(value), key
+    # the dashboard's layout line shows the validated throughput error of runs like this one
+    seen = response.json()["layout"]["validated_error"]["throughput"]["seen"]
+    assert seen["num_rows"] >= 10 and 0 < seen["mape_frac"] < 1 and "/" in seen["scope"]
 
 
 def test_evaluate_returns_charts(client: TestClient) -> None:

@@ -215,6 +215,7 @@ def layout_of(result: ScenarioResult) -> dict[str, Any]:
         "kv_precision": d.kv_precision,
         "engine": d.engine,
         "calibration": result.capacity.calibration,
+        "validated_error": jsonable(result.capacity.validated_error),
     }
 
 

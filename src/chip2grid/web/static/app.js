@@ -161,12 +161,21 @@ function renderSections(report) {
   }
 }
 
+function validatedText(errors) {
+  // the throughput error validation measured on runs like this one (seen / unseen by the fit)
+  const cells = errors && errors.throughput;
+  if (!cells) return "";
+  const pct = (f) => (f ? `${Math.round(f.mape_frac * 100)} %` : "-");
+  return `; validated throughput error ${pct(cells.seen)} / ${pct(cells.unseen)} (runs the fit saw / did not)`;
+}
+
 function renderResult(data) {
   state.last = data;
   const l = data.layout;
   $("layout-line").textContent =
     `${l.model} on ${l.num_accelerators} x ${l.accelerator}: ${l.num_replicas} x (TP${l.tp} PP${l.pp} EP${l.ep}), ` +
-    `${l.weight_precision} weights, ${l.engine}, calibration ${l.calibration}; evaluated in ${data.elapsed_s.toFixed(2)} s`;
+    `${l.weight_precision} weights, ${l.engine}, calibration ${l.calibration}; evaluated in ${data.elapsed_s.toFixed(2)} s` +
+    validatedText(l.validated_error);
   renderSummary(data.report);
   renderSections(data.report);
   $("download-report").disabled = false;
