@@ -495,6 +495,13 @@ def _facility_table(kind: Kind) -> Table:
     return table
 
 
+def _catalog_file(name: str) -> Path:
+    """The path of the installed package's catalog file ``name`` (the ones validate writes)."""
+    from importlib import resources
+
+    return Path(str(resources.files("chip2grid.catalog").joinpath(name)))
+
+
 def _check_write_errors(
     measurements: list[Path] | None,
     holdout: tuple[str, ...],
@@ -618,22 +625,17 @@ def validate_command(
     )
     report.write_csv(out)
     if fit and write and report.fit_result is not None:
-        from importlib import resources
-
-        path = Path(str(resources.files("chip2grid.catalog").joinpath("calibration.toml")))
+        path = _catalog_file("calibration.toml")
         command = f"chip2grid validate --fit --write --holdout {','.join(held)}" + (
             f" --fit-only {','.join(only)}" if only else ""
         )
         write_calibration(report.fit_result, path, command)
     if write_errors:
-        from importlib import resources
-
         from chip2grid.validation.errors import error_table, write_error_table
 
-        path = Path(str(resources.files("chip2grid.catalog").joinpath("validated_error.toml")))
         write_error_table(
             error_table(report),
-            path,
+            _catalog_file("validated_error.toml"),
             measurements="shared/validation/measurements.csv and the measurements chip2grid ships",
             calibration="refitted by this run" if fit else "shipped calibration.toml",
         )
