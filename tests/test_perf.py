@@ -397,9 +397,12 @@ def test_batch_at_rate_is_littles_law_solved_to_convergence() -> None:
     def cycle(num_seqs: np.ndarray) -> Cycle:
         return continuous_batching(shape, isl, osl, np.maximum(num_seqs, 1.0), True, 8192.0)
 
+    def cycles(_rows: np.ndarray, num_seqs: np.ndarray) -> Cycle:
+        return cycle(num_seqs)  # every instance the same deployment
+
     capacity = float(cycle(np.asarray(full_b)).requests_per_s)
     rates = np.array([0.001, 0.3, 0.9, 0.99, 1.5]) * capacity
-    b = batch_at_rate(cycle, rates, osl, full_b)
+    b = batch_at_rate(cycles, rates, osl, full_b)
     cyc = cycle(np.maximum(b, 1.0))
     in_flight = rates * (cyc.prefill_latency_s + (osl - 1.0) * cyc.iteration_s)
     # a light rate keeps less than one sequence busy; the fixed point elsewhere
@@ -408,8 +411,8 @@ def test_batch_at_rate_is_littles_law_solved_to_convergence() -> None:
     assert b[3] > b[2] > b[1] > 1.0
     assert b[4] == pytest.approx(full_b, rel=1e-12)  # above capacity the batch is full
     for rate, expected in zip(rates, b, strict=True):
-        assert float(batch_at_rate(cycle, rate, osl, full_b)) == pytest.approx(expected, rel=1e-5)
+        assert float(batch_at_rate(cycles, rate, osl, full_b)) == pytest.approx(expected, rel=1e-5)
     # a solution at a lower rate bounds the search from below
-    assert float(batch_at_rate(cycle, rates[3], osl, full_b, low=b[2])) == pytest.approx(
+    assert float(batch_at_rate(cycles, rates[3], osl, full_b, low=b[2])) == pytest.approx(
         b[3], rel=1e-5
     )

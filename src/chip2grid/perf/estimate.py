@@ -554,7 +554,9 @@ def _serve_rate(
     lower end of the search: one sequence, or the solution at a lower rate
     (:func:`chip2grid.perf.steady.batch_at_rate`)."""
     b = float(
-        batch_at_rate(lambda num_seqs: cycle(float(num_seqs)), rate, osl_steps, full_b, low=b_start)
+        batch_at_rate(
+            lambda _rows, num_seqs: cycle(float(num_seqs[0])), rate, osl_steps, full_b, low=b_start
+        )
     )
     cyc = cycle(max(b, 1.0))
     busy = min(1.0, rate * float(cyc.prefill_latency_s + (osl_steps - 1.0) * cyc.iteration_s))

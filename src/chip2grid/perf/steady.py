@@ -350,7 +350,7 @@ def bracketed_root(
 
 
 def batch_at_rate(
-    cycle: Callable[[Array], Cycle],
+    cycle: Callable[[IntArray, Array], Cycle],
     rate_per_s: FloatOrArray,
     decode_steps: FloatOrArray,
     full_batch: FloatOrArray,
@@ -359,13 +359,14 @@ def batch_at_rate(
     """The running batch ``b`` at which an instance finishes requests as fast as they arrive.
 
     Little's law on the batch: ``b = rate x (prefill latency + (decode_steps - 1) x
-    iteration)``, both times those of ``cycle`` at ``b`` sequences (``cycle`` maps an array
-    of batches, one per instance, to their cycles). ``rate x time(b) - b`` falls from ``low``
-    (at least one sequence) to ``full_batch`` whenever the rate is below the capacity at the
-    full batch, so :func:`bracketed_root` closes the bracket. A rate at or above that capacity
-    gives the full batch; a rate too light to keep one sequence busy gives ``rate x
-    time(low)``, the share of time a sequence is in flight. A known solution at a lower rate is
-    a valid ``low``.
+    iteration)``, both times those of ``cycle`` at ``b`` sequences. ``cycle(rows, b)`` gives
+    the cycles of instances ``rows`` (indices into the flattened arguments) at batches ``b``
+    (one per row), so each step of the search evaluates only the instances still open.
+    ``rate x time(b) - b`` falls from ``low`` (at least one sequence) to ``full_batch`` whenever
+    the rate is below the capacity at the full batch, so :func:`bracketed_root` closes the
+    bracket. A rate at or above that capacity gives the full batch; a rate too light to keep
+    one sequence busy gives ``rate x time(low)``, the share of time a sequence is in flight. A
+    known solution at a lower rate is a valid ``low``.
     """
     rate, steps, low_b, full_b = np.broadcast_arrays(
         *(np.asarray(v, dtype=float) for v in (rate_per_s, decode_steps, low, full_batch))
@@ -375,22 +376,20 @@ def batch_at_rate(
     lo = np.maximum(low_b.ravel(), 1.0)
     hi = np.maximum(full_b.ravel(), lo)
 
-    def in_flight(b: Array) -> Array:
-        cyc = cycle(b.reshape(shape))
-        time = np.asarray(cyc.prefill_latency_s + (steps.reshape(shape) - 1.0) * cyc.iteration_s)
-        return rate * np.broadcast_to(time, shape).ravel()
+    def in_flight(rows: IntArray, b: Array) -> Array:
+        cyc = cycle(rows, b)
+        time = cyc.prefill_latency_s + (steps[rows] - 1.0) * cyc.iteration_s
+        return rate[rows] * np.broadcast_to(time, b.shape)
 
-    t_lo, t_hi = in_flight(lo), in_flight(hi)
+    every = np.arange(rate.size)
+    t_lo, t_hi = in_flight(every, lo), in_flight(every, hi)
     f_lo, f_hi = t_lo - lo, t_hi - hi
     b = np.where(f_hi >= 0.0, hi, np.where(f_lo <= 0.0, t_lo, lo))
     inner = np.flatnonzero((f_lo > 0.0) & (f_hi < 0.0))
     if inner.size:
 
         def excess(rows: IntArray, x: Array) -> Array:
-            probe = b.copy()  # the other instances at any valid batch
-            probe[inner[rows]] = x
-            out: Array = (in_flight(probe) - probe)[inner[rows]]
-            return out
+            return in_flight(inner[rows], x) - x
 
         b[inner] = bracketed_root(
             excess, lo[inner], hi[inner], f_lo[inner], f_hi[inner], rel_tol=BATCH_SOLVE_REL_TOL

@@ -13,13 +13,11 @@ import datetime
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 from chip2grid.atomic import write_text_atomic
 from chip2grid.hardware import get_accelerator
 from chip2grid.perf import get_engine
 from chip2grid.perf.validated import ANY, scope_key
-from chip2grid.validation.report import METRIC_GROUPS, ValidationReport
+from chip2grid.validation.report import ValidationReport, error_summary, metric_group
 
 SPLIT_NAMES = {"fit": "seen", "holdout": "unseen"}
 """A report's splits under the names the table uses."""
@@ -28,15 +26,11 @@ ErrorTable = dict[str, dict[str, dict[str, float | int]]]
 """scope -> metric group -> ``{seen,unseen}_{mape,median_error,n}``."""
 
 
-def _group(metric: str) -> str | None:
-    return next((g for g, metrics in METRIC_GROUPS.items() if metric in metrics), None)
-
-
 def error_table(report: ValidationReport) -> ErrorTable:
     """Mean absolute and median signed error and count per scope, metric group and split."""
     errors: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for row in report.rows:
-        group = _group(row.metric)
+        group = metric_group(row.metric)
         if group is None:
             continue
         family = get_accelerator(row.case.accelerator).family
@@ -47,11 +41,8 @@ def error_table(report: ValidationReport) -> ErrorTable:
                 errors[(scope_key(fam, eng), group, split)].append(row.error_frac)
     table: ErrorTable = defaultdict(lambda: defaultdict(dict))
     for (scope, group, split), values in errors.items():
-        e = np.asarray(values)
-        cell = table[scope][group]
-        cell[f"{split}_mape"] = round(float(np.mean(np.abs(e))), 4)
-        cell[f"{split}_median_error"] = round(float(np.median(e)), 4)
-        cell[f"{split}_n"] = len(values)
+        for name, value in error_summary(values).items():
+            table[scope][group][f"{split}_{name}"] = round(value, 4) if name != "n" else value
     return {scope: dict(groups) for scope, groups in sorted(table.items())}
 
 

@@ -314,7 +314,12 @@ def predict(
         server_rows = mode[idx] == "server"
         if server_rows.any():
             sv = np.flatnonzero(server_rows)
-            b[sv] = batch_at_rate(cycles(idx[sv]), rate[sv], osl[idx][sv], b[sv])
+            b[sv] = batch_at_rate(
+                lambda rows, num_seqs: cycles(idx[sv][rows])(num_seqs),
+                rate[sv],
+                osl[idx][sv],
+                b[sv],
+            )
         cyc = cycle(np.maximum(b, 1.0))
         saturated = server_rows & (rate >= cap_rps)
         wait = np.where(server_rows, md1_wait_s(rate / cap_rps, 1.0 / cap_rps), 0.0)

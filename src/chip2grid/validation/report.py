@@ -71,6 +71,19 @@ METRIC_GROUPS = {
 }
 
 
+def metric_group(metric: str) -> str | None:
+    """The group of :data:`METRIC_GROUPS` a measured metric belongs to (None: none)."""
+    return next((g for g, metrics in METRIC_GROUPS.items() if metric in metrics), None)
+
+
+def error_summary(errors: Sequence[float]) -> dict[str, float | int]:
+    """``mape`` (mean absolute error, fraction), ``median_error`` (median signed error: above 0
+    the model over-predicts, throughput too high or latency too long) and ``n`` of signed
+    relative errors."""
+    e = np.asarray(errors, dtype=float)
+    return {"mape": float(np.mean(np.abs(e))), "median_error": float(np.median(e)), "n": e.size}
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One measured metric and its prediction."""
@@ -117,8 +130,7 @@ class ValidationReport:
             if split and row.split != split:
                 continue
             if key == "group":
-                names = [g for g, ms in METRIC_GROUPS.items() if row.metric in ms]
-                name = names[0] if names else row.metric
+                name = metric_group(row.metric) or row.metric
             elif key == "metric":
                 name = row.metric
             elif key == "source_family":
@@ -131,15 +143,9 @@ class ValidationReport:
     def summary(
         self, *, split: str | None = None, key: str = "group"
     ) -> dict[str, dict[str, float | int]]:
-        """Per group of ``key`` (as :meth:`errors`): ``mape`` (mean absolute error, fraction),
-        ``median_error`` (median signed error: above 0 the model over-predicts the group's
-        typical row, throughput too high or latency too long) and ``n`` (rows)."""
+        """Per group of ``key`` (as :meth:`errors`), the :func:`error_summary` of its rows."""
         return {
-            name: {
-                "mape": float(np.mean(np.abs(errors))),
-                "median_error": float(np.median(errors)),
-                "n": len(errors),
-            }
+            name: error_summary(errors)
             for name, errors in self.errors(split=split, key=key).items()
         }
 
