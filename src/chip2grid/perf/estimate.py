@@ -19,10 +19,13 @@ from chip2grid.perf.memory import MemoryPlan, require_fit
 from chip2grid.perf.speculative import SpeculativeDecoding
 from chip2grid.perf.steady import (
     Cycle,
+    Lockstep,
     arrival_ttft_s,
     batch_at_rate,
+    closed_loop_ttft_s,
     continuous_batching,
     decode_context_tokens,
+    lockstep_wave,
     md1_wait_s,
     prefill_context_tokens,
     static_batching,
@@ -370,6 +373,8 @@ def estimate(
         full_b = float(min(max_seqs, cap))
         full = cycle(full_b)
         capacity_rps = float(full.requests_per_s)
+        users: float | None = None  # a closed loop's users per instance
+        wave: Lockstep | None = None  # its waves, when every output has the same length
         if load.mode == "max_load":
             cyc, b = full, full_b
             rate = capacity_rps
@@ -379,9 +384,28 @@ def estimate(
             per_instance = load.concurrency / replicas
             b = min(per_instance, full_b)
             cyc = cycle(b)
-            e2e_guess = float(arrival_ttft_s(cyc) + (osl_steps - 1.0) * cyc.iteration_s)
-            rate = float(cyc.requests_per_s)
-            wait = max(per_instance - b, 0.0) / max(rate, 1e-12)
+            users = per_instance
+            if workload.output_tokens_cv == 0:
+                # equal outputs: the users finish together and the loop moves in waves
+                wave = lockstep_wave(
+                    shape,
+                    isl,
+                    osl_steps,
+                    max(b, 1.0),
+                    mixed,
+                    budget,
+                    query_tokens=query_tokens,
+                    draft_shape=draft_shape,
+                    num_draft_steps=draft_steps,
+                    input_cv=workload.input_tokens_cv,
+                )
+                wait = max(per_instance - b, 0.0) * float(wave.e2e_s) / max(b, 1.0)
+                e2e_guess = float(wave.e2e_s)
+            else:
+                wait = max(per_instance - b, 0.0) / max(float(cyc.requests_per_s), 1e-12)
+                e2e_guess = float(
+                    closed_loop_ttft_s(cyc, users) + (osl_steps - 1.0) * cyc.iteration_s
+                )
             rate = per_instance / (e2e_guess + wait)
             busy = 1.0
             if per_instance > full_b:
@@ -401,8 +425,15 @@ def estimate(
             else:
                 cyc, b, busy, wait = _serve_rate(cycle, rate, capacity_rps, osl_steps, full_b)
         t_iter = float(cyc.iteration_s)
-        ttft = float(arrival_ttft_s(cyc, wait))
+        if users is None:
+            ttft = float(arrival_ttft_s(cyc, wait))
+        else:
+            ttft = float(closed_loop_ttft_s(cyc, users, wait))
         tpot = t_iter * (osl_steps - 1.0) / max(osl - 1.0, 1e-9) if osl > 1 else t_iter
+        if wave is not None:
+            ttft = float(wave.ttft_s) + wait
+            if osl > 1:
+                tpot = float(wave.e2e_s - wave.ttft_s) / (osl - 1.0)
         load_frac = min(rate / capacity_rps, 1.0) if capacity_rps > 0 else 1.0
         if load.mode == "request_rate":
             # every step k times longer is the same queue as k times the rate on the fitted

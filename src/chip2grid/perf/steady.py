@@ -145,6 +145,80 @@ def continuous_batching(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Lockstep:
+    """A closed loop of fixed-length requests that moves in waves (arrays)."""
+
+    ttft_s: Array
+    """Mean time to the first token of a wave's request, from the wave's start."""
+    e2e_s: Array
+    """Length of one wave: every request of the wave ends with it."""
+    decode_step_s: Array
+    """One decode step of the whole wave (no prefill in it)."""
+
+
+def lockstep_wave(
+    shape: RankShape,
+    input_tokens: FloatOrArray,
+    output_tokens: FloatOrArray,
+    num_seqs: FloatOrArray,
+    mixed: FloatOrArray,
+    max_num_batched_tokens: FloatOrArray,
+    *,
+    query_tokens: FloatOrArray = 1.0,
+    draft_shape: RankShape | None = None,
+    num_draft_steps: FloatOrArray = 0.0,
+    input_cv: FloatOrArray = 0.0,
+) -> Lockstep:
+    """One wave of a closed loop whose requests all generate the same number of tokens.
+
+    Users that start together and generate equal outputs finish at the same step and send
+    their next requests together (a benchmark client such as GenAI-Perf or ``vllm bench
+    serve --max-concurrency`` with fixed lengths): each wave prefills ``num_seqs`` prompts at
+    once, as many whole prompts a step as the token budget admits (a prompt longer than a mixed
+    step's budget in chunks of it), then decodes the whole batch. A prompt's TTFT is the time to the end of the step
+    that completes it. Every request of the wave ends with the wave. ``output_tokens`` counts decode steps (verifications under
+    speculative decoding), as in :func:`continuous_batching`.
+    """
+    isl = np.maximum(np.asarray(input_tokens, dtype=float), 1.0)
+    osl = np.maximum(np.asarray(output_tokens, dtype=float), 1.0)
+    b = np.maximum(np.asarray(num_seqs, dtype=float), 1.0)
+    budget = np.asarray(max_num_batched_tokens, dtype=float)
+    mixed_b = np.asarray(mixed, dtype=bool)
+    p_ctx = prefill_context_tokens(isl, input_cv)
+    # whole prompts per prefill step (as many as the budget admits, at least one); a prompt
+    # longer than a mixed step's budget is prefilled in chunks of the budget instead
+    chunked = mixed_b & (isl > budget)
+    per_step = np.where(
+        mixed_b, np.maximum(np.floor(budget / isl), 1.0), prompts_per_prefill_step(isl, budget, b)
+    )
+    per_step = np.minimum(per_step, b)
+    full_steps = np.floor(b / per_step)
+    rest = b - full_steps * per_step
+    full = step_time(shape, StepBatch.prefill(per_step, isl, context=p_ctx)).total_s
+    last = np.where(
+        rest > 0, step_time(shape, StepBatch.prefill(rest, isl, context=p_ctx)).total_s, 0.0
+    )
+    # prompt j completes with step ceil(j / per_step): the mean over the wave
+    whole_ttft = (
+        per_step * full * full_steps * (full_steps + 1.0) / 2.0 + rest * (full_steps * full + last)
+    ) / b
+    whole_prefill = full_steps * full + last
+    # chunks: prompt j completes after j * isl / budget budget-sized steps
+    chunk = step_time(shape, StepBatch.prefill(budget / isl, isl, context=p_ctx)).total_s
+    steps_per_prompt = isl / budget
+    chunk_ttft = chunk * steps_per_prompt * (b + 1.0) / 2.0
+    chunk_prefill = chunk * steps_per_prompt * b
+    ttft = np.where(chunked, chunk_ttft, whole_ttft)
+    prefill_s = np.where(chunked, chunk_prefill, whole_prefill)
+    ctx = decode_context_tokens(isl, osl)
+    decode = step_time(shape, StepBatch.decode(b, ctx, query_tokens))
+    draft_s = draft_step_work(draft_shape, num_draft_steps, b, ctx)[0]
+    decode_s = decode.total_s + draft_s
+    e2e = prefill_s + (osl - 1.0) * decode_s
+    return Lockstep(ttft_s=ttft, e2e_s=np.maximum(e2e, ttft), decode_step_s=decode_s)
+
+
 def fused_step_batch(
     input_tokens: FloatOrArray,
     prompt_tokens: FloatOrArray,
@@ -411,6 +485,18 @@ def arrival_ttft_s(cycle: CycleTimes, wait_s: FloatOrArray = 0.0) -> Array:
     """Mean TTFT of a request that arrives at a random moment of ``cycle``: half an iteration
     until the next step starts, its prefill once admitted, and any wait for admission."""
     out: Array = 0.5 * cycle.iteration_s + cycle.prefill_latency_s + np.asarray(wait_s)
+    return out
+
+
+def closed_loop_ttft_s(
+    cycle: CycleTimes, users_per_instance: FloatOrArray, wait_s: FloatOrArray = 0.0
+) -> Array:
+    """Mean TTFT in a closed loop of ``users_per_instance`` users (a client that sends the next
+    request when one completes): like :func:`arrival_ttft_s`, but a request waits for the step
+    in progress only when other users keep the engine busy. A lone user finds it idle and is
+    admitted at once; between one and two users, the share of the time another is in flight."""
+    others = np.clip(np.asarray(users_per_instance, dtype=float) - 1.0, 0.0, 1.0)
+    out: Array = others * 0.5 * cycle.iteration_s + cycle.prefill_latency_s + np.asarray(wait_s)
     return out
 
 

@@ -60,6 +60,8 @@ class Case:
     mode: str
     request_rate_per_s: float
     batch_size: int
+    concurrency: float = 0.0
+    """Requests the client keeps in flight (mode ``concurrency``: a closed loop); 0 otherwise."""
     metrics: Mapping[str, float] = field(default_factory=dict)
 
     @property
@@ -235,7 +237,7 @@ def _measured_output_length(metrics: Mapping[str, float], row: Mapping[str, str]
 
 
 _INT_COLUMNS = ("num_accelerators", "tp", "pp", "ep", "batch_size")
-_FLOAT_COLUMNS = ("isl", "osl", "request_rate_per_s")
+_FLOAT_COLUMNS = ("isl", "osl", "request_rate_per_s", "concurrency")
 
 
 def _check_row(row: Mapping[str, str | None], where: str) -> None:
@@ -283,6 +285,13 @@ family ``vllmdev``, in the fit: it calibrates the ``vllm-0.5`` engine profile, w
 vLLM 0.5.4 runs then test)."""
 
 
+NIM_DLI_MEASUREMENTS = "measurements_nim_dli.csv"
+"""GenAI-Perf closed-loop runs (1 to 250 concurrent requests) of Llama-3-8B and Llama-3-70B on an
+early NVIDIA NIM (TensorRT-LLM) on DGX A100 and DGX H100, from NVIDIA DLI's LLM inference sizing
+course, in the ``measurements.csv`` schema (source family ``nimdli``, held out by default; built by
+``scripts/nim_dli_extract.py``)."""
+
+
 def shipped_measurements() -> Path:
     """Path of the MLPerf v5.1/v6.0 measurements that chip2grid ships."""
     return data_path(MLPERF_V5_MEASUREMENTS)
@@ -290,11 +299,12 @@ def shipped_measurements() -> Path:
 
 def shipped_measurement_files() -> list[Path]:
     """Every measurements file chip2grid ships (MLPerf v5.1/v6.0, TensorRT-LLM blog, vLLM
-    developers' pull requests)."""
+    developers' pull requests, NIM closed-loop runs)."""
     return [
         shipped_measurements(),
         data_path(TRTLLM_BLOG_MEASUREMENTS),
         data_path(VLLM_DEV_MEASUREMENTS),
+        data_path(NIM_DLI_MEASUREMENTS),
     ]
 
 
@@ -374,6 +384,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 mode=first["mode"],
                 request_rate_per_s=_float(first.get("request_rate_per_s", "")),
                 batch_size=_int(first.get("batch_size", ""), 0),
+                concurrency=_float(first.get("concurrency") or ""),
                 metrics=metrics,
             )
         )

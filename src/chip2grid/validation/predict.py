@@ -35,7 +35,14 @@ from chip2grid.perf.calibration import (
     catalog_calibration_for,
 )
 from chip2grid.perf.estimate import max_concurrency
-from chip2grid.perf.steady import Cycle, arrival_ttft_s, batch_at_rate, md1_wait_s
+from chip2grid.perf.steady import (
+    Cycle,
+    arrival_ttft_s,
+    batch_at_rate,
+    closed_loop_ttft_s,
+    lockstep_wave,
+    md1_wait_s,
+)
 from chip2grid.perf.step import attention_precision
 from chip2grid.validation.bench_settings import TRTLLM_BENCH, trtllm_bench_limits
 from chip2grid.validation.cases import Case
@@ -81,6 +88,8 @@ class Prepared:
     mixed: Array
     budget: Array
     rate_per_instance: Array
+    users_per_instance: Array
+    """The closed loop's requests in flight per instance (mode ``concurrency``; 0 otherwise)."""
     mode: Array
     idle_w: Array
     tdp_w: Array
@@ -172,6 +181,8 @@ def prepare(cases: list[Case]) -> Prepared:
                 raise Chip2GridError("input or output length unknown")
             if case.beam_width > 1:
                 raise Chip2GridError(f"beam search ({case.beam_width} beams) is not modelled yet")
+            if case.mode == "concurrency" and case.concurrency < 1:
+                raise Chip2GridError("a concurrency run that states no number of requests")
             if case.unstated:
                 raise Chip2GridError(f"the source does not state its {' or '.join(case.unstated)}")
             dep = case_deployment(case)
@@ -212,6 +223,7 @@ def prepare(cases: list[Case]) -> Prepared:
                 "mixed": float(engine.mixed_batching),
                 "budget": float(budget),
                 "rate": case.request_rate_per_s / dep.num_replicas,
+                "users": case.concurrency / dep.num_replicas if case.mode == "concurrency" else 0.0,
                 "idle": acc.idle_power_w,
                 "tdp": dep.power_limit_resolved_w,
                 "peak": acc.peak_flops(dep.compute_precision),
@@ -245,6 +257,7 @@ def prepare(cases: list[Case]) -> Prepared:
         mixed=col("mixed"),
         budget=col("budget"),
         rate_per_instance=col("rate"),
+        users_per_instance=col("users"),
         mode=np.array(modes),
         idle_w=col("idle"),
         tdp_w=col("tdp"),
@@ -283,7 +296,7 @@ def predict(
     out_tps, ttft, tpot, prefill_s, flops_it, bytes_it, busy_s, gap, wait_s = (
         nan.copy() for _ in range(9)
     )
-    continuous = np.isin(mode, ["offline", "max_num_seqs", "server"])
+    continuous = np.isin(mode, ["offline", "max_num_seqs", "server", "concurrency"])
     static = ~continuous
     if continuous.any():
         idx = np.flatnonzero(continuous)
@@ -312,6 +325,9 @@ def predict(
         rate = np.where(mode[idx] == "server", prep.rate_per_instance[idx], cap_rps)
         b = prep.full_batch[idx].copy()
         server_rows = mode[idx] == "server"
+        closed = mode[idx] == "concurrency"
+        users = prep.users_per_instance[idx]
+        b = np.where(closed, np.minimum(users, b), b)
         if server_rows.any():
             sv = np.flatnonzero(server_rows)
             b[sv] = batch_at_rate(
@@ -324,11 +340,39 @@ def predict(
         saturated = server_rows & (rate >= cap_rps)
         wait = np.where(server_rows, md1_wait_s(rate / cap_rps, 1.0 / cap_rps), 0.0)
         wait = np.where(saturated, np.inf, wait)
+        # a closed loop's users beyond the batch queue for admission (Little's law)
+        queue = np.maximum(users - b, 0.0) / np.maximum(cyc.requests_per_s, 1e-12)
+        wait = np.where(closed, queue, wait)
+        closed_ttft = closed_loop_ttft_s(cyc, users, wait)
+        closed_e2e = closed_ttft + (osl[idx] - 1.0) * cyc.iteration_s
+        closed_tpot = cyc.iteration_s
+        waves = closed & (prep.output_cv[idx] == 0)
+        if waves.any():
+            # fixed-length outputs: the loop moves in waves (perf.steady.lockstep_wave)
+            w = np.flatnonzero(waves)
+            rows = idx[w]
+            wave = lockstep_wave(
+                _subset(shape, rows),
+                isl[rows],
+                osl[rows],
+                np.maximum(b[w], 1.0),
+                prep.mixed[rows],
+                prep.budget[rows],
+                input_cv=prep.input_cv[rows],
+            )
+            wave_wait = np.maximum(users[w] - b[w], 0.0) * wave.e2e_s / np.maximum(b[w], 1.0)
+            wait[w] = wave_wait
+            closed_ttft[w] = wave.ttft_s + wave_wait
+            closed_e2e[w] = wave.e2e_s + wave_wait
+            closed_tpot[w] = (wave.e2e_s - wave.ttft_s) / np.maximum(osl[rows] - 1.0, 1.0)
+        closed_rps = users / np.maximum(closed_e2e, 1e-12)
         rps = np.where(server_rows, np.minimum(rate, cap_rps), cyc.requests_per_s)
+        rps = np.where(closed, closed_rps, rps)
         out_tps[idx] = rps * osl[idx] * prep.replicas[idx]
         ttft[idx] = np.where(server_rows, arrival_ttft_s(cyc, wait), np.nan)
-        wait_s[idx] = np.where(server_rows, wait, np.nan)
-        tpot[idx] = cyc.iteration_s
+        ttft[idx] = np.where(closed, closed_ttft, ttft[idx])
+        wait_s[idx] = np.where(server_rows | closed, wait, np.nan)
+        tpot[idx] = np.where(closed, closed_tpot, cyc.iteration_s)
         gap[idx] = cyc.step.total_s  # a typical gap: one decode (or mixed) step, no prefill stall
         flops_it[idx] = cyc.flops_per_iteration
         bytes_it[idx] = cyc.bytes_per_iteration
@@ -366,7 +410,7 @@ def predict(
         "itl_s_median": gap,
         "e2e_latency_s_mean": np.where(static, prefill_s + (osl - 1.0) * tpot, e2e),
         "prefill_time_s": prefill_s,
-        "queue_wait_s": wait_s,  # the part of a Server run's TTFT spent waiting for admission
+        "queue_wait_s": wait_s,  # the part of a Server or closed-loop run's TTFT spent queued
         "decode_time_s_per_token": np.where(static, tpot, np.nan),
         "gpu_power_w_mean": gpu_w,
         "energy_j_per_output_token": gpu_w / out_tps,

@@ -1,0 +1,145 @@
+"""Build ``src/chip2grid/data/measurements_nim_dli.csv`` from NVIDIA's NIM benchmark sheet.
+
+NVIDIA's Deep Learning Institute course on sizing LLM inference systems ships a sheet of
+GenAI-Perf runs against an early NIM (TensorRT-LLM backend) on DGX A100 and DGX H100:
+Llama-3-8B and Llama-3-70B Instruct, 16-bit and FP8, tensor parallelism only, a fixed number of
+concurrent requests (a closed loop), synthetic prompts with no spread in length and outputs
+forced to a fixed length. The sheet is republished in github.com/wbing520/ai-performance-engineering;
+this script reads it from a local clone (or a copy of the file) and writes one validation case per
+sheet row, in the ``measurements.csv`` schema, mode ``concurrency``.
+
+    python scripts/nim_dli_extract.py --sheet PATH/nim.csv
+    python scripts/nim_dli_extract.py --clone PATH/ai-performance-engineering
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import subprocess
+from pathlib import Path
+
+OUT = (
+    Path(__file__).resolve().parents[1] / "src" / "chip2grid" / "data" / "measurements_nim_dli.csv"
+)
+REPOSITORY = "github:wbing520/ai-performance-engineering"
+SHEET = "code/ch10_inference/inference_gpu_cluster_sizing/dataset/nim.csv"
+COMMIT = "0e25b2e236211ad01ed2221bd2c1cfa5b3f47b55"
+
+MODELS = {"meta-llama3-8b-instruct": "llama-3-8b", "meta-llama3-70b-instruct": "llama-3-70b"}
+ACCELERATORS = {"A100-SXM4-80GB": "a100-sxm-80gb", "H100_80GB_HBM3": "h100-sxm"}
+PRECISIONS = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8"}
+NS = 1e-9
+
+COLUMNS = [
+    "case_id", "source", "model", "accelerator", "num_accelerators", "engine", "engine_version",
+    "weight_precision", "kv_precision", "tp", "pp", "ep", "isl", "osl", "dataset", "mode",
+    "concurrency", "request_rate_per_s", "batch_size", "metric", "value", "unit", "notes",
+]  # fmt: skip
+
+METRICS = (
+    # (our metric, sheet column, factor, unit)
+    ("output_tokens_per_s", "output_token_throughput-avg", 1.0, "tokens/s"),
+    ("requests_per_s", "request_throughput-avg", 1.0, "requests/s"),
+    ("ttft_s_mean", "time_to_first_token-avg", NS, "s"),
+    ("itl_s_mean", "inter_token_latency-avg", NS, "s"),
+    ("e2e_latency_s_mean", "request_latency-avg", NS, "s"),
+)
+
+
+def _rows(sheet: list[dict[str, str]]) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    seen: dict[str, int] = {}
+    for line, row in enumerate(sheet, start=2):
+        if row["task_inputs-execution_type"] != "NIM_TRT-LLM":
+            raise SystemExit(f"line {line}: execution type {row['task_inputs-execution_type']}")
+        for column in (
+            "request_latency-unit",
+            "time_to_first_token-unit",
+            "inter_token_latency-unit",
+        ):
+            if row[column] != "ns":
+                raise SystemExit(f"line {line}: {column} is {row[column]}, not ns")
+        model = MODELS[row["task_inputs-model"]]
+        accelerator = ACCELERATORS[row["task_inputs-GPU"]]
+        precision = PRECISIONS[row["task_inputs-precision"]]
+        n = int(row["task_inputs-n_gpus"])
+        users = int(row["input_config-concurrency"])
+        isl_target = int(row["input_config-synthetic_input_tokens_mean"])
+        osl_target = int(row["input_config-output_tokens_mean"])
+        if float(row["input_config-synthetic_input_tokens_stddev"]) != 0.0:
+            raise SystemExit(f"line {line}: input spread is not zero")
+        isl = float(row["num_input_token-avg"])
+        osl = float(row["num_output_token-avg"])
+        key = f"nimdli-{model}-{accelerator}-{precision}-tp{n}-{isl_target}-{osl_target}-c{users}"
+        seen[key] = seen.get(key, 0) + 1
+        case_id = key if seen[key] == 1 else f"{key}-run{seen[key]}"
+        notes = (
+            f"Sheet row {line - 1}. NIM_TRT-LLM, tp = n_gpus (tensor parallelism only, per the "
+            f"course notebook); NIM, TensorRT-LLM and KV-cache precision not stated. Closed loop "
+            f"of {users} requests. isl: measured mean of prompts of {isl_target} tokens, stddev 0; "
+            f"osl: measured mean of outputs forced to {osl_target} (EOS ignored). ns -> s. "
+            "Provenance and method: data/NOTICE.md."
+        )
+        if seen[key] > 1:
+            notes += (
+                f" The sheet holds this setup {seen[key]} times; this is occurrence {seen[key]}."
+            )
+        for metric, column, factor, unit in METRICS:
+            out.append(
+                {
+                    "case_id": case_id,
+                    "source": f"{REPOSITORY}/{SHEET}@{COMMIT} (row {line - 1})",
+                    "model": model,
+                    "accelerator": accelerator,
+                    "num_accelerators": str(n),
+                    "engine": "tensorrt-llm",
+                    "engine_version": "NIM (version not stated)",
+                    "weight_precision": precision,
+                    "kv_precision": "",
+                    "tp": str(n),
+                    "pp": "1",
+                    "ep": "",
+                    "isl": f"{isl:g}",
+                    "osl": f"{osl:g}",
+                    "dataset": "GenAI-Perf synthetic fixed-length prompts",
+                    "mode": "concurrency",
+                    "concurrency": str(users),
+                    "request_rate_per_s": "",
+                    "batch_size": "",
+                    "metric": metric,
+                    "value": f"{float(row[column]) * factor:.6g}",
+                    "unit": unit,
+                    "notes": notes,
+                }
+            )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--sheet", type=Path, help="a copy of the sheet (nim.csv)")
+    group.add_argument("--clone", type=Path, help="a clone of ai-performance-engineering")
+    args = parser.parse_args()
+    if args.clone:
+        text = subprocess.run(
+            ["git", "-C", str(args.clone), "show", f"{COMMIT}:{SHEET}"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    else:
+        text = args.sheet.read_text(encoding="utf-8")
+    rows = _rows(list(csv.DictReader(text.splitlines())))
+    tmp = OUT.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(OUT)
+    print(f"wrote {len(rows)} rows ({len(rows) // len(METRICS)} runs) to {OUT.name}")
+
+
+if __name__ == "__main__":
+    main()
