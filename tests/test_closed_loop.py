@@ -10,7 +10,15 @@ import pytest
 
 from chip2grid.hardware import get_accelerator
 from chip2grid.llm import get_model
-from chip2grid.perf import Deployment, Load, Workload, estimate, get_engine, rank_shape
+from chip2grid.perf import (
+    Deployment,
+    Load,
+    Workload,
+    concurrency_within_slo,
+    estimate,
+    get_engine,
+    rank_shape,
+)
 from chip2grid.perf.calibration import calibration_for
 from chip2grid.perf.steady import closed_loop_ttft_s, continuous_batching, lockstep_wave
 from chip2grid.perf.step import StepBatch, step_time
@@ -107,6 +115,15 @@ def test_estimate_moves_a_fixed_length_loop_in_waves() -> None:
     spread = Workload(input_tokens=2000, output_tokens=200, output_tokens_cv=1.0)
     scattered = estimate(dep, spread, Load(mode="concurrency", concurrency=50))
     assert scattered.ttft_s_mean < 0.5 * fifty.ttft_s_mean
+    # a service's users are out of step whatever their lengths (in_waves=False), and the SLO
+    # search that sizes services (plans, the bottleneck map) counts them so
+    apart = estimate(dep, fixed, Load(mode="concurrency", concurrency=50, in_waves=False))
+    assert apart.ttft_s_mean < 0.2 * fifty.ttft_s_mean
+    limit = concurrency_within_slo(dep, fixed, ttft_s=0.5, tpot_s=0.05)
+    out_of_step = Load(mode="concurrency", concurrency=limit.concurrency, in_waves=False)
+    assert limit.estimate.ttft_s_mean == pytest.approx(
+        estimate(dep, fixed, out_of_step).ttft_s_mean
+    )
 
 
 def test_nim_runs_are_sourced_and_closed_loops() -> None:

@@ -136,6 +136,10 @@ class Load:
 
     mode: Mode = "max_load"
     concurrency: float = 0.0
+    in_waves: bool | None = None
+    """A closed loop whose users start together and stay in step (a benchmark client with fixed
+    lengths: :func:`chip2grid.perf.steady.lockstep_wave`); False: they send at random moments,
+    as a service's users do. None: in waves when every output has the same length."""
     request_rate_per_s: float = 0.0
     batch_size: int = 0
     max_num_seqs: int = 0
@@ -385,7 +389,10 @@ def estimate(
             b = min(per_instance, full_b)
             cyc = cycle(b)
             users = per_instance
-            if workload.output_tokens_cv == 0:
+            in_waves = load.in_waves
+            if in_waves is None:
+                in_waves = workload.output_tokens_cv == 0
+            if in_waves:
                 # equal outputs: the users finish together and the loop moves in waves
                 wave = lockstep_wave(
                     shape,
@@ -666,10 +673,11 @@ def concurrency_within_slo(
     ``max_users`` (default: the sequences the KV cache holds) whose steady-state means meet
     ``ttft_s`` and ``tpot_s`` is found by geometric bisection, to a ratio of ``1 + rel_tol`` or
     a gap of ``abs_tol`` users. Means, not tails: a percentile target needs the simulator.
+    The users are a service's: they send at random moments, never in benchmark waves.
     """
 
     def at(users: float, cost_split: bool = False) -> Estimate:
-        load = Load(mode="concurrency", concurrency=users)
+        load = Load(mode="concurrency", concurrency=users, in_waves=False)
         return estimate(deployment, workload, load, cost_split=cost_split)
 
     def meets(est: Estimate) -> bool:
