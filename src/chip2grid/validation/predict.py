@@ -345,7 +345,7 @@ def predict(
         wait = np.where(closed, queue, wait)
         closed_ttft = closed_loop_ttft_s(cyc, users, wait)
         closed_e2e = closed_ttft + (osl[idx] - 1.0) * cyc.iteration_s
-        closed_tpot = cyc.iteration_s
+        closed_tpot = np.array(cyc.iteration_s, dtype=float)  # a copy: the waves overwrite rows
         waves = closed & (prep.output_cv[idx] == 0)
         if waves.any():
             # fixed-length outputs: the loop moves in waves (perf.steady.lockstep_wave)
