@@ -18,11 +18,11 @@ from chip2grid.perf.engine import EngineProfile, get_engine
 from chip2grid.perf.memory import MemoryPlan, require_fit
 from chip2grid.perf.speculative import SpeculativeDecoding
 from chip2grid.perf.steady import (
+    ClosedLoopTimes,
     Cycle,
-    Lockstep,
     arrival_ttft_s,
     batch_at_rate,
-    closed_loop_ttft_s,
+    closed_loop_times,
     continuous_batching,
     decode_context_tokens,
     lockstep_wave,
@@ -377,8 +377,7 @@ def estimate(
         full_b = float(min(max_seqs, cap))
         full = cycle(full_b)
         capacity_rps = float(full.requests_per_s)
-        users: float | None = None  # a closed loop's users per instance
-        wave: Lockstep | None = None  # its waves, when every output has the same length
+        closed: ClosedLoopTimes | None = None  # a closed loop's latencies
         if load.mode == "max_load":
             cyc, b = full, full_b
             rate = capacity_rps
@@ -388,13 +387,12 @@ def estimate(
             per_instance = load.concurrency / replicas
             b = min(per_instance, full_b)
             cyc = cycle(b)
-            users = per_instance
             in_waves = load.in_waves
             if in_waves is None:
                 in_waves = workload.output_tokens_cv == 0
             if in_waves:
                 # equal outputs: the users finish together and the loop moves in waves
-                wave = lockstep_wave(
+                closed = lockstep_wave(
                     shape,
                     isl,
                     osl_steps,
@@ -405,15 +403,11 @@ def estimate(
                     draft_shape=draft_shape,
                     num_draft_steps=draft_steps,
                     input_cv=workload.input_tokens_cv,
-                )
-                wait = max(per_instance - b, 0.0) * float(wave.e2e_s) / max(b, 1.0)
-                e2e_guess = float(wave.e2e_s)
+                ).closed_loop(per_instance, b)
             else:
-                wait = max(per_instance - b, 0.0) / max(float(cyc.requests_per_s), 1e-12)
-                e2e_guess = float(
-                    closed_loop_ttft_s(cyc, users) + (osl_steps - 1.0) * cyc.iteration_s
-                )
-            rate = per_instance / (e2e_guess + wait)
+                closed = closed_loop_times(cyc, per_instance, b, osl_steps)
+            wait = float(closed.wait_s)
+            rate = per_instance / float(closed.e2e_s)
             busy = 1.0
             if per_instance > full_b:
                 notes.append(
@@ -432,15 +426,13 @@ def estimate(
             else:
                 cyc, b, busy, wait = _serve_rate(cycle, rate, capacity_rps, osl_steps, full_b)
         t_iter = float(cyc.iteration_s)
-        if users is None:
+        tpot = t_iter * (osl_steps - 1.0) / max(osl - 1.0, 1e-9) if osl > 1 else t_iter
+        if closed is None:
             ttft = float(arrival_ttft_s(cyc, wait))
         else:
-            ttft = float(closed_loop_ttft_s(cyc, users, wait))
-        tpot = t_iter * (osl_steps - 1.0) / max(osl - 1.0, 1e-9) if osl > 1 else t_iter
-        if wave is not None:
-            ttft = float(wave.ttft_s) + wait
-            if osl > 1:
-                tpot = float(wave.e2e_s - wave.ttft_s) / (osl - 1.0)
+            ttft = float(closed.ttft_s)
+            if osl > 1:  # the time after the first token, over the tokens after it
+                tpot = float(closed.e2e_s - closed.ttft_s) / (osl - 1.0)
         load_frac = min(rate / capacity_rps, 1.0) if capacity_rps > 0 else 1.0
         if load.mode == "request_rate":
             # every step k times longer is the same queue as k times the rate on the fitted

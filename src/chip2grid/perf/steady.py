@@ -156,6 +156,23 @@ class Lockstep:
     decode_step_s: Array
     """One decode step of the whole wave (no prefill in it)."""
 
+    def closed_loop(self, users: FloatOrArray, batch: FloatOrArray) -> ClosedLoopTimes:
+        """The loop's times when ``users`` share waves of ``batch`` sequences: the users beyond
+        the batch wait for a slot, a wave's length for each batch of them."""
+        b = np.maximum(np.asarray(batch, dtype=float), 1.0)
+        wait = np.maximum(np.asarray(users, dtype=float) - b, 0.0) * self.e2e_s / b
+        return ClosedLoopTimes(ttft_s=self.ttft_s + wait, e2e_s=self.e2e_s + wait, wait_s=wait)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedLoopTimes:
+    """Mean latencies of a closed loop's requests (arrays); the users over the number of
+    instances' batch wait for admission, which TTFT and end-to-end latency include."""
+
+    ttft_s: Array
+    e2e_s: Array
+    wait_s: Array
+
 
 def lockstep_wave(
     shape: RankShape,
@@ -175,10 +192,11 @@ def lockstep_wave(
     Users that start together and generate equal outputs finish at the same step and send
     their next requests together (a benchmark client such as GenAI-Perf or ``vllm bench
     serve --max-concurrency`` with fixed lengths): each wave prefills ``num_seqs`` prompts at
-    once, as many whole prompts a step as the token budget admits (a prompt longer than a mixed
-    step's budget in chunks of it), then decodes the whole batch. A prompt's TTFT is the time to the end of the step
-    that completes it. Every request of the wave ends with the wave. ``output_tokens`` counts decode steps (verifications under
-    speculative decoding), as in :func:`continuous_batching`.
+    once, as many whole prompts a step as the token budget admits (a prompt longer than a
+    mixed step's budget in chunks of it), then decodes the whole batch. A prompt's TTFT is the
+    time to the end of the step that completes it; every request of the wave ends with the
+    wave. ``output_tokens`` counts decode steps (verifications under speculative decoding), as
+    in :func:`continuous_batching`.
     """
     isl = np.maximum(np.asarray(input_tokens, dtype=float), 1.0)
     osl = np.maximum(np.asarray(output_tokens, dtype=float), 1.0)
@@ -189,10 +207,7 @@ def lockstep_wave(
     # whole prompts per prefill step (as many as the budget admits, at least one); a prompt
     # longer than a mixed step's budget is prefilled in chunks of the budget instead
     chunked = mixed_b & (isl > budget)
-    per_step = np.where(
-        mixed_b, np.maximum(np.floor(budget / isl), 1.0), prompts_per_prefill_step(isl, budget, b)
-    )
-    per_step = np.minimum(per_step, b)
+    per_step = prompts_per_prefill_step(isl, budget, b)
     full_steps = np.floor(b / per_step)
     rest = b - full_steps * per_step
     full = step_time(shape, StepBatch.prefill(per_step, isl, context=p_ctx)).total_s
@@ -481,10 +496,17 @@ class CycleTimes(Protocol):
     def prefill_latency_s(self) -> Array: ...
 
 
-def arrival_ttft_s(cycle: CycleTimes, wait_s: FloatOrArray = 0.0) -> Array:
+def arrival_ttft_s(
+    cycle: CycleTimes, wait_s: FloatOrArray = 0.0, *, busy_frac: FloatOrArray = 1.0
+) -> Array:
     """Mean TTFT of a request that arrives at a random moment of ``cycle``: half an iteration
-    until the next step starts, its prefill once admitted, and any wait for admission."""
-    out: Array = 0.5 * cycle.iteration_s + cycle.prefill_latency_s + np.asarray(wait_s)
+    until the next step starts (for the ``busy_frac`` of arrivals that find one in progress),
+    its prefill once admitted, and any wait for admission."""
+    out: Array = (
+        np.asarray(busy_frac) * 0.5 * cycle.iteration_s
+        + cycle.prefill_latency_s
+        + np.asarray(wait_s)
+    )
     return out
 
 
@@ -496,8 +518,20 @@ def closed_loop_ttft_s(
     in progress only when other users keep the engine busy. A lone user finds it idle and is
     admitted at once; between one and two users, the share of the time another is in flight."""
     others = np.clip(np.asarray(users_per_instance, dtype=float) - 1.0, 0.0, 1.0)
-    out: Array = others * 0.5 * cycle.iteration_s + cycle.prefill_latency_s + np.asarray(wait_s)
-    return out
+    return arrival_ttft_s(cycle, wait_s, busy_frac=others)
+
+
+def closed_loop_times(
+    cycle: Cycle, users: FloatOrArray, batch: FloatOrArray, decode_steps: FloatOrArray
+) -> ClosedLoopTimes:
+    """The times of a closed loop whose ``users`` send at random moments (out of step), running
+    ``batch`` sequences of ``cycle``: those beyond the batch queue for a slot (Little's law on
+    the instance's completions), then wait as :func:`closed_loop_ttft_s` says."""
+    queued = np.maximum(np.asarray(users, dtype=float) - np.asarray(batch, dtype=float), 0.0)
+    wait = queued / np.maximum(cycle.requests_per_s, 1e-12)
+    ttft = closed_loop_ttft_s(cycle, users, wait)
+    e2e = ttft + (np.asarray(decode_steps, dtype=float) - 1.0) * cycle.iteration_s
+    return ClosedLoopTimes(ttft_s=ttft, e2e_s=e2e, wait_s=wait)
 
 
 def md1_wait_s(utilization: Array, service_s: Array) -> Array:

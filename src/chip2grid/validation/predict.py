@@ -39,7 +39,7 @@ from chip2grid.perf.steady import (
     Cycle,
     arrival_ttft_s,
     batch_at_rate,
-    closed_loop_ttft_s,
+    closed_loop_times,
     lockstep_wave,
     md1_wait_s,
 )
@@ -340,18 +340,14 @@ def predict(
         saturated = server_rows & (rate >= cap_rps)
         wait = np.where(server_rows, md1_wait_s(rate / cap_rps, 1.0 / cap_rps), 0.0)
         wait = np.where(saturated, np.inf, wait)
-        # a closed loop's users beyond the batch queue for admission (Little's law)
-        queue = np.maximum(users - b, 0.0) / np.maximum(cyc.requests_per_s, 1e-12)
-        wait = np.where(closed, queue, wait)
-        closed_ttft = closed_loop_ttft_s(cyc, users, wait)
-        closed_e2e = closed_ttft + (osl[idx] - 1.0) * cyc.iteration_s
-        closed_tpot = np.array(cyc.iteration_s, dtype=float)  # a copy: the waves overwrite rows
+        # closed loops: out of step, or in waves where every output has the same length
+        loop = closed_loop_times(cyc, users, b, osl[idx])
+        closed_ttft, closed_e2e, closed_wait = loop.ttft_s, loop.e2e_s, loop.wait_s
         waves = closed & (prep.output_cv[idx] == 0)
         if waves.any():
-            # fixed-length outputs: the loop moves in waves (perf.steady.lockstep_wave)
             w = np.flatnonzero(waves)
             rows = idx[w]
-            wave = lockstep_wave(
+            in_waves = lockstep_wave(
                 _subset(shape, rows),
                 isl[rows],
                 osl[rows],
@@ -359,20 +355,19 @@ def predict(
                 prep.mixed[rows],
                 prep.budget[rows],
                 input_cv=prep.input_cv[rows],
-            )
-            wave_wait = np.maximum(users[w] - b[w], 0.0) * wave.e2e_s / np.maximum(b[w], 1.0)
-            wait[w] = wave_wait
-            closed_ttft[w] = wave.ttft_s + wave_wait
-            closed_e2e[w] = wave.e2e_s + wave_wait
-            closed_tpot[w] = (wave.e2e_s - wave.ttft_s) / np.maximum(osl[rows] - 1.0, 1.0)
-        closed_rps = users / np.maximum(closed_e2e, 1e-12)
+            ).closed_loop(users[w], b[w])
+            closed_ttft[w], closed_e2e[w] = in_waves.ttft_s, in_waves.e2e_s
+            closed_wait[w] = in_waves.wait_s
+        wait = np.where(closed, closed_wait, wait)
         rps = np.where(server_rows, np.minimum(rate, cap_rps), cyc.requests_per_s)
-        rps = np.where(closed, closed_rps, rps)
+        rps = np.where(closed, users / np.maximum(closed_e2e, 1e-12), rps)
         out_tps[idx] = rps * osl[idx] * prep.replicas[idx]
         ttft[idx] = np.where(server_rows, arrival_ttft_s(cyc, wait), np.nan)
         ttft[idx] = np.where(closed, closed_ttft, ttft[idx])
         wait_s[idx] = np.where(server_rows | closed, wait, np.nan)
-        tpot[idx] = np.where(closed, closed_tpot, cyc.iteration_s)
+        # a closed loop's ITL: the time after the first token over the tokens after it
+        closed_tpot = (closed_e2e - closed_ttft) / np.maximum(osl[idx] - 1.0, 1.0)
+        tpot[idx] = np.where(closed & (osl[idx] > 1), closed_tpot, cyc.iteration_s)
         gap[idx] = cyc.step.total_s  # a typical gap: one decode (or mixed) step, no prefill stall
         flops_it[idx] = cyc.flops_per_iteration
         bytes_it[idx] = cyc.bytes_per_iteration
