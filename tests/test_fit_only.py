@@ -12,9 +12,10 @@ import pytest
 
 from chip2grid.data import data_path
 from chip2grid.errors import InvalidParameterError
+from chip2grid.perf.calibration import EngineCalibration, calibration_for
 from chip2grid.validation.cases import VLLM_DEV_MEASUREMENTS, load_cases
 from chip2grid.validation.fit import fit, write_calibration
-from chip2grid.validation.predict import catalog_parameters, predict, prepare
+from chip2grid.validation.predict import ENGINE_PARAMS, catalog_parameters, predict, prepare
 from tests.test_cli import run
 
 CALIBRATION = Path(str(resources.files("chip2grid.catalog").joinpath("calibration.toml")))
@@ -44,7 +45,14 @@ def _log_error(prep, hw, eng, power) -> float:
 def _engine_start(prep) -> np.ndarray:
     """Engine parameters as an engine without data of its own would start: TensorRT-LLM-like
     overheads, routed experts as fast as a dense GEMM."""
-    return np.tile([2e-3, 4e-6, 0.0, 1.0], (len(prep.engine_keys), 1))
+    start = {
+        "step_overhead_s": 2e-3,
+        "per_sequence_overhead_s": 4e-6,
+        "per_layer_overhead_s": 0.0,
+        "collective_overhead_s": 0.0,
+        "moe_gemm_eff_frac": 1.0,
+    }
+    return np.tile([start[p] for p in ENGINE_PARAMS], (len(prep.engine_keys), 1))
 
 
 def test_fit_only_moves_the_named_group_alone(vllm_dev) -> None:
@@ -79,9 +87,14 @@ def test_partial_write_keeps_every_other_table(vllm_dev, tmp_path) -> None:
     written = tomllib.loads(path.read_text())
     assert written["hardware"] == original["hardware"]
     assert written["power"] == original["power"]
+    # a parameter the table predates is written at its prior, the value it was read with
+    read_as = {p: getattr(EngineCalibration(), p) for p in ENGINE_PARAMS}
     for key, entry in original["engine"].items():
         if key != "vllm-sync":
-            assert written["engine"][key] == entry
+            assert written["engine"][key] == {**read_as, **entry}
+            assert {p: written["engine"][key][p] for p in read_as} == {
+                p: getattr(calibration_for("hopper", key).engine, p) for p in read_as
+            }
     assert "with the other groups held" in written["engine"]["vllm-sync"]["source"]
     # a second partial write replaces its own header line instead of adding one
     write_calibration(result, path, "chip2grid validate --fit --fit-only vllm-sync")

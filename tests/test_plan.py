@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import chip2grid as c2g
+from chip2grid.catalog.speculative import get_speculative_setting
 from chip2grid.errors import InfeasibleError, InvalidParameterError
 from chip2grid.plan import PlanRequest, Screened, pareto_mask, plan, screen
 from tests.test_cli import run
@@ -34,13 +35,26 @@ def test_feasible_candidates_meet_the_slos_and_never_beat_the_roofline() -> None
     ok = s.feasible
     assert ok.any() and (~ok).any()
     assert np.all(s.ttft_s[ok] <= 0.5) and np.all(s.tpot_s[ok] <= 0.05)
-    # a decode step reads every weight of a rank at least once
+    # a decode step reads every weight of a rank at least once; a speculative step emits the
+    # expected accepted tokens of its drafts, 1 + a + ... + a^k, for those reads
     m = c2g.get_model("llama-3.1-8b")
+    spec = get_speculative_setting("llama3-1b-draft")
+    a, k = spec.acceptance_rate, spec.num_speculative_tokens
+    tokens_per_step = {"off": 1.0, spec.id: (1.0 - a ** (k + 1)) / (1.0 - a)}
+    assert set(np.unique(s.speculative)) <= set(tokens_per_step)
     for acc_id in ("h100-sxm", "l40s"):
         acc = c2g.get_accelerator(acc_id)
-        sel = (s.accelerator == acc_id) & (s.precision == "bf16") & (s.tp == 1) & (s.pp == 1)
-        floor_s = m.num_matmul_params_per_token * 2.0 / acc.memory_bandwidth_bytes_per_s
-        assert np.all(s.tpot_s[sel] >= floor_s)
+        for setting, tokens in tokens_per_step.items():
+            sel = (
+                (s.accelerator == acc_id)
+                & (s.precision == "bf16")
+                & (s.tp == 1)
+                & (s.pp == 1)
+                & (s.speculative == setting)
+            )
+            assert sel.any()
+            read_s = m.num_matmul_params_per_token * 2.0 / acc.memory_bandwidth_bytes_per_s
+            assert np.all(s.tpot_s[sel] >= read_s / tokens)
 
 
 def test_more_demand_never_needs_fewer_accelerators() -> None:

@@ -26,7 +26,13 @@ from chip2grid.validation.bursts import (
 )
 from chip2grid.validation.cases import load_cases
 from chip2grid.validation.fit import _pairs, default_parameters, scored_metric
-from chip2grid.validation.predict import _subset, catalog_parameters, prepare, with_parameters
+from chip2grid.validation.predict import (
+    ENGINE_PARAMS,
+    _subset,
+    catalog_parameters,
+    prepare,
+    with_parameters,
+)
 
 MISTRAL_H100 = "lambda-vllm-0.5.4-mistral-7b-h100-sxm-tp1-n320"
 
@@ -196,7 +202,17 @@ def test_host_bound_profile_is_left_out_of_the_engine_default() -> None:
     assert get_engine("vllm-0.5").host_bound
     assert host_bound_calibrations() == frozenset({"vllm-host-bound", "vllm-sync"})
     hw = np.ones((1, 6))
-    engine = np.array([[1e-3, 1e-6, 0.0, 0.9], [5e-2, 2e-4, 2e-4, 0.3], [3e-3, 3e-6, 0.0, 0.5]])
+    # step, per-sequence, per-layer and per-collective overheads, MoE efficiency share
+    assert ENGINE_PARAMS == (
+        "step_overhead_s",
+        "per_sequence_overhead_s",
+        "per_layer_overhead_s",
+        "collective_overhead_s",
+        "moe_gemm_eff_frac",
+    )
+    engine = np.array(
+        [[1e-3, 1e-6, 0.0, 1e-5, 0.9], [5e-2, 2e-4, 2e-4, 2e-4, 0.3], [3e-3, 3e-6, 0.0, 3e-5, 0.5]]
+    )
     counts = {"tensorrt-llm": 1, "vllm-host-bound": 1, "generic": 1}
     _hw, default = default_parameters(
         hw,
@@ -208,7 +224,7 @@ def test_host_bound_profile_is_left_out_of_the_engine_default() -> None:
     )
     # overheads: the median of the two engines only; MoE efficiency: the prior, since MoE
     # kernels are each engine's own
-    assert default == pytest.approx([2e-3, 2e-6, 0.0, 1.0])
+    assert default == pytest.approx([2e-3, 2e-6, 0.0, 2e-5, 1.0])
 
 
 def test_mlenergy_vllm_runs_use_the_host_bound_profile(measurements_path) -> None:

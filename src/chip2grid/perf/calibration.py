@@ -61,6 +61,12 @@ class EngineCalibration:
     step_overhead_s: float = 2e-3
     per_sequence_overhead_s: float = 5e-6
     per_layer_overhead_s: float = 10e-6
+    collective_overhead_s: float = 0.0
+    """Software time the engine adds to each collective (all-reduce, all-to-all, pipeline send)
+    on top of the link's latency (``HardwareCalibration.comm_latency_s``): launching and
+    synchronising its communication kernels. A one-shot custom all-reduce kernel costs less
+    than a library ring called from eager code, so the same link is slower under one engine
+    than under another."""
     moe_gemm_eff_frac: float = 1.0
     """Share of the dense GEMM efficiency that the engine's routed-expert (grouped GEMM) kernels
     reach: token permutation, per-expert tiles and the kernels' maturity cost MoE layers

@@ -86,6 +86,7 @@ class RankShape:
     per_sequence_overhead_s: FloatOrArray
     per_layer_overhead_s: FloatOrArray
     moe_gemm_eff_frac: FloatOrArray = 1.0
+    collective_overhead_s: FloatOrArray = 0.0
 
     @classmethod
     def stack(cls, shapes: list[RankShape]) -> RankShape:
@@ -108,6 +109,7 @@ class RankShape:
             per_sequence_overhead_s=eng.per_sequence_overhead_s,
             per_layer_overhead_s=eng.per_layer_overhead_s,
             moe_gemm_eff_frac=eng.moe_gemm_eff_frac,
+            collective_overhead_s=eng.collective_overhead_s,
         )
 
 
@@ -201,6 +203,7 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         per_sequence_overhead_s=eng.per_sequence_overhead_s,
         per_layer_overhead_s=eng.per_layer_overhead_s,
         moe_gemm_eff_frac=eng.moe_gemm_eff_frac,
+        collective_overhead_s=eng.collective_overhead_s,
     )
 
 
@@ -548,7 +551,7 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     # --- communication per layer
     tp = f(s.tp)
     link = f(s.collective_bandwidth_bytes_per_s) * f(s.comm_eff)
-    lat = f(s.comm_latency_s)
+    lat = f(s.comm_latency_s) + f(s.collective_overhead_s)  # the link's, then the engine's
     ar = all_reduce_time_s(x_a * hid * ALLREDUCE_BYTES_PER_ELEMENT, tp, link, lat)
     ep = f(s.ep)
     width = xp.maximum(tp, ep)

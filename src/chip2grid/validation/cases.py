@@ -292,6 +292,14 @@ course, in the ``measurements.csv`` schema (source family ``nimdli``, held out b
 ``scripts/nim_dli_extract.py``)."""
 
 
+TRTLLM_DLI_MEASUREMENTS = "measurements_trtllm_dli.csv"
+"""TensorRT-LLM 0.9.0 static-batch runs (``gptSessionBenchmark``: batch 1 to 1,536, tensor
+parallelism 1 to 8, seven models on six GPUs) from NVIDIA DLI's LLM inference sizing course, in
+the ``measurements.csv`` schema (source family ``trtdli``, in the fit: its batch and TP sweeps
+separate the per-collective latency from the costs that grow with the batch; built by
+``scripts/trtllm_dli_extract.py``)."""
+
+
 def shipped_measurements() -> Path:
     """Path of the MLPerf v5.1/v6.0 measurements that chip2grid ships."""
     return data_path(MLPERF_V5_MEASUREMENTS)
@@ -299,12 +307,13 @@ def shipped_measurements() -> Path:
 
 def shipped_measurement_files() -> list[Path]:
     """Every measurements file chip2grid ships (MLPerf v5.1/v6.0, TensorRT-LLM blog, vLLM
-    developers' pull requests, NIM closed-loop runs)."""
+    developers' pull requests, NIM closed-loop runs, TensorRT-LLM 0.9 static-batch sweeps)."""
     return [
         shipped_measurements(),
         data_path(TRTLLM_BLOG_MEASUREMENTS),
         data_path(VLLM_DEV_MEASUREMENTS),
         data_path(NIM_DLI_MEASUREMENTS),
+        data_path(TRTLLM_DLI_MEASUREMENTS),
     ]
 
 

@@ -49,6 +49,7 @@ ENGINE_BOUNDS = {
     "per_sequence_overhead_s": (0.0, 2e-4, 5e-6),
     "per_layer_overhead_s": (0.0, 2e-4, 1e-5),
     "moe_gemm_eff_frac": (0.2, 1.0, 1.0),
+    "collective_overhead_s": (0.0, 2e-4, 0.0),
 }
 MOE_PARAM = ENGINE_PARAMS.index("moe_gemm_eff_frac")
 """Fitted only for engines with MoE runs in the fit set, :data:`MOE_UNIDENTIFIED` apart
