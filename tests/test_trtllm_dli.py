@@ -54,37 +54,28 @@ def test_provenance_and_coverage(cases) -> None:
     assert "trtdli" not in DEFAULT_HOLDOUT  # in the fit set
 
 
+def _setup(case) -> tuple[object, ...]:
+    return (
+        case.model,
+        case.accelerator,
+        case.weight_precision,
+        case.tp,
+        case.input_tokens,
+        case.output_tokens,
+        case.batch_size,
+    )
+
+
 def test_no_throughput_counted_twice(cases, measurements_path) -> None:
     """The 60 largest-batch runs TensorRT-LLM's v0.9 overview published are in the shared file;
     their throughput is left out here and their latencies kept."""
     shared = {
-        (
-            c.model,
-            c.accelerator,
-            c.weight_precision,
-            c.tp,
-            c.input_tokens,
-            c.output_tokens,
-            c.batch_size,
-        )
+        _setup(c)
         for c in load_cases(measurements_path)
         if c.engine_version == "0.9.0" and c.mode == "static_batch"
     }
     assert len(shared) == 60
-    matched = [
-        c
-        for c in cases
-        if (
-            c.model,
-            c.accelerator,
-            c.weight_precision,
-            c.tp,
-            c.input_tokens,
-            c.output_tokens,
-            c.batch_size,
-        )
-        in shared
-    ]
+    matched = [c for c in cases if _setup(c) in shared]
     assert len(matched) == 60
     assert all("output_tokens_per_s" not in c.metrics for c in matched)
     assert all({"ttft_s_mean", "tpot_s_mean"} <= set(c.metrics) for c in matched)

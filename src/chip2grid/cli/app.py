@@ -543,7 +543,8 @@ def validate_command(
         typer.Option(
             help="measurements CSV (the shared/validation schema); repeatable. Default: "
             "../shared/validation/measurements.csv and the measurements chip2grid ships "
-            "(MLPerf v5.1/v6.0, TensorRT-LLM's DeepSeek-R1 blog, vLLM 0.5 developer runs)"
+            "(MLPerf v5.1/v6.0, TensorRT-LLM's DeepSeek-R1 blog, vLLM 0.5 developer runs, "
+            "NVIDIA DLI's NIM closed loops and TensorRT-LLM 0.9 static-batch sweeps)"
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="where to write predicted vs measured per case")] = Path(
