@@ -14,28 +14,19 @@ sheet row, in the ``measurements.csv`` schema, mode ``concurrency``.
 
 from __future__ import annotations
 
-import argparse
-import csv
-import subprocess
 from pathlib import Path
+
+from dli_sheet import parser, read_sheet, source, write_rows
 
 OUT = (
     Path(__file__).resolve().parents[1] / "src" / "chip2grid" / "data" / "measurements_nim_dli.csv"
 )
-REPOSITORY = "github:wbing520/ai-performance-engineering"
-SHEET = "code/ch10_inference/inference_gpu_cluster_sizing/dataset/nim.csv"
-COMMIT = "0e25b2e236211ad01ed2221bd2c1cfa5b3f47b55"
+SHEET = "nim.csv"
 
 MODELS = {"meta-llama3-8b-instruct": "llama-3-8b", "meta-llama3-70b-instruct": "llama-3-70b"}
 ACCELERATORS = {"A100-SXM4-80GB": "a100-sxm-80gb", "H100_80GB_HBM3": "h100-sxm"}
 PRECISIONS = {"fp16": "fp16", "bf16": "bf16", "fp8": "fp8"}
 NS = 1e-9
-
-COLUMNS = [
-    "case_id", "source", "model", "accelerator", "num_accelerators", "engine", "engine_version",
-    "weight_precision", "kv_precision", "tp", "pp", "ep", "isl", "osl", "dataset", "mode",
-    "concurrency", "request_rate_per_s", "batch_size", "metric", "value", "unit", "notes",
-]  # fmt: skip
 
 METRICS = (
     # (our metric, sheet column, factor, unit)
@@ -89,7 +80,7 @@ def _rows(sheet: list[dict[str, str]]) -> list[dict[str, str]]:
             out.append(
                 {
                     "case_id": case_id,
-                    "source": f"{REPOSITORY}/{SHEET}@{COMMIT} (row {line - 1})",
+                    "source": source(SHEET, line),
                     "model": model,
                     "accelerator": accelerator,
                     "num_accelerators": str(n),
@@ -117,28 +108,8 @@ def _rows(sheet: list[dict[str, str]]) -> list[dict[str, str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--sheet", type=Path, help="a copy of the sheet (nim.csv)")
-    group.add_argument("--clone", type=Path, help="a clone of ai-performance-engineering")
-    args = parser.parse_args()
-    if args.clone:
-        text = subprocess.run(
-            ["git", "-C", str(args.clone), "show", f"{COMMIT}:{SHEET}"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    else:
-        text = args.sheet.read_text(encoding="utf-8")
-    rows = _rows(list(csv.DictReader(text.splitlines())))
-    tmp = OUT.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(OUT)
-    print(f"wrote {len(rows)} rows ({len(rows) // len(METRICS)} runs) to {OUT.name}")
+    args = parser(__doc__.split("\n")[0], SHEET).parse_args()
+    write_rows(OUT, _rows(read_sheet(args, SHEET)))
 
 
 if __name__ == "__main__":

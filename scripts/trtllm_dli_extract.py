@@ -20,17 +20,15 @@ counted twice.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import subprocess
 from pathlib import Path
+
+from dli_sheet import parser, read_sheet, source, write_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "chip2grid" / "data" / "measurements_trtllm_dli.csv"
 SHARED = ROOT.parent / "shared" / "validation" / "measurements.csv"
-REPOSITORY = "github:wbing520/ai-performance-engineering"
-SHEET = "code/ch10_inference/inference_gpu_cluster_sizing/dataset/trt_llm_0_9_0_dli.csv"
-COMMIT = "0e25b2e236211ad01ed2221bd2c1cfa5b3f47b55"
+SHEET = "trt_llm_0_9_0_dli.csv"
 
 MODELS = {
     "LLaMA v2 7B": "llama-2-7b",
@@ -57,12 +55,6 @@ UNMODELLED_ACCELERATORS = {"L40"}
 # "Mixed": TensorRT-LLM 0.9's 16-bit engines (FP16 weights, activations and KV cache)
 PRECISIONS = {"FP8": ("fp8", "fp8"), "Mixed": ("fp16", "fp16")}
 MS = 1e-3
-
-COLUMNS = [
-    "case_id", "source", "model", "accelerator", "num_accelerators", "engine", "engine_version",
-    "weight_precision", "kv_precision", "tp", "pp", "ep", "isl", "osl", "dataset", "mode",
-    "concurrency", "request_rate_per_s", "batch_size", "metric", "value", "unit", "notes",
-]  # fmt: skip
 
 METRICS = (
     # (our metric, sheet column, factor, unit). The whole-batch latency is left out: it is
@@ -130,25 +122,18 @@ def _rows(sheet: list[dict[str, str]], published: set[tuple[str, ...]]) -> list[
         case_id = key if seen[key] == 1 else f"{key}-run{seen[key]}"
         overlap = (model, accelerator, weights, str(tp), f"{isl:g}", f"{osl:g}", str(batch))
         notes = (
-            f"Sheet row {line - 1}. TensorRT-LLM 0.9.0 gptSessionBenchmark (static batch of "
-            f"{batch} prompts of {isl} tokens, outputs forced to {osl}); precision "
-            f"'{row['Precision']}'; custom all-reduce {row['Enable Custom All Reduce']}; fake "
-            "weights; XQA on. Throughput = batch x output length / latency; token-to-token "
-            "latency = (latency - 1st-token latency) / (output length - 1). ms -> s. "
-            "Provenance and method: data/NOTICE.md."
+            f"Sheet row {line - 1}; precision '{row['Precision']}'; custom all-reduce "
+            f"{row['Enable Custom All Reduce']}. Method and provenance: data/NOTICE.md."
         )
         if overlap in published:
-            notes += (
-                " Throughput left out: TensorRT-LLM's v0.9 performance overview published it, "
-                "and the shared measurements.csv holds it."
-            )
+            notes += " Throughput left out: the shared measurements.csv holds it (v0.9 overview)."
         for metric, column, factor, unit in METRICS:
             if metric == "output_tokens_per_s" and overlap in published:
                 continue
             out.append(
                 {
                     "case_id": case_id,
-                    "source": f"{REPOSITORY}/{SHEET}@{COMMIT} (row {line - 1})",
+                    "source": source(SHEET, line),
                     "model": model,
                     "accelerator": accelerator,
                     "num_accelerators": str(tp),
@@ -176,32 +161,12 @@ def _rows(sheet: list[dict[str, str]], published: set[tuple[str, ...]]) -> list[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--sheet", type=Path, help="a copy of the sheet (trt_llm_0_9_0_dli.csv)")
-    group.add_argument("--clone", type=Path, help="a clone of ai-performance-engineering")
-    parser.add_argument(
+    arguments = parser(__doc__.split("\n")[0], SHEET)
+    arguments.add_argument(
         "--shared", type=Path, default=SHARED, help="the shared validation measurements.csv"
     )
-    args = parser.parse_args()
-    if args.clone:
-        text = subprocess.run(
-            ["git", "-C", str(args.clone), "show", f"{COMMIT}:{SHEET}"],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    else:
-        text = args.sheet.read_text(encoding="utf-8")
-    rows = _rows(list(csv.DictReader(text.splitlines())), _published(args.shared))
-    tmp = OUT.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(OUT)
-    runs = len({row["case_id"] for row in rows})
-    print(f"wrote {len(rows)} rows ({runs} runs) to {OUT.name}")
+    args = arguments.parse_args()
+    write_rows(OUT, _rows(read_sheet(args, SHEET), _published(args.shared)))
 
 
 if __name__ == "__main__":
