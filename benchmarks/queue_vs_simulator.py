@@ -16,8 +16,10 @@ from the same steady state:
 
 - ``nowait``: the steady state's TTFT without the queueing term (half an iteration plus the
   prompt's prefill);
-- ``erlang``: the wait of an M/M/c queue (Erlang C) whose ``c`` servers are the sequence slots
-  of the instance, each holding a request for the steady state's residence time at that load.
+- ``erlang``: the wait for a free sequence slot, Erlang C over the instance's slots, each
+  holding a request for the steady state's residence time at that load, with the spread of
+  that time of each length distribution (:func:`chip2grid.perf.steady.slot_wait_s`, what
+  ``chip2grid validate --admission-queue slots`` scores).
 
     python benchmarks/queue_vs_simulator.py [--requests N]
 
@@ -32,12 +34,12 @@ import math
 import time
 
 import numpy as np
-from scipy.special import gammaincc, gammaln
 
 from chip2grid.hardware import get_accelerator
 from chip2grid.llm import get_model
 from chip2grid.perf.deployment import Deployment
 from chip2grid.perf.estimate import Load, Workload, estimate
+from chip2grid.perf.steady import slot_wait_s
 from chip2grid.serving import RequestTrace, simulate, synthetic_trace
 from chip2grid.serving.simulate import engine_config_for
 
@@ -48,19 +50,6 @@ CASES = (
     ("llama-3.1-8b", "h100-sxm", "bf16", 1000, 200, "vllm", 0),
 )
 LOADS = (0.5, 0.8, 0.9, 0.95)
-
-
-def erlang_c_wait_s(rate_per_s: float, residence_s: float, slots: float) -> float:
-    """Mean wait of an M/M/c queue: ``slots`` servers, each busy ``residence_s`` per request."""
-    c = max(math.floor(slots), 1)
-    offered = rate_per_s * residence_s
-    if offered >= c:
-        return math.inf
-    erlang_b = math.exp(c * math.log(offered) - offered - gammaln(c + 1)) / gammaincc(
-        c + 1, offered
-    )
-    erlang_c = c * erlang_b / (c - offered * (1.0 - erlang_b))
-    return float(erlang_c * residence_s / (c - offered))
 
 
 def run_case(case: tuple[str, str, str, int, int, str, int], num_requests: int) -> None:
@@ -91,7 +80,7 @@ def run_case(case: tuple[str, str, str, int, int, str, int], num_requests: int) 
         md1 = rho / capacity / (2.0 * (1.0 - rho))
         nowait = est.ttft_s_mean - md1
         residence = est.e2e_latency_s_mean - md1
-        erlang = nowait + erlang_c_wait_s(rate, residence, full.batch_size)
+        decode_share = osl * est.tpot_s_mean / residence  # std of the time in a slot per cv
         fixed = synthetic_trace(num_requests, rate, isl, osl, seed=1)
         rng = np.random.default_rng(1)
         geometric = RequestTrace(
@@ -100,7 +89,15 @@ def run_case(case: tuple[str, str, str, int, int, str, int], num_requests: int) 
             output_tokens=np.maximum(rng.geometric(1.0 / osl, num_requests), 2).astype(np.int64),
             source="geometric outputs",
         )
-        for label, trace in (("fixed", fixed), ("geometric", geometric)):
+        # the coefficient of variation of the outputs: 0, and a geometric law's sqrt(1 - 1/osl)
+        for label, trace, output_cv in (
+            ("fixed", fixed, 0.0),
+            ("geometric", geometric, math.sqrt(1.0 - 1.0 / osl)),
+        ):
+            wait = slot_wait_s(
+                rate * residence, full.batch_size, residence, output_cv * decode_share
+            )
+            erlang = nowait + float(wait)
             result = simulate(dep, trace, config=config)
             keep = slice(num_requests // 4, num_requests)
             sim_ttft = float(result.ttft_s[keep].mean())

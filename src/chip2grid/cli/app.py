@@ -507,7 +507,7 @@ def _check_write_errors(
     holdout: tuple[str, ...],
     fit: bool,
     write: bool,
-    length_spread: bool,
+    scoring_only: tuple[str, object] | None,
 ) -> None:
     """The package's error table describes the shipped calibration on the default data only."""
     from chip2grid.validation import DEFAULT_HOLDOUT
@@ -528,11 +528,11 @@ def _check_write_errors(
             True,
             "with --fit only together with --write (the shipped calibration)",
         )
-    if length_spread:
+    if scoring_only:
         raise InvalidParameterError(
-            "--length-spread",
-            True,
-            "not with --write-errors: the table is of the mean-length validation",
+            *scoring_only,
+            "not with --write-errors: the table is of the model estimates use (mean lengths,"
+            " the instance admission queue)",
         )
 
 
@@ -582,6 +582,14 @@ def validate_command(
             "default every request is at the mean lengths, as the calibration was fitted",
         ),
     ] = False,
+    admission_queue: Annotated[
+        str,
+        typer.Option(
+            help="how a server-mode run waits for admission: instance (an M/D/1 queue at the"
+            " share of capacity in use, as estimates do) or slots (only when every sequence slot"
+            " of the batch is taken: Erlang C over the batch); slots is scored, not written"
+        ),
+    ] = "instance",
     write_errors: Annotated[
         bool,
         typer.Option(
@@ -608,14 +616,28 @@ def validate_command(
     only = tuple(k.strip() for k in fit_only.split(",") if k.strip())
     if only and not fit:
         raise InvalidParameterError("--fit-only", fit_only, "only together with --fit")
-    if write and length_spread:
+    from chip2grid.perf.steady import ADMISSION_QUEUES
+
+    if admission_queue not in ADMISSION_QUEUES:
         raise InvalidParameterError(
-            "--length-spread",
-            True,
-            "not with --write: the shipped calibration is fitted at the mean lengths",
+            "--admission-queue", admission_queue, " or ".join(ADMISSION_QUEUES)
+        )
+    # options that score another model than the one estimates use, never stored
+    scoring_only: tuple[str, object] | None = (
+        ("--length-spread", True)
+        if length_spread
+        else ("--admission-queue", admission_queue)
+        if admission_queue != "instance"
+        else None
+    )
+    if write and scoring_only:
+        raise InvalidParameterError(
+            *scoring_only,
+            "not with --write: the shipped calibration is fitted at the mean lengths with the"
+            " instance admission queue, as estimates use",
         )
     if write_errors:
-        _check_write_errors(measurements, held, fit, write, length_spread)
+        _check_write_errors(measurements, held, fit, write, scoring_only)
     report = run_validation(
         files,
         holdout=held,
@@ -623,6 +645,7 @@ def validate_command(
         max_nfev=max_nfev,
         fit_only=only,
         length_spread=length_spread,
+        admission=admission_queue,
     )
     report.write_csv(out)
     if fit and write and report.fit_result is not None:
@@ -644,6 +667,7 @@ def validate_command(
         "calibration": report.calibration,
         "holdout_families": list(held),
         "length_spread": length_spread,
+        "admission_queue": admission_queue,
         "num_rows": len(report.rows),
         "num_skipped_cases": len(report.skipped),
         "num_unbounded": {

@@ -534,10 +534,70 @@ def closed_loop_times(
     return ClosedLoopTimes(ttft_s=ttft, e2e_s=e2e, wait_s=wait)
 
 
+ADMISSION_QUEUES = ("instance", "slots")
+"""How a request arriving at random waits for admission to a continuous-batching instance below
+its capacity. ``instance`` (what estimates use): the whole instance as one server whose service
+time is one over its capacity, an M/D/1 queue at the share of the capacity in use
+(:func:`md1_wait_s`). ``slots``: only when every sequence slot of the batch is taken
+(:func:`slot_wait_s`), since the fluid batch already grows with the load; ``chip2grid validate
+--admission-queue slots`` scores it (README, Validation)."""
+
+
 def md1_wait_s(utilization: Array, service_s: Array) -> Array:
     """Mean wait in an M/D/1 queue (Pollaczek–Khinchine with deterministic service)."""
     rho = np.clip(utilization, 0.0, 0.999999)
     return rho * service_s / (2.0 * (1.0 - rho))
+
+
+def erlang_c(offered: FloatOrArray, servers: FloatOrArray) -> Array:
+    """Probability that a Poisson arrival finds all ``servers`` busy (Erlang C) at ``offered``
+    load (mean busy servers, below ``servers``); 1 at or above it.
+
+    Through Erlang B, ``B = p(c) / P(N <= c)`` for ``N`` Poisson with mean ``a``: the
+    log-probability and the regularized incomplete gamma stay finite for thousands of servers,
+    and accept a fractional count (a KV-limited batch need not be whole).
+    """
+    from scipy.special import gammaincc, gammaln
+
+    a = np.maximum(np.asarray(offered, dtype=float), 0.0)
+    c = np.maximum(np.asarray(servers, dtype=float), 1.0)
+    a, c = np.broadcast_arrays(a, c)
+    stable = a < c
+    safe_a = np.where(stable & (a > 0.0), a, 1.0)
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        log_pmf = c * np.log(safe_a) - safe_a - gammaln(c + 1.0)
+        cdf = gammaincc(c + 1.0, safe_a)
+        blocking = np.where(cdf > 0.0, np.exp(log_pmf) / cdf, 1.0)
+        blocking = np.clip(blocking, 0.0, 1.0)
+        out = c * blocking / (c - safe_a * (1.0 - blocking))
+    out = np.where(a > 0.0, np.clip(out, 0.0, 1.0), 0.0)
+    result: Array = np.where(stable, out, 1.0)
+    return result
+
+
+def slot_wait_s(
+    in_flight: FloatOrArray,
+    slots: FloatOrArray,
+    service_s: FloatOrArray,
+    service_cv: FloatOrArray = 0.0,
+) -> Array:
+    """Mean wait for admission to an engine that runs at most ``slots`` sequences at once.
+
+    A request holds a slot from admission to its last token (``service_s``); Little's law puts
+    ``in_flight`` of them in flight on average. It waits only when every slot is taken, so the
+    engine is an M/G/c queue over its batch, not one server: Erlang C's share of arrivals that
+    wait times ``service_s / (slots - in_flight)``, scaled by ``(1 + cv^2) / 2`` for the spread
+    of service times (Allen–Cunneen; ``cv`` 0, every request as long, halves the exponential
+    case). One slot and fixed service is M/D/1 exactly. At or above ``slots``, the wait is
+    unbounded.
+    """
+    a = np.asarray(in_flight, dtype=float)
+    c = np.maximum(np.asarray(slots, dtype=float), 1.0)
+    spread = (1.0 + np.square(np.asarray(service_cv, dtype=float))) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        wait = erlang_c(a, c) * np.asarray(service_s, dtype=float) / (c - a) * spread
+    out: Array = np.where(a < c, np.maximum(wait, 0.0), np.inf)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

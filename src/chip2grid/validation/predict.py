@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chip2grid.errors import Chip2GridError
+from chip2grid.errors import Chip2GridError, InvalidParameterError
 from chip2grid.hardware import (
     ServerPower,
     accelerator_power_w,
@@ -36,12 +36,14 @@ from chip2grid.perf.calibration import (
 )
 from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.steady import (
+    ADMISSION_QUEUES,
     Cycle,
     arrival_ttft_s,
     batch_at_rate,
     closed_loop_times,
     lockstep_wave,
     md1_wait_s,
+    slot_wait_s,
 )
 from chip2grid.perf.step import attention_precision
 from chip2grid.validation.bench_settings import TRTLLM_BENCH, trtllm_bench_limits
@@ -102,6 +104,8 @@ class Prepared:
     peak_attn_flops_per_s: Array
     reference_dynamic_power_w: Array
     reference_clock_frac: Array
+    admission: str = "instance"
+    """How a server-mode case waits for admission (:data:`chip2grid.perf.steady.ADMISSION_QUEUES`)."""
 
     @property
     def is_moe(self) -> Array:
@@ -162,8 +166,11 @@ def _batch_limits(case: Case, dep: Deployment, engine: EngineProfile) -> tuple[i
     return case.max_batch_size or engine.max_num_seqs, engine.max_num_batched_tokens
 
 
-def prepare(cases: list[Case]) -> Prepared:
-    """Build deployments for every expressible case (default calibration in the shapes)."""
+def prepare(cases: list[Case], *, admission: str = "instance") -> Prepared:
+    """Build deployments for every expressible case (default calibration in the shapes);
+    ``admission`` names the queue a server-mode case waits in (``ADMISSION_QUEUES``)."""
+    if admission not in ADMISSION_QUEUES:
+        raise InvalidParameterError("admission-queue", admission, ", ".join(ADMISSION_QUEUES))
     kept: list[Case] = []
     skipped: list[tuple[Case, str]] = []
     shapes: list[RankShape] = []
@@ -266,6 +273,7 @@ def prepare(cases: list[Case]) -> Prepared:
         peak_attn_flops_per_s=col("peak_attn"),
         reference_dynamic_power_w=col("ref_dyn"),
         reference_clock_frac=col("ref_clock"),
+        admission=admission,
     )
 
 
@@ -338,7 +346,13 @@ def predict(
             )
         cyc = cycle(np.maximum(b, 1.0))
         saturated = server_rows & (rate >= cap_rps)
-        wait = np.where(server_rows, md1_wait_s(rate / cap_rps, 1.0 / cap_rps), 0.0)
+        if prep.admission == "slots":
+            in_slot = cyc.prefill_latency_s + (osl[idx] - 1.0) * cyc.iteration_s
+            slot_cv = prep.output_cv[idx] * osl[idx] * cyc.iteration_s / np.maximum(in_slot, 1e-12)
+            queue = slot_wait_s(rate * in_slot, prep.full_batch[idx], in_slot, slot_cv)
+        else:
+            queue = md1_wait_s(rate / cap_rps, 1.0 / cap_rps)
+        wait = np.where(server_rows, queue, 0.0)
         wait = np.where(saturated, np.inf, wait)
         # closed loops: out of step, or in waves where every output has the same length
         loop = closed_loop_times(cyc, users, b, osl[idx])

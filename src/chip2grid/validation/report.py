@@ -232,13 +232,15 @@ def run_validation(
     max_nfev: int = 60,
     fit_only: tuple[str, ...] = (),
     length_spread: bool = False,
+    admission: str = "instance",
 ) -> ValidationReport:
     """Predict every case chip2grid can express and compare with the measurement.
 
     ``length_spread`` applies the spread of request lengths that
     ``catalog/validation_workloads.toml`` records for a data set (MLPerf's); by default every
     request is taken at the mean lengths, as the shipped calibration was fitted (README,
-    Validation limitations, has both sets of figures).
+    Validation limitations, has both sets of figures). ``admission`` is the queue a server-mode
+    case waits in (:data:`chip2grid.perf.steady.ADMISSION_QUEUES`; estimates use ``instance``).
 
     With ``refit`` the parameters are fitted anew on the cases ``holdout`` leaves in (source
     families, accelerators or hardware families: :func:`holdout_mask`; the result is in
@@ -252,7 +254,7 @@ def run_validation(
         cases = [c for c in cases if c.source_family in families]
     if not length_spread:
         cases = [c.at_mean_lengths() for c in cases]
-    prep = prepare(cases)
+    prep = prepare(cases, admission=admission)
     fit_mask = ~holdout_mask(prep, holdout)
     result = None
     if refit:
