@@ -26,6 +26,28 @@ def source(sheet: str, line: int) -> str:
     return f"{REPOSITORY}/{SHEETS}/{sheet}@{COMMIT} (row {line - 1})"
 
 
+def case_id(seen: dict[str, int], key: str) -> tuple[str, int]:
+    """The id of the next run of the setup ``key`` and which occurrence it is (1 for the first):
+    a setup the sheet holds again gets ``-run2``, ``-run3``... Counts in ``seen``."""
+    seen[key] = seen.get(key, 0) + 1
+    return (key if seen[key] == 1 else f"{key}-run{seen[key]}"), seen[key]
+
+
+def metric_rows(
+    case: dict[str, str],
+    row: dict[str, str],
+    metrics: tuple[tuple[str, str, float, str], ...],
+    skip: frozenset[str] = frozenset(),
+) -> list[dict[str, str]]:
+    """One ``measurements.csv`` row per ``(metric, column, factor, unit)`` of ``metrics`` but
+    those in ``skip``: the case's columns, and the sheet ``row``'s ``column`` times ``factor``."""
+    return [
+        {**case, "metric": metric, "value": f"{float(row[column]) * factor:.6g}", "unit": unit}
+        for metric, column, factor, unit in metrics
+        if metric not in skip
+    ]
+
+
 def parser(description: str, sheet: str) -> argparse.ArgumentParser:
     """Arguments: ``--sheet`` (a copy of ``sheet``) or ``--clone`` (of the repository)."""
     parsed = argparse.ArgumentParser(description=description)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dli_sheet import parser, read_sheet, source, write_rows
+from dli_sheet import case_id, metric_rows, parser, read_sheet, source, write_rows
 
 OUT = (
     Path(__file__).resolve().parents[1] / "src" / "chip2grid" / "data" / "measurements_nim_dli.csv"
@@ -63,8 +63,7 @@ def _rows(sheet: list[dict[str, str]]) -> list[dict[str, str]]:
         isl = float(row["num_input_token-avg"])
         osl = float(row["num_output_token-avg"])
         key = f"nimdli-{model}-{accelerator}-{precision}-tp{n}-{isl_target}-{osl_target}-c{users}"
-        seen[key] = seen.get(key, 0) + 1
-        case_id = key if seen[key] == 1 else f"{key}-run{seen[key]}"
+        case, occurrence = case_id(seen, key)
         notes = (
             f"Sheet row {line - 1}. NIM_TRT-LLM, tp = n_gpus (tensor parallelism only, per the "
             f"course notebook); NIM, TensorRT-LLM and KV-cache precision not stated. Closed loop "
@@ -72,38 +71,36 @@ def _rows(sheet: list[dict[str, str]]) -> list[dict[str, str]]:
             f"osl: measured mean of outputs forced to {osl_target} (EOS ignored). ns -> s. "
             "Provenance and method: data/NOTICE.md."
         )
-        if seen[key] > 1:
+        if occurrence > 1:
             notes += (
-                f" The sheet holds this setup {seen[key]} times; this is occurrence {seen[key]}."
+                f" The sheet holds this setup {occurrence} times; this is occurrence {occurrence}."
             )
-        for metric, column, factor, unit in METRICS:
-            out.append(
-                {
-                    "case_id": case_id,
-                    "source": source(SHEET, line),
-                    "model": model,
-                    "accelerator": accelerator,
-                    "num_accelerators": str(n),
-                    "engine": "tensorrt-llm",
-                    "engine_version": "NIM (version not stated)",
-                    "weight_precision": precision,
-                    "kv_precision": "",
-                    "tp": str(n),
-                    "pp": "1",
-                    "ep": "",
-                    "isl": f"{isl:g}",
-                    "osl": f"{osl:g}",
-                    "dataset": "GenAI-Perf synthetic fixed-length prompts",
-                    "mode": "concurrency",
-                    "concurrency": str(users),
-                    "request_rate_per_s": "",
-                    "batch_size": "",
-                    "metric": metric,
-                    "value": f"{float(row[column]) * factor:.6g}",
-                    "unit": unit,
-                    "notes": notes,
-                }
-            )
+        out += metric_rows(
+            {
+                "case_id": case,
+                "source": source(SHEET, line),
+                "model": model,
+                "accelerator": accelerator,
+                "num_accelerators": str(n),
+                "engine": "tensorrt-llm",
+                "engine_version": "NIM (version not stated)",
+                "weight_precision": precision,
+                "kv_precision": "",
+                "tp": str(n),
+                "pp": "1",
+                "ep": "",
+                "isl": f"{isl:g}",
+                "osl": f"{osl:g}",
+                "dataset": "GenAI-Perf synthetic fixed-length prompts",
+                "mode": "concurrency",
+                "concurrency": str(users),
+                "request_rate_per_s": "",
+                "batch_size": "",
+                "notes": notes,
+            },
+            row,
+            METRICS,
+        )
     return out
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from dli_sheet import parser, read_sheet, source, write_rows
+from dli_sheet import case_id, metric_rows, parser, read_sheet, source, write_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "chip2grid" / "data" / "measurements_trtllm_dli.csv"
@@ -80,7 +80,7 @@ def _published(shared: Path) -> set[tuple[str, ...]]:
     """Setups whose throughput TensorRT-LLM's v0.9 overview published (in the shared file)."""
     if not shared.is_file():
         raise SystemExit(f"{shared}: not found (pass --shared PATH/measurements.csv)")
-    keys = set()
+    keys: set[tuple[str, ...]] = set()
     with shared.open(encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             if row["engine_version"] == "0.9.0" and row["mode"] == "static_batch":
@@ -118,45 +118,43 @@ def _rows(sheet: list[dict[str, str]], published: set[tuple[str, ...]]) -> list[
         if (float(row["Input Token Length"]), float(row["Output Token Length"])) != (isl, osl):
             raise SystemExit(f"line {line}: lengths differ from Input/Output Lengths")
         key = f"trtdli-{model}-{accelerator}-{weights}-tp{tp}-{isl}-{osl}-bs{batch}"
-        seen[key] = seen.get(key, 0) + 1
-        case_id = key if seen[key] == 1 else f"{key}-run{seen[key]}"
+        case, _ = case_id(seen, key)
         overlap = (model, accelerator, weights, str(tp), f"{isl:g}", f"{osl:g}", str(batch))
         notes = (
             f"Sheet row {line - 1}; precision '{row['Precision']}'; custom all-reduce "
             f"{row['Enable Custom All Reduce']}. Method and provenance: data/NOTICE.md."
         )
-        if overlap in published:
+        skip: frozenset[str] = frozenset()
+        if overlap in published:  # the run keeps only its latencies
             notes += " Throughput left out: the shared measurements.csv holds it (v0.9 overview)."
-        for metric, column, factor, unit in METRICS:
-            if metric == "output_tokens_per_s" and overlap in published:
-                continue
-            out.append(
-                {
-                    "case_id": case_id,
-                    "source": source(SHEET, line),
-                    "model": model,
-                    "accelerator": accelerator,
-                    "num_accelerators": str(tp),
-                    "engine": "tensorrt-llm",
-                    "engine_version": "0.9.0",
-                    "weight_precision": weights,
-                    "kv_precision": kv,
-                    "tp": str(tp),
-                    "pp": "1",
-                    "ep": "",
-                    "isl": str(isl),
-                    "osl": str(osl),
-                    "dataset": "synthetic fixed ISL/OSL (outputs forced to OSL)",
-                    "mode": "static_batch",
-                    "concurrency": "",
-                    "request_rate_per_s": "",
-                    "batch_size": str(batch),
-                    "metric": metric,
-                    "value": f"{float(row[column]) * factor:.6g}",
-                    "unit": unit,
-                    "notes": notes,
-                }
-            )
+            skip = frozenset({"output_tokens_per_s"})
+        out += metric_rows(
+            {
+                "case_id": case,
+                "source": source(SHEET, line),
+                "model": model,
+                "accelerator": accelerator,
+                "num_accelerators": str(tp),
+                "engine": "tensorrt-llm",
+                "engine_version": "0.9.0",
+                "weight_precision": weights,
+                "kv_precision": kv,
+                "tp": str(tp),
+                "pp": "1",
+                "ep": "",
+                "isl": str(isl),
+                "osl": str(osl),
+                "dataset": "synthetic fixed ISL/OSL (outputs forced to OSL)",
+                "mode": "static_batch",
+                "concurrency": "",
+                "request_rate_per_s": "",
+                "batch_size": str(batch),
+                "notes": notes,
+            },
+            row,
+            METRICS,
+            skip,
+        )
     return out
 
 
