@@ -28,6 +28,7 @@ from chip2grid.perf.steady import (
     lockstep_wave,
     md1_wait_s,
     prefill_context_tokens,
+    slot_time_s,
     static_batching,
 )
 from chip2grid.perf.step import (
@@ -589,7 +590,7 @@ def _serve_rate(
         )
     )
     cyc = cycle(max(b, 1.0))
-    busy = min(1.0, rate * float(cyc.prefill_latency_s + (osl_steps - 1.0) * cyc.iteration_s))
+    busy = min(1.0, rate * float(slot_time_s(cyc, osl_steps)))
     wait = float(md1_wait_s(np.asarray(rate / capacity_rps), np.asarray(1.0 / capacity_rps)))
     return cyc, b, busy, wait
 

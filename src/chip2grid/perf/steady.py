@@ -466,8 +466,7 @@ def batch_at_rate(
     hi = np.maximum(full_b.ravel(), lo)
 
     def in_flight(rows: IntArray, b: Array) -> Array:
-        cyc = cycle(rows, b)
-        time = cyc.prefill_latency_s + (steps[rows] - 1.0) * cyc.iteration_s
+        time = slot_time_s(cycle(rows, b), steps[rows])
         return rate[rows] * np.broadcast_to(time, b.shape)
 
     every = np.arange(rate.size)
@@ -494,6 +493,16 @@ class CycleTimes(Protocol):
     def iteration_s(self) -> Array: ...
     @property
     def prefill_latency_s(self) -> Array: ...
+
+
+def slot_time_s(cycle: CycleTimes, decode_steps: FloatOrArray) -> Array:
+    """How long a request holds its sequence slot in ``cycle``: its prefill, then the
+    iterations of its other ``decode_steps - 1`` decode steps (Little's law multiplies it by
+    the rate to give the sequences in flight)."""
+    out: Array = cycle.prefill_latency_s + (np.asarray(decode_steps, dtype=float) - 1.0) * (
+        cycle.iteration_s
+    )
+    return out
 
 
 def arrival_ttft_s(

@@ -36,6 +36,7 @@ from chip2grid.perf.steady import (
     prefill_chunking,
     prefill_context_tokens,
     prompts_per_prefill_step,
+    slot_time_s,
 )
 from chip2grid.perf.step import Array, RankShape, StepBatch, step_time
 
@@ -431,7 +432,7 @@ def aggregated_at_rate(
         draft_shape=expand(draft_shape, 3) if draft_shape is not None else None,
         **kw,
     )
-    in_system = (osl - 1.0) * scan.iteration_s + scan.prefill_latency_s
+    in_system = slot_time_s(scan, osl)
     nodes_k = nodes[s_k, j_k]
     h_nodes = rate_k[:, None] * in_system[s_k, j_k] - nodes_k
 
@@ -448,13 +449,12 @@ def aggregated_at_rate(
         )
 
     def h(which: IntArray, b: Array) -> Array:
-        c = at(which, b)
-        out: Array = rate_k[which] * ((osl - 1.0) * c.iteration_s + c.prefill_latency_s) - b
+        out: Array = rate_k[which] * slot_time_s(at(which, b), osl) - b
         return out
 
     b_k = smallest_root(h_nodes, nodes_k, h)
     cyc = at(np.arange(b_k.size), b_k)
-    busy = np.minimum(1.0, rate_k * ((osl - 1.0) * cyc.iteration_s + cyc.prefill_latency_s))
+    busy = np.minimum(1.0, rate_k * slot_time_s(cyc, osl))
     full_b = np.repeat(np.maximum(np.minimum(caps, kv[:, None]), 1.0), nc, axis=1)
     return AtRate(
         key=key,

@@ -43,6 +43,7 @@ from chip2grid.perf.steady import (
     closed_loop_times,
     lockstep_wave,
     md1_wait_s,
+    slot_time_s,
     slot_wait_s,
 )
 from chip2grid.perf.step import attention_precision
@@ -347,7 +348,7 @@ def predict(
         cyc = cycle(np.maximum(b, 1.0))
         saturated = server_rows & (rate >= cap_rps)
         if prep.admission == "slots":
-            in_slot = cyc.prefill_latency_s + (osl[idx] - 1.0) * cyc.iteration_s
+            in_slot = slot_time_s(cyc, osl[idx])
             slot_cv = prep.output_cv[idx] * osl[idx] * cyc.iteration_s / np.maximum(in_slot, 1e-12)
             queue = slot_wait_s(rate * in_slot, prep.full_batch[idx], in_slot, slot_cv)
         else:
