@@ -233,6 +233,7 @@ def run_validation(
     fit_only: tuple[str, ...] = (),
     length_spread: bool = False,
     admission: str = "instance",
+    fitted: FitResult | None = None,
 ) -> ValidationReport:
     """Predict every case chip2grid can express and compare with the measurement.
 
@@ -245,7 +246,9 @@ def run_validation(
     With ``refit`` the parameters are fitted anew on the cases ``holdout`` leaves in (source
     families, accelerators or hardware families: :func:`holdout_mask`; the result is in
     ``fit_result``); otherwise the shipped calibration is used. ``fit_only`` (calibration keys)
-    refits only those groups, holding the rest at the shipped calibration. The split of the rows
+    refits only those groups, holding the rest at the shipped calibration. ``fitted`` scores a
+    fit made earlier on the same measurements (another report's ``fit_result``), for example
+    under the other admission queue, instead of the shipped calibration. The split of the rows
     follows ``holdout`` either way.
     """
     paths = [measurements] if isinstance(measurements, str | Path) else list(measurements)
@@ -257,7 +260,19 @@ def run_validation(
     prep = prepare(cases, admission=admission)
     fit_mask = ~holdout_mask(prep, holdout)
     result = None
-    if refit:
+    if fitted is not None:
+        if refit:
+            raise InvalidParameterError("fitted", "a fit", "no fit with refit=True")
+        if (fitted.hw_keys, fitted.engine_keys) != (prep.hw_keys, prep.engine_keys):
+            raise InvalidParameterError(
+                "fitted",
+                f"a fit of {fitted.hw_keys} x {fitted.engine_keys}",
+                f"a fit of these measurements' groups, {prep.hw_keys} x {prep.engine_keys}",
+            )
+        hw, eng, power = fitted.hw, fitted.engine, fitted.power
+        label = f"refit on {fitted.fitted_on}"
+        result = fitted
+    elif refit:
         start = catalog_parameters(prep) if fit_only else None
         result = fit(prep, fit_mask, start=start, max_nfev=max_nfev, only=fit_only)
         hw, eng, power = result.hw, result.engine, result.power
