@@ -11,10 +11,9 @@ import pytest
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.validation import run_validation
-from chip2grid.validation.bursts import with_burst_metrics
-from chip2grid.validation.cases import load_measurement_files
 from chip2grid.validation.fit import FitResult
-from chip2grid.validation.predict import HW_PARAMS, catalog_parameters, prepare
+from chip2grid.validation.predict import HW_PARAMS, catalog_parameters
+from chip2grid.validation.report import prepare_measurements
 
 SHARED = "../shared/validation/measurements.csv"
 
@@ -22,8 +21,7 @@ SHARED = "../shared/validation/measurements.csv"
 @pytest.fixture(scope="module")
 def shipped_as_fit() -> FitResult:
     """The shipped calibration's parameters, packed as a fit of the shared set's groups."""
-    cases = [c.at_mean_lengths() for c in with_burst_metrics(load_measurement_files([SHARED]))]
-    prep = prepare(cases)
+    prep = prepare_measurements(SHARED)
     hw, engine, power = catalog_parameters(prep)
     return FitResult(
         hw=hw,
@@ -31,7 +29,7 @@ def shipped_as_fit() -> FitResult:
         power=power,
         hw_keys=list(prep.hw_keys),
         engine_keys=list(prep.engine_keys),
-        num_cases=len(cases),
+        num_cases=len(prep.cases),
         num_residuals=0,
         cost=0.0,
         fitted_on="the shipped calibration",

@@ -223,6 +223,25 @@ class ValidationReport:
                 )
 
 
+def prepare_measurements(
+    measurements: str | Path | Sequence[str | Path],
+    *,
+    families: tuple[str, ...] | None = None,
+    length_spread: bool = False,
+    admission: str = "instance",
+) -> Prepared:
+    """The cases of the measurement files, prepared as :func:`run_validation` predicts them:
+    Lambda's bursts with their replayed metrics, only ``families`` where given, every request
+    at the mean lengths unless ``length_spread``, waiting in the ``admission`` queue."""
+    paths = [measurements] if isinstance(measurements, str | Path) else list(measurements)
+    cases = with_burst_metrics(load_measurement_files(paths))
+    if families:
+        cases = [c for c in cases if c.source_family in families]
+    if not length_spread:
+        cases = [c.at_mean_lengths() for c in cases]
+    return prepare(cases, admission=admission)
+
+
 def run_validation(
     measurements: str | Path | Sequence[str | Path],
     *,
@@ -251,13 +270,9 @@ def run_validation(
     under the other admission queue, instead of the shipped calibration. The split of the rows
     follows ``holdout`` either way.
     """
-    paths = [measurements] if isinstance(measurements, str | Path) else list(measurements)
-    cases = with_burst_metrics(load_measurement_files(paths))
-    if families:
-        cases = [c for c in cases if c.source_family in families]
-    if not length_spread:
-        cases = [c.at_mean_lengths() for c in cases]
-    prep = prepare(cases, admission=admission)
+    prep = prepare_measurements(
+        measurements, families=families, length_spread=length_spread, admission=admission
+    )
     fit_mask = ~holdout_mask(prep, holdout)
     result = None
     if fitted is not None:
