@@ -12,10 +12,16 @@ import pytest
 
 from chip2grid.data import data_path
 from chip2grid.errors import InvalidParameterError
-from chip2grid.perf.calibration import EngineCalibration, calibration_for
+from chip2grid.perf.calibration import EngineCalibration, HardwareCalibration, calibration_for
 from chip2grid.validation.cases import VLLM_DEV_MEASUREMENTS, load_cases
 from chip2grid.validation.fit import fit, write_calibration
-from chip2grid.validation.predict import ENGINE_PARAMS, catalog_parameters, predict, prepare
+from chip2grid.validation.predict import (
+    ENGINE_PARAMS,
+    HW_PARAMS,
+    catalog_parameters,
+    predict,
+    prepare,
+)
 from tests.test_cli import run
 
 CALIBRATION = Path(str(resources.files("chip2grid.catalog").joinpath("calibration.toml")))
@@ -85,9 +91,12 @@ def test_partial_write_keeps_every_other_table(vllm_dev, tmp_path) -> None:
     result = fit(vllm_dev, mask, start=params, only=("vllm-sync",), max_nfev=5)
     write_calibration(result, path, "chip2grid validate --fit --fit-only vllm-sync")
     written = tomllib.loads(path.read_text())
-    assert written["hardware"] == original["hardware"]
-    assert written["power"] == original["power"]
     # a parameter the table predates is written at its prior, the value it was read with
+    read_as_hw = {p: getattr(HardwareCalibration(), p) for p in HW_PARAMS}
+    assert set(written["hardware"]) == set(original["hardware"])
+    for key, entry in original["hardware"].items():
+        assert written["hardware"][key] == {**read_as_hw, **entry}
+    assert written["power"] == original["power"]
     read_as = {p: getattr(EngineCalibration(), p) for p in ENGINE_PARAMS}
     for key, entry in original["engine"].items():
         if key != "vllm-sync":

@@ -296,7 +296,8 @@ def estimate_command(
         float,
         typer.Option(
             help="power cap per accelerator in W (nvidia-smi -pl); 0: its TDP. A cap below what "
-            "the die needs under full matrix load lowers its clock"
+            "the die needs under full matrix load lowers its clock; a board power above the TDP "
+            "(up to the part's stated maximum, 1000 for h200-sxm) may raise it"
         ),
     ] = 0.0,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,

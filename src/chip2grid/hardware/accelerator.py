@@ -49,6 +49,9 @@ class Accelerator:
     reference_clock_frac: float = 1.0
     """The clock behind this part's datasheet peak as a share of the reference part's (from the
     peaks per compute unit; set by the catalog loader)."""
+    max_power_limit_w: float = 0.0
+    """The highest board power this part is stated to run at, above its TDP (NVIDIA's H200 SXM
+    systems at 1,000 W); 0: the TDP. A power limit may go up to it."""
 
     def __post_init__(self) -> None:
         for name in ("memory_bytes", "memory_bandwidth_bytes_per_s", "tdp_w"):
@@ -66,15 +69,24 @@ class Accelerator:
             raise InvalidParameterError(
                 f"accelerator {self.id}: peak_flops_per_s", {}, "at least one precision"
             )
+        if self.max_power_limit_w and self.max_power_limit_w < self.tdp_w:
+            raise InvalidParameterError(
+                f"accelerator {self.id}: max_power_limit_w",
+                self.max_power_limit_w,
+                f"0 (the TDP) or at least tdp_w ({self.tdp_w:g})",
+            )
         if not 0 < self.compute_units_frac <= 1:
             raise InvalidParameterError(
                 f"accelerator {self.id}: compute_units_frac", self.compute_units_frac, "(0, 1]"
             )
 
-    def clock_frac(self, power_limit_w: float, clock_power_exponent: float) -> float:
+    def clock_frac(
+        self, power_limit_w: float, clock_power_exponent: float, tdp_clock_frac: float = 1.0
+    ) -> float:
         """Clock the matrix units sustain under full load at ``power_limit_w`` (0: the TDP), as
-        a share of the clock behind the datasheet peak (:func:`sustained_clock_frac`)."""
-        limit = min(power_limit_w, self.tdp_w) if power_limit_w > 0 else self.tdp_w
+        a share of the clock behind the datasheet peak (:func:`sustained_clock_frac`), where the
+        reference part sustains ``tdp_clock_frac`` at its own TDP."""
+        limit = min(power_limit_w, self.max_power_w) if power_limit_w > 0 else self.tdp_w
         return float(
             sustained_clock_frac(
                 limit,
@@ -82,8 +94,14 @@ class Accelerator:
                 self.full_load_dynamic_power_w,
                 self.reference_clock_frac,
                 clock_power_exponent,
+                tdp_clock_frac,
             )
         )
+
+    @property
+    def max_power_w(self) -> float:
+        """The highest power limit the part takes: ``max_power_limit_w``, else its TDP."""
+        return self.max_power_limit_w or self.tdp_w
 
     @property
     def full_load_dynamic_power_w(self) -> float:

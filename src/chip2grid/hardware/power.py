@@ -24,6 +24,19 @@ units and ``k`` this part's datasheet clock as a share of the reference's. Compu
 slows by ``s``; memory-bound work keeps its speed (HBM has its own clock). ``beta``
 (``clock_power_exponent``) is fitted with the efficiencies.
 
+**Headroom above the TDP.** The reference part itself may not hold its datasheet clock under
+full matrix load at its TDP: an H100 SXM running dense tensor-core work at 700 W drops from its
+1,980 MHz maximum to around 1,575-1,750 MHz. If it sustains ``s_0`` of the datasheet clock there
+(``tdp_clock_frac``, fitted per accelerator family), its dynamic power at the datasheet clock
+would be ``D / s_0^beta``, and
+
+.. math::  s = \\min\\left(1, s_0 \\left(\\frac{P_{limit} - P_{idle}}{D\\,k^{\\beta}}\\right)^{1/\\beta}\\right)
+
+The efficiencies fitted at the reference's TDP already hold ``s_0``; it only shows where a part
+of that die runs with more power than the reference's TDP (GH200's 1,000 W module, H200 boards
+at 1,000 W): there the clock, and compute-bound work, rise by up to ``1 / s_0``. With
+``s_0 = 1`` (the default) no part runs faster than at its reference's TDP.
+
 The server around the accelerators (CPUs, memory, NICs, fans) adds a power per accelerator,
 and the power supplies lose a fraction: ``P_system = (n P_acc + n P_host) / eta_psu``.
 """
@@ -44,8 +57,10 @@ def sustained_clock_frac(
     reference_dynamic_power_w: ArrayLike,
     reference_clock_frac: ArrayLike,
     clock_power_exponent: ArrayLike,
+    tdp_clock_frac: ArrayLike = 1.0,
 ) -> NDArray[np.float64]:
-    """Share of the datasheet clock the matrix units sustain at ``power_limit_w`` (broadcasts)."""
+    """Share of the datasheet clock the matrix units sustain at ``power_limit_w`` (broadcasts);
+    ``tdp_clock_frac`` is the share the reference part sustains at its own TDP."""
     beta = np.asarray(clock_power_exponent, dtype=float)
     need = np.asarray(reference_dynamic_power_w, dtype=float) * np.power(
         np.asarray(reference_clock_frac, dtype=float), beta
@@ -53,7 +68,8 @@ def sustained_clock_frac(
     available = np.maximum(
         np.asarray(power_limit_w, dtype=float) - np.asarray(idle_power_w, dtype=float), 1e-9
     )
-    return np.minimum(1.0, np.power(available / need, 1.0 / beta))
+    ratio = np.power(available / need, 1.0 / beta)
+    return np.minimum(1.0, np.asarray(tdp_clock_frac, dtype=float) * ratio)
 
 
 def accelerator_power_w(

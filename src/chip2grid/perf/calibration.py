@@ -43,10 +43,22 @@ class HardwareCalibration:
     memory_eff: float = 0.8
     comm_eff: float = 0.7
     comm_latency_s: float = 10e-6
+    tdp_clock_frac: float = 1.0
+    """Share of the datasheet clock the family's full-power part sustains under full matrix load
+    at its TDP (:mod:`chip2grid.hardware.power`). The efficiencies hold it for parts at that
+    TDP; a part of the same die given more power (GH200's module, an H200 board at 1,000 W)
+    runs its matrix units up to ``1 / tdp_clock_frac`` faster. Fitted only for families whose
+    fit set has such parts; 1 elsewhere."""
     source: str = "prior (not fitted)"
 
     def __post_init__(self) -> None:
-        for name in ("gemm_compute_eff", "attention_compute_eff", "memory_eff", "comm_eff"):
+        for name in (
+            "gemm_compute_eff",
+            "attention_compute_eff",
+            "memory_eff",
+            "comm_eff",
+            "tdp_clock_frac",
+        ):
             value = getattr(self, name)
             if not 0 < value <= 1:
                 raise CatalogError(

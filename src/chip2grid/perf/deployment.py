@@ -35,16 +35,23 @@ class Deployment:
     engine: str = "tensorrt-llm"
     power_limit_w: float = 0.0
     """Power cap of each accelerator (``nvidia-smi -pl``); 0: its TDP. Below what the die needs
-    under full matrix load, the clock falls (:meth:`Accelerator.clock_frac`)."""
+    under full matrix load, the clock falls (:meth:`Accelerator.clock_frac`); above the TDP (up
+    to the part's ``max_power_limit_w``) it may rise, where the fitted family does not hold its
+    datasheet clock at the TDP."""
 
     def __post_init__(self) -> None:
         acc = self.accelerator
-        if self.power_limit_w and not acc.idle_power_w < self.power_limit_w <= acc.tdp_w:
+        if self.power_limit_w and not acc.idle_power_w < self.power_limit_w <= acc.max_power_w:
+            most = (
+                f"its TDP {acc.tdp_w:g} W"
+                if acc.max_power_w == acc.tdp_w
+                else f"its highest stated board power {acc.max_power_w:g} W (TDP {acc.tdp_w:g} W)"
+            )
             raise InvalidParameterError(
                 "power_limit_w",
                 self.power_limit_w,
                 f"0 (the TDP) or a power above {acc.id}'s idle {acc.idle_power_w:g} W and at most "
-                f"its TDP {acc.tdp_w:g} W",
+                f"{most}",
             )
         for name in ("num_accelerators", "tp", "pp", "ep"):
             value = getattr(self, name)

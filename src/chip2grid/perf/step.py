@@ -118,7 +118,9 @@ def clock_frac(deployment: Deployment, calibration: Calibration) -> float:
     part with less power than its die's full-power part, or under a power cap
     (:mod:`chip2grid.hardware.power`). The peaks of :func:`rank_shape` are scaled by it."""
     return deployment.accelerator.clock_frac(
-        deployment.power_limit_w, calibration.power.clock_power_exponent
+        deployment.power_limit_w,
+        calibration.power.clock_power_exponent,
+        calibration.hardware.tdp_clock_frac,
     )
 
 

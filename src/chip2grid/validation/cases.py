@@ -176,6 +176,17 @@ def _stated_configs() -> list[dict[str, Any]]:
     return [dict(v) for v in load_table("validation_configs").values()]
 
 
+def _stated_power_limit(row: Mapping[str, str], from_notes: float) -> float:
+    """The board power a run's GPUs had: the row's notes (``power limit N W``), else a public
+    statement about the run (``catalog/validation_configs.toml``); 0 where neither states it."""
+    if from_notes:
+        return from_notes
+    for entry in _stated_configs():
+        if row["case_id"].startswith(entry["match"]) and "power_limit_w" in entry:
+            return float(entry["power_limit_w"])
+    return 0.0
+
+
 def _stated_precisions(row: Mapping[str, str]) -> tuple[str, str, str]:
     """Weight, KV and activation precision of a run as stated: the row's, else a public statement
     about the run (``catalog/validation_configs.toml``); empty where neither states it. The
@@ -387,7 +398,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 beam_width=beams,
                 unstated=_unstated(first, weight_stated=bool(weight)),
                 max_batch_size=max_batch,
-                power_limit_w=power_limit,
+                power_limit_w=_stated_power_limit(first, power_limit),
                 sized_by=_sized_by(first),
                 dataset=first.get("dataset", ""),
                 mode=first["mode"],

@@ -43,7 +43,12 @@ HW_BOUNDS = {
     "memory_eff": (0.3, 1.0, 0.8),
     "comm_eff": (0.1, 1.0, 0.7),
     "comm_latency_s": (1e-6, 2e-4, 1e-5),
+    "tdp_clock_frac": (0.5, 1.0, 1.0),
 }
+TDP_CLOCK = HW_PARAMS.index("tdp_clock_frac")
+"""Fitted only for hardware families with fit cases above their reference part's TDP
+(``Prepared.above_reference``): elsewhere it is absorbed by the efficiencies, and stays at its
+start value (the prior 1 in a fit from the priors)."""
 ENGINE_BOUNDS = {
     "step_overhead_s": (0.0, 0.05, 2e-3),
     "per_sequence_overhead_s": (0.0, 2e-4, 5e-6),
@@ -212,11 +217,15 @@ def fit(
 
     # only parameters of groups that appear in the fit set move; the clock exponent apart
     used_hw = set(prep.hw_index[fit_mask].tolist())
+    above_hw = set(prep.hw_index[fit_mask & prep.above_reference].tolist())
     used_eng = set(prep.engine_index[fit_mask].tolist())
     moe_counts = _moe_counts(prep, fit_mask)
     moe_eng = {i for i, key in enumerate(prep.engine_keys) if key in moe_counts}
     free = np.array(
-        [(i // NUM_HW) in used_hw for i in range(NUM_HW * n_hw)]
+        [
+            (i // NUM_HW) in (above_hw if i % NUM_HW == TDP_CLOCK else used_hw)
+            for i in range(NUM_HW * n_hw)
+        ]
         + [
             (i // NUM_ENG) in (moe_eng if i % NUM_ENG == MOE_PARAM else used_eng)
             for i in range(NUM_ENG * n_eng)

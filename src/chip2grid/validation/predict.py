@@ -119,14 +119,25 @@ class Prepared:
         # the need D k^beta is largest at the smallest exponent
         return self.clock_frac(CLOCK_POWER_EXPONENT_RANGE[0]) < 1.0
 
-    def clock_frac(self, clock_power_exponent: float) -> Array:
-        """The clock each case's matrix units sustain under full load."""
+    @property
+    def above_reference(self) -> Array:
+        """Cases whose power limit exceeds what their die's full-power part has at its TDP (the
+        need ``D k^beta`` at the smallest exponent): the only cases in which the fitted
+        ``tdp_clock_frac`` is not absorbed by the efficiencies."""
+        return (self.tdp_w - self.idle_w) > (
+            self.reference_dynamic_power_w * self.reference_clock_frac
+        ) * (1.0 + 1e-9)
+
+    def clock_frac(self, clock_power_exponent: float, tdp_clock_frac: Array | float = 1.0) -> Array:
+        """The clock each case's matrix units sustain under full load, with the reference part
+        at ``tdp_clock_frac`` of its datasheet clock at its TDP (per case, or one value)."""
         return sustained_clock_frac(
             self.tdp_w,
             self.idle_w,
             self.reference_dynamic_power_w,
             self.reference_clock_frac,
             clock_power_exponent,
+            tdp_clock_frac,
         )
 
 
@@ -136,7 +147,7 @@ def case_deployment(case: Case) -> Deployment:
     return Deployment(
         model=get_model(case.model),
         accelerator=acc,
-        power_limit_w=min(case.power_limit_w, acc.tdp_w),
+        power_limit_w=min(case.power_limit_w, acc.max_power_w),
         num_accelerators=case.num_accelerators,
         tp=case.tp,
         pp=case.pp,
@@ -286,7 +297,7 @@ def with_parameters(
     ``clock_power_exponent`` gives each case."""
     changes = {name: hw[prep.hw_index, i] for i, name in enumerate(HW_PARAMS)}
     changes.update({name: engine[prep.engine_index, i] for i, name in enumerate(ENGINE_PARAMS)})
-    clock = prep.clock_frac(clock_power_exponent)
+    clock = prep.clock_frac(clock_power_exponent, changes.pop("tdp_clock_frac"))
     changes["peak_gemm_flops_per_s"] = prep.peak * clock
     changes["peak_attn_flops_per_s"] = prep.peak_attn_flops_per_s * clock
     return dataclasses.replace(prep.shape, **changes)
