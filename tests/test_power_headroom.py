@@ -93,6 +93,10 @@ def test_more_board_power_speeds_compute_bound_work_only_with_headroom() -> None
     assert runs[(1000.0, s0)].clock_frac == 1.0
     gain = runs[(1000.0, s0)].output_tokens_per_s / runs[(700.0, s0)].output_tokens_per_s
     assert 1.02 < gain <= 1.0 / s0 + 1e-9
+    # the shipped calibration says so when the extra power buys nothing
+    assert any("adds no speed" in n for n in runs[(1000.0, 1.0)].notes)
+    assert not any("adds no speed" in n for n in runs[(1000.0, s0)].notes)
+    assert not any("adds no speed" in n for n in runs[(700.0, 1.0)].notes)
     # the 1,000 W part draws more than the 700 W one under this load, within its limit
     assert (
         runs[(700.0, s0)].accelerator_power_w < runs[(1000.0, s0)].accelerator_power_w <= 1000.0 * 8

@@ -488,6 +488,13 @@ def estimate(
             f"{acc.id} at {deployment.power_limit_resolved_w:g} W sustains {clock:.0%} of its "
             "datasheet clock under full matrix load (power-limited)"
         )
+    above = deployment.power_limit_resolved_w > acc.tdp_w
+    if above and calibration.hardware.tdp_clock_frac >= 1.0:
+        notes.append(
+            f"{acc.id} at {deployment.power_limit_resolved_w:g} W, above its {acc.tdp_w:g} W TDP: "
+            f"the {calibration.hardware_key} calibration holds the datasheet clock at the TDP "
+            "(tdp_clock_frac 1), so the extra board power adds no speed, only power"
+        )
     adp = deployment.attention_dp
     if adp > 1 and load.mode != "static":
         notes.append(
