@@ -25,8 +25,9 @@ slows by ``s``; memory-bound work keeps its speed (HBM has its own clock). ``bet
 (``clock_power_exponent``) is fitted with the efficiencies.
 
 **Headroom above the TDP.** The reference part itself may not hold its datasheet clock under
-full matrix load at its TDP: an H100 SXM running dense tensor-core work at 700 W drops from its
-1,980 MHz maximum to around 1,575-1,750 MHz. If it sustains ``s_0`` of the datasheet clock there
+full matrix load at its TDP: a GH100 (H800) overlapping GEMMs with communication at its power
+limit drops from its 1,980 MHz maximum to 1,575 MHz (deepseek-ai/DeepGEMM issue #120). If it
+sustains ``s_0`` of the datasheet clock there
 (``tdp_clock_frac``, fitted per accelerator family), its dynamic power at the datasheet clock
 would be ``D / s_0^beta``, and
 

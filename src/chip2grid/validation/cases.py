@@ -176,15 +176,20 @@ def _stated_configs() -> list[dict[str, Any]]:
     return [dict(v) for v in load_table("validation_configs").values()]
 
 
+def _stated(row: Mapping[str, str], key: str) -> Any:
+    """What a public statement about the run (``catalog/validation_configs.toml``, the first
+    entry whose ``match`` prefixes the case id and that gives ``key``) says of ``key``; None
+    where none does."""
+    for entry in _stated_configs():
+        if key in entry and row["case_id"].startswith(entry["match"]):
+            return entry[key]
+    return None
+
+
 def _stated_power_limit(row: Mapping[str, str], from_notes: float) -> float:
     """The board power a run's GPUs had: the row's notes (``power limit N W``), else a public
-    statement about the run (``catalog/validation_configs.toml``); 0 where neither states it."""
-    if from_notes:
-        return from_notes
-    for entry in _stated_configs():
-        if row["case_id"].startswith(entry["match"]) and "power_limit_w" in entry:
-            return float(entry["power_limit_w"])
-    return 0.0
+    statement about the run; 0 where neither states it."""
+    return from_notes or float(_stated(row, "power_limit_w") or 0.0)
 
 
 def _stated_precisions(row: Mapping[str, str]) -> tuple[str, str, str]:
@@ -193,14 +198,11 @@ def _stated_precisions(row: Mapping[str, str]) -> tuple[str, str, str]:
     measurements schema has no activation column, so that one comes only from the statements."""
     weight = (row.get("weight_precision") or "").strip()
     kv = (row.get("kv_precision") or "").strip()
-    activation = ""
-    for entry in _stated_configs():
-        if row["case_id"].startswith(entry["match"]):
-            weight = weight or str(entry.get("weight_precision", ""))
-            kv = kv or str(entry.get("kv_precision", ""))
-            activation = str(entry.get("activation_precision", ""))
-            break
-    return weight, kv, activation
+    return (
+        weight or str(_stated(row, "weight_precision") or ""),
+        kv or str(_stated(row, "kv_precision") or ""),
+        str(_stated(row, "activation_precision") or ""),
+    )
 
 
 def _mean_lengths(
