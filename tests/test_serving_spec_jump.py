@@ -4,6 +4,7 @@ mode (same draws, same steps), the step timer, and the acceptance model."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import numpy as np
@@ -38,10 +39,20 @@ def deployment(model: str = "llama-3.1-8b", tp: int = 1) -> c2g.Deployment:
 
 
 def timers(
-    spec: c2g.SpeculativeDecoding, cfg: EngineConfig, model: str = "llama-3.1-8b", tp: int = 1
+    spec: c2g.SpeculativeDecoding,
+    cfg: EngineConfig,
+    model: str = "llama-3.1-8b",
+    tp: int = 1,
+    launch_s: float = 0.0,
 ) -> tuple[StepTimer, StepTimer]:
+    """Step timers of the target and its draft; ``launch_s`` > 0 sets a host launch time per
+    layer that small steps' device work does not hide."""
     dep = deployment(model, tp)
     cal = calibration_for("hopper", "tensorrt-llm")
+    if launch_s:
+        cal = dataclasses.replace(
+            cal, engine=dataclasses.replace(cal.engine, per_layer_overhead_s=launch_s)
+        )
     draft = dep.replace(model=spec.draft_architecture(dep.model), ep=1)
     size = dict(max_tokens=cfg.max_num_batched_tokens + cfg.max_num_seqs, max_seqs=cfg.max_num_seqs)
     return StepTimer(rank_shape(dep, cal), **size), StepTimer(rank_shape(draft, cal), **size)
@@ -65,15 +76,19 @@ def run(
 
 
 @pytest.mark.parametrize(
-    ("model", "tp", "method"),
+    ("model", "tp", "method", "launch_s"),
     [
-        ("llama-3.1-8b", 1, "mtp"),
-        ("gemma-2-9b", 1, "mtp"),  # sliding-window layers
-        ("deepseek-v3", 8, "mtp"),  # MLA and MoE
-        ("llama-3.1-70b", 8, "draft"),  # a separate draft model
+        ("llama-3.1-8b", 1, "mtp", 0.0),
+        ("gemma-2-9b", 1, "mtp", 0.0),  # sliding-window layers
+        ("deepseek-v3", 8, "mtp", 0.0),  # MLA and MoE
+        ("llama-3.1-70b", 8, "draft", 0.0),  # a separate draft model
+        ("llama-3.1-8b", 1, "mtp", 150e-6),  # launches that small steps do not hide
+        ("llama-3.1-70b", 8, "draft", 150e-6),
     ],
 )
-def test_verify_step_timer_equals_the_step_timer(model: str, tp: int, method: str) -> None:
+def test_verify_step_timer_equals_the_step_timer(
+    model: str, tp: int, method: str, launch_s: float
+) -> None:
     k = 3
     spec = c2g.SpeculativeDecoding(
         method=method,  # type: ignore[arg-type]
@@ -81,7 +96,7 @@ def test_verify_step_timer_equals_the_step_timer(model: str, tp: int, method: st
         draft_model=c2g.get_model("llama-3.2-1b") if method == "draft" else None,
     )
     cfg = EngineConfig(max_num_seqs=256, max_num_batched_tokens=8192)
-    timer, draft = timers(spec, cfg, model, tp)
+    timer, draft = timers(spec, cfg, model, tp, launch_s)
     verify = VerifyStepTimer(timer, draft, k)
     rng = np.random.default_rng(0)
     for _ in range(150):

@@ -73,6 +73,10 @@ class EngineCalibration:
     step_overhead_s: float = 2e-3
     per_sequence_overhead_s: float = 5e-6
     per_layer_overhead_s: float = 10e-6
+    """Host time to launch one layer's kernels. The device runs them as they come, so a step
+    shows this time only where its launches outlast the device's work (small batches, short
+    layers): the step takes ``step_overhead_s + per_sequence_overhead_s * seqs + max(device,
+    per_layer_overhead_s * layers)`` (:func:`chip2grid.perf.step_time`)."""
     collective_overhead_s: float = 0.0
     """Software time the engine adds to each collective (all-reduce, all-to-all, pipeline send)
     on top of the link's latency (``HardwareCalibration.comm_latency_s``): launching and

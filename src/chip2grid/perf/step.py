@@ -582,11 +582,12 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
         0.0,
     )
     stage = layers * (layer_t + comm_tp_layer + comm_ep_layer) + t_head / pp + pp_send
-    overhead = (
-        f(s.step_overhead_s)
-        + f(s.per_sequence_overhead_s) * seqs
-        + f(s.per_layer_overhead_s) * f(s.num_layers)
-    )
+    # the host launches each stage's kernels while the device runs them: the launch time shows
+    # only where it exceeds the stage's device time; scheduling and per-sequence host work
+    # stay serial (an engine that waits for each step's tokens)
+    launch = f(s.per_layer_overhead_s) * layers
+    exposed = pp * xp.maximum(launch - stage, 0.0)
+    overhead = f(s.step_overhead_s) + f(s.per_sequence_overhead_s) * seqs + exposed
     total = pp * stage + overhead
     n_layers = f(s.num_layers)
     operators = {

@@ -5,13 +5,14 @@ simulator calls it tens of thousands of times with plain numbers, where the book
 general function costs more than the arithmetic. :class:`StepTimer` splits the same step time
 into parts that each depend on one integer and tabulates them once, exactly:
 
-.. math::  t = X(x) + H(\\ell) + O(s) + L \\, (A_p(\\ldots) + A_d(\\ldots))
+.. math::  t = O(s) + \\max(G, K), \\quad G = X(x) + H(\\ell) + L \\, (A_p(\\ldots) + A_d(\\ldots))
 
 with ``x`` the tokens of the step (prefill tokens plus decode positions), ``X`` every
 weight-streaming operator, norm and collective (functions of ``x`` only), ``H`` the output
-projection over ``l`` sequences that emit logits, ``O`` the fixed overheads over ``s``
-sequences, and the two attention terms of ``L`` layers evaluated directly (they depend on the
-contexts). With pipeline parallelism the micro-batch count couples the parts, so the timer
+projection over ``l`` sequences that emit logits, ``O`` the serial host overheads over ``s``
+sequences, the two attention terms of ``L`` layers evaluated directly (they depend on the
+contexts), and ``K`` the host's kernel launches, hidden behind the device time ``G`` unless
+longer. With pipeline parallelism the micro-batch count couples the parts, so the timer
 falls back to :func:`step_time`.
 """
 
@@ -59,15 +60,15 @@ class StepTimer:
         self._direct = float(shape.pp) != 1.0
         self._layers = float(shape.num_layers)
         self._adp = float(shape.attention_dp)
-        self._overhead0 = float(shape.step_overhead_s) + float(shape.per_layer_overhead_s) * float(
-            shape.num_layers
-        )
+        self._overhead0 = float(shape.step_overhead_s)
+        self._launch = float(shape.per_layer_overhead_s) * float(shape.num_layers)
         self._overhead_seq = float(shape.per_sequence_overhead_s)
         self._max_x = max_tokens
         self._max_l = max_seqs + max_tokens
         self._window = float(shape.window)
         self._sliding = float(shape.sliding_frac)
         self._decode_coeff: dict[int, tuple[float, float, float, float]] = {}
+        self._floor: dict[int, float] = {}
         self._prefill_coeff = None if self._direct else self._prefill_coefficients()
         if self._direct:
             self._x: list[float] = []
@@ -143,12 +144,11 @@ class StepTimer:
                     self._adp,
                     _ScalarMath,
                 )[0]
+        device = self._x[xi] + self._h[li] + self._layers * attn
         return (
-            self._x[xi]
-            + self._h[li]
-            + self._overhead0
+            self._overhead0
             + self._overhead_seq * (prefill_seqs + decode_seqs)
-            + self._layers * attn
+            + (device if device >= self._launch else self._launch)
         )
 
     def mixed_step_s(
@@ -195,20 +195,20 @@ class StepTimer:
                 e = (1.0 - self._sliding) * e + self._sliding * min(e, self._window)
             tc, tm = c_slope * e, m0 + m_slope * e
             attn += tc if tc >= tm else tm
+        device = self._x[xi] + self._h[li] + self._layers * attn
         return (
-            self._x[xi]
-            + self._h[li]
-            + self._overhead0
+            self._overhead0
             + self._overhead_seq * float(prefill_seqs + decode_seqs)
-            + self._layers * attn
+            + (device if device >= self._launch else self._launch)
         )
 
     def decode_step_s(self, decode_seqs: int, decode_context: float) -> float:
         """Time of one decode-only step (plain numbers; the common case in a simulator).
 
         For a batch of ``b`` sequences the attention FLOPs and bytes are linear in the
-        effective context, so the step is ``fixed(b) + L max(c e, m_0 + m e)`` with the
-        coefficients taken once per ``b`` from :func:`attention_decode_layer`.
+        effective context, so the step is ``fixed(b) + max(L max(c e, m_0 + m e), K(b))`` with
+        the coefficients taken once per ``b`` from :func:`attention_decode_layer`, and ``K(b)``
+        the kernel launches less the rest of the device time (below ``L m_0``: always hidden).
         """
         coeff = self._decode_coeff.get(decode_seqs)
         if coeff is None:
@@ -218,11 +218,14 @@ class StepTimer:
         fixed, c_slope, m0, m_slope = coeff
         e = self._effective_context(decode_context)
         tc, tm = c_slope * e, m0 + m_slope * e
-        return fixed + self._layers * (tc if tc >= tm else tm)
+        attn = self._layers * (tc if tc >= tm else tm)
+        floor = self._floor[decode_seqs]
+        return fixed + (attn if attn >= floor else floor)
 
     def decode_coefficients(self, decode_seqs: int) -> tuple[float, float, float, float] | None:
         """``(fixed, c, m_0, m)`` of :meth:`decode_step_s` for ``decode_seqs`` sequences, or
-        None where it goes through :func:`step_time` instead.
+        None where it goes through :func:`step_time` instead or where the host's kernel
+        launches can outlast the device's work (then ask :meth:`decode_step_s`).
 
         A caller that inlines the step time computes, with ``e`` from
         :attr:`sliding_window`: ``fixed + num_layers * max(c e, m_0 + m e)``."""
@@ -231,7 +234,14 @@ class StepTimer:
             if self._direct or decode_seqs > self._max_x:
                 return None
             coeff = self._decode_coefficients(decode_seqs)
+        if self._floor[decode_seqs] > self._layers * coeff[2]:
+            return None
         return coeff
+
+    def launch_bound_s(self, seqs: float) -> float:
+        """The step time of ``seqs`` sequences where the host's kernel launches outlast the
+        device's work (a step never takes less)."""
+        return self._overhead0 + self._overhead_seq * seqs + self._launch
 
     @property
     def tabulated(self) -> bool:
@@ -281,9 +291,11 @@ class StepTimer:
         _, _, _, f1, b1 = attention_decode_layer(s, bf, 1.0, 1.0, self._adp, _ScalarMath)
         compute = float(s.peak_attn_flops_per_s) * float(s.attention_compute_eff)
         memory = float(s.memory_bandwidth_bytes_per_s) * float(s.memory_eff)
-        fixed = self._x[b] + self._h[b] + self._overhead0 + self._overhead_seq * bf
+        device = self._x[b] + self._h[b]
+        fixed = device + self._overhead0 + self._overhead_seq * bf
         coeff = (fixed, (f1 - f0) / compute, b0 / memory, (b1 - b0) / memory)
         self._decode_coeff[b] = coeff
+        self._floor[b] = self._launch - device
         return coeff
 
     def decode_run_s(
@@ -299,16 +311,14 @@ class StepTimer:
                 ).total_s,
                 dtype=float,
             )
-        fixed = (
-            self._x[decode_seqs]
-            + self._h[decode_seqs]
-            + self._overhead0
-            + self._overhead_seq * decode_seqs
-        )
+        device = self._x[decode_seqs] + self._h[decode_seqs]
+        fixed = device + self._overhead0 + self._overhead_seq * decode_seqs
         b = float(decode_seqs)
         ctx = context_start + np.arange(num_steps, dtype=float)
         attn = attention_decode_layer(self.shape, b, 1.0, ctx, self._adp, _ArrayMath)[0]
-        return fixed + self._layers * np.asarray(attn, dtype=float)
+        return fixed + np.maximum(
+            self._layers * np.asarray(attn, dtype=float), self._launch - device
+        )
 
     def decode_run_until(
         self, decode_seqs: int, context_start: float, num_steps: int, limit_s: float
@@ -332,12 +342,9 @@ class StepTimer:
             act = 2.0 * b * 1.0 * float(s.attn_params) / float(s.hidden) * ACTIVATION_BYTES
             compute = float(s.peak_attn_flops_per_s) * float(s.attention_compute_eff)
             memory = float(s.memory_bandwidth_bytes_per_s) * float(s.memory_eff)
-            fixed = (
-                self._x[decode_seqs]
-                + self._h[decode_seqs]
-                + self._overhead0
-                + self._overhead_seq * decode_seqs
-            )
+            device = self._x[decode_seqs] + self._h[decode_seqs]
+            fixed = device + self._overhead0 + self._overhead_seq * decode_seqs
+            floor = self._launch - device
             layers = self._layers
             elapsed = 0.0
             for i in range(min(num_steps, SCALAR_RUN_STEPS)):
@@ -345,7 +352,8 @@ class StepTimer:
                 e = keep * ctx + sliding * min(ctx, window) if window > 0.0 else ctx
                 t_c = b * 1.0 * e * pair / adp / compute
                 t_m = (b * e * kvb + act) / adp / memory
-                elapsed += fixed + layers * (t_c if t_c >= t_m else t_m)
+                attn = layers * (t_c if t_c >= t_m else t_m)
+                elapsed += fixed + (attn if attn >= floor else floor)
                 if elapsed >= limit_s:
                     return i + 1, elapsed
             if num_steps <= SCALAR_RUN_STEPS:

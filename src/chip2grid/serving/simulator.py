@@ -383,6 +383,9 @@ class VerifyStepTimer:
         memory = float(s.memory_bandwidth_bytes_per_s) * float(s.memory_eff)
         m0 = float(db[0]) / memory
         at_zero = self.timer.total_s(0.0, 0.0, 0.0, float(b), 0.0, self.query)
+        if at_zero <= self.timer.launch_bound_s(float(b)):  # kernel launches can show
+            self.coeff[b] = None
+            return None
         coeff = (
             at_zero - self.layers * m0,
             float(df[1] - df[0]) / compute,
