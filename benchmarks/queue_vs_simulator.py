@@ -1,11 +1,12 @@
 """The steady state's TTFT under Poisson arrivals against the discrete-event simulator.
 
 ``chip2grid estimate --request-rate R`` (and validation's MLPerf Server predictions) adds to
-the time to first token a queueing wait of an M/D/1 queue whose one server completes requests
-at the instance's capacity. A continuous-batching engine is not one server: it holds up to
+the time to first token the wait for a sequence slot: a continuous-batching engine holds up to
 ``max_num_seqs`` (or as many as the KV cache allows) sequences at once, and an arrival waits
-only while all those slots are taken. This script measures how far the two are apart on the
-model's own terms: the simulator (:mod:`chip2grid.serving`) runs the same step-time model one
+only while all those slots are taken (Erlang C over the slots,
+:func:`chip2grid.perf.steady.admission_wait_s`). Until stop 36 it added the wait of an M/D/1
+queue whose one server completes requests at the instance's capacity instead. This script
+measures how far each is from the simulator on the model's own terms: the simulator (:mod:`chip2grid.serving`) runs the same step-time model one
 request at a time, so any gap is the queueing formula, not the hardware fit.
 
 For each deployment, at a load ``rho`` (request rate over the steady state's capacity) it
@@ -14,12 +15,10 @@ the same mean), drops the first quarter of the requests (warm-up), and prints th
 TPOT of the simulation beside the steady state's, and beside two alternative waits computed
 from the same steady state:
 
-- ``nowait``: the steady state's TTFT without the queueing term (half an iteration plus the
-  prompt's prefill);
-- ``erlang``: the wait for a free sequence slot, Erlang C over the instance's slots, each
-  holding a request for the steady state's residence time at that load, with the spread of
-  that time of each length distribution (:func:`chip2grid.perf.steady.slot_wait_s`, what
-  ``chip2grid validate --admission-queue slots`` scores).
+- ``M/D/1``: the steady state's TTFT with the M/D/1 wait in place of the slots' (what
+  ``chip2grid validate --admission-queue instance`` scores);
+- ``nowait``: the steady state's TTFT without any wait (half an iteration plus the prompt's
+  prefill step).
 
     python benchmarks/queue_vs_simulator.py [--requests N]
 
@@ -39,7 +38,6 @@ from chip2grid.hardware import get_accelerator
 from chip2grid.llm import get_model
 from chip2grid.perf.deployment import Deployment
 from chip2grid.perf.estimate import Load, Workload, estimate
-from chip2grid.perf.steady import slot_wait_s
 from chip2grid.serving import RequestTrace, simulate, synthetic_trace
 from chip2grid.serving.simulate import engine_config_for
 
@@ -71,16 +69,9 @@ def run_case(case: tuple[str, str, str, int, int, str, int], num_requests: int) 
         f"\n{model} on {acc} ({precision}, {engine}, {isl}/{osl} tokens): capacity "
         f"{capacity:.2f} req/s at {full.batch_size:.0f} sequences"
     )
-    print("  rho  lengths    sim TTFT  steady TTFT (M/D/1)  nowait  erlang   sim TPOT  steady TPOT")
+    print("  rho  lengths    sim TTFT  steady TTFT (slots)   M/D/1  nowait   sim TPOT  steady TPOT")
     for rho in LOADS:
         rate = rho * capacity
-        est = estimate(
-            dep, work, Load(mode="request_rate", request_rate_per_s=rate, max_num_seqs=max_seqs)
-        )
-        md1 = rho / capacity / (2.0 * (1.0 - rho))
-        nowait = est.ttft_s_mean - md1
-        residence = est.e2e_latency_s_mean - md1
-        decode_share = osl * est.tpot_s_mean / residence  # std of the time in a slot per cv
         fixed = synthetic_trace(num_requests, rate, isl, osl, seed=1)
         rng = np.random.default_rng(1)
         geometric = RequestTrace(
@@ -94,17 +85,20 @@ def run_case(case: tuple[str, str, str, int, int, str, int], num_requests: int) 
             ("fixed", fixed, 0.0),
             ("geometric", geometric, math.sqrt(1.0 - 1.0 / osl)),
         ):
-            wait = slot_wait_s(
-                rate * residence, full.batch_size, residence, output_cv * decode_share
+            est = estimate(
+                dep,
+                dataclasses.replace(work, output_tokens_cv=output_cv),
+                Load(mode="request_rate", request_rate_per_s=rate, max_num_seqs=max_seqs),
             )
-            erlang = nowait + float(wait)
+            nowait = est.ttft_s_mean - est.queue_wait_s
+            md1 = nowait + rho / capacity / (2.0 * (1.0 - rho))
             result = simulate(dep, trace, config=config)
             keep = slice(num_requests // 4, num_requests)
             sim_ttft = float(result.ttft_s[keep].mean())
             sim_tpot = float(np.nanmean(result.tpot_s[keep]))
             print(
                 f"  {rho:4.2f} {label:9s} {sim_ttft:9.3f} {est.ttft_s_mean:20.3f} "
-                f"{nowait:7.3f} {erlang:7.3f} {sim_tpot:10.4f} {est.tpot_s_mean:12.4f}"
+                f"{md1:7.3f} {nowait:7.3f} {sim_tpot:10.4f} {est.tpot_s_mean:12.4f}"
             )
 
 

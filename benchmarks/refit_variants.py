@@ -16,8 +16,9 @@ out), and the holdout is also printed per MLPerf round, because the rounds disag
 ``comm`` bound MLPerf v5.1/v6.0 improves while the shared holdout (MLPerf v4.1, Lambda) gets
 worse.
 
-Since stop 34 every variant also scores its fit under the ``slots`` admission queue (the same
-fitted parameters, ``run_validation(fitted=...)``), prints the holdout per source family and
+Since stop 34 every variant also scores its fit under the other admission queue (the same
+fitted parameters, ``run_validation(fitted=...)``; since stop 36 the fit itself runs under
+``slots``, as estimates do, and ``instance`` is the other), prints the holdout per source family and
 MLPerf round with the latencies each leaves unbounded, and the fitted per-collective latencies.
 ``base`` with today's fit set (the TensorRT-LLM 0.9 static sweeps and the vLLM developers' runs
 joined it after the shipped fit) is the lead the README's Validation limitations describe.
@@ -92,8 +93,8 @@ def main(variant: str) -> None:
     for split in ("fit", "holdout"):
         for key in ("group", "source_family"):
             _print(report, split, key, split)
-    slots = run_validation(files, admission="slots", fitted=result)
-    for queue, rep in (("instance", report), ("slots", slots)):
+    instance = run_validation(files, admission="instance", fitted=result)
+    for queue, rep in (("slots", report), ("instance", instance)):
         for label, prefixes in (
             ("shared holdout (MLPerf v4.1, Lambda)", ("mlperf-v4.1", "lambda")),
             ("MLPerf v5.1", ("mlperf-v5.1",)),

@@ -61,7 +61,7 @@ def test_a_fit_is_scored_with_its_own_parameters(shipped_as_fit: FitResult) -> N
 
 def test_a_fit_is_scored_under_either_admission_queue(shipped_as_fit: FitResult) -> None:
     slots = run_validation(SHARED, admission="slots", fitted=shipped_as_fit)
-    instance = run_validation(SHARED, fitted=shipped_as_fit)
+    instance = run_validation(SHARED, admission="instance", fitted=shipped_as_fit)
     a, b = _predictions(slots), _predictions(instance)
     ttft = [k for k in a if k[1] == "ttft_s_mean" and k[0].endswith("-server")]
     assert ttft and any(not math.isclose(a[k], b[k]) for k in ttft if math.isfinite(b[k]))

@@ -586,11 +586,11 @@ def validate_command(
     admission_queue: Annotated[
         str,
         typer.Option(
-            help="how a server-mode run waits for admission: instance (an M/D/1 queue at the"
-            " share of capacity in use, as estimates do) or slots (only when every sequence slot"
-            " of the batch is taken: Erlang C over the batch); slots is scored, not written"
+            help="how a server-mode run waits for admission: slots (only when every sequence"
+            " slot of the batch is taken: Erlang C over the batch, as estimates do) or instance"
+            " (an M/D/1 queue at the share of capacity in use); instance is scored, not written"
         ),
-    ] = "instance",
+    ] = "slots",
     write_errors: Annotated[
         bool,
         typer.Option(
@@ -628,14 +628,14 @@ def validate_command(
         ("--length-spread", True)
         if length_spread
         else ("--admission-queue", admission_queue)
-        if admission_queue != "instance"
+        if admission_queue != "slots"
         else None
     )
     if write and scoring_only:
         raise InvalidParameterError(
             *scoring_only,
             "not with --write: the shipped calibration is fitted at the mean lengths with the"
-            " instance admission queue, as estimates use",
+            " slots admission queue, as estimates use",
         )
     if write_errors:
         _check_write_errors(measurements, held, fit, write, scoring_only)

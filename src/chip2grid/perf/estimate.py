@@ -7,8 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-import numpy as np
-
 from chip2grid.errors import InfeasibleError, InvalidParameterError
 from chip2grid.hardware import ServerPower, accelerator_power_w
 from chip2grid.perf.attribution import prefill_time_share
@@ -20,13 +18,13 @@ from chip2grid.perf.speculative import SpeculativeDecoding
 from chip2grid.perf.steady import (
     ClosedLoopTimes,
     Cycle,
+    admission_wait_s,
     arrival_ttft_s,
     batch_at_rate,
     closed_loop_times,
     continuous_batching,
     decode_context_tokens,
     lockstep_wave,
-    md1_wait_s,
     prefill_context_tokens,
     slot_time_s,
     static_batching,
@@ -199,6 +197,10 @@ class Estimate:
     load_frac: float
     """Requests per second over the instance's capacity (1 at max load and for a static batch):
     how close a fixed request rate runs to the rate at which queues grow without bound."""
+    queue_wait_s: float
+    """Mean wait for admission included in ``ttft_s_mean``: for a sequence slot at a fixed
+    request rate (:func:`chip2grid.perf.steady.admission_wait_s`; inf when saturated), for a
+    slot beyond the batch in a closed loop, 0 otherwise."""
     ttft_s_mean_if_slower: float
     """Mean TTFT if every engine step took :data:`SLOWER_FRAC` longer than estimated (inf where
     the rate would then exceed the capacity): under a fixed request rate near capacity, latency
@@ -322,6 +324,7 @@ def estimate(
     per_rank_seqs = load.max_num_seqs or engine.max_num_seqs
     max_seqs, budget = deployment.instance_caps(per_rank_seqs, engine.max_num_batched_tokens)
     notes: list[str] = []
+    wait = 0.0
     saturated = False
     slower: tuple[float, float] | None = None
     single_prefill = step_time(
@@ -425,7 +428,9 @@ def estimate(
                 cyc, b, busy, wait = full, full_b, 1.0, float("inf")
                 rate = capacity_rps
             else:
-                cyc, b, busy, wait = _serve_rate(cycle, rate, capacity_rps, osl_steps, full_b)
+                cyc, b, busy, wait = _serve_rate(
+                    cycle, rate, osl_steps, full_b, workload.output_tokens_cv
+                )
         t_iter = float(cyc.iteration_s)
         tpot = t_iter * (osl_steps - 1.0) / max(osl - 1.0, 1e-9) if osl > 1 else t_iter
         if closed is None:
@@ -444,7 +449,7 @@ def estimate(
                 slower = (math.inf, math.inf)
             else:
                 s_cyc, _, _, s_wait = _serve_rate(
-                    cycle, rate * k, capacity_rps, osl_steps, full_b, b_start=b
+                    cycle, rate * k, osl_steps, full_b, workload.output_tokens_cv, b_start=b
                 )
                 slower = (
                     k * float(arrival_ttft_s(s_cyc, s_wait)),
@@ -533,6 +538,7 @@ def estimate(
         batch_size=batch_size,
         saturated=saturated,
         load_frac=load_frac,
+        queue_wait_s=wait,
         ttft_s_mean_if_slower=slower[0],
         tpot_s_mean_if_slower=slower[1],
         accelerator_power_w=p_acc * n,
@@ -581,15 +587,16 @@ def estimate(
 def _serve_rate(
     cycle: Callable[[float], Cycle],
     rate: float,
-    capacity_rps: float,
     osl_steps: float,
     full_b: float,
+    output_cv: float = 0.0,
     b_start: float = 1.0,
 ) -> tuple[Cycle, float, float, float]:
-    """The running batch at which an instance serving ``rate`` requests per second (below
-    ``capacity_rps``) finishes them as fast as they come (Little's law on the batch), its
-    cycle, the busy share of its time and the mean wait for admission. ``b_start`` is the
-    lower end of the search: one sequence, or the solution at a lower rate
+    """The running batch at which an instance serving ``rate`` requests per second (below its
+    capacity) finishes them as fast as they come (Little's law on the batch), its cycle, the
+    busy share of its time and the mean wait for one of its ``full_b`` sequence slots
+    (:func:`chip2grid.perf.steady.admission_wait_s`). ``b_start`` is the lower end of the
+    search: one sequence, or the solution at a lower rate
     (:func:`chip2grid.perf.steady.batch_at_rate`)."""
     b = float(
         batch_at_rate(
@@ -598,7 +605,7 @@ def _serve_rate(
     )
     cyc = cycle(max(b, 1.0))
     busy = min(1.0, rate * float(slot_time_s(cyc, osl_steps)))
-    wait = float(md1_wait_s(np.asarray(rate / capacity_rps), np.asarray(1.0 / capacity_rps)))
+    wait = float(admission_wait_s(cyc, rate, full_b, osl_steps, output_cv))
     return cyc, b, busy, wait
 
 

@@ -125,8 +125,8 @@ def continuous_batching(
     chunk_step = step_time(
         shape, chunk_step_batch(isl, chunk_tokens, d_seqs, ctx, query_tokens, p_ctx)
     )
-    single_prefill = step_time(shape, StepBatch.prefill(1.0, isl, context=p_ctx))
-    prefill_latency = np.where(mixed_b, chunks * chunk_step.total_s, single_prefill.total_s)
+    own_prefill = step_time(shape, admitted_prefill(isl, r, per_prefill, p_ctx))
+    prefill_latency = np.where(mixed_b, chunks * chunk_step.total_s, own_prefill.total_s)
     step = _select(mixed_b, mixed_step, decode_step)
     return Cycle(
         iteration_s=iteration,
@@ -295,18 +295,31 @@ def prefill_chunking(
     """Chunks of one prompt under mixed batching, and the prefill tokens of each chunk's step.
 
     A prompt is prefilled in chunks of what the budget leaves beside the decode tokens (at
-    least a tenth of the budget); each chunk's step also carries the other admitted prompts
-    (``requests_per_iteration`` of them per step), up to that room. Returns
-    ``(num_chunks, chunk_step_tokens)``.
+    least a tenth of the budget); each chunk's step also carries the other prompts admitted
+    with it, up to that room. Arrivals at random (Poisson) are independent of one another, so
+    the prompts admitted beside a given one are as many as in any step
+    (``requests_per_iteration``): the step that carries a prompt holds that prompt more than
+    the average step does. Returns ``(num_chunks, chunk_step_tokens)``.
     """
     budget = np.asarray(max_num_batched_tokens, dtype=float)
     room = np.maximum(budget - decode_seqs, budget * 0.1)
     chunk = np.minimum(input_tokens, room)
     chunks = np.ceil(np.divide(input_tokens, chunk))
-    chunk_tokens = np.minimum(
-        np.maximum(chunk, np.multiply(requests_per_iteration, input_tokens)), room
-    )
+    chunk_tokens = np.minimum(chunk + np.multiply(requests_per_iteration, input_tokens), room)
     return chunks, chunk_tokens
+
+
+def admitted_prefill(
+    input_tokens: FloatOrArray,
+    requests_per_iteration: FloatOrArray,
+    prompts_per_step: FloatOrArray,
+    prefill_context: FloatOrArray,
+) -> StepBatch:
+    """The separate prefill step that carries a given prompt: that prompt and the others that
+    arrived with it (``requests_per_iteration`` of them, Poisson arrivals being independent),
+    at most the ``prompts_per_step`` the budget admits."""
+    prompts = np.minimum(1.0 + np.asarray(requests_per_iteration, dtype=float), prompts_per_step)
+    return StepBatch.prefill(np.maximum(prompts, 1.0), input_tokens, context=prefill_context)
 
 
 def prompts_per_prefill_step(
@@ -543,13 +556,14 @@ def closed_loop_times(
     return ClosedLoopTimes(ttft_s=ttft, e2e_s=e2e, wait_s=wait)
 
 
-ADMISSION_QUEUES = ("instance", "slots")
+ADMISSION_QUEUES = ("slots", "instance")
 """How a request arriving at random waits for admission to a continuous-batching instance below
-its capacity. ``instance`` (what estimates use): the whole instance as one server whose service
-time is one over its capacity, an M/D/1 queue at the share of the capacity in use
-(:func:`md1_wait_s`). ``slots``: only when every sequence slot of the batch is taken
-(:func:`slot_wait_s`), since the fluid batch already grows with the load; ``chip2grid validate
---admission-queue slots`` scores it (README, Validation)."""
+its capacity. ``slots`` (what estimates and the planner use): only when every sequence slot of
+the batch is taken (:func:`admission_wait_s`), since the fluid batch already grows with the
+load; it agrees with the serving simulator (``benchmarks/queue_vs_simulator.py``).
+``instance``: the whole instance as one server whose service time is one over its capacity, an
+M/D/1 queue at the share of the capacity in use (:func:`md1_wait_s`); ``chip2grid validate
+--admission-queue instance`` scores it (README, Validation)."""
 
 
 def md1_wait_s(utilization: Array, service_s: Array) -> Array:
@@ -582,6 +596,22 @@ def erlang_c(offered: FloatOrArray, servers: FloatOrArray) -> Array:
     out = np.where(a > 0.0, np.clip(out, 0.0, 1.0), 0.0)
     result: Array = np.where(stable, out, 1.0)
     return result
+
+
+def admission_wait_s(
+    cycle: CycleTimes,
+    rate_per_s: FloatOrArray,
+    slots: FloatOrArray,
+    decode_steps: FloatOrArray,
+    output_cv: FloatOrArray = 0.0,
+) -> Array:
+    """Mean wait for a slot of an instance that runs ``cycle`` at ``rate_per_s`` requests per
+    second with at most ``slots`` sequences (:func:`slot_wait_s`): a request holds its slot for
+    :func:`slot_time_s`, whose spread is that of its decode steps (``output_cv``)."""
+    in_slot = slot_time_s(cycle, decode_steps)
+    steps = np.asarray(decode_steps, dtype=float)
+    cv = np.asarray(output_cv, dtype=float) * steps * cycle.iteration_s / np.maximum(in_slot, 1e-12)
+    return slot_wait_s(np.asarray(rate_per_s, dtype=float) * in_slot, slots, in_slot, cv)
 
 
 def slot_wait_s(

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from chip2grid.perf.steady import (
     IntArray,
+    admitted_prefill,
     bracketed_root,
     chunk_step_batch,
     decode_context_tokens,
@@ -153,7 +154,7 @@ def aggregated_grid(
     chunks, chunk_tokens = prefill_chunking(isl, c3, d3, r3)
     # on the table: a batch-limited entry leaves the prompt whole (no budget binds)
     ct_c = prefill_chunking(isl, budget, d_tab[:, nb:], r_c)[1]
-    ct_tab = np.concatenate([np.maximum(isl, r_b * isl), ct_c], axis=1)
+    ct_tab = np.concatenate([isl + r_b * isl, ct_c], axis=1)
 
     def chunk_step(tokens: Array, d_seqs: Array, shp: RankShape) -> Array:
         batch = chunk_step_batch(isl, tokens, d_seqs, ctx, query_tokens, p_ctx)
@@ -203,7 +204,7 @@ def _separate(
     r3 = grid_of(r_b)
     share = r3 / per_prefill
     iteration = grid_of(np.where(decode_len > 0, dec.total_s + draft_s, 0.0)) + share * pre_s
-    single = step_time(col, StepBatch.prefill(1.0, isl, context=p_ctx)).total_s
+    single = step_time(col, admitted_prefill(isl, r3, per_prefill, p_ctx)).total_s
     return AggregatedGrid(
         index=np.broadcast_to(np.arange(nb * nc), (num_s, nb * nc)),
         iteration_s=iteration,
@@ -288,7 +289,7 @@ def cycle_at(
     per_prefill = prompts_per_prefill_step(isl, budget, b)
     pre = step_time(shape, StepBatch.prefill(per_prefill, isl, context=p_ctx))
     share = r / per_prefill
-    single = step_time(shape, StepBatch.prefill(1.0, isl, context=p_ctx)).total_s
+    single = step_time(shape, admitted_prefill(isl, r, per_prefill, p_ctx)).total_s
     on = 1.0 if decode_len > 0 else 0.0
     return CycleAt(
         iteration_s=on * (dec.total_s + draft_s) + share * pre.total_s,

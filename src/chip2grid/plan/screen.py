@@ -67,9 +67,9 @@ from chip2grid.perf.calibration import Calibration, calibration_for
 from chip2grid.perf.disaggregated import decode_at_rate
 from chip2grid.perf.estimate import kv_tokens_per_seq, max_concurrency
 from chip2grid.perf.memory import require_fit
-from chip2grid.perf.steady import arrival_ttft_s, md1_wait_s
+from chip2grid.perf.steady import admission_wait_s, arrival_ttft_s
 from chip2grid.perf.step import rank_shape
-from chip2grid.plan.grid import aggregated_at_rate, aggregated_grid, column, rows
+from chip2grid.plan.grid import CycleAt, aggregated_at_rate, aggregated_grid, column, rows
 
 FloatArray = NDArray[np.float64]
 _PoolT = TypeVar("_PoolT")
@@ -643,8 +643,30 @@ def _aggregated(
     def pick(table: FloatArray, per_key: FloatArray) -> FloatArray:
         return np.where(at_cap, gather(table), per_key[key])
 
-    wait = md1_wait_s(lam / (replicas * rps), 1.0 / rps)
-    ttft_g = np.where(at_cap, g.ttft_s, arrival_ttft_s(cyc)[key]) + gather(wait)
+    # the wait for one of a replica's sequence slots, at the sustained batch's cycle (at the
+    # cap: the full batch's, on the table)
+    slots = np.repeat(np.maximum(np.minimum(caps, cap_arr[:, None]), 1.0), ctx.budgets.size, axis=1)
+    rate_g = lam / gather(replicas)
+    it_cap = gather(iteration)
+    on_key = CycleAt(
+        iteration_s=cyc.iteration_s[key],
+        prefill_latency_s=cyc.prefill_latency_s[key],
+        flops_per_iteration=np.empty(0),
+        bytes_per_iteration=np.empty(0),
+    )
+    on_cap = CycleAt(
+        iteration_s=it_cap,
+        prefill_latency_s=g.ttft_s - 0.5 * it_cap,
+        flops_per_iteration=np.empty(0),
+        bytes_per_iteration=np.empty(0),
+    )
+    cv = req.output_tokens_cv
+    wait = np.where(
+        at_cap,
+        admission_wait_s(on_cap, rate_g, slots, osl_steps, cv),
+        admission_wait_s(on_key, rate_g, slots, osl_steps, cv),
+    )
+    ttft_g = np.where(at_cap, g.ttft_s, arrival_ttft_s(cyc)[key]) + wait
     tpot_g = pick(iteration, cyc.iteration_s)
     if osl > 1:
         tpot_g *= (osl_steps - 1.0) / (osl - 1.0)

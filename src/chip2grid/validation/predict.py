@@ -38,13 +38,12 @@ from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.steady import (
     ADMISSION_QUEUES,
     Cycle,
+    admission_wait_s,
     arrival_ttft_s,
     batch_at_rate,
     closed_loop_times,
     lockstep_wave,
     md1_wait_s,
-    slot_time_s,
-    slot_wait_s,
 )
 from chip2grid.perf.step import attention_precision
 from chip2grid.validation.bench_settings import TRTLLM_BENCH, trtllm_bench_limits
@@ -105,7 +104,7 @@ class Prepared:
     peak_attn_flops_per_s: Array
     reference_dynamic_power_w: Array
     reference_clock_frac: Array
-    admission: str = "instance"
+    admission: str = "slots"
     """How a server-mode case waits for admission (:data:`chip2grid.perf.steady.ADMISSION_QUEUES`)."""
 
     @property
@@ -178,7 +177,7 @@ def _batch_limits(case: Case, dep: Deployment, engine: EngineProfile) -> tuple[i
     return case.max_batch_size or engine.max_num_seqs, engine.max_num_batched_tokens
 
 
-def prepare(cases: list[Case], *, admission: str = "instance") -> Prepared:
+def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
     """Build deployments for every expressible case (default calibration in the shapes);
     ``admission`` names the queue a server-mode case waits in (``ADMISSION_QUEUES``)."""
     if admission not in ADMISSION_QUEUES:
@@ -359,9 +358,7 @@ def predict(
         cyc = cycle(np.maximum(b, 1.0))
         saturated = server_rows & (rate >= cap_rps)
         if prep.admission == "slots":
-            in_slot = slot_time_s(cyc, osl[idx])
-            slot_cv = prep.output_cv[idx] * osl[idx] * cyc.iteration_s / np.maximum(in_slot, 1e-12)
-            queue = slot_wait_s(rate * in_slot, prep.full_batch[idx], in_slot, slot_cv)
+            queue = admission_wait_s(cyc, rate, prep.full_batch[idx], osl[idx], prep.output_cv[idx])
         else:
             queue = md1_wait_s(rate / cap_rps, 1.0 / cap_rps)
         wait = np.where(server_rows, queue, 0.0)

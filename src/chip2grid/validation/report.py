@@ -228,7 +228,7 @@ def prepare_measurements(
     *,
     families: tuple[str, ...] | None = None,
     length_spread: bool = False,
-    admission: str = "instance",
+    admission: str = "slots",
 ) -> Prepared:
     """The cases of the measurement files, prepared as :func:`run_validation` predicts them:
     Lambda's bursts with their replayed metrics, only ``families`` where given, every request
@@ -251,7 +251,7 @@ def run_validation(
     max_nfev: int = 60,
     fit_only: tuple[str, ...] = (),
     length_spread: bool = False,
-    admission: str = "instance",
+    admission: str = "slots",
     fitted: FitResult | None = None,
 ) -> ValidationReport:
     """Predict every case chip2grid can express and compare with the measurement.
@@ -260,7 +260,7 @@ def run_validation(
     ``catalog/validation_workloads.toml`` records for a data set (MLPerf's); by default every
     request is taken at the mean lengths, as the shipped calibration was fitted (README,
     Validation limitations, has both sets of figures). ``admission`` is the queue a server-mode
-    case waits in (:data:`chip2grid.perf.steady.ADMISSION_QUEUES`; estimates use ``instance``).
+    case waits in (:data:`chip2grid.perf.steady.ADMISSION_QUEUES`; estimates use ``slots``).
 
     With ``refit`` the parameters are fitted anew on the cases ``holdout`` leaves in (source
     families, accelerators or hardware families: :func:`holdout_mask`; the result is in
