@@ -38,6 +38,7 @@ from chip2grid.hardware import get_accelerator
 from chip2grid.llm import get_model
 from chip2grid.perf.deployment import Deployment
 from chip2grid.perf.estimate import Load, Workload, estimate
+from chip2grid.perf.steady import md1_wait_s
 from chip2grid.serving import RequestTrace, simulate, synthetic_trace
 from chip2grid.serving.simulate import engine_config_for
 
@@ -91,7 +92,7 @@ def run_case(case: tuple[str, str, str, int, int, str, int], num_requests: int) 
                 Load(mode="request_rate", request_rate_per_s=rate, max_num_seqs=max_seqs),
             )
             nowait = est.ttft_s_mean - est.queue_wait_s
-            md1 = nowait + rho / capacity / (2.0 * (1.0 - rho))
+            md1 = nowait + float(md1_wait_s(np.asarray(rho), np.asarray(1.0 / capacity)))
             result = simulate(dep, trace, config=config)
             keep = slice(num_requests // 4, num_requests)
             sim_ttft = float(result.ttft_s[keep].mean())

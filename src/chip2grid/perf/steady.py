@@ -319,7 +319,7 @@ def admitted_prefill(
     arrived with it (``requests_per_iteration`` of them, Poisson arrivals being independent),
     at most the ``prompts_per_step`` the budget admits."""
     prompts = np.minimum(1.0 + np.asarray(requests_per_iteration, dtype=float), prompts_per_step)
-    return StepBatch.prefill(np.maximum(prompts, 1.0), input_tokens, context=prefill_context)
+    return StepBatch.prefill(prompts, input_tokens, context=prefill_context)
 
 
 def prompts_per_prefill_step(
@@ -506,6 +506,14 @@ class CycleTimes(Protocol):
     def iteration_s(self) -> Array: ...
     @property
     def prefill_latency_s(self) -> Array: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyTimes:
+    """The two :class:`CycleTimes` as plain arrays (e.g. picked per point from two cycles)."""
+
+    iteration_s: Array
+    prefill_latency_s: Array
 
 
 def slot_time_s(cycle: CycleTimes, decode_steps: FloatOrArray) -> Array:

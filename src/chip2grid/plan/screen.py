@@ -67,9 +67,9 @@ from chip2grid.perf.calibration import Calibration, calibration_for
 from chip2grid.perf.disaggregated import decode_at_rate
 from chip2grid.perf.estimate import kv_tokens_per_seq, max_concurrency
 from chip2grid.perf.memory import require_fit
-from chip2grid.perf.steady import admission_wait_s, arrival_ttft_s
+from chip2grid.perf.steady import LatencyTimes, admission_wait_s, arrival_ttft_s
 from chip2grid.perf.step import rank_shape
-from chip2grid.plan.grid import CycleAt, aggregated_at_rate, aggregated_grid, column, rows
+from chip2grid.plan.grid import aggregated_at_rate, aggregated_grid, column, rows
 
 FloatArray = NDArray[np.float64]
 _PoolT = TypeVar("_PoolT")
@@ -644,30 +644,17 @@ def _aggregated(
         return np.where(at_cap, gather(table), per_key[key])
 
     # the wait for one of a replica's sequence slots, at the sustained batch's cycle (at the
-    # cap: the full batch's, on the table)
+    # cap: the full batch's, on the table, which keeps the TTFT there: half a step, then the
+    # prefill)
     slots = np.repeat(np.maximum(np.minimum(caps, cap_arr[:, None]), 1.0), ctx.budgets.size, axis=1)
-    rate_g = lam / gather(replicas)
-    it_cap = gather(iteration)
-    on_key = CycleAt(
-        iteration_s=cyc.iteration_s[key],
-        prefill_latency_s=cyc.prefill_latency_s[key],
-        flops_per_iteration=np.empty(0),
-        bytes_per_iteration=np.empty(0),
+    iter_g = pick(iteration, cyc.iteration_s)
+    times = LatencyTimes(
+        iteration_s=iter_g,
+        prefill_latency_s=np.where(at_cap, g.ttft_s - 0.5 * iter_g, cyc.prefill_latency_s[key]),
     )
-    on_cap = CycleAt(
-        iteration_s=it_cap,
-        prefill_latency_s=g.ttft_s - 0.5 * it_cap,
-        flops_per_iteration=np.empty(0),
-        bytes_per_iteration=np.empty(0),
-    )
-    cv = req.output_tokens_cv
-    wait = np.where(
-        at_cap,
-        admission_wait_s(on_cap, rate_g, slots, osl_steps, cv),
-        admission_wait_s(on_key, rate_g, slots, osl_steps, cv),
-    )
+    wait = admission_wait_s(times, lam / gather(replicas), slots, osl_steps, req.output_tokens_cv)
     ttft_g = np.where(at_cap, g.ttft_s, arrival_ttft_s(cyc)[key]) + wait
-    tpot_g = pick(iteration, cyc.iteration_s)
+    tpot_g = iter_g.copy()
     if osl > 1:
         tpot_g *= (osl_steps - 1.0) / (osl - 1.0)
     facility = pick(cap_cost[0], key_cost[0])
