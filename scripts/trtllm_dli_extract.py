@@ -144,7 +144,7 @@ def _rows(sheet: list[dict[str, str]], published: set[tuple[str, ...]]) -> list[
                 "ep": "",
                 "isl": str(isl),
                 "osl": str(osl),
-                "dataset": "synthetic fixed ISL/OSL (outputs forced to OSL)",
+                "dataset": "gptSessionBenchmark: every prompt the pad token at fixed ISL (outputs forced to OSL)",
                 "mode": "static_batch",
                 "concurrency": "",
                 "request_rate_per_s": "",

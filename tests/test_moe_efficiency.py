@@ -111,3 +111,36 @@ def test_single_sequence_decode_streams_the_chosen_experts() -> None:
         / (float(shape.memory_bandwidth_bytes_per_s) * float(shape.memory_eff))
     )
     assert stream_s <= moe < 1.25 * stream_s
+
+
+def test_identical_tokens_route_to_the_same_experts() -> None:
+    # a step whose every token is the same (routing_token_frac 0) reads top-k experts a layer
+    # however large the batch; 64 independent tokens read nearly all eight of Mixtral's
+    shape = _shape("mixtral-8x7b", 1.0)
+    varied = StepBatch.decode(64.0, 1024.0)
+    same = dataclasses.replace(varied, routing_token_frac=0.0)
+    t_varied = float(step_time(shape, varied).operators["moe_experts"])
+    t_same = float(step_time(shape, same).operators["moe_experts"])
+    t_one = float(step_time(shape, StepBatch.decode(1.0, 1024.0)).operators["moe_experts"])
+    assert t_one < t_same < 1.5 * t_one  # two experts' weights, 64 rows each instead of one
+    assert t_same < 0.4 * t_varied
+    # the work (flops) is the same either way: every token still runs two experts
+    assert step_time(shape, same).flops == pytest.approx(step_time(shape, varied).flops)
+    # a dense model has nothing to route
+    dense = _shape("llama-3.1-8b", 1.0)
+    assert step_time(dense, same).total_s == step_time(dense, varied).total_s
+
+
+def test_gpt_session_benchmark_runs_route_as_one_token() -> None:
+    from chip2grid.perf.steady import static_batching
+    from chip2grid.validation.cases import TRTLLM_DLI_MEASUREMENTS
+
+    dli = load_cases(data_path(TRTLLM_DLI_MEASUREMENTS))
+    assert dli and all(c.identical_inputs for c in dli)  # every prompt the pad token
+    assert not any(c.identical_inputs for c in load_cases(data_path(VLLM_DEV_MEASUREMENTS)))
+    moe, dense = _shape("mixtral-8x7b", 1.0, tp=2), _shape("llama-3.1-8b", 1.0)
+    for shape, faster in ((moe, True), (dense, False)):
+        varied = static_batching(shape, 128.0, 128.0, 32.0)
+        same = static_batching(shape, 128.0, 128.0, 32.0, identical_inputs=True)
+        assert (float(same.total_s) < 0.8 * float(varied.total_s)) is faster
+        assert float(same.total_s) <= float(varied.total_s)

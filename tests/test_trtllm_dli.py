@@ -24,8 +24,10 @@ COMMIT = "0e25b2e236211ad01ed2221bd2c1cfa5b3f47b55"
 # MAPE of the shipped calibration on these runs, which it was not fitted on (2026-11-24). TP 1
 # is within 9-12 %; TP 2-8 is not (throughput 35 %, TTFT 55 %, TPOT 68 %: the fitted
 # per-collective latency; README, Validation limitations), so those are held at their level.
+# 2026-11-29: Mixtral's runs route each step as one token (every prompt the pad id): TP 2-8
+# throughput 35.3 -> 32.2 %, TTFT 54.7 -> 53.0 %, TPOT 68.5 -> 53.1 %.
 TP1_MAX = {"output_tokens_per_s": 0.12, "ttft_s_mean": 0.09, "tpot_s_mean": 0.12}
-TP_GT1_MAX = {"output_tokens_per_s": 0.36, "ttft_s_mean": 0.55, "tpot_s_mean": 0.69}
+TP_GT1_MAX = {"output_tokens_per_s": 0.33, "ttft_s_mean": 0.54, "tpot_s_mean": 0.55}
 
 
 @pytest.fixture(scope="module")

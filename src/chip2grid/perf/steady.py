@@ -19,7 +19,7 @@ attention work grows with the square of its length. ``cv`` is the coefficient of
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -385,19 +385,31 @@ def static_batching(
     input_tokens: FloatOrArray,
     output_tokens: FloatOrArray,
     batch_size: FloatOrArray,
+    *,
+    identical_inputs: bool | Array = False,
 ) -> StaticRun:
-    """Time a static batch of ``batch_size`` requests of ``input_tokens`` in, ``output_tokens`` out."""
+    """Time a static batch of ``batch_size`` requests of ``input_tokens`` in, ``output_tokens`` out.
+
+    ``identical_inputs``: every prompt is the same token repeated (TensorRT-LLM's
+    ``gptSessionBenchmark``), so every token of a step routes to the same experts
+    (:attr:`chip2grid.perf.step.StepBatch.routing_token_frac` 0).
+    """
     isl = np.maximum(np.asarray(input_tokens, dtype=float), 1.0)
     osl = np.maximum(np.asarray(output_tokens, dtype=float), 1.0)
     b = np.maximum(np.asarray(batch_size, dtype=float), 1.0)
-    prefill = step_time(shape, StepBatch.prefill(b, isl))
+    routing = np.where(np.asarray(identical_inputs, dtype=bool), 0.0, 1.0)
+
+    def routed(batch: StepBatch) -> StepBatch:
+        return replace(batch, routing_token_frac=routing)
+
+    prefill = step_time(shape, routed(StepBatch.prefill(b, isl)))
     steps = osl - 1.0
     n = STATIC_QUADRATURE_POINTS
     total = np.zeros(np.broadcast(isl, osl, b, prefill.total_s).shape)
-    mid_step = step_time(shape, StepBatch.decode(b, isl + steps / 2.0))
+    mid_step = step_time(shape, routed(StepBatch.decode(b, isl + steps / 2.0)))
     for i in range(n):
         ctx = isl + (i + 0.5) / n * steps
-        total = total + step_time(shape, StepBatch.decode(b, ctx)).total_s
+        total = total + step_time(shape, routed(StepBatch.decode(b, ctx))).total_s
     decode = np.where(steps > 0, total / n * steps, 0.0)
     return StaticRun(
         prefill_s=prefill.total_s, decode_s=decode, prefill_step=prefill, decode_step=mid_step

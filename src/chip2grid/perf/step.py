@@ -215,6 +215,12 @@ class StepBatch:
 
     ``prefill_context`` is the mean context a prefill token attends to (cached tokens plus half
     its chunk); ``decode_context`` the mean context of a decoding sequence.
+
+    ``routing_token_frac`` is the share of the step's tokens that choose their experts for
+    themselves (1: real, varied inputs). Tokens with identical hidden states choose identical
+    experts: a benchmark that feeds every prompt the same token everywhere (TensorRT-LLM's
+    ``gptSessionBenchmark`` fills its inputs with the pad id) routes the whole step as one
+    token, ``0``, so only ``top-k`` experts a layer are read however large the batch.
     """
 
     prefill_tokens: FloatOrArray = 0.0
@@ -223,6 +229,7 @@ class StepBatch:
     decode_seqs: FloatOrArray = 0.0
     decode_context: FloatOrArray = 0.0
     decode_query_tokens: FloatOrArray = 1.0
+    routing_token_frac: FloatOrArray = 1.0
 
     @classmethod
     def prefill(
@@ -268,6 +275,7 @@ class StepBatch:
             decode_seqs=other.decode_seqs,
             decode_context=other.decode_context,
             decode_query_tokens=other.decode_query_tokens,
+            routing_token_frac=self.routing_token_frac,
         )
 
 
@@ -515,7 +523,9 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     # --- MoE: routed experts (grouped GEMM) + shared experts
     moe_frac, n_exp, k = f(s.moe_frac), f(s.num_experts), f(s.topk)
     is_moe = moe_frac > 0
-    touched = f(s.experts_local) * (1.0 - xp.power(xp.clip(1.0 - k / n_exp, 0.0, 1.0), x))
+    # tokens routed independently (uniform routing); at least one where the step has any
+    routed = xp.maximum(x * f(batch.routing_token_frac, float), xp.minimum(x, 1.0))
+    touched = f(s.experts_local) * (1.0 - xp.power(xp.clip(1.0 - k / n_exp, 0.0, 1.0), routed))
     assignments = x * k / xp.maximum(f(s.ep), 1.0)
     exp_w = f(s.expert_params)
     # rows of each expert that runs (the GEMM's M): a small batch spreads its k choices per

@@ -26,6 +26,14 @@ from chip2grid.llm.architecture import Architecture
 TRTLLM_BENCH = "trtllm-bench"
 """``Case.sized_by`` of a run whose engine ``trtllm-bench build --dataset`` sized."""
 
+GPT_SESSION_BENCHMARK = "gptsessionbenchmark"
+"""Named (any case) in the data set of a run measured with TensorRT-LLM's
+``gptSessionBenchmark``, whose every prompt is the pad id repeated (``benchmarks/cpp/
+gptSessionBenchmark.cpp``: ``inputsHost(batchSize * maxInputLength, padId)``). Identical tokens
+keep identical hidden states through every layer (attention averages identical values), so a
+mixture-of-experts layer routes the whole batch to the same ``top-k`` experts
+(``Case.identical_inputs``)."""
+
 _KV_MEMORY_FRACTION = 0.95
 """Share of the memory left after the weights that the tool counts as KV cache."""
 _MAX_BATCH = 4096

@@ -16,7 +16,7 @@ from chip2grid.catalog import load_table
 from chip2grid.data import data_path
 from chip2grid.errors import InvalidParameterError
 from chip2grid.perf.estimate import Workload
-from chip2grid.validation.bench_settings import TRTLLM_BENCH
+from chip2grid.validation.bench_settings import GPT_SESSION_BENCHMARK, TRTLLM_BENCH
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -57,6 +57,9 @@ class Case:
     """The benchmark tool that sized the engine's batch limits for this data set
     (:data:`chip2grid.validation.bench_settings.TRTLLM_BENCH`); empty: the engine's defaults."""
     dataset: str
+    identical_inputs: bool = False
+    """Every prompt is the same token repeated (:data:`~chip2grid.validation.bench_settings.
+    GPT_SESSION_BENCHMARK`): each step routes as one token."""
     mode: str
     request_rate_per_s: float
     batch_size: int
@@ -403,6 +406,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 power_limit_w=_stated_power_limit(first, power_limit),
                 sized_by=_sized_by(first),
                 dataset=first.get("dataset", ""),
+                identical_inputs=GPT_SESSION_BENCHMARK in first.get("dataset", "").lower(),
                 mode=first["mode"],
                 request_rate_per_s=_float(first.get("request_rate_per_s", "")),
                 batch_size=_int(first.get("batch_size", ""), 0),

@@ -93,6 +93,8 @@ class Prepared:
     users_per_instance: Array
     """The closed loop's requests in flight per instance (mode ``concurrency``; 0 otherwise)."""
     mode: Array
+    identical_inputs: Array
+    """Cases whose prompts are one token repeated (``Case.identical_inputs``; static batches)."""
     idle_w: Array
     tdp_w: Array
     """The power each accelerator may draw: the run's cap, else the TDP."""
@@ -239,6 +241,7 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
                 "replicas": dep.num_replicas,
                 "n": dep.num_accelerators,
                 "mixed": float(engine.mixed_batching),
+                "identical": float(case.identical_inputs),
                 "budget": float(budget),
                 "rate": case.request_rate_per_s / dep.num_replicas,
                 "users": case.concurrency / dep.num_replicas if case.mode == "concurrency" else 0.0,
@@ -277,6 +280,7 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
         rate_per_instance=col("rate"),
         users_per_instance=col("users"),
         mode=np.array(modes),
+        identical_inputs=col("identical") > 0,
         idle_w=col("idle"),
         tdp_w=col("tdp"),
         peak=col("peak"),
@@ -399,7 +403,9 @@ def predict(
     if static.any():
         idx = np.flatnonzero(static)
         sub = _subset(shape, idx)
-        run = static_batching(sub, isl[idx], osl[idx], prep.batch[idx])
+        run = static_batching(
+            sub, isl[idx], osl[idx], prep.batch[idx], identical_inputs=prep.identical_inputs[idx]
+        )
         out_tps[idx] = prep.batch[idx] * osl[idx] / run.total_s * prep.replicas[idx]
         ttft[idx] = run.prefill_s
         prefill_s[idx] = run.prefill_s
