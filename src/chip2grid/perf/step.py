@@ -220,7 +220,9 @@ class StepBatch:
     themselves (1: real, varied inputs). Tokens with identical hidden states choose identical
     experts: a benchmark that feeds every prompt the same token everywhere (TensorRT-LLM's
     ``gptSessionBenchmark`` fills its inputs with the pad id) routes the whole step as one
-    token, ``0``, so only ``top-k`` experts a layer are read however large the batch.
+    token, ``0``, so only ``top-k`` experts a layer are read however large the batch. Under
+    expert parallelism the step is still timed on the average rank, so below 1 it suits tensor
+    parallelism only (the rank holding the chosen experts would do all their work).
     """
 
     prefill_tokens: FloatOrArray = 0.0
