@@ -298,6 +298,14 @@ class StepTimer:
         self._floor[b] = self._launch - device
         return coeff
 
+    def _decode_fixed(self, b: int) -> tuple[float, float]:
+        """``fixed(b)`` of a decode step of ``b`` sequences and the floor its kernel launches
+        put under the attention time (tabulated with the coefficients, once per ``b``)."""
+        coeff = self._decode_coeff.get(b)
+        if coeff is None:
+            coeff = self._decode_coefficients(b)
+        return coeff[0], self._floor[b]
+
     def decode_run_s(
         self, decode_seqs: int, context_start: float, num_steps: int
     ) -> NDArray[np.float64]:
@@ -311,14 +319,11 @@ class StepTimer:
                 ).total_s,
                 dtype=float,
             )
-        device = self._x[decode_seqs] + self._h[decode_seqs]
-        fixed = device + self._overhead0 + self._overhead_seq * decode_seqs
+        fixed, floor = self._decode_fixed(decode_seqs)
         b = float(decode_seqs)
         ctx = context_start + np.arange(num_steps, dtype=float)
         attn = attention_decode_layer(self.shape, b, 1.0, ctx, self._adp, _ArrayMath)[0]
-        return fixed + np.maximum(
-            self._layers * np.asarray(attn, dtype=float), self._launch - device
-        )
+        return fixed + np.maximum(self._layers * np.asarray(attn, dtype=float), floor)
 
     def decode_run_until(
         self, decode_seqs: int, context_start: float, num_steps: int, limit_s: float
@@ -342,9 +347,7 @@ class StepTimer:
             act = 2.0 * b * 1.0 * float(s.attn_params) / float(s.hidden) * ACTIVATION_BYTES
             compute = float(s.peak_attn_flops_per_s) * float(s.attention_compute_eff)
             memory = float(s.memory_bandwidth_bytes_per_s) * float(s.memory_eff)
-            device = self._x[decode_seqs] + self._h[decode_seqs]
-            fixed = device + self._overhead0 + self._overhead_seq * decode_seqs
-            floor = self._launch - device
+            fixed, floor = self._decode_fixed(decode_seqs)
             layers = self._layers
             elapsed = 0.0
             for i in range(min(num_steps, SCALAR_RUN_STEPS)):
