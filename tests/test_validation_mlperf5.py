@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from chip2grid import InvalidParameterError
+from chip2grid import Chip2GridError, InvalidParameterError
 from chip2grid.validation import (
     load_cases,
     load_measurement_files,
@@ -73,6 +73,20 @@ def test_unstated_layout_or_mlperf_precision_is_skipped_not_assumed(tmp_path: Pa
     assert [c.case_id for c in prep.cases] == [row["case_id"]]
     reasons = {c.case_id: why for c, why in prep.skipped}
     assert "tp" in reasons[no_tp["case_id"]] and "precision" in reasons[no_precision["case_id"]]
+
+
+def test_measurements_with_no_expressible_case_are_a_clear_error(tmp_path: Path) -> None:
+    with shipped_measurements().open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header = reader.fieldnames or []
+        row = next(r for r in reader if r["metric"] == "output_tokens_per_s" and r["tp"])
+    path = tmp_path / "m.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerow({**row, "weight_precision": ""})
+    with pytest.raises(Chip2GridError, match=r"none of the 1 measured cases.*precision"):
+        run_validation([path])
 
 
 def test_mlperf5_holdout_error_stays_under_its_thresholds() -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from chip2grid.atomic import atomic_open
-from chip2grid.errors import InvalidParameterError
+from chip2grid.errors import Chip2GridError, InvalidParameterError
 from chip2grid.validation.bursts import replay_all, with_burst_metrics
 from chip2grid.validation.cases import Case, load_measurement_files
 from chip2grid.validation.fit import FitResult, fit, scored_metric
@@ -273,6 +273,15 @@ def run_validation(
     prep = prepare_measurements(
         measurements, families=families, length_spread=length_spread, admission=admission
     )
+    if not prep.cases:
+        counts: dict[str, int] = defaultdict(int)
+        for _, reason in prep.skipped:
+            counts[reason] += 1
+        reasons = sorted(counts, key=lambda r: -counts[r])  # the commonest first
+        raise Chip2GridError(
+            f"none of the {len(prep.skipped)} measured cases can be predicted"
+            + (f"; why: {'; '.join(reasons[:3])}" if reasons else "")
+        )
     fit_mask = ~holdout_mask(prep, holdout)
     result = None
     if fitted is not None:
