@@ -158,6 +158,10 @@ def test_estimate_table_and_auto() -> None:
         (["--concurrency", "4", "--request-rate", "2"], "load"),
         (["--request-rate", "-1"], "request-rate"),
         (["--input-tokens", "abc"], "--input-tokens"),
+        (["--input-tokens", "inf"], "a finite number of tokens"),
+        (["--request-rate", "nan"], "request-rate"),
+        (["--static-batching"], "required with --static-batching"),
+        (["--max-num-seqs", "0"], "--max-num-seqs"),
         (["--no-such-option", "1"], "no-such-option"),
     ],
 )

@@ -416,3 +416,23 @@ def test_batch_at_rate_is_littles_law_solved_to_convergence() -> None:
     assert float(batch_at_rate(cycles, rates[3], osl, full_b, low=b[2])) == pytest.approx(
         b[3], rel=1e-5
     )
+
+
+def test_a_request_longer_than_the_context_window_is_noted_not_refused() -> None:
+    llama2 = dep(model=get_model("llama-2-70b"))
+    assert llama2.model.max_context_tokens == 4096
+    inside = estimate(llama2, Workload(input_tokens=3000, output_tokens=1000))
+    beyond = estimate(llama2, Workload(input_tokens=8000, output_tokens=128))
+    assert not any("context window" in n for n in inside.notes)
+    assert any("context window of 4,096" in n for n in beyond.notes)
+    assert beyond.output_tokens_per_s > 0
+
+
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_non_finite_lengths_and_loads_are_refused(value: float) -> None:
+    with pytest.raises(InvalidParameterError, match="finite"):
+        Workload(input_tokens=value, output_tokens=128)
+    with pytest.raises(InvalidParameterError, match="finite"):
+        Load(mode="request_rate", request_rate_per_s=value)
+    with pytest.raises(InvalidParameterError, match="finite"):
+        Load(mode="concurrency", concurrency=value)

@@ -326,6 +326,16 @@ def estimate_command(
             batch_size,
             "only with --static-batching (use --max-num-seqs to cap a continuous batch)",
         )
+    if mode == "static" and batch_size is None:
+        raise InvalidParameterError(
+            "--batch-size", "missing", "an integer >= 1 (required with --static-batching)"
+        )
+    if max_num_seqs is not None and max_num_seqs < 1:
+        raise InvalidParameterError(
+            "--max-num-seqs",
+            max_num_seqs,
+            "an integer >= 1 (leave it out for the engine's default)",
+        )
     load = c2g.Load(
         mode=mode,  # type: ignore[arg-type]
         concurrency=concurrency or 0.0,

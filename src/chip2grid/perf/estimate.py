@@ -98,9 +98,9 @@ class Workload:
     def __post_init__(self) -> None:
         for name in ("input_tokens", "output_tokens"):
             value = getattr(self, name)
-            if not value >= 1:
+            if not (value >= 1 and math.isfinite(value)):
                 raise InvalidParameterError(
-                    name.replace("_", "-"), value, "a number of tokens >= 1"
+                    name.replace("_", "-"), value, "a finite number of tokens >= 1"
                 )
         for name in ("input_tokens_cv", "output_tokens_cv"):
             check_length_cv(name.replace("_", "-"), getattr(self, name))
@@ -146,11 +146,19 @@ class Load:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InvalidParameterError("mode", self.mode, ", ".join(MODES))
-        if self.mode == "concurrency" and not self.concurrency >= 1:
-            raise InvalidParameterError("concurrency", self.concurrency, "a number of users >= 1")
-        if self.mode == "request_rate" and not self.request_rate_per_s > 0:
+        if self.mode == "concurrency" and not (
+            self.concurrency >= 1 and math.isfinite(self.concurrency)
+        ):
             raise InvalidParameterError(
-                "request-rate", self.request_rate_per_s, "requests per second > 0"
+                "concurrency", self.concurrency, "a finite number of users >= 1"
+            )
+        if self.mode == "request_rate" and not (
+            self.request_rate_per_s > 0 and math.isfinite(self.request_rate_per_s)
+        ):
+            raise InvalidParameterError(
+                "request-rate",
+                self.request_rate_per_s,
+                "a finite number of requests per second > 0",
             )
         if self.mode == "static" and self.batch_size < 1:
             raise InvalidParameterError("batch-size", self.batch_size, "an integer >= 1")
@@ -324,6 +332,13 @@ def estimate(
     per_rank_seqs = load.max_num_seqs or engine.max_num_seqs
     max_seqs, budget = deployment.instance_caps(per_rank_seqs, engine.max_num_batched_tokens)
     notes: list[str] = []
+    context_window = deployment.model.max_context_tokens
+    if context_window and seq_tokens > context_window:
+        notes.append(
+            f"{seq_tokens:,.0f} tokens a request ({isl:,.0f} in, {osl:,.0f} out) exceed "
+            f"{deployment.model.id}'s context window of {context_window:,d} tokens: the model "
+            "was not trained for such sequences; the estimate is of the work alone"
+        )
     wait = 0.0
     saturated = False
     slower: tuple[float, float] | None = None
