@@ -179,3 +179,29 @@ def test_bad_hf_config(tmp_path) -> None:
     path.write_text("{not json")
     with pytest.raises(InvalidParameterError, match=r"config\.json"):
         load_hf_config(path)
+
+
+@pytest.mark.parametrize(
+    "change,needle",
+    [
+        ({"num_attention_heads": 0}, "num_attention_heads"),
+        ({"hidden_size": "4096"}, "hidden_size"),
+        ({"intermediate_size": "big"}, "numbers where config.json states sizes"),
+        ({"vocab_size": None}, "vocab_size"),
+        ({"num_key_value_heads": 5}, "num_kv_heads"),
+    ],
+)
+def test_hf_config_with_bad_sizes_is_a_named_error(tmp_path, change, needle) -> None:
+    config = {
+        "model_type": "llama",
+        "hidden_size": 4096,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "intermediate_size": 11008,
+        "vocab_size": 32000,
+    }
+    config.update(change)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    with pytest.raises(InvalidParameterError, match=needle):
+        load_hf_config(path)

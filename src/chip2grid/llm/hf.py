@@ -36,6 +36,30 @@ def architecture_from_hf_config(config: dict[str, Any], model_id: str, source: s
             {"hidden_size": hidden, "num_hidden_layers": layers, "num_attention_heads": heads},
             "a decoder config.json that states all three",
         )
+    for name, value in (
+        ("hidden_size", hidden),
+        ("num_hidden_layers", layers),
+        ("num_attention_heads", heads),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise InvalidParameterError(f"{source}: {name}", value, "an integer > 0")
+    try:
+        return _architecture(config, model_id, source, hidden, layers, heads)
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidParameterError):
+            raise
+        raise InvalidParameterError(
+            source, "a field of the wrong type", f"numbers where config.json states sizes ({exc})"
+        ) from None
+
+
+def _architecture(
+    config: dict[str, Any], model_id: str, source: str, hidden: int, layers: int, heads: int
+) -> Architecture:
+    """The :class:`Architecture` of a config whose three required sizes are checked."""
+    vocab = _first(config, "vocab_size", "padded_vocab_size")
+    if vocab is None:
+        raise InvalidParameterError(f"{source}: vocab_size", None, "the vocabulary size")
     kv_heads = _first(config, "num_key_value_heads", "num_kv_heads", "n_head_kv")
     if kv_heads is None:
         kv_heads = 1 if config.get("multi_query") else heads
@@ -82,7 +106,7 @@ def architecture_from_hf_config(config: dict[str, Any], model_id: str, source: s
         head_dim=int(head_dim),
         intermediate_size=int(intermediate),
         mlp_gated=bool(gated),
-        vocab_size=int(_first(config, "vocab_size", "padded_vocab_size")),
+        vocab_size=int(vocab),
         tie_word_embeddings=bool(config.get("tie_word_embeddings", False)),
         max_context_tokens=int(
             _first(config, "max_position_embeddings", "n_positions", "seq_length", default=0)
