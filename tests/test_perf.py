@@ -436,3 +436,13 @@ def test_non_finite_lengths_and_loads_are_refused(value: float) -> None:
         Load(mode="request_rate", request_rate_per_s=value)
     with pytest.raises(InvalidParameterError, match="finite"):
         Load(mode="concurrency", concurrency=value)
+
+
+def test_a_fixed_split_that_cannot_exist_names_the_wrong_value() -> None:
+    mixtral = dep(model=get_model("mixtral-8x7b"), tp=1)
+    wl = Workload(input_tokens=512, output_tokens=128)
+    with pytest.raises(InvalidParameterError, match="8 experts"):
+        best_layout(mixtral, wl, fix_ep=3)
+    with pytest.raises(InvalidParameterError, match="multiple of pp"):
+        best_layout(mixtral, wl, fix_tp=8, fix_pp=2)
+    assert best_layout(mixtral, wl, fix_tp=2, fix_ep=4).ep == 4

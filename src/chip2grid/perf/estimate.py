@@ -642,9 +642,29 @@ def best_layout(
     load = load or Load()
     candidates: list[Estimate] = []
     errors: list[str] = []
-    for tp, pp, ep in parallel_layouts(deployment.model, deployment.num_accelerators):
-        if (fix_tp and tp != fix_tp) or (fix_pp and pp != fix_pp) or (fix_ep and ep != fix_ep):
-            continue
+    layouts = parallel_layouts(deployment.model, deployment.num_accelerators)
+    matching = [
+        (tp, pp, ep)
+        for tp, pp, ep in layouts
+        if not ((fix_tp and tp != fix_tp) or (fix_pp and pp != fix_pp) or (fix_ep and ep != fix_ep))
+    ]
+    if not matching and (fix_tp or fix_pp or fix_ep):
+        # the fixed values themselves are wrong: name the one that is (ep not dividing the
+        # experts, tp not dividing the heads), else list the splits there are
+        deployment.replace(tp=fix_tp or 1, pp=fix_pp or 1, ep=fix_ep or 1)
+        fixed = ", ".join(
+            f"{name} {value}"
+            for name, value in (("tp", fix_tp), ("pp", fix_pp), ("ep", fix_ep))
+            if value
+        )
+        valid = "; ".join(f"tp {tp} pp {pp} ep {ep}" for tp, pp, ep in layouts[:12])
+        raise InvalidParameterError(
+            "layout",
+            fixed,
+            f"a split of {deployment.num_accelerators} accelerators for {deployment.model.id}: "
+            f"{valid}" + (" ..." if len(layouts) > 12 else ""),
+        )
+    for tp, pp, ep in matching:
         try:
             trial = deployment.replace(tp=tp, pp=pp, ep=ep)
             candidates.append(
