@@ -446,3 +446,14 @@ def test_a_fixed_split_that_cannot_exist_names_the_wrong_value() -> None:
     with pytest.raises(InvalidParameterError, match="multiple of pp"):
         best_layout(mixtral, wl, fix_tp=8, fix_pp=2)
     assert best_layout(mixtral, wl, fix_tp=2, fix_ep=4).ep == 4
+
+
+def test_mtp_on_a_model_without_mtp_layers_is_noted() -> None:
+    wl = Workload(input_tokens=1024, output_tokens=256)
+    spec = SpeculativeDecoding(method="mtp", num_speculative_tokens=2, acceptance_rate=0.7)
+    dense = estimate(dep(model=get_model("llama-3.1-8b"), tp=1), wl, speculative=spec)
+    assert any("no multi-token-prediction layers" in n for n in dense.notes)
+    assert get_model("deepseek-r1").num_mtp_layers > 0
+    r1 = dep(model=get_model("deepseek-r1"), accelerator=get_accelerator("b200"), tp=8)
+    own = estimate(r1, wl, speculative=spec)
+    assert not any("multi-token-prediction" in n for n in own.notes)

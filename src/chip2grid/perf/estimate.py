@@ -332,6 +332,17 @@ def estimate(
     per_rank_seqs = load.max_num_seqs or engine.max_num_seqs
     max_seqs, budget = deployment.instance_caps(per_rank_seqs, engine.max_num_batched_tokens)
     notes: list[str] = []
+    if (
+        speculative is not None
+        and speculative.method == "mtp"
+        and deployment.model.num_mtp_layers == 0
+    ):
+        notes.append(
+            f"{deployment.model.id} ships no multi-token-prediction layers "
+            "(num_nextn_predict_layers 0): the drafter is costed as one of its decoder layers, "
+            "as a draft head trained for it (EAGLE-style) would be; the acceptance rate is the "
+            "one given"
+        )
     context_window = deployment.model.max_context_tokens
     if context_window and seq_tokens > context_window:
         notes.append(
