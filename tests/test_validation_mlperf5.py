@@ -87,6 +87,10 @@ def test_measurements_with_no_expressible_case_are_a_clear_error(tmp_path: Path)
         writer.writerow({**row, "weight_precision": ""})
     with pytest.raises(Chip2GridError, match=r"none of the 1 measured cases.*precision"):
         run_validation([path])
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.DictWriter(handle, fieldnames=header).writeheader()
+    with pytest.raises(InvalidParameterError, match="at least one measured row"):
+        run_validation([path])
 
 
 def test_mlperf5_holdout_error_stays_under_its_thresholds() -> None:

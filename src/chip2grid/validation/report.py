@@ -273,6 +273,11 @@ def run_validation(
     prep = prepare_measurements(
         measurements, families=families, length_spread=length_spread, admission=admission
     )
+    if not prep.cases and not prep.skipped:
+        files = [measurements] if isinstance(measurements, str | Path) else list(measurements)
+        raise InvalidParameterError(
+            "measurements", ", ".join(str(f) for f in files), "at least one measured row"
+        )
     if not prep.cases:
         counts: dict[str, int] = defaultdict(int)
         for _, reason in prep.skipped:
