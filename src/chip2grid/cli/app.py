@@ -340,7 +340,7 @@ def estimate_command(
         mode=mode,  # type: ignore[arg-type]
         concurrency=concurrency or 0.0,
         request_rate_per_s=request_rate or 0.0,
-        batch_size=batch_size or (0 if mode != "static" else -1),
+        batch_size=batch_size or 0,
         max_num_seqs=max_num_seqs or 0,
     )
     if num_accelerators < 1:

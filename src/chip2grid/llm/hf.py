@@ -45,9 +45,9 @@ def architecture_from_hf_config(config: dict[str, Any], model_id: str, source: s
             raise InvalidParameterError(f"{source}: {name}", value, "an integer > 0")
     try:
         return _architecture(config, model_id, source, hidden, layers, heads)
+    except InvalidParameterError:
+        raise
     except (TypeError, ValueError) as exc:
-        if isinstance(exc, InvalidParameterError):
-            raise
         raise InvalidParameterError(
             source, "a field of the wrong type", f"numbers where config.json states sizes ({exc})"
         ) from None

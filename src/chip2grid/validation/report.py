@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -279,13 +279,10 @@ def run_validation(
             "measurements", ", ".join(str(f) for f in files), "at least one measured row"
         )
     if not prep.cases:
-        counts: dict[str, int] = defaultdict(int)
-        for _, reason in prep.skipped:
-            counts[reason] += 1
-        reasons = sorted(counts, key=lambda r: -counts[r])  # the commonest first
+        commonest = Counter(reason for _, reason in prep.skipped).most_common(3)
         raise Chip2GridError(
-            f"none of the {len(prep.skipped)} measured cases can be predicted"
-            + (f"; why: {'; '.join(reasons[:3])}" if reasons else "")
+            f"none of the {len(prep.skipped)} measured cases can be predicted; why: "
+            + "; ".join(reason for reason, _ in commonest)
         )
     fit_mask = ~holdout_mask(prep, holdout)
     result = None
