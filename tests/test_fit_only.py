@@ -13,6 +13,7 @@ import pytest
 from chip2grid.data import data_path
 from chip2grid.errors import InvalidParameterError
 from chip2grid.perf.calibration import EngineCalibration, HardwareCalibration, calibration_for
+from chip2grid.validation import shipped_measurement_files
 from chip2grid.validation.cases import VLLM_DEV_MEASUREMENTS, load_cases
 from chip2grid.validation.fit import fit, write_calibration
 from chip2grid.validation.predict import (
@@ -135,3 +136,23 @@ def test_fit_only_one_parameter_of_a_group(vllm_dev) -> None:
     assert result.engine_counts == {"vllm-sync": 23}
     with pytest.raises(InvalidParameterError, match=r"GROUP\.PARAMETER"):
         fit(vllm_dev, mask, start=(hw0, eng_start, power0), only=("vllm-sync.no_such_param",))
+
+
+def test_a_full_fit_gives_an_unfitted_family_its_fallback_familys_fit(measurements_path) -> None:
+    """B300 runs held out of a fit take the fitted Blackwell values (the fallback family whose
+    kernels they run), as they will from the written file, not the cross-family default."""
+    cases = [c for f in (measurements_path, *shipped_measurement_files()) for c in load_cases(f)]
+    b200 = [c for c in cases if c.accelerator == "b200" and c.source_family == "trtllm"][:12]
+    b300 = [c for c in cases if c.accelerator == "b300" and c.mode == "offline"][:2]
+    hopper = [c for c in cases if c.accelerator == "h100-sxm" and c.source_family == "trtllm"][:12]
+    assert len(b200) == 12 and len(b300) == 2 and len(hopper) == 12
+    prep = prepare(b200 + b300 + hopper)
+    assert not prep.skipped
+    mask = np.array([c.accelerator != "b300" for c in prep.cases])
+    result = fit(prep, mask, start=catalog_parameters(prep), max_nfev=3)
+    keys = prep.hw_keys
+    assert "blackwell-ultra" not in result.hw_counts
+    np.testing.assert_array_equal(
+        result.hw[keys.index("blackwell-ultra")], result.hw[keys.index("blackwell")]
+    )
+    assert not np.allclose(result.hw[keys.index("blackwell")], result.hw[keys.index("hopper")])

@@ -457,3 +457,29 @@ def test_mtp_on_a_model_without_mtp_layers_is_noted() -> None:
     r1 = dep(model=get_model("deepseek-r1"), accelerator=get_accelerator("b200"), tp=8)
     own = estimate(r1, wl, speculative=spec)
     assert not any("multi-token-prediction" in n for n in own.notes)
+
+
+def test_a_family_without_a_fit_uses_the_family_whose_kernels_it_runs() -> None:
+    """B300 (Blackwell Ultra, no measurements in the fit set) takes the B200's Blackwell fit,
+    not the cross-family default; a family with no related fit still takes the default."""
+    from chip2grid.perf.calibration import (
+        FAMILY_FALLBACK,
+        catalog_calibration_for,
+        hardware_calibration_key,
+    )
+
+    assert FAMILY_FALLBACK["blackwell-ultra"] == "blackwell"
+    ultra = catalog_calibration_for("blackwell-ultra", "tensorrt-llm")
+    assert ultra.hardware_key == "blackwell"
+    assert ultra.hardware == catalog_calibration_for("blackwell", "tensorrt-llm").hardware
+    assert catalog_calibration_for("cdna3", "vllm").hardware_key == "default"
+    # its own fit, once it has one, wins over the fallback
+    assert hardware_calibration_key("blackwell-ultra", {"blackwell-ultra", "blackwell"}) == (
+        "blackwell-ultra"
+    )
+    assert hardware_calibration_key("blackwell-ultra", {"hopper"}) == "default"
+    wl = Workload(input_tokens=1024, output_tokens=256)
+    b300 = estimate(dep(model=get_model("llama-3.1-8b"), accelerator=get_accelerator("b300")), wl)
+    assert b300.calibration.startswith("blackwell/")
+    assert any("using the blackwell family's fit" in n for n in b300.notes)
+    assert not any("default fit" in n for n in b300.notes)

@@ -1,8 +1,10 @@
 """Fitted efficiencies and overheads, stored with their provenance in ``catalog/calibration.toml``.
 
 Hardware efficiencies are fitted per accelerator family (``hopper``, ``ampere``, ...), software
-overheads per engine, power coefficients once. A family or engine without a fit of its own
-uses the ``default`` entry, fitted on all data, and predictions say so (``calibration`` field).
+overheads per engine, power coefficients once. A family without a fit of its own uses the fit
+of the family whose kernels it runs (:data:`FAMILY_FALLBACK`) where that one is fitted, else the
+``default`` entry, fitted on all data; an engine without one uses ``default``. Predictions say
+which entries they used (``calibration`` field).
 
 A user calibration file (written by ``chip2grid profile`` or ``chip2grid calibrate``, format in
 ``docs/calibration.md``) overrides the catalog for the accelerator family it names: pass it as
@@ -31,6 +33,25 @@ from chip2grid.errors import CatalogError, ExtrapolationWarning
 
 CALIBRATION_ENV_VAR = "CHIP2GRID_CALIBRATION"
 """Environment variable naming a user calibration file that :func:`calibration_for` applies."""
+
+FAMILY_FALLBACK: Mapping[str, str] = {
+    # Blackwell Ultra (B300, GB300: compute capability 10.3) is the Blackwell SM of the B200
+    # (10.0) with more FP4 throughput, memory and power: the engines run the same kernels on it,
+    # so its efficiencies are Blackwell's until it has measurements of its own; the cross-family
+    # default (a geometric mean over Ampere, Ada, Hopper and Blackwell) is further from it
+    "blackwell-ultra": "blackwell",
+}
+"""Accelerator family -> the family whose fitted efficiencies it uses while it has none."""
+
+
+def hardware_calibration_key(family: str, fitted: Mapping[str, object] | set[str]) -> str:
+    """The hardware entry a family uses given the fitted ones: its own, its
+    :data:`FAMILY_FALLBACK` family's, or ``default``."""
+    fallback = FAMILY_FALLBACK.get(family)
+    for key in (family, fallback):
+        if key is not None and key in fitted:
+            return key
+    return "default"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,9 +240,11 @@ def _tables() -> dict[str, dict[str, Any]]:
 
 
 def catalog_calibration_for(family: str, engine: str) -> Calibration:
-    """The shipped calibration of an accelerator family and engine, falling back to ``default``."""
+    """The shipped calibration of an accelerator family and engine: the family's own entry, its
+    :data:`FAMILY_FALLBACK` family's, or ``default``."""
     tables = _tables()
-    hw_key = f"hardware.{family}" if f"hardware.{family}" in tables else "hardware.default"
+    fitted = {k.split(".", 1)[1] for k in tables if k.startswith("hardware.")}
+    hw_key = f"hardware.{hardware_calibration_key(family, fitted)}"
     engine_key = f"engine.{engine}" if f"engine.{engine}" in tables else "engine.default"
     hw_section = tables.get(hw_key, {})
     engine_section = tables.get(engine_key, {})

@@ -539,6 +539,11 @@ def estimate(
         notes.append(
             f"no fitted efficiencies for the {acc.family} family: using the default fit (uncertain)"
         )
+    elif calibration.hardware_key != acc.family:
+        notes.append(
+            f"no fitted efficiencies for the {acc.family} family: using the"
+            f" {calibration.hardware_key} family's fit, whose kernels it runs (uncertain)"
+        )
     return Estimate(
         model=deployment.model.id,
         accelerator=acc.id,

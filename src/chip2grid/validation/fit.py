@@ -22,7 +22,7 @@ from scipy.optimize import least_squares
 
 from chip2grid.atomic import write_text_atomic
 from chip2grid.errors import InvalidParameterError
-from chip2grid.perf.calibration import CLOCK_POWER_EXPONENT_RANGE
+from chip2grid.perf.calibration import CLOCK_POWER_EXPONENT_RANGE, hardware_calibration_key
 from chip2grid.perf.engine import host_bound_calibrations
 from chip2grid.validation.bursts import BURST_METRICS, load_bursts
 from chip2grid.validation.cases import Case
@@ -290,10 +290,12 @@ def fit(
     hw_default, eng_default = default_parameters(
         hw, eng, prep.hw_keys, prep.engine_keys, hw_counts, engine_counts
     )
-    # groups without data of their own take the defaults, as they will from the written file
+    # groups without data of their own take their fallback family's fit or the defaults, as they
+    # will from the written file
     for i, key in enumerate(prep.hw_keys):
         if key not in hw_counts:
-            hw[i] = hw_default
+            use = hardware_calibration_key(key, hw_counts)
+            hw[i] = hw_default if use == "default" else hw[prep.hw_keys.index(use)]
     for i, key in enumerate(prep.engine_keys):
         if key not in engine_counts:
             eng[i] = eng_default
