@@ -135,6 +135,9 @@ def test_bad_inputs() -> None:
     offers = [offer("a", "s", tps=100, power_w=1, usd=10)]
     with pytest.raises(InvalidParameterError, match="lifetime_years"):
         solve(offers, [site("s", 1e6, 2026)], [1], life=0)
+    # a zero time limit stopped the solver before any solution and blamed the budget or power
+    with pytest.raises(InvalidParameterError, match="time_limit_s"):
+        solve(offers, [site("s", 1e6, 2026)], [1], time_limit_s=0.0)
     with pytest.raises(InvalidParameterError, match="power_cap_w"):
         site("s", -1.0, 2026)
     with pytest.raises(InvalidParameterError, match="demand"):

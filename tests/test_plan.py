@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -88,6 +89,15 @@ def test_bad_requests_name_the_field() -> None:
         request(ttft_slo_s=0)
     with pytest.raises(InvalidParameterError, match="accelerators"):
         request(accelerators=())
+    # an infinite demand has no plan (it failed deep in the screen with "busy_frac: got nan")
+    with pytest.raises(InvalidParameterError, match=r"demand_requests_per_s.*finite"):
+        request(demand_requests_per_s=math.inf)
+    # a budget that is not a number was ignored, and so was a zero one
+    for budget in (math.nan, 0.0, -1.0):
+        with pytest.raises(InvalidParameterError, match="budget_usd"):
+            request(budget_usd=budget)
+    # an infinite latency target is no target
+    assert request(ttft_slo_s=math.inf).ttft_slo_s == math.inf
 
 
 def test_pareto_mask() -> None:
@@ -120,6 +130,8 @@ def test_cli_plan_json_and_errors() -> None:
     assert {o["disaggregated"] for o in data["pareto"]} == {False, True}
     bad = run("plan", "--demand", "1", "--tokens-per-day", "1e9")
     assert bad.returncode == 2 and "--demand" in bad.stderr
+    negative = run("plan", "--tokens-per-day", "-1")
+    assert negative.returncode == 2 and "--tokens-per-day: got -1.0" in negative.stderr
     unknown = run("plan", "--demand", "1", "--accelerators", "h1000")
     assert unknown.returncode == 2 and "h1000" in unknown.stderr
 

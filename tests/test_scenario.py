@@ -64,6 +64,13 @@ def test_extends_cycle_is_an_error(tmp_path: Path) -> None:
         ({"energy": {"supply": {"grid": -0.5}}}, "energy.supply", ">= 0"),
         ({"energy": {"supply": "coal-magic"}}, "energy.supply", "coal-magic"),
         ({"model": "llama-9"}, "model", "llama-9"),
+        # YAML's .inf and .nan passed every `> 0` bound (an infinite request rate ran)
+        (
+            {"workload": {"synthetic": {"request_rate_per_s": float("inf")}}},
+            "workload.synthetic.request_rate_per_s",
+            "finite",
+        ),
+        ({"budget": {"capex_usd": float("nan")}}, "budget.capex_usd", "finite"),
     ],
 )
 def test_errors_name_the_field_and_value(data: dict[str, object], field: str, needle: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Annotated, Any
 
 import typer
@@ -130,6 +131,9 @@ def plan_command(
         raise InvalidParameterError(
             "--demand", demand, "exactly one of --demand (requests/s) or --tokens-per-day"
         )
+    for option, value in (("--demand", demand), ("--tokens-per-day", tokens_per_day)):
+        if value is not None and not (value > 0 and math.isfinite(value)):
+            raise InvalidParameterError(option, value, "a finite number > 0")
     rate = (
         demand
         if demand is not None

@@ -289,6 +289,8 @@ def plan_fleet_offers(
         )
     if budget_usd_per_year is not None and not budget_usd_per_year >= 0:
         raise InvalidParameterError("budget_usd_per_year", budget_usd_per_year, "USD >= 0")
+    if not time_limit_s > 0:
+        raise InvalidParameterError("time_limit_s", time_limit_s, "seconds > 0")
     site_by_id = {s.id: s for s in sites}
     if len(site_by_id) != len(sites):
         raise InvalidParameterError("sites", [s.id for s in sites], "distinct site ids")
@@ -359,6 +361,11 @@ def plan_fleet_offers(
     status = milp.modelStatusToString(milp.getModelStatus())
     info = milp.getInfo()
     if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
+        if milp.getModelStatus() == highspy.HighsModelStatus.kTimeLimit:
+            raise InfeasibleError(
+                f"the solver found no integer fleet within its time limit of {time_limit_s:g} s;"
+                " give it longer (--time-limit) or fewer accelerators, sites or years"
+            )
         raise InfeasibleError(
             f"the fleet program has no integer solution ({status}) although every year's demand "
             "fits the sites' power: "

@@ -131,9 +131,17 @@ class PlanRequest:
             if not getattr(self, name) >= 1:
                 raise InvalidParameterError(name, getattr(self, name), "a number of tokens >= 1")
         _ = self.workload  # a negative or huge spread stops here
-        for name in ("demand_requests_per_s", "ttft_slo_s", "tpot_slo_s"):
+        if not (self.demand_requests_per_s > 0 and math.isfinite(self.demand_requests_per_s)):
+            raise InvalidParameterError(
+                "demand_requests_per_s", self.demand_requests_per_s, "a finite number > 0"
+            )
+        for name in ("ttft_slo_s", "tpot_slo_s"):  # inf: no target
             if not getattr(self, name) > 0:
-                raise InvalidParameterError(name, getattr(self, name), "a number > 0")
+                raise InvalidParameterError(name, getattr(self, name), "seconds > 0 (inf: none)")
+        if self.budget_usd is not None and not (
+            self.budget_usd > 0 and math.isfinite(self.budget_usd)
+        ):
+            raise InvalidParameterError("budget_usd", self.budget_usd, "a finite number of USD > 0")
         if not self.accelerators:
             raise InvalidParameterError("accelerators", (), "at least one accelerator id")
         if not self.precisions:

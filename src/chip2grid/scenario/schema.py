@@ -16,7 +16,10 @@ SplitValue = Annotated[int, Field(ge=1)] | Literal["auto"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    # a YAML .inf or .nan is never a meaningful size, rate or price: "unlimited" is null
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 class DeploymentSpec(_Strict):
