@@ -44,7 +44,7 @@ FAMILY_FALLBACK: Mapping[str, str] = {
 """Accelerator family -> the family whose fitted efficiencies it uses while it has none."""
 
 
-def hardware_calibration_key(family: str, fitted: Mapping[str, object] | set[str]) -> str:
+def hardware_calibration_key(family: str, fitted: Mapping[str, object] | frozenset[str]) -> str:
     """The hardware entry a family uses given the fitted ones: its own, its
     :data:`FAMILY_FALLBACK` family's, or ``default``."""
     fallback = FAMILY_FALLBACK.get(family)
@@ -239,12 +239,17 @@ def _tables() -> dict[str, dict[str, Any]]:
     return flat
 
 
+@functools.cache
+def _fitted_families() -> frozenset[str]:
+    """The accelerator families with a ``[hardware.*]`` table in the shipped calibration."""
+    return frozenset(k.split(".", 1)[1] for k in _tables() if k.startswith("hardware."))
+
+
 def catalog_calibration_for(family: str, engine: str) -> Calibration:
     """The shipped calibration of an accelerator family and engine: the family's own entry, its
     :data:`FAMILY_FALLBACK` family's, or ``default``."""
     tables = _tables()
-    fitted = {k.split(".", 1)[1] for k in tables if k.startswith("hardware.")}
-    hw_key = f"hardware.{hardware_calibration_key(family, fitted)}"
+    hw_key = f"hardware.{hardware_calibration_key(family, _fitted_families())}"
     engine_key = f"engine.{engine}" if f"engine.{engine}" in tables else "engine.default"
     hw_section = tables.get(hw_key, {})
     engine_section = tables.get(engine_key, {})
@@ -421,5 +426,6 @@ def calibration_for(
 def clear_cache() -> None:
     """Forget cached calibration tables (after a new fit was written)."""
     _tables.cache_clear()
+    _fitted_families.cache_clear()
     load_table.cache_clear()
     _load_cached.cache_clear()

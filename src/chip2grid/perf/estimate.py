@@ -535,14 +535,14 @@ def estimate(
         )
     if acc.estimate:
         notes.append(f"{acc.id}: most catalog figures are estimates (see its estimated_fields)")
-    if calibration.hardware_key == "default":
-        notes.append(
-            f"no fitted efficiencies for the {acc.family} family: using the default fit (uncertain)"
+    if calibration.hardware_key != acc.family:
+        borrowed = (
+            "the default fit"
+            if calibration.hardware_key == "default"
+            else f"the {calibration.hardware_key} family's fit, whose kernels it runs"
         )
-    elif calibration.hardware_key != acc.family:
         notes.append(
-            f"no fitted efficiencies for the {acc.family} family: using the"
-            f" {calibration.hardware_key} family's fit, whose kernels it runs (uncertain)"
+            f"no fitted efficiencies for the {acc.family} family: using {borrowed} (uncertain)"
         )
     return Estimate(
         model=deployment.model.id,

@@ -358,10 +358,11 @@ def plan_fleet_offers(
         cost, rows, integer=True, time_limit_s=time_limit_s, mip_rel_gap_frac=mip_rel_gap_frac
     )
     solve_time_s = time.perf_counter() - start
-    status = milp.modelStatusToString(milp.getModelStatus())
+    model_status = milp.getModelStatus()
+    status = milp.modelStatusToString(model_status)
     info = milp.getInfo()
     if info.primal_solution_status != highspy.SolutionStatus.kSolutionStatusFeasible:
-        if milp.getModelStatus() == highspy.HighsModelStatus.kTimeLimit:
+        if model_status == highspy.HighsModelStatus.kTimeLimit:
             raise InfeasibleError(
                 f"the solver found no integer fleet within its time limit of {time_limit_s:g} s;"
                 " give it longer (--time-limit) or fewer accelerators, sites or years"
