@@ -212,7 +212,25 @@ def _validated_text(est: c2g.Estimate) -> str:
                 scopes.append(figure.scope)
         parts.append(f"{label} {text[0]} / {text[1]}")
     scope = max(set(scopes), key=scopes.count) if scopes else "none"
-    return f"{', '.join(parts)} ({scope}; --json: scope and count of each)"
+    line = f"{', '.join(parts)} ({scope}; --json: scope and count of each)"
+    biased = [
+        f"{label} {figure.median_error_frac:+.0%}"
+        for group, label in VALIDATED_GROUPS.items()
+        if (figure := _headline_figure(est.validated_error.get(group, {}))) is not None
+        and abs(figure.median_error_frac) >= BIAS_NOTE_FRAC
+    ]
+    if biased:
+        line += f"; median error {', '.join(biased)} (+: throughput high, latency long)"
+    return line
+
+
+BIAS_NOTE_FRAC = 0.2
+"""Median signed error from which the estimate table states it beside the MAPE."""
+
+
+def _headline_figure(cells: dict[str, Any]) -> Any:
+    """The unseen figure of a metric group where there is one, else the seen one."""
+    return cells.get("unseen") or cells.get("seen")
 
 
 class Kind(StrEnum):

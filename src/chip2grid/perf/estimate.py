@@ -38,7 +38,7 @@ from chip2grid.perf.step import (
     rank_shape,
     step_time,
 )
-from chip2grid.perf.validated import ValidatedFigure, validated_error
+from chip2grid.perf.validated import ValidatedFigure, regime, validated_error
 
 Mode = Literal["max_load", "concurrency", "request_rate", "static"]
 MODES: tuple[str, ...] = ("max_load", "concurrency", "request_rate", "static")
@@ -242,8 +242,9 @@ class Estimate:
     when the estimate was made with ``cost_split=False``."""
     validated_error: dict[str, dict[str, ValidatedFigure | None]] | None = None
     """Per metric group (throughput, ttft, tpot, e2e, energy), the error chip2grid's validation
-    measured on runs of the same accelerator family and engine calibration (or the nearest
-    wider pool with enough of them), on runs the shipped calibration was fitted on (``seen``)
+    measured on runs of the same accelerator family, engine calibration and regime (the model
+    whole on one accelerator or split over several; at most 16 sequences a step or more), or
+    the nearest wider pool with enough of them, on runs the shipped calibration was fitted on (``seen``)
     and on runs it never saw (``unseen``): :func:`chip2grid.perf.validated.validated_error`.
     None with a user calibration file, which that validation did not measure."""
     notes: list[str] = field(default_factory=list)
@@ -589,7 +590,9 @@ def estimate(
         },
         calibration=calibration.label,
         validated_error=(
-            validated_error(acc.family, engine.calibration)
+            validated_error(
+                acc.family, engine.calibration, regime(n // max(replicas, 1), batch_size)
+            )
             if calibration.origin == "catalog"
             else None
         ),
