@@ -94,6 +94,8 @@ class Case:
                 return "vllm-host-bound"
             # before 0.6 the engine's CPU work blocked every GPU step (engines.toml [vllm-0.5])
             return "vllm-0.5" if _version(self.engine_version) < (0, 6) else "vllm"
+        if self.engine == "sglang":
+            return "sglang"
         return "generic"
 
 
@@ -316,6 +318,14 @@ separate the per-collective latency from the costs that grow with the batch; bui
 ``scripts/trtllm_dli_extract.py``)."""
 
 
+INFERENCEX_MEASUREMENTS = "measurements_inferencex.csv"
+"""SemiAnalysis InferenceX's DeepSeek-R1 runs on one node (SGLang and TensorRT-LLM on H200, B200,
+B300, MI300X, MI325X and MI355X; closed loops of 4 to 512 requests at ISL/OSL 1k/1k, 1k/8k and
+8k/1k), read from the captures of its dashboard API that InferenceX-app keeps, in the
+``measurements.csv`` schema (source family ``inferencex``, held out by default; built by
+``scripts/inferencex_extract.py``)."""
+
+
 def shipped_measurements() -> Path:
     """Path of the MLPerf v5.1/v6.0 measurements that chip2grid ships."""
     return data_path(MLPERF_V5_MEASUREMENTS)
@@ -323,13 +333,15 @@ def shipped_measurements() -> Path:
 
 def shipped_measurement_files() -> list[Path]:
     """Every measurements file chip2grid ships (MLPerf v5.1/v6.0, TensorRT-LLM blog, vLLM
-    developers' pull requests, NIM closed-loop runs, TensorRT-LLM 0.9 static-batch sweeps)."""
+    developers' pull requests, NIM closed-loop runs, TensorRT-LLM 0.9 static-batch sweeps,
+    InferenceX's DeepSeek-R1 runs)."""
     return [
         shipped_measurements(),
         data_path(TRTLLM_BLOG_MEASUREMENTS),
         data_path(VLLM_DEV_MEASUREMENTS),
         data_path(NIM_DLI_MEASUREMENTS),
         data_path(TRTLLM_DLI_MEASUREMENTS),
+        data_path(INFERENCEX_MEASUREMENTS),
     ]
 
 

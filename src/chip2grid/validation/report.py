@@ -23,7 +23,7 @@ from chip2grid.validation.predict import (
     prepare,
 )
 
-DEFAULT_HOLDOUT = ("mlperf", "lambda", "trtblog", "nimdli")
+DEFAULT_HOLDOUT = ("mlperf", "lambda", "trtblog", "nimdli", "inferencex")
 """Source families the shipped calibration never saw: the error on them is the honest one."""
 
 
