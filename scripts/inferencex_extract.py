@@ -76,7 +76,7 @@ def mean_length(nominal: int) -> float:
     return (int(nominal * RANGE_RATIO) + nominal) / 2.0
 
 
-def kept(record: dict) -> str | None:
+def left_out_reason(record: dict) -> str | None:
     """Why a record is left out, or None to keep it."""
     if record.get("disagg") or record.get("is_multinode"):
         return "disaggregated or multi-node"
@@ -156,7 +156,7 @@ def main() -> None:
     skipped: Counter[str] = Counter()
     for name in FILES:
         for record in json.loads((args.clone / name).read_text()):
-            reason = kept(record)
+            reason = left_out_reason(record)
             if reason:
                 skipped[reason] += 1
                 continue

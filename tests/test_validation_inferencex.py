@@ -59,7 +59,7 @@ def test_the_extractor_keeps_what_chip2grid_expresses_with_the_clients_mean_leng
         "InferenceX/actions/runs/123/attempts/1",
         "metrics": {"output_tput_per_gpu": 500.0, "mean_ttft": 0.5, "mean_tpot": 0.02},
     }  # fmt: skip
-    assert ix.kept(record) is None
+    assert ix.left_out_reason(record) is None
     rows = ix.rows_of(record, "benchmarks.json", "c" * 40)
     assert [r["metric"] for r in rows] == ["output_tokens_per_s", "ttft_s_mean", "tpot_s_mean"]
     assert rows[0]["value"] == "2000"  # per GPU times the four TP ranks
@@ -71,7 +71,7 @@ def test_the_extractor_keeps_what_chip2grid_expresses_with_the_clients_mean_leng
         ({"date": "2026-01-20"}, "before"),
         ({"framework": "atom"}, "framework"),
     ):
-        assert reason in ix.kept(record | change)
+        assert reason in ix.left_out_reason(record | change)
     history = record | {"metrics": {"output_tput_per_gpu": 500.0}}  # medians only: no latency
     assert [r["metric"] for r in ix.rows_of(history, "h.json", "c" * 40)] == ["output_tokens_per_s"]
 

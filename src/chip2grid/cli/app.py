@@ -16,6 +16,7 @@ import chip2grid as c2g
 from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
 from chip2grid.perf.estimate import SLOWER_FRAC, length_spread_label
+from chip2grid.perf.validated import ValidatedFigure
 from chip2grid.scenario.schema import Scenario
 
 app = typer.Typer(
@@ -228,7 +229,7 @@ BIAS_NOTE_FRAC = 0.2
 """Median signed error from which the estimate table states it beside the MAPE."""
 
 
-def _headline_figure(cells: dict[str, Any]) -> Any:
+def _headline_figure(cells: dict[str, ValidatedFigure | None]) -> ValidatedFigure | None:
     """The unseen figure of a metric group where there is one, else the seen one."""
     return cells.get("unseen") or cells.get("seen")
 

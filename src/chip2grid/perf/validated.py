@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chip2grid.catalog import load_table
+from chip2grid.errors import InvalidParameterError
 
 ANY = "*"
 """Scope key part that pools every family or every engine."""
@@ -79,7 +80,7 @@ def validated_error(
     values (``family/engine``, ``family/*``, ``*/engine``, ``*/*``, each first within
     ``regime`` where one is given), None where none has."""
     if regime is not None and regime not in REGIMES:
-        raise ValueError(f"regime: got {regime!r}; allowed: {', '.join(REGIMES)}")
+        raise InvalidParameterError("regime", regime, ", ".join(REGIMES))
     table = _table()
     pools = [(family, engine_calibration), (family, ANY), (ANY, engine_calibration), (ANY, ANY)]
     scopes = [scope_key(f, e, regime) for f, e in pools] if regime else []
