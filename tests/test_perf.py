@@ -108,6 +108,7 @@ def test_more_bandwidth_never_slows_a_step(
         s,
         peak_gemm_flops_per_s=s.peak_gemm_flops_per_s * factor,
         peak_attn_flops_per_s=s.peak_attn_flops_per_s * factor,
+        peak_head_flops_per_s=s.peak_head_flops_per_s * factor,
     )
     b = StepBatch(
         prefill_tokens=prefill,
@@ -147,6 +148,44 @@ def test_breakdown_sums_to_total() -> None:
     assert float(t.compute_s + t.memory_s + t.comm_s + t.overhead_s) == pytest.approx(
         float(t.total_s), rel=1e-9
     )
+
+
+def test_pipeline_waits_on_the_last_stage_which_holds_the_output_projection() -> None:
+    # the layers split evenly over 8 stages; the last also runs the output projection, so 8
+    # micro-batches in flight pass it one after another: 8 heads a step, where one sequence
+    # (one micro-batch, one pass through the stages) pays one
+    d = dep(
+        model=get_model("llama-3.3-70b"),
+        accelerator=get_accelerator("rtx-pro-6000-blackwell"),
+        tp=1,
+        pp=8,
+        weight_precision="fp4",
+    )
+    s = shape_of(d)
+    one = step_time(s, StepBatch.decode(1, 1024))
+    eight = step_time(s, StepBatch.decode(8, 1024))
+    assert float(eight.operators["lm_head"]) == pytest.approx(8 * float(one.operators["lm_head"]))
+    for t in (one, eight):
+        parts = sum(float(v) for v in t.operators.values())
+        assert parts == pytest.approx(float(t.total_s), rel=1e-9)
+        assert float(t.compute_s + t.memory_s + t.comm_s + t.overhead_s) == pytest.approx(
+            float(t.total_s), rel=1e-9
+        )
+    # without pipeline parallelism the head runs once a step
+    flat = step_time(shape_of(d.replace(pp=1, num_accelerators=1)), StepBatch.decode(8, 1024))
+    assert float(flat.operators["lm_head"]) < float(eight.operators["lm_head"])
+
+
+def test_output_projection_runs_at_16_bit() -> None:
+    # quantized checkpoints keep the output projection in 16-bit: its GEMM runs at the 16-bit
+    # peak whatever the other layers compute in, never faster than they do
+    acc = get_accelerator("h100-sxm")
+    fp8 = shape_of(dep())
+    assert float(fp8.peak_head_flops_per_s) / float(fp8.peak_gemm_flops_per_s) == pytest.approx(
+        acc.peak_flops("bf16") / acc.peak_flops("fp8")
+    )
+    bf16 = shape_of(dep(weight_precision="bf16", kv_precision="bf16"))
+    assert float(bf16.peak_head_flops_per_s) == float(bf16.peak_gemm_flops_per_s)
 
 
 def test_decode_small_batch_memory_bound_prefill_compute_bound() -> None:

@@ -303,7 +303,8 @@ def test_speculative_candidates_are_simulated_with_their_setting() -> None:
             demand_requests_per_s=2.0,
             disaggregated=False,
         ),
-        top_k=3,
+        # the SLO sits within 1-4 % of the best candidates' simulated p90: simulate five
+        top_k=5,
         num_requests=100,
     )
     options = [p.chosen, *p.runners_up]

@@ -73,6 +73,9 @@ class RankShape:
     act_bytes: FloatOrArray
     peak_gemm_flops_per_s: FloatOrArray
     peak_attn_flops_per_s: FloatOrArray
+    peak_head_flops_per_s: FloatOrArray
+    """The output projection's peak: the 16-bit one (or the compute precision's where slower),
+    as its weights stay 16-bit in quantized checkpoints (:data:`TABLE_BYTES_PER_PARAM`)."""
     memory_bandwidth_bytes_per_s: FloatOrArray
     collective_bandwidth_bytes_per_s: FloatOrArray
     pipeline_bandwidth_bytes_per_s: FloatOrArray
@@ -192,6 +195,7 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         act_bytes=d.activation_bytes_per_element,
         peak_gemm_flops_per_s=acc.peak_flops(compute) * clock,
         peak_attn_flops_per_s=acc.peak_flops(attn_prec) * clock,
+        peak_head_flops_per_s=min(acc.peak_flops(acc.sixteen_bit), acc.peak_flops(compute)) * clock,
         memory_bandwidth_bytes_per_s=acc.memory_bandwidth_bytes_per_s,
         collective_bandwidth_bytes_per_s=collective_bw,
         pipeline_bandwidth_bytes_per_s=pipeline_bw,
@@ -580,7 +584,7 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     t_head, c_head, mem_head = _roofline(
         2.0 * logits * hid * vocab,
         hid * vocab * TABLE_BYTES_PER_PARAM + logits * vocab * 4.0,
-        peak,
+        f(s.peak_head_flops_per_s),
         gemm_eff(logits),
         bw,
         m_eff,
@@ -593,14 +597,22 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
         ),
         0.0,
     )
-    stage = layers * (layer_t + comm_tp_layer + comm_ep_layer) + t_head / pp + pp_send
+    # engines split the layers evenly over the stages, so the last stage, which also holds the
+    # output projection, is the slowest: one micro-batch passes every stage once (the head
+    # once), and ``micro`` micro-batches in flight pass the last stage one after another. The
+    # head's share of the step (``head_path``) is then up to one head per micro-batch: the
+    # other stages wait on it
+    body = layers * (layer_t + comm_tp_layer + comm_ep_layer) + pp_send
+    pipeline = xp.maximum(pp * body + t_head, micro * (body + t_head))
+    head_path = pipeline - pp * body
+    head_scale = head_path / xp.maximum(t_head, 1e-30)
     # the host launches each stage's kernels while the device runs them: the launch time shows
     # only where it exceeds the stage's device time; scheduling and per-sequence host work
     # stay serial (an engine that waits for each step's tokens)
     launch = f(s.per_layer_overhead_s) * layers
-    exposed = pp * xp.maximum(launch - stage, 0.0)
+    exposed = pp * xp.maximum(launch - (body + t_head / pp), 0.0)
     overhead = f(s.step_overhead_s) + f(s.per_sequence_overhead_s) * seqs + exposed
-    total = pp * stage + overhead
+    total = pipeline + overhead
     n_layers = f(s.num_layers)
     operators = {
         "qkv_o_proj": n_layers * t_proj,
@@ -609,7 +621,7 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
         "mlp": n_layers * dense_frac * t_mlp,
         "moe_experts": n_layers * moe_frac * t_moe,
         "elementwise": n_layers * t_elem,
-        "lm_head": t_head,
+        "lm_head": head_path,
         "tp_allreduce": n_layers * comm_tp_layer,
         "ep_alltoall": n_layers * comm_ep_layer,
         "pp_send": pp * pp_send,
@@ -629,8 +641,8 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     return StepTimes(
         total_s=total,
         operators=operators,
-        compute_s=n_layers * layer_c + c_head,
-        memory_s=n_layers * layer_m + mem_head,
+        compute_s=n_layers * layer_c + c_head * head_scale,
+        memory_s=n_layers * layer_m + mem_head * head_scale,
         comm_s=n_layers * (comm_tp_layer + comm_ep_layer) + pp * pp_send,
         overhead_s=overhead + 0.0 * total,
         flops=micro * flops_stage,

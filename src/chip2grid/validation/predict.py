@@ -104,6 +104,7 @@ class Prepared:
     (:func:`chip2grid.hardware.sustained_clock_frac`)."""
     bandwidth: Array
     peak_attn_flops_per_s: Array
+    peak_head_flops_per_s: Array
     reference_dynamic_power_w: Array
     reference_clock_frac: Array
     admission: str = "slots"
@@ -250,6 +251,9 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
                 "peak": acc.peak_flops(dep.compute_precision),
                 "bw": acc.memory_bandwidth_bytes_per_s,
                 "peak_attn": acc.peak_flops(attention_precision(dep)),
+                "peak_head": min(
+                    acc.peak_flops(acc.sixteen_bit), acc.peak_flops(dep.compute_precision)
+                ),
                 "ref_dyn": acc.full_load_dynamic_power_w,
                 "ref_clock": acc.reference_clock_frac,
             }
@@ -286,6 +290,7 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
         peak=col("peak"),
         bandwidth=col("bw"),
         peak_attn_flops_per_s=col("peak_attn"),
+        peak_head_flops_per_s=col("peak_head"),
         reference_dynamic_power_w=col("ref_dyn"),
         reference_clock_frac=col("ref_clock"),
         admission=admission,
@@ -303,6 +308,7 @@ def with_parameters(
     clock = prep.clock_frac(clock_power_exponent, changes.pop("tdp_clock_frac"))
     changes["peak_gemm_flops_per_s"] = prep.peak * clock
     changes["peak_attn_flops_per_s"] = prep.peak_attn_flops_per_s * clock
+    changes["peak_head_flops_per_s"] = prep.peak_head_flops_per_s * clock
     return dataclasses.replace(prep.shape, **changes)
 
 
