@@ -142,35 +142,29 @@ def test_vectorized_equals_scalar() -> None:
         )
 
 
-def test_breakdown_sums_to_total() -> None:
-    t = step_time(shape_of(dep()), StepBatch.decode(64, 2048))
+def assert_parts_sum_to_total(t: chip2grid.perf.StepTimes) -> None:
     assert sum(float(v) for v in t.operators.values()) == pytest.approx(float(t.total_s), rel=1e-9)
     assert float(t.compute_s + t.memory_s + t.comm_s + t.overhead_s) == pytest.approx(
         float(t.total_s), rel=1e-9
     )
 
 
+def test_breakdown_sums_to_total() -> None:
+    assert_parts_sum_to_total(step_time(shape_of(dep()), StepBatch.decode(64, 2048)))
+
+
 def test_pipeline_waits_on_the_last_stage_which_holds_the_output_projection() -> None:
     # the layers split evenly over 8 stages; the last also runs the output projection, so 8
     # micro-batches in flight pass it one after another: 8 heads a step, where one sequence
     # (one micro-batch, one pass through the stages) pays one
-    d = dep(
-        model=get_model("llama-3.3-70b"),
-        accelerator=get_accelerator("rtx-pro-6000-blackwell"),
-        tp=1,
-        pp=8,
-        weight_precision="fp4",
-    )
+    rtx = get_accelerator("rtx-pro-6000-blackwell")
+    d = dep(model=get_model("llama-3.3-70b"), accelerator=rtx, tp=1, pp=8, weight_precision="fp4")
     s = shape_of(d)
     one = step_time(s, StepBatch.decode(1, 1024))
     eight = step_time(s, StepBatch.decode(8, 1024))
     assert float(eight.operators["lm_head"]) == pytest.approx(8 * float(one.operators["lm_head"]))
     for t in (one, eight):
-        parts = sum(float(v) for v in t.operators.values())
-        assert parts == pytest.approx(float(t.total_s), rel=1e-9)
-        assert float(t.compute_s + t.memory_s + t.comm_s + t.overhead_s) == pytest.approx(
-            float(t.total_s), rel=1e-9
-        )
+        assert_parts_sum_to_total(t)
     # without pipeline parallelism the head runs once a step
     flat = step_time(shape_of(d.replace(pp=1, num_accelerators=1)), StepBatch.decode(8, 1024))
     assert float(flat.operators["lm_head"]) < float(eight.operators["lm_head"])
