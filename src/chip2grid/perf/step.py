@@ -581,7 +581,7 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     # --- once per stage: output projection (last stage) and embedding lookup (first)
     logits = (d_x * d_q + p_seq_x) / adp
     vocab = f(s.vocab_local)
-    t_head, c_head, mem_head = _roofline(
+    t_head, c_head, _ = _roofline(
         2.0 * logits * hid * vocab,
         hid * vocab * TABLE_BYTES_PER_PARAM + logits * vocab * 4.0,
         f(s.peak_head_flops_per_s),
@@ -603,9 +603,10 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     # head's share of the step (``head_path``) is then up to one head per micro-batch: the
     # other stages wait on it
     body = layers * (layer_t + comm_tp_layer + comm_ep_layer) + pp_send
-    pipeline = xp.maximum(pp * body + t_head, micro * (body + t_head))
-    head_path = pipeline - pp * body
-    head_scale = head_path / xp.maximum(t_head, 1e-30)
+    pp_body = pp * body
+    pipeline = xp.maximum(pp_body + t_head, micro * (body + t_head))
+    head_path = pipeline - pp_body
+    head_computes = c_head > 0  # the head's roofline bound, for the whole head path
     # the host launches each stage's kernels while the device runs them: the launch time shows
     # only where it exceeds the stage's device time; scheduling and per-sequence host work
     # stay serial (an engine that waits for each step's tokens)
@@ -641,8 +642,8 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     return StepTimes(
         total_s=total,
         operators=operators,
-        compute_s=n_layers * layer_c + c_head * head_scale,
-        memory_s=n_layers * layer_m + mem_head * head_scale,
+        compute_s=n_layers * layer_c + xp.where(head_computes, head_path, 0.0),
+        memory_s=n_layers * layer_m + xp.where(head_computes, 0.0, head_path),
         comm_s=n_layers * (comm_tp_layer + comm_ep_layer) + pp * pp_send,
         overhead_s=overhead + 0.0 * total,
         flops=micro * flops_stage,
