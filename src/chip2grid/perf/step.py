@@ -136,6 +136,13 @@ def attention_precision(deployment: Deployment) -> str:
     return kv_prec if fp8 else acc.sixteen_bit
 
 
+def head_peak_flops_per_s(deployment: Deployment) -> float:
+    """The output projection's peak at the datasheet clock: the 16-bit one, as quantized
+    checkpoints keep the projection 16-bit, or the compute precision's where that is slower."""
+    acc = deployment.accelerator
+    return min(acc.peak_flops(acc.sixteen_bit), acc.peak_flops(deployment.compute_precision))
+
+
 def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
     """Describe one accelerator of ``deployment`` for :func:`step_time`."""
     d = deployment
@@ -195,7 +202,7 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         act_bytes=d.activation_bytes_per_element,
         peak_gemm_flops_per_s=acc.peak_flops(compute) * clock,
         peak_attn_flops_per_s=acc.peak_flops(attn_prec) * clock,
-        peak_head_flops_per_s=min(acc.peak_flops(acc.sixteen_bit), acc.peak_flops(compute)) * clock,
+        peak_head_flops_per_s=head_peak_flops_per_s(d) * clock,
         memory_bandwidth_bytes_per_s=acc.memory_bandwidth_bytes_per_s,
         collective_bandwidth_bytes_per_s=collective_bw,
         pipeline_bandwidth_bytes_per_s=pipeline_bw,

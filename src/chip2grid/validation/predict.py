@@ -45,7 +45,7 @@ from chip2grid.perf.steady import (
     lockstep_wave,
     md1_wait_s,
 )
-from chip2grid.perf.step import attention_precision
+from chip2grid.perf.step import attention_precision, head_peak_flops_per_s
 from chip2grid.validation.bench_settings import TRTLLM_BENCH, trtllm_bench_limits
 from chip2grid.validation.cases import Case
 
@@ -251,9 +251,7 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
                 "peak": acc.peak_flops(dep.compute_precision),
                 "bw": acc.memory_bandwidth_bytes_per_s,
                 "peak_attn": acc.peak_flops(attention_precision(dep)),
-                "peak_head": min(
-                    acc.peak_flops(acc.sixteen_bit), acc.peak_flops(dep.compute_precision)
-                ),
+                "peak_head": head_peak_flops_per_s(dep),
                 "ref_dyn": acc.full_load_dynamic_power_w,
                 "ref_clock": acc.reference_clock_frac,
             }
