@@ -96,6 +96,8 @@ def test_a_runs_regime_comes_from_its_layout_and_load() -> None:
     loop = dataclasses.replace(case, mode="concurrency", concurrency=64.0)
     assert case_regime(loop) == "whole-light"
     assert case_regime(dataclasses.replace(loop, tp=2, pp=2)) == "split-heavy"  # 2 copies
+    # attention TP 4 beside EP 4 spans 4 accelerators (Deployment.instance_size), not 16: 2 copies
+    assert case_regime(dataclasses.replace(loop, concurrency=24.0, tp=4, ep=4)) == "split-light"
     # Offline and Server runs load the engine to its limits, whatever batch they state
     for mode in ("offline", "server"):
         assert case_regime(dataclasses.replace(case, mode=mode, batch_size=4)) == "whole-heavy"

@@ -12,6 +12,12 @@ from chip2grid.llm import Architecture
 from chip2grid.precision import bytes_per_element, check_precision
 
 
+def instance_size(tp: int, pp: int, ep: int) -> int:
+    """Accelerators in one model instance of a ``tp x pp x ep`` split: attention is split TP
+    ways and replicated over the expert-parallel ranks, so a stage spans ``max(tp, ep)``."""
+    return pp * max(tp, ep)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Deployment:
     """One model served on ``num_accelerators`` accelerators.
@@ -104,7 +110,7 @@ class Deployment:
     @property
     def instance_size(self) -> int:
         """Accelerators in one model instance."""
-        return self.pp * max(self.tp, self.ep)
+        return instance_size(self.tp, self.pp, self.ep)
 
     @property
     def num_replicas(self) -> int:

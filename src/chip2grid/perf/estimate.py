@@ -591,7 +591,7 @@ def estimate(
         calibration=calibration.label,
         validated_error=(
             validated_error(
-                acc.family, engine.calibration, regime(n // max(replicas, 1), batch_size)
+                acc.family, engine.calibration, regime(deployment.instance_size, batch_size)
             )
             if calibration.origin == "catalog"
             else None

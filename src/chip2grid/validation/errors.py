@@ -18,6 +18,7 @@ from pathlib import Path
 from chip2grid.atomic import write_text_atomic
 from chip2grid.hardware import get_accelerator
 from chip2grid.perf import get_engine
+from chip2grid.perf.deployment import instance_size
 from chip2grid.perf.validated import ANY, regime, scope_key
 from chip2grid.validation.cases import Case
 from chip2grid.validation.report import ValidationReport, error_summary, metric_group
@@ -39,7 +40,7 @@ def case_regime(case: Case) -> str:
     per copy of the model, and the sequences in a step, read from the run's mode: one for a
     single request, the batch of a static batch or an engine's batch limit, the client's
     concurrency per copy of a closed loop, and heavy for Offline and Server runs."""
-    per_copy = max(1, case.tp * case.pp * case.ep)
+    per_copy = max(1, instance_size(case.tp, case.pp, case.ep))
     if case.mode == "single":
         sequences = 1.0
     elif case.mode == "concurrency":
