@@ -179,3 +179,15 @@ def test_list_commands() -> None:
     for kind in ("models", "accelerators", "engines"):
         result = run("list", kind)
         assert result.returncode == 0, result.stderr
+
+
+def test_validate_default_holdout_is_validations() -> None:
+    """The CLI spells the default holdout out (validation is imported lazily); it must stay
+    validation's own, or a bare ``chip2grid validate --write-errors`` refuses its default."""
+    import inspect
+
+    from chip2grid.cli.app import validate_command
+    from chip2grid.validation import DEFAULT_HOLDOUT
+
+    default = inspect.signature(validate_command).parameters["holdout"].default
+    assert tuple(default.split(",")) == tuple(DEFAULT_HOLDOUT)
