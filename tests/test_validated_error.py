@@ -217,7 +217,10 @@ def test_cli_prints_it_and_refuses_to_write_a_table_of_other_data(tmp_path: Path
         "validate", "--write-errors", "--holdout", "mlperf", "--out", str(tmp_path / "o.csv")
     )
     assert proc.returncode != 0
-    assert "--holdout" in proc.stderr and "mlperf,lambda,trtblog,nimdli,inferencex" in proc.stderr
+    assert (
+        "--holdout" in proc.stderr
+        and "mlperf,lambda,trtblog,nimdli,inferencex,amdperf,oracleblog" in proc.stderr
+    )
 
 
 def test_the_table_states_a_large_median_error_beside_the_mape() -> None:

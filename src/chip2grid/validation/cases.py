@@ -326,6 +326,15 @@ B300, MI300X, MI325X and MI355X; closed loops of 4 to 512 requests at ISL/OSL 1k
 ``scripts/inferencex_extract.py``)."""
 
 
+MI300X_VLLM_MEASUREMENTS = "measurements_mi300x_vllm.csv"
+"""vLLM on eight MI300X (Llama-3.1-70B and 405B, FP8, TP 8) as AMD published it in nine snapshots
+of its ROCm performance-results page (``benchmark_throughput`` at a stated ``max_num_seqs``;
+``benchmark_latency`` static batches of 1 to 128), and Oracle's Llama-3.1-405B runs, in the
+``measurements.csv`` schema (source families ``amdperf`` and ``oracleblog``, held out by default:
+the ``cdna3`` family has no fit, and a fit on these runs alone does not carry to MLPerf's and
+InferenceX's MI300X and MI325X runs; README, "MI300X with vLLM")."""
+
+
 def shipped_measurements() -> Path:
     """Path of the MLPerf v5.1/v6.0 measurements that chip2grid ships."""
     return data_path(MLPERF_V5_MEASUREMENTS)
@@ -334,7 +343,7 @@ def shipped_measurements() -> Path:
 def shipped_measurement_files() -> list[Path]:
     """Every measurements file chip2grid ships (MLPerf v5.1/v6.0, TensorRT-LLM blog, vLLM
     developers' pull requests, NIM closed-loop runs, TensorRT-LLM 0.9 static-batch sweeps,
-    InferenceX's DeepSeek-R1 runs)."""
+    InferenceX's DeepSeek-R1 runs, AMD's and Oracle's MI300X vLLM runs)."""
     return [
         shipped_measurements(),
         data_path(TRTLLM_BLOG_MEASUREMENTS),
@@ -342,6 +351,7 @@ def shipped_measurement_files() -> list[Path]:
         data_path(NIM_DLI_MEASUREMENTS),
         data_path(TRTLLM_DLI_MEASUREMENTS),
         data_path(INFERENCEX_MEASUREMENTS),
+        data_path(MI300X_VLLM_MEASUREMENTS),
     ]
 
 

@@ -23,7 +23,15 @@ from chip2grid.validation.predict import (
     prepare,
 )
 
-DEFAULT_HOLDOUT = ("mlperf", "lambda", "trtblog", "nimdli", "inferencex")
+DEFAULT_HOLDOUT = (
+    "mlperf",
+    "lambda",
+    "trtblog",
+    "nimdli",
+    "inferencex",
+    "amdperf",
+    "oracleblog",
+)
 """Source families the shipped calibration never saw: the error on them is the honest one."""
 
 
