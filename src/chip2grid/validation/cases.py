@@ -332,7 +332,7 @@ of its ROCm performance-results page (``benchmark_throughput`` at a stated ``max
 ``benchmark_latency`` static batches of 1 to 128), and Oracle's Llama-3.1-405B runs, in the
 ``measurements.csv`` schema (source families ``amdperf`` and ``oracleblog``, held out by default:
 the ``cdna3`` family has no fit, and a fit on these runs alone does not carry to MLPerf's and
-InferenceX's MI300X and MI325X runs; README, "MI300X with vLLM")."""
+InferenceX's MI300X and MI325X runs; README, "vLLM on eight MI300X")."""
 
 
 def shipped_measurements() -> Path:
