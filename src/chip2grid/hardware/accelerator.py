@@ -9,6 +9,9 @@ from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware.power import sustained_clock_frac
 from chip2grid.precision import COMPUTE_ALIASES, SIXTEEN_BIT, check_precision
 
+SCALE_UP_TOPOLOGIES = ("switch", "full_mesh")
+"""How a scale-up domain joins its chips (:attr:`Accelerator.scale_up_topology`)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Accelerator:
@@ -52,6 +55,15 @@ class Accelerator:
     max_power_limit_w: float = 0.0
     """The highest board power this part is stated to run at, above its TDP (NVIDIA's H200 SXM
     systems at 1,000 W); 0: the TDP. A power limit may go up to it."""
+    scale_up_topology: str = "switch"
+    """How the scale-up domain joins its chips. ``switch`` (NVSwitch, a PCIe switch, one
+    ICI/NeuronLink fabric as modelled here): any group of chips in the domain gets each chip's
+    whole ``scale_up_bandwidth_bytes_per_s``. ``full_mesh`` (AMD Infinity Fabric and Gaudi 3's
+    RoCE ports on an 8-card board, a 4-way NVLink bridge): each chip has its own link to every
+    peer, ``scale_up_bandwidth_bytes_per_s / (scale_up_domain_size - 1)`` each, so a group of
+    ``w`` chips reaches only the ``w - 1`` links among them. The step model does not apply it
+    yet (it costs collectives at the whole scale-up bandwidth); an estimate notes where that
+    over-states the links (:func:`chip2grid.perf.estimate.mesh_subset_note`)."""
 
     def __post_init__(self) -> None:
         for name in ("memory_bytes", "memory_bandwidth_bytes_per_s", "tdp_w"):
@@ -79,6 +91,37 @@ class Accelerator:
             raise InvalidParameterError(
                 f"accelerator {self.id}: compute_units_frac", self.compute_units_frac, "(0, 1]"
             )
+        if self.scale_up_topology not in SCALE_UP_TOPOLOGIES:
+            raise InvalidParameterError(
+                f"accelerator {self.id}: scale_up_topology",
+                self.scale_up_topology,
+                " or ".join(SCALE_UP_TOPOLOGIES),
+            )
+
+    def peer_link_bandwidth_bytes_per_s(self) -> float:
+        """Bandwidth per direction from one chip to one peer of its scale-up domain: all of
+        ``scale_up_bandwidth_bytes_per_s`` through a switch, one link's share on a full mesh."""
+        if self.scale_up_topology == "full_mesh" and self.scale_up_domain_size > 1:
+            return self.scale_up_bandwidth_bytes_per_s / (self.scale_up_domain_size - 1)
+        return self.scale_up_bandwidth_bytes_per_s
+
+    def collective_bandwidth_bytes_per_s(self, ranks: int) -> float:
+        """Bandwidth per direction each chip brings to a collective among ``ranks`` chips: the
+        scale-out network's beyond one scale-up domain; within it all of the chip's scale-up
+        bandwidth through a switch, and on a full mesh the ``ranks - 1`` links to the other
+        members (a direct all-reduce or all-to-all sends over all of them at once)."""
+        if ranks > self.scale_up_domain_size:
+            return self.scale_out_bandwidth_bytes_per_s
+        return self.peer_link_bandwidth_bytes_per_s() * (
+            max(ranks, 2) - 1 if self.scale_up_topology == "full_mesh" else 1
+        )
+
+    def point_to_point_bandwidth_bytes_per_s(self, ranks: int) -> float:
+        """Bandwidth of one chip sending to another (pipeline stages) in a group of ``ranks``
+        chips: the scale-out network's beyond one scale-up domain, else one peer link."""
+        if ranks > self.scale_up_domain_size:
+            return self.scale_out_bandwidth_bytes_per_s
+        return self.peer_link_bandwidth_bytes_per_s()
 
     def clock_frac(
         self, power_limit_w: float, clock_power_exponent: float, tdp_clock_frac: float = 1.0

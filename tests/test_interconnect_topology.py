@@ -1,0 +1,79 @@
+"""Scale-up topology: a switch gives any group of chips their whole link bandwidth, a full
+mesh only the links among the group (AMD Infinity Fabric, Gaudi 3, a 4-way NVLink bridge).
+The step model does not apply it yet (README, Validation limitations): estimates note it."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from chip2grid import (
+    Deployment,
+    InvalidParameterError,
+    Load,
+    Workload,
+    estimate,
+    get_accelerator,
+    get_model,
+)
+
+
+@pytest.mark.parametrize("acc_id", ["mi300x", "mi325x", "mi355x", "gaudi3", "h200-nvl"])
+def test_mesh_parts_are_catalogued_as_full_mesh(acc_id: str) -> None:
+    assert get_accelerator(acc_id).scale_up_topology == "full_mesh"
+
+
+@pytest.mark.parametrize("acc_id", ["h100-sxm", "b200", "gb200", "a100-sxm-80gb", "tpu-v6e"])
+def test_switched_parts_keep_their_whole_bandwidth_for_any_group(acc_id: str) -> None:
+    acc = get_accelerator(acc_id)
+    assert acc.scale_up_topology == "switch"
+    for ranks in range(2, min(acc.scale_up_domain_size, 8) + 1):
+        assert acc.collective_bandwidth_bytes_per_s(ranks) == acc.scale_up_bandwidth_bytes_per_s
+        assert acc.point_to_point_bandwidth_bytes_per_s(ranks) == (
+            acc.scale_up_bandwidth_bytes_per_s
+        )
+
+
+def test_mi300x_mesh_gives_a_group_the_links_among_it() -> None:
+    acc = get_accelerator("mi300x")  # 7 links of 64 GB/s per direction
+    assert acc.peer_link_bandwidth_bytes_per_s() == pytest.approx(64e9)
+    assert acc.collective_bandwidth_bytes_per_s(2) == pytest.approx(64e9)
+    assert acc.collective_bandwidth_bytes_per_s(4) == pytest.approx(192e9)
+    assert acc.collective_bandwidth_bytes_per_s(8) == pytest.approx(448e9)
+    assert acc.collective_bandwidth_bytes_per_s(16) == acc.scale_out_bandwidth_bytes_per_s
+    # a pipeline stage sends to one peer over one link, or over the network between boards
+    assert acc.point_to_point_bandwidth_bytes_per_s(8) == pytest.approx(64e9)
+    assert acc.point_to_point_bandwidth_bytes_per_s(16) == acc.scale_out_bandwidth_bytes_per_s
+
+
+def test_unknown_topology_names_the_field_and_the_choices() -> None:
+    acc = get_accelerator("mi300x")
+    with pytest.raises(InvalidParameterError, match=r"scale_up_topology.*switch or full_mesh"):
+        dataclasses.replace(acc, scale_up_topology="torus")
+
+
+def _notes(acc_id: str, num: int, tp: int, pp: int = 1) -> list[str]:
+    return estimate(
+        Deployment(
+            model=get_model("llama-3.1-70b"),
+            accelerator=get_accelerator(acc_id),
+            num_accelerators=num,
+            tp=tp,
+            pp=pp,
+            weight_precision="fp8",
+            kv_precision="fp8",
+        ),
+        Workload(input_tokens=2000, output_tokens=500),
+        Load(),
+    ).notes
+
+
+def test_an_estimate_says_where_a_mesh_layout_reaches_fewer_links_than_it_is_costed_at() -> None:
+    (note,) = [n for n in _notes("mi300x", 8, 2) if "peer links" in n]
+    assert "1 of the 7 peer links (64 GB/s" in note and "448 GB/s" in note
+    (note,) = [n for n in _notes("mi300x", 8, 2, pp=2) if "peer links" in n]
+    assert "pipeline stage sends over one link (64 GB/s)" in note
+    # every link in the group, a switch, or no collective: nothing to say
+    for acc_id, num, tp in (("mi300x", 8, 8), ("h100-sxm", 8, 2), ("mi300x", 1, 1)):
+        assert not [n for n in _notes(acc_id, num, tp) if "peer links" in n], acc_id
