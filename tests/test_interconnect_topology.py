@@ -8,15 +8,8 @@ import dataclasses
 
 import pytest
 
-from chip2grid import (
-    Deployment,
-    InvalidParameterError,
-    Load,
-    Workload,
-    estimate,
-    get_accelerator,
-    get_model,
-)
+from chip2grid import InvalidParameterError, Load, Workload, estimate, get_accelerator
+from tests.test_perf import dep
 
 
 @pytest.mark.parametrize("acc_id", ["mi300x", "mi325x", "mi355x", "gaudi3", "h200-nvl"])
@@ -54,19 +47,8 @@ def test_unknown_topology_names_the_field_and_the_choices() -> None:
 
 
 def _notes(acc_id: str, num: int, tp: int, pp: int = 1) -> list[str]:
-    return estimate(
-        Deployment(
-            model=get_model("llama-3.1-70b"),
-            accelerator=get_accelerator(acc_id),
-            num_accelerators=num,
-            tp=tp,
-            pp=pp,
-            weight_precision="fp8",
-            kv_precision="fp8",
-        ),
-        Workload(input_tokens=2000, output_tokens=500),
-        Load(),
-    ).notes
+    d = dep(accelerator=get_accelerator(acc_id), num_accelerators=num, tp=tp, pp=pp)
+    return estimate(d, Workload(input_tokens=2000, output_tokens=500), Load()).notes
 
 
 def test_an_estimate_says_where_a_mesh_layout_reaches_fewer_links_than_it_is_costed_at() -> None:
