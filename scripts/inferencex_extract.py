@@ -22,8 +22,10 @@ the ``measurements.csv`` schema, mode ``concurrency``. It keeps what chip2grid e
 - runs from 2026-01-21 on, where the length spread is the workflow's stated 0.8.
 
 Per case: ``output_tokens_per_s`` (throughput per GPU times the GPUs, which is the TP size on
-one node: the EP ranks are the TP ranks), ``ttft_s_mean`` and ``tpot_s_mean`` where the record
-holds them. Mean lengths are the uniform draw's means, ``(int(0.8 L) + L) / 2``.
+one node: the EP ranks are the TP ranks), and the TTFT and TPOT means (``ttft_s_mean``,
+``tpot_s_mean``) and medians (``ttft_s_median``, ``tpot_s_median``) that the record holds (the
+history capture keeps medians only). Runs in :data:`TOKENIZER_MISMATCH_RUNS` are left out.
+Mean lengths are the uniform draw's means, ``(int(0.8 L) + L) / 2``.
 
     python scripts/inferencex_extract.py --clone PATH/InferenceX-app --commit 528c4146...
 """
@@ -67,8 +69,29 @@ METRICS = (
     # (utils/process_result.py in SemiAnalysisAI/InferenceX)
     ("output_tokens_per_s", "output_tput_per_gpu", "tokens/s"),
     ("ttft_s_mean", "mean_ttft", "s"),
+    ("ttft_s_median", "median_ttft", "s"),
     ("tpot_s_mean", "mean_tpot", "s"),
+    ("tpot_s_median", "median_tpot", "s"),
 )
+TOKENIZER_MISMATCH_RUNS = {
+    "24555249976": "2026-04-17, B300 SGLang FP4",
+    "24559275898": "2026-04-17, B300 SGLang FP8",
+    "25780567235": "2026-05-13, B300 SGLang FP4",
+    "25763411370": "2026-05-13, B300 SGLang FP8",
+    "25763415816": "2026-05-13, H200 SGLang FP8",
+    "25763406707": "2026-05-15 (started 2026-05-13), B200 SGLang FP8",
+}
+"""Workflow runs whose benchmark client tokenized prompts differently from the SGLang server,
+so that the server received about five times the nominal input (InferenceX's own account:
+SemiAnalysisAI/InferenceX #937, 2026-03-27, and #1381, 2026-05-15, which found the first fix
+did not apply when the model is a Hugging Face Hub id under transformers 5.6: 'a ~5x
+client/server tokenizer mismatch and a false throughput regression (DeepSeek-R1 FP4 on B200:
+1970 -> 425 tok/s)'). The runs listed are the SGLang runs of the capture from that window whose
+records show the signature against the same configuration's other runs: throughput at 8k input
+and high concurrency 0.21-0.62 of the other runs' median (1k input 0.6-1.0, as a five-fold
+prefill predicts), and median TTFT at 8k input, 4 users 1.4-2.1 s against 0.22-0.35 s (189 s
+against 0.7 s for H200 at 64 users). ``suspect_runs`` lists the candidates a new capture
+holds; a run enters this list only after such a check."""
 
 
 def mean_length(nominal: int) -> float:
@@ -90,7 +113,44 @@ def left_out_reason(record: dict) -> str | None:
         return "hardware or model"
     if str(record.get("date", "")) < FIRST_DATE:
         return "before the stated length spread"
+    if run_id(record).split("a")[0] in TOKENIZER_MISMATCH_RUNS:
+        return "client/server tokenizer mismatch"
     return None
+
+
+def run_id(record: dict) -> str:
+    """``<workflow run>a<attempt>`` of a record's run address."""
+    return str(record["run_url"]).rstrip("/").split("/actions/runs/")[-1].replace("/attempts/", "a")
+
+
+def configuration(record: dict) -> tuple:
+    """What a record measured, less when: the same key on two runs is the same benchmark."""
+    keys = ("hardware", "framework", "model", "precision", "decode_tp", "decode_ep", "isl", "osl")
+    return (*(record.get(key) for key in keys), record.get("conc"))
+
+
+def suspect_runs(records: list[dict], below: float = 0.8) -> dict[str, float]:
+    """Runs whose output throughput is, in the median over their configurations, below
+    ``below`` times the median of the same configurations' other runs: the candidates for a
+    broken client (:data:`TOKENIZER_MISMATCH_RUNS`), for a person to check, not to drop."""
+    by_config: dict[tuple, list[tuple[str, float]]] = {}
+    for record in records:
+        value = record.get("metrics", {}).get("output_tput_per_gpu")
+        if value:
+            by_config.setdefault(configuration(record), []).append(
+                (run_id(record).split("a")[0], float(value))
+            )
+    ratios: dict[str, list[float]] = {}
+    for runs in by_config.values():
+        for run, value in runs:
+            others = sorted(v for r, v in runs if r != run)
+            if others:
+                ratios.setdefault(run, []).append(value / others[len(others) // 2])
+    return {
+        run: round(sorted(r)[len(r) // 2], 2)
+        for run, r in ratios.items()
+        if sorted(r)[len(r) // 2] < below
+    }
 
 
 def rows_of(record: dict, source_file: str, commit: str) -> list[dict]:
@@ -98,7 +158,7 @@ def rows_of(record: dict, source_file: str, commit: str) -> list[dict]:
     tp, ep = int(record["decode_tp"]), int(record["decode_ep"])
     isl, osl, conc = int(record["isl"]), int(record["osl"]), int(record["conc"])
     metrics = record["metrics"]
-    run = str(record["run_url"]).rstrip("/").split("/actions/runs/")[-1].replace("/attempts/", "a")
+    run = run_id(record)
     case_id = (
         f"inferencex-{record['model']}-{record['hardware']}-{record['framework']}-"
         f"{record['precision']}-tp{tp}-ep{ep}-{isl}-{osl}-c{conc}-{record['date']}-r{run}"
@@ -154,8 +214,19 @@ def main() -> None:
     args = parser.parse_args()
     rows: dict[str, list[dict]] = {}
     skipped: Counter[str] = Counter()
+    captured = {name: json.loads((args.clone / name).read_text()) for name in FILES}
+    kept = [
+        r
+        for records in captured.values()
+        for r in records
+        if left_out_reason(r) in (None, "client/server tokenizer mismatch")
+    ]
+    print(
+        "runs whose throughput is below 0.8 of their configurations' other runs:",
+        suspect_runs(kept),
+    )
     for name in FILES:
-        for record in json.loads((args.clone / name).read_text()):
+        for record in captured[name]:
             reason = left_out_reason(record)
             if reason:
                 skipped[reason] += 1

@@ -79,6 +79,25 @@ def test_a_wave_is_its_prefill_then_its_decode_steps() -> None:
     assert float(wave.ttft_s) == pytest.approx(prefill)
 
 
+@pytest.mark.parametrize("users", [1, 4, 5, 9])
+def test_a_waves_median_first_token_is_its_middle_prompts_step(users: int) -> None:
+    shape = _shape()
+    isl, budget = 3000.0, 8192.0  # two whole prompts a step
+    wave = lockstep_wave(shape, isl, 100.0, users, True, budget)
+    two = step_time(shape, StepBatch.prefill(2, isl)).total_s
+    one = step_time(shape, StepBatch.prefill(1, isl)).total_s
+    done = [two * ((j + 1) // 2) for j in range(1, users + 1)]  # prompt j's step ends
+    if users % 2:
+        done[-1] = two * (users // 2) + one  # an odd wave ends on a lone prompt
+    done.sort()
+    middle = (done[(users - 1) // 2] + done[users // 2]) / 2
+    assert float(wave.ttft_median_s) == pytest.approx(middle, rel=1e-9)
+    assert float(wave.ttft_s) == pytest.approx(sum(done) / users, rel=1e-9)
+    # users beyond the batch wait a spread the model does not give: no median
+    assert np.isnan(wave.closed_loop(users + 3, users).ttft_median_s)
+    assert float(wave.closed_loop(users, users).ttft_median_s) == pytest.approx(middle)
+
+
 def test_a_lone_user_finds_the_engine_idle() -> None:
     shape = _shape()
     cyc = continuous_batching(shape, 200.0, 1000.0, 1.0, True, 8192)

@@ -18,8 +18,18 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "inferencex_extract.p
 # outside two TensorRT-LLM tables); set from what chip2grid reaches on 2026-11-24 (throughput
 # 37.1 %, TPOT 29.1 %, TTFT 63.5 %, no latency unbounded) so that it cannot silently get worse;
 # 33.5 %, 26.8 %, 63.5 % since the Blackwell refit with the pipeline's last stage and the 16-bit
-# output projection (2026-11-24)
-INFERENCEX_MAX = {"throughput": 0.34, "tpot": 0.27, "ttft": 0.64}
+# output projection (2026-11-24). Throughput tightened to 0.29 once the six runs with the client's
+# tokenizer mismatch were left out (28.6 %). The medians (every run's record holds them, so
+# 305 cases against 91 means) were added at what the wave model reaches: TPOT 27.9 %, TTFT
+# 234 % (too long at high concurrency, where the measured loop has fallen out of step; the
+# README's validation limitations)
+INFERENCEX_MAX = {
+    "throughput": 0.29,
+    "tpot": 0.27,
+    "ttft": 0.64,
+    "tpot_median": 0.28,
+    "ttft_median": 2.34,
+}
 
 
 def _script():  # type: ignore[no-untyped-def]
@@ -43,7 +53,9 @@ def test_every_row_names_its_capture_and_run() -> None:
     cases = load_cases(data_path(INFERENCEX_MEASUREMENTS))
     assert {c.source_family for c in cases} == {"inferencex"}
     assert {c.engine_profile for c in cases} == {"sglang", "tensorrt-llm-pytorch"}
-    assert get_engine("sglang").mixed_batching
+    # SGLang runs a step as a prefill batch or a decode batch (enable_mixed_chunk is off by
+    # default and no InferenceX DeepSeek-R1 launch script turns it on)
+    assert not get_engine("sglang").mixed_batching
     # one node: the GPUs are the TP ranks, and the client keeps conc requests in flight
     assert all(c.num_accelerators == c.tp and c.mode == "concurrency" for c in cases)
 
@@ -74,8 +86,37 @@ def test_the_extractor_keeps_what_chip2grid_expresses_with_the_clients_mean_leng
         ({"framework": "atom"}, "framework"),
     ):
         assert reason in ix.left_out_reason(record | change)
-    history = record | {"metrics": {"output_tput_per_gpu": 500.0}}  # medians only: no latency
-    assert [r["metric"] for r in ix.rows_of(history, "h.json", "c" * 40)] == ["output_tokens_per_s"]
+    history = record | {"metrics": {"output_tput_per_gpu": 500.0, "median_ttft": 0.4}}
+    assert [r["metric"] for r in ix.rows_of(history, "h.json", "c" * 40)] == [
+        "output_tokens_per_s",
+        "ttft_s_median",
+    ]
+
+
+def test_runs_with_the_documented_client_tokenizer_mismatch_are_left_out() -> None:
+    ix = _script()
+    run = "https://github.com/SemiAnalysisAI/InferenceX/actions/runs/{}/attempts/1"
+    record = {
+        "hardware": "h200", "framework": "sglang", "model": "dsr1", "precision": "fp8",
+        "spec_method": "none", "disagg": False, "is_multinode": False,
+        "decode_dp_attention": False, "prefill_dp_attention": False, "decode_tp": 8,
+        "decode_ep": 1, "isl": 8192, "osl": 1024, "conc": 64, "date": "2026-05-13",
+        "run_url": run.format("25763415816"), "metrics": {"output_tput_per_gpu": 31.5},
+    }  # fmt: skip
+    assert ix.left_out_reason(record) == "client/server tokenizer mismatch"
+    # the same benchmark on other runs at five times the throughput flags it for review
+    others = [
+        record | {"run_url": run.format(n), "metrics": {"output_tput_per_gpu": 150.0 + n}}
+        for n in (1, 2, 3)
+    ]
+    assert ix.suspect_runs([record, *others]) == {"25763415816": 0.21}
+    assert ix.suspect_runs(others) == {}
+    # no row of a listed run is shipped
+    with data_path(INFERENCEX_MEASUREMENTS).open(newline="", encoding="utf-8") as handle:
+        shipped = {
+            row["case_id"].rsplit("-r", 1)[1].split("a")[0] for row in csv.DictReader(handle)
+        }
+    assert shipped and not shipped & set(ix.TOKENIZER_MISMATCH_RUNS)
 
 
 def test_inferencex_holdout_error_stays_under_its_thresholds() -> None:

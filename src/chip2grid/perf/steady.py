@@ -155,13 +155,21 @@ class Lockstep:
     """Length of one wave: every request of the wave ends with it."""
     decode_step_s: Array
     """One decode step of the whole wave (no prefill in it)."""
+    ttft_median_s: Array
+    """Median time to the first token of a wave's request: the middle prompt's prefill step."""
 
     def closed_loop(self, users: FloatOrArray, batch: FloatOrArray) -> ClosedLoopTimes:
         """The loop's times when ``users`` share waves of ``batch`` sequences: the users beyond
-        the batch wait for a slot, a wave's length for each batch of them."""
+        the batch wait for a slot, a wave's length for each batch of them. The median TTFT is
+        given only where no user waits (the wait's spread is not modelled): NaN otherwise."""
         b = np.maximum(np.asarray(batch, dtype=float), 1.0)
         wait = np.maximum(np.asarray(users, dtype=float) - b, 0.0) * self.e2e_s / b
-        return ClosedLoopTimes(ttft_s=self.ttft_s + wait, e2e_s=self.e2e_s + wait, wait_s=wait)
+        return ClosedLoopTimes(
+            ttft_s=self.ttft_s + wait,
+            e2e_s=self.e2e_s + wait,
+            wait_s=wait,
+            ttft_median_s=np.where(wait > 0, np.nan, self.ttft_median_s),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +180,9 @@ class ClosedLoopTimes:
     ttft_s: Array
     e2e_s: Array
     wait_s: Array
+    ttft_median_s: Array | None = None
+    """Median TTFT where the loop's model gives the spread of first tokens (waves); None
+    where it gives only the mean."""
 
 
 def lockstep_wave(
@@ -219,19 +230,35 @@ def lockstep_wave(
         per_step * full * full_steps * (full_steps + 1.0) / 2.0 + rest * (full_steps * full + last)
     ) / b
     whole_prefill = full_steps * full + last
+
+    def completes(j: Array) -> Array:
+        """When whole prompt ``j`` (1-based) of the wave gets its first token."""
+        k = np.ceil(j / per_step)
+        return np.where(k <= full_steps, k * full, full_steps * full + last)
+
+    # the median prompt: the mean of the two middle ones where the wave is even
+    middle = (b + 1.0) / 2.0
+    whole_median = (completes(np.floor(middle)) + completes(np.ceil(middle))) / 2.0
     # chunks: prompt j completes after j * isl / budget budget-sized steps
     chunk = step_time(shape, StepBatch.prefill(budget / isl, isl, context=p_ctx)).total_s
     steps_per_prompt = isl / budget
     chunk_ttft = chunk * steps_per_prompt * (b + 1.0) / 2.0
     chunk_prefill = chunk * steps_per_prompt * b
     ttft = np.where(chunked, chunk_ttft, whole_ttft)
+    # chunks complete prompts evenly: the median is the mean
+    ttft_median = np.where(chunked, chunk_ttft, whole_median)
     prefill_s = np.where(chunked, chunk_prefill, whole_prefill)
     ctx = decode_context_tokens(isl, osl)
     decode = step_time(shape, StepBatch.decode(b, ctx, query_tokens))
     draft_s = draft_step_work(draft_shape, num_draft_steps, b, ctx)[0]
     decode_s = decode.total_s + draft_s
     e2e = prefill_s + (osl - 1.0) * decode_s
-    return Lockstep(ttft_s=ttft, e2e_s=np.maximum(e2e, ttft), decode_step_s=decode_s)
+    return Lockstep(
+        ttft_s=ttft,
+        e2e_s=np.maximum(e2e, ttft),
+        decode_step_s=decode_s,
+        ttft_median_s=ttft_median,
+    )
 
 
 def fused_step_batch(

@@ -30,6 +30,7 @@ from chip2grid.validation.predict import (
     ENERGY_METRICS,
     ENGINE_PARAMS,
     HW_PARAMS,
+    MEDIAN_METRICS,
     POWER_PARAMS,
     THROUGHPUT_METRICS,
     Prepared,
@@ -91,7 +92,7 @@ def scored_metric(case: Case, metric: str) -> str | None:
         return metric  # replayed request by request (validation.bursts)
     if case.mode == "server" and metric in THROUGHPUT_METRICS:
         return None
-    if case.mode == "offline" and metric in ("ttft_s_mean", "e2e_latency_s_mean"):
+    if case.mode == "offline" and metric in ("ttft_s_mean", "ttft_s_median", "e2e_latency_s_mean"):
         return None  # depends on how many requests were queued at once
     if case.source_family == "mlperf" and metric == "energy_j_per_output_token":
         return "system_energy_j_per_output_token"
@@ -190,7 +191,8 @@ def fit(
         x0 = np.concatenate([start[0].ravel(), start[1].ravel(), power0[2:3]])
     x_given = x0.copy()
     x0 = np.clip(x0, lo + 1e-12, hi - 1e-12)
-    idx, names, measured, weights = _pairs(prep, fit_mask, None, ENERGY_METRICS)
+    # medians are scored, not fitted: the model gives them only where it gives the spread
+    idx, names, measured, weights = _pairs(prep, fit_mask, None, ENERGY_METRICS + MEDIAN_METRICS)
     by_metric: dict[str, list[int]] = {}
     for k, name in enumerate(names):
         by_metric.setdefault(name, []).append(k)

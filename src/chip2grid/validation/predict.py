@@ -66,6 +66,9 @@ ENERGY_METRICS = (
     "energy_j_per_request",
     "system_power_w_mean",
 )
+MEDIAN_METRICS = ("ttft_s_median", "tpot_s_median")
+"""Medians the model predicts only where it gives the spread of requests (closed loops in
+waves, static batches): scored there, never fitted."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +326,9 @@ def predict(
     out_tps, ttft, tpot, prefill_s, flops_it, bytes_it, busy_s, gap, wait_s = (
         nan.copy() for _ in range(9)
     )
+    # medians where the model gives the spread (closed loops in waves, static batches): NaN
+    # elsewhere, which leaves the measured median unscored
+    ttft_median, tpot_median = nan.copy(), nan.copy()
     continuous = np.isin(mode, ["offline", "max_num_seqs", "server", "concurrency"])
     static = ~continuous
     if continuous.any():
@@ -389,6 +395,12 @@ def predict(
             ).closed_loop(users[w], b[w])
             closed_ttft[w], closed_e2e[w] = in_waves.ttft_s, in_waves.e2e_s
             closed_wait[w] = in_waves.wait_s
+            assert in_waves.ttft_median_s is not None
+            ttft_median[rows] = in_waves.ttft_median_s
+            # the median request's first token comes at the median time; all end together
+            tpot_median[rows] = (in_waves.e2e_s - in_waves.ttft_median_s) / np.maximum(
+                osl[rows] - 1.0, 1.0
+            )
         wait = np.where(closed, closed_wait, wait)
         rps = np.where(server_rows, np.minimum(rate, cap_rps), cyc.requests_per_s)
         rps = np.where(closed, users / np.maximum(closed_e2e, 1e-12), rps)
@@ -412,9 +424,11 @@ def predict(
         )
         out_tps[idx] = prep.batch[idx] * osl[idx] / run.total_s * prep.replicas[idx]
         ttft[idx] = run.prefill_s
+        ttft_median[idx] = run.prefill_s  # every request of a static batch alike
         prefill_s[idx] = run.prefill_s
         tpot[idx] = np.where(osl[idx] > 1, run.decode_s / np.maximum(osl[idx] - 1.0, 1.0), np.nan)
         gap[idx] = tpot[idx]
+        tpot_median[idx] = tpot[idx]
         flops_it[idx] = run.prefill_step.flops + run.decode_step.flops * (osl[idx] - 1.0)
         bytes_it[idx] = run.prefill_step.bytes + run.decode_step.bytes * (osl[idx] - 1.0)
         busy_s[idx] = run.total_s
@@ -433,7 +447,9 @@ def predict(
         "requests_per_s": out_tps / osl,
         "total_tokens_per_s": out_tps * (isl + osl) / osl,
         "ttft_s_mean": ttft,
+        "ttft_s_median": ttft_median,
         "tpot_s_mean": tpot,
+        "tpot_s_median": tpot_median,
         "itl_s_mean": tpot,
         "itl_s_median": gap,
         "e2e_latency_s_mean": np.where(static, prefill_s + (osl - 1.0) * tpot, e2e),

@@ -70,6 +70,8 @@ METRIC_GROUPS = {
     "ttft": ("ttft_s_mean", "prefill_time_s"),
     "tpot": ("tpot_s_mean", "itl_s_mean", "itl_s_median", "decode_time_s_per_token"),
     "e2e": ("e2e_latency_s_mean",),
+    "ttft_median": ("ttft_s_median",),
+    "tpot_median": ("tpot_s_median",),
     "energy": (
         "gpu_power_w_mean",
         "energy_j_per_output_token",
