@@ -37,6 +37,7 @@ import csv
 import json
 from collections import Counter
 from pathlib import Path
+from statistics import median_high
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "src" / "chip2grid" / "data" / "measurements_inferencex.csv"
@@ -113,7 +114,7 @@ def left_out_reason(record: dict) -> str | None:
         return "hardware or model"
     if str(record.get("date", "")) < FIRST_DATE:
         return "before the stated length spread"
-    if run_id(record).split("a")[0] in TOKENIZER_MISMATCH_RUNS:
+    if workflow_run(record) in TOKENIZER_MISMATCH_RUNS:
         return "client/server tokenizer mismatch"
     return None
 
@@ -121,6 +122,11 @@ def left_out_reason(record: dict) -> str | None:
 def run_id(record: dict) -> str:
     """``<workflow run>a<attempt>`` of a record's run address."""
     return str(record["run_url"]).rstrip("/").split("/actions/runs/")[-1].replace("/attempts/", "a")
+
+
+def workflow_run(record: dict) -> str:
+    """The workflow run of a record, without its attempt."""
+    return run_id(record).split("a")[0]
 
 
 def configuration(record: dict) -> tuple:
@@ -138,19 +144,16 @@ def suspect_runs(records: list[dict], below: float = 0.8) -> dict[str, float]:
         value = record.get("metrics", {}).get("output_tput_per_gpu")
         if value:
             by_config.setdefault(configuration(record), []).append(
-                (run_id(record).split("a")[0], float(value))
+                (workflow_run(record), float(value))
             )
     ratios: dict[str, list[float]] = {}
     for runs in by_config.values():
         for run, value in runs:
-            others = sorted(v for r, v in runs if r != run)
+            others = [v for r, v in runs if r != run]
             if others:
-                ratios.setdefault(run, []).append(value / others[len(others) // 2])
-    return {
-        run: round(sorted(r)[len(r) // 2], 2)
-        for run, r in ratios.items()
-        if sorted(r)[len(r) // 2] < below
-    }
+                ratios.setdefault(run, []).append(value / median_high(others))
+    typical = {run: median_high(r) for run, r in ratios.items()}
+    return {run: round(ratio, 2) for run, ratio in typical.items() if ratio < below}
 
 
 def rows_of(record: dict, source_file: str, commit: str) -> list[dict]:
@@ -214,26 +217,23 @@ def main() -> None:
     args = parser.parse_args()
     rows: dict[str, list[dict]] = {}
     skipped: Counter[str] = Counter()
-    captured = {name: json.loads((args.clone / name).read_text()) for name in FILES}
-    kept = [
-        r
-        for records in captured.values()
-        for r in records
-        if left_out_reason(r) in (None, "client/server tokenizer mismatch")
-    ]
-    print(
-        "runs whose throughput is below 0.8 of their configurations' other runs:",
-        suspect_runs(kept),
-    )
+    mismatch = "client/server tokenizer mismatch"
+    review: list[dict] = []  # kept, and the mismatch runs, for suspect_runs
     for name in FILES:
-        for record in captured[name]:
+        for record in json.loads((args.clone / name).read_text()):
             reason = left_out_reason(record)
+            if reason in (None, mismatch):
+                review.append(record)
             if reason:
                 skipped[reason] += 1
                 continue
             found = rows_of(record, name, args.commit)
             if found:
                 rows.setdefault(found[0]["case_id"], found)  # a run in both captures once
+    print(
+        "runs whose throughput is below 0.8 of their configurations' other runs:",
+        suspect_runs(review),
+    )
     with args.out.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
         writer.writeheader()

@@ -186,6 +186,8 @@ def test_estimate_reports_it_and_not_for_a_user_calibration() -> None:
     est = c2g.estimate(dep, work)
     seen = est.validated_error["throughput"]["seen"]
     assert seen.scope == "hopper/tensorrt-llm/whole-heavy"
+    # the error of what an estimate gives (means), not of the medians validation also scores
+    assert set(est.validated_error) == {"throughput", "ttft", "tpot", "e2e", "energy"}
     # one user on a model split over two accelerators reads the runs of that regime
     split = dataclasses.replace(dep, num_accelerators=2, tp=2)
     one = c2g.estimate(split, work, c2g.Load(mode="concurrency", concurrency=1))

@@ -98,6 +98,14 @@ class Accelerator:
                 " or ".join(SCALE_UP_TOPOLOGIES),
             )
 
+    def domain_bandwidth_bytes_per_s(self, ranks: int) -> float:
+        """Each chip's bandwidth per direction for a group of ``ranks`` chips as if a switch
+        joined them: the scale-out network's beyond one scale-up domain, else the whole scale-up
+        bandwidth. What the step model charges (it does not apply a full mesh yet)."""
+        if ranks > self.scale_up_domain_size:
+            return self.scale_out_bandwidth_bytes_per_s
+        return self.scale_up_bandwidth_bytes_per_s
+
     def peer_link_bandwidth_bytes_per_s(self) -> float:
         """Bandwidth per direction from one chip to one peer of its scale-up domain: all of
         ``scale_up_bandwidth_bytes_per_s`` through a switch, one link's share on a full mesh."""
@@ -110,17 +118,15 @@ class Accelerator:
         scale-out network's beyond one scale-up domain; within it all of the chip's scale-up
         bandwidth through a switch, and on a full mesh the ``ranks - 1`` links to the other
         members (a direct all-reduce or all-to-all sends over all of them at once)."""
-        if ranks > self.scale_up_domain_size:
-            return self.scale_out_bandwidth_bytes_per_s
-        return self.peer_link_bandwidth_bytes_per_s() * (
-            max(ranks, 2) - 1 if self.scale_up_topology == "full_mesh" else 1
-        )
+        if ranks > self.scale_up_domain_size or self.scale_up_topology != "full_mesh":
+            return self.domain_bandwidth_bytes_per_s(ranks)
+        return self.peer_link_bandwidth_bytes_per_s() * (max(ranks, 2) - 1)
 
     def point_to_point_bandwidth_bytes_per_s(self, ranks: int) -> float:
         """Bandwidth of one chip sending to another (pipeline stages) in a group of ``ranks``
         chips: the scale-out network's beyond one scale-up domain, else one peer link."""
         if ranks > self.scale_up_domain_size:
-            return self.scale_out_bandwidth_bytes_per_s
+            return self.domain_bandwidth_bytes_per_s(ranks)
         return self.peer_link_bandwidth_bytes_per_s()
 
     def clock_frac(

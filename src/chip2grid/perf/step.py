@@ -156,18 +156,8 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
     prefill_pair = 2.0 * heads_local * (m.qk_head_dim + m.v_dim)
     compute = d.compute_precision
     attn_prec = attention_precision(d)
-    domain = acc.scale_up_domain_size
-    width = max(tp, ep)
-    collective_bw = (
-        acc.scale_up_bandwidth_bytes_per_s
-        if width <= domain
-        else acc.scale_out_bandwidth_bytes_per_s
-    )
-    pipeline_bw = (
-        acc.scale_up_bandwidth_bytes_per_s
-        if d.instance_size <= domain
-        else acc.scale_out_bandwidth_bytes_per_s
-    )
+    collective_bw = acc.domain_bandwidth_bytes_per_s(max(tp, ep))
+    pipeline_bw = acc.domain_bandwidth_bytes_per_s(d.instance_size)
     hw, eng = calibration.hardware, calibration.engine
     clock = clock_frac(d, calibration)
     return RankShape(

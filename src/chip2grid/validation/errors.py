@@ -21,6 +21,7 @@ from chip2grid.perf import get_engine
 from chip2grid.perf.deployment import instance_size
 from chip2grid.perf.validated import ANY, regime, scope_key
 from chip2grid.validation.cases import Case
+from chip2grid.validation.predict import MEDIAN_METRICS
 from chip2grid.validation.report import ValidationReport, error_summary, metric_group
 
 SPLIT_NAMES = {"fit": "seen", "holdout": "unseen"}
@@ -57,7 +58,8 @@ def error_table(report: ValidationReport) -> ErrorTable:
     errors: dict[tuple[str, str, str], list[float]] = defaultdict(list)
     for row in report.rows:
         group = metric_group(row.metric)
-        if group is None:
+        # an estimate gives means: the medians validation also scores are no error of it
+        if group is None or row.metric in MEDIAN_METRICS:
             continue
         family = get_accelerator(row.case.accelerator).family
         engine = get_engine(row.case.engine_profile).calibration
