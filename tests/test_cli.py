@@ -191,3 +191,46 @@ def test_validate_default_holdout_is_validations() -> None:
 
     default = inspect.signature(validate_command).parameters["holdout"].default
     assert tuple(default.split(",")) == tuple(DEFAULT_HOLDOUT)
+
+
+def test_each_command_loads_from_its_module() -> None:
+    from chip2grid.cli import COMMAND_MODULES, app, load_commands
+
+    load_commands([])  # no command: everything, as the help lists it
+    registered = [info.name for info in app.registered_commands]
+    assert len(registered) == len(set(registered))
+    own = {"estimate", "list", "validate"}  # chip2grid.cli.app's
+    assert set(registered) == own | set(COMMAND_MODULES)
+    for command, module in COMMAND_MODULES.items():
+        names = {
+            info.name
+            for info in app.registered_commands
+            if getattr(info.callback, "__module__", None) == f"chip2grid.cli.{module}"
+        }
+        assert command in names, (command, module)
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    # the sweep store's database and the bottleneck and industry models are not needed to
+    # print an estimate: importing them cost most of a second of every command's start
+    probe = (
+        "import sys\n"
+        "from chip2grid.cli import main\n"
+        "sys.argv = ['chip2grid', *sys.argv[1:]]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('LOADED', sorted(m for m in ('duckdb', 'chip2grid.cli.sweep',"
+        " 'chip2grid.bottleneck', 'chip2grid.industry', 'chip2grid.cli.scenario')"
+        " if m in sys.modules))"
+    )
+
+    def loaded(*args: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", probe, *args], capture_output=True, text=True, timeout=120
+        )
+        return out.stdout.strip().splitlines()[-1]
+
+    assert loaded(*ISSUE_FORM, "--max-load", "--json") == "LOADED []"
+    only_sweep = loaded("results", "--help")
+    assert "chip2grid.cli.sweep" in only_sweep and "chip2grid.cli.scenario" not in only_sweep
+    everything = loaded("--help")
+    assert "chip2grid.cli.sweep" in everything and "chip2grid.bottleneck" in everything

@@ -7,29 +7,56 @@ and exit code 2.
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Sequence
 
-# Each module registers its commands on the shared app when imported.
-from chip2grid.cli import bottleneck as _bottleneck  # noqa: F401
-from chip2grid.cli import calibrate as _calibrate  # noqa: F401
-from chip2grid.cli import cost as _cost  # noqa: F401
-from chip2grid.cli import fleet as _fleet  # noqa: F401
-from chip2grid.cli import industry as _industry  # noqa: F401
-from chip2grid.cli import plan as _plan  # noqa: F401
-from chip2grid.cli import profile as _profile  # noqa: F401
-from chip2grid.cli import scenario as _scenario  # noqa: F401
-from chip2grid.cli import serve as _serve  # noqa: F401
-from chip2grid.cli import simulate as _simulate  # noqa: F401
-from chip2grid.cli import simulate_models as _simulate_models  # noqa: F401
-from chip2grid.cli import site as _site  # noqa: F401
-from chip2grid.cli import sweep as _sweep  # noqa: F401
 from chip2grid.cli.app import app
 from chip2grid.errors import Chip2GridError
+
+COMMAND_MODULES: dict[str, str] = {
+    "bottleneck": "bottleneck",
+    "calibrate": "calibrate",
+    "cost": "cost",
+    "fleet": "fleet",
+    "industry": "industry",
+    "plan": "plan",
+    "profile": "profile",
+    "run": "scenario",
+    "init": "scenario",
+    "schema": "scenario",
+    "compare": "scenario",
+    "serve": "serve",
+    "simulate": "simulate",
+    "simulate-models": "simulate_models",
+    "site": "site",
+    "sweep": "sweep",
+    "results": "sweep",
+}
+"""The module of ``chip2grid.cli`` that registers each command on the shared app (the commands of
+``chip2grid.cli.app`` itself, such as ``estimate``, are always there). Importing a module
+registers its commands, so a run imports only the one it names: the others' imports (the sweep
+store's database, the industry and bottleneck models) would add most of a second to every
+command's start."""
+
+
+def load_commands(argv: Sequence[str] | None = None) -> None:
+    """Register the commands a command line needs: only the named command's module when its
+    first argument names one (``chip2grid sweep ...``), else every command, in the order the
+    help lists them (no command, ``--help``, an unknown name that the error should place)."""
+    first = (sys.argv[1:] if argv is None else list(argv))[:1]
+    if first and first[0] in {info.name for info in app.registered_commands}:
+        return  # a command of chip2grid.cli.app, or of a module already imported
+    named = COMMAND_MODULES.get(first[0]) if first else None
+    modules = [named] if named else list(dict.fromkeys(sorted(COMMAND_MODULES.values())))
+    for module in modules:
+        importlib.import_module(f"chip2grid.cli.{module}")
 
 
 def main() -> None:
     """Entry point of the ``chip2grid`` command."""
     try:
+        load_commands()
         result = app(standalone_mode=False)
     except Chip2GridError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -58,4 +85,4 @@ def main() -> None:
         sys.exit(result)
 
 
-__all__ = ["app", "main"]
+__all__ = ["COMMAND_MODULES", "app", "load_commands", "main"]
