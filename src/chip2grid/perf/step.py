@@ -363,10 +363,15 @@ class _ArrayMath:
 
 
 def _math_for(shape: RankShape, batch: StepBatch) -> Any:
-    """Plain-float arithmetic when every input is a Python number, numpy otherwise."""
+    """Plain-float arithmetic when every input is one number (a Python number, a numpy scalar
+    or a 0-d array, as ``np.asarray`` leaves a scalar: a single estimate's steps), numpy
+    otherwise."""
     for obj in (batch, shape):
         for name in obj.__slots__:
-            if type(getattr(obj, name)) not in (float, int):
+            value = getattr(obj, name)
+            if type(value) not in (float, int) and not (
+                isinstance(value, np.ndarray | np.generic) and np.ndim(value) == 0
+            ):
                 return _ArrayMath
     return _ScalarMath
 
