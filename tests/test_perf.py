@@ -516,3 +516,35 @@ def test_a_family_without_a_fit_uses_the_family_whose_kernels_it_runs() -> None:
     assert b300.calibration.startswith("blackwell/")
     assert any("using the blackwell family's fit" in n for n in b300.notes)
     assert not any("default fit" in n for n in b300.notes)
+
+
+def test_one_number_inputs_take_the_float_path_with_the_same_figures() -> None:
+    # a single estimate hands step_time numpy scalars and 0-d arrays (np.asarray of floats):
+    # they take the plain-float path, and give what the numpy path gives bit for bit
+    d = dep(tp=4, num_accelerators=8)
+    shape = rank_shape(
+        d, calibration_for(d.accelerator.family, c2g.get_engine(d.engine).calibration)
+    )
+    batches = {
+        "0-d": StepBatch(
+            prefill_tokens=np.asarray(512.0),
+            prefill_seqs=np.asarray(1.0),
+            prefill_context=np.asarray(256.5),
+            decode_seqs=np.asarray(48.0),
+            decode_context=np.float64(1500.0),
+        ),
+        "one-element": StepBatch(
+            prefill_tokens=np.array([512.0]),
+            prefill_seqs=np.array([1.0]),
+            prefill_context=np.array([256.5]),
+            decode_seqs=np.array([48.0]),
+            decode_context=np.array([1500.0]),
+        ),
+    }
+    scalar = step_time(shape, batches["0-d"])
+    vector = step_time(shape, batches["one-element"])
+    assert type(scalar.total_s) is float and isinstance(vector.total_s, np.ndarray)
+    assert scalar.total_s == float(vector.total_s[0])
+    for name, value in scalar.operators.items():
+        assert value == float(np.ravel(vector.operators[name])[0]), name
+    assert scalar.flops == float(np.ravel(vector.flops)[0])
