@@ -93,6 +93,9 @@ and high concurrency 0.21-0.62 of the other runs' median (1k input 0.6-1.0, as a
 prefill predicts), and median TTFT at 8k input, 4 users 1.4-2.1 s against 0.22-0.35 s (189 s
 against 0.7 s for H200 at 64 users). ``suspect_runs`` lists the candidates a new capture
 holds; a run enters this list only after such a check."""
+MISMATCH = "client/server tokenizer mismatch"
+"""``left_out_reason`` of a run in :data:`TOKENIZER_MISMATCH_RUNS` (still reviewed by
+``suspect_runs``)."""
 
 
 def mean_length(nominal: int) -> float:
@@ -115,7 +118,7 @@ def left_out_reason(record: dict) -> str | None:
     if str(record.get("date", "")) < FIRST_DATE:
         return "before the stated length spread"
     if workflow_run(record) in TOKENIZER_MISMATCH_RUNS:
-        return "client/server tokenizer mismatch"
+        return MISMATCH
     return None
 
 
@@ -217,12 +220,11 @@ def main() -> None:
     args = parser.parse_args()
     rows: dict[str, list[dict]] = {}
     skipped: Counter[str] = Counter()
-    mismatch = "client/server tokenizer mismatch"
     review: list[dict] = []  # kept, and the mismatch runs, for suspect_runs
     for name in FILES:
         for record in json.loads((args.clone / name).read_text()):
             reason = left_out_reason(record)
-            if reason in (None, mismatch):
+            if reason in (None, MISMATCH):
                 review.append(record)
             if reason:
                 skipped[reason] += 1

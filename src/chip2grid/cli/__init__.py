@@ -48,7 +48,7 @@ def load_commands(argv: Sequence[str] | None = None) -> None:
     if first and first[0] in {info.name for info in app.registered_commands}:
         return  # a command of chip2grid.cli.app, or of a module already imported
     named = COMMAND_MODULES.get(first[0]) if first else None
-    modules = [named] if named else list(dict.fromkeys(sorted(COMMAND_MODULES.values())))
+    modules = [named] if named else sorted(set(COMMAND_MODULES.values()))
     for module in modules:
         importlib.import_module(f"chip2grid.cli.{module}")
 
