@@ -44,7 +44,10 @@ from tests.test_cli import run
 # carries a prompt carries it beside the average step's prompts, kernel launches overlap the
 # device (vllm-host-bound refitted): holdout TTFT 46.2 -> 47.9 %, E2E 44.5 -> 44.8 %; fit set
 # throughput 15.9 -> 15.7 %, TPOT 27.7 -> 26.7 %, TTFT 21.3 -> 18.8 %, energy 20.9 -> 20.6 %.
-HOLDOUT_MAX = {"throughput": 0.28, "tpot": 0.38, "ttft": 0.48, "e2e": 0.47, "energy": 0.07}
+# 2026-11-25: AMD's MLPerf v4.1 Server harness gathers requests for 0.3 s and hands each batch
+# to one vLLM worker (catalog/validation_configs.toml): holdout TTFT 47.7 -> 44.2 %, E2E 44.5 ->
+# 44.4 %; the MI300X Server runs' TTFT -81..-94 % -> -22..-39 %; the fit set unchanged.
+HOLDOUT_MAX = {"throughput": 0.28, "tpot": 0.38, "ttft": 0.46, "e2e": 0.47, "energy": 0.07}
 FIT_MAX = {"throughput": 0.19, "tpot": 0.29, "ttft": 0.23, "e2e": 0.12, "energy": 0.23}
 # measured latencies the model predicts unbounded (the run's rate above the predicted
 # capacity): they cannot enter a MAPE, so their number is held instead. 2026-11-24: held out,

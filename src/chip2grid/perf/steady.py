@@ -358,6 +358,30 @@ def prompts_per_prefill_step(
     return out
 
 
+def bulk_prefill_latency_s(
+    shape: RankShape,
+    input_tokens: FloatOrArray,
+    max_num_batched_tokens: FloatOrArray,
+    bulk_prompts: FloatOrArray,
+    input_cv: FloatOrArray = 0.0,
+) -> Array:
+    """Mean time from the delivery of ``bulk_prompts`` prompts at once (a client that hands an
+    engine its requests in batches) to a prompt's first token: the bulk is prefilled in steps of
+    as many whole prompts as the budget admits, a prompt's first token comes at the end of its
+    step, so over the bulk the mean is ``(n + 1) / 2`` such steps for ``n`` of them (one step
+    when the bulk fits the budget). Prefill steps alone, as an engine that does not mix
+    prefill and decode runs them."""
+    isl = np.maximum(np.asarray(input_tokens, dtype=float), 1.0)
+    bulk = np.maximum(np.asarray(bulk_prompts, dtype=float), 1.0)
+    per_step = prompts_per_prefill_step(isl, max_num_batched_tokens, bulk)
+    step = step_time(
+        shape, StepBatch.prefill(per_step, isl, context=prefill_context_tokens(isl, input_cv))
+    )
+    steps = bulk / per_step
+    out: Array = 0.5 * (steps + 1.0) * step.total_s
+    return out
+
+
 def draft_step_work(
     draft_shape: RankShape | None,
     num_draft_steps: FloatOrArray,

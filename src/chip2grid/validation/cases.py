@@ -57,6 +57,13 @@ class Case:
     """The benchmark tool that sized the engine's batch limits for this data set
     (:data:`chip2grid.validation.bench_settings.TRTLLM_BENCH`); empty: the engine's defaults."""
     dataset: str
+    harness_batch_window_s: float = 0.0
+    """The benchmark harness batches the requests it receives before it hands them to the engine
+    (``catalog/validation_configs.toml``): it sends what has arrived once this many seconds have
+    passed since its last batch, or sooner when ``harness_batch_max`` have arrived. 0: every
+    request goes to the engine as it arrives."""
+    harness_batch_max: int = 0
+    """The most requests one harness batch holds (0: no limit)."""
     identical_inputs: bool = False
     """Every prompt is the same token repeated (:data:`~chip2grid.validation.bench_settings.
     GPT_SESSION_BENCHMARK`): each step routes as one token."""
@@ -428,6 +435,8 @@ def load_cases(path: str | Path) -> list[Case]:
                 power_limit_w=_stated_power_limit(first, power_limit),
                 sized_by=_sized_by(first),
                 dataset=first.get("dataset", ""),
+                harness_batch_window_s=float(_stated(first, "harness_batch_window_s") or 0.0),
+                harness_batch_max=int(_stated(first, "harness_batch_max") or 0),
                 identical_inputs=GPT_SESSION_BENCHMARK in first.get("dataset", "").lower(),
                 mode=first["mode"],
                 request_rate_per_s=_float(first.get("request_rate_per_s", "")),

@@ -41,6 +41,7 @@ from chip2grid.perf.steady import (
     admission_wait_s,
     arrival_ttft_s,
     batch_at_rate,
+    bulk_prefill_latency_s,
     closed_loop_times,
     lockstep_wave,
     md1_wait_s,
@@ -110,6 +111,11 @@ class Prepared:
     peak_head_flops_per_s: Array
     reference_dynamic_power_w: Array
     reference_clock_frac: Array
+    harness_window_s: Array
+    """How long the harness gathers requests before it hands them to an instance in one batch
+    (``Case.harness_batch_window_s``; 0: each as it arrives)."""
+    harness_max: Array
+    """The most requests one harness batch holds (``Case.harness_batch_max``; 0: no limit)."""
     admission: str = "slots"
     """How a server-mode case waits for admission (:data:`chip2grid.perf.steady.ADMISSION_QUEUES`)."""
 
@@ -257,6 +263,8 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
                 "peak_head": head_peak_flops_per_s(dep),
                 "ref_dyn": acc.full_load_dynamic_power_w,
                 "ref_clock": acc.reference_clock_frac,
+                "window": case.harness_batch_window_s,
+                "window_max": float(case.harness_batch_max),
             }
         )
         kept.append(case)
@@ -294,6 +302,8 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
         peak_head_flops_per_s=col("peak_head"),
         reference_dynamic_power_w=col("ref_dyn"),
         reference_clock_frac=col("ref_clock"),
+        harness_window_s=col("window"),
+        harness_max=col("window_max"),
         admission=admission,
     )
 
@@ -311,6 +321,31 @@ def with_parameters(
     changes["peak_attn_flops_per_s"] = prep.peak_attn_flops_per_s * clock
     changes["peak_head_flops_per_s"] = prep.peak_head_flops_per_s * clock
     return dataclasses.replace(prep.shape, **changes)
+
+
+def harness_batch_delay_s(
+    prep: Prepared, rows: Array, own_prefill_s: Array, shape: RankShape
+) -> Array:
+    """What a harness that hands an instance its requests in batches adds to the mean TTFT of
+    server-mode cases ``rows`` (``Prepared.harness_window_s``): the wait for the batch to be
+    sent (half its window: requests arrive at random within it; the window closes early once
+    ``harness_max`` are waiting) and the prefill of the whole batch, delivered at once to one
+    instance, in place of the request's own prefill (``own_prefill_s``)."""
+    total_rate = prep.rate_per_instance[rows] * prep.replicas[rows]
+    window = prep.harness_window_s[rows]
+    limit = prep.harness_max[rows]
+    fill_s = np.where(limit > 0, limit / np.maximum(total_rate, 1e-12), np.inf)
+    window = np.minimum(window, fill_s)
+    bulk = np.maximum(total_rate * window, 1.0)
+    bulk_prefill = bulk_prefill_latency_s(
+        _subset(shape, rows),
+        prep.isl[rows],
+        prep.budget[rows],
+        bulk,
+        prep.input_cv[rows],
+    )
+    out: Array = 0.5 * window + bulk_prefill - own_prefill_s
+    return out
 
 
 def predict(
@@ -406,6 +441,10 @@ def predict(
         rps = np.where(closed, users / np.maximum(closed_e2e, 1e-12), rps)
         out_tps[idx] = rps * osl[idx] * prep.replicas[idx]
         ttft[idx] = np.where(server_rows, arrival_ttft_s(cyc, wait), np.nan)
+        batched = server_rows & (prep.harness_window_s[idx] > 0)
+        if batched.any():
+            hb = np.flatnonzero(batched)
+            ttft[idx[hb]] += harness_batch_delay_s(prep, idx[hb], cyc.prefill_latency_s[hb], shape)
         ttft[idx] = np.where(closed, closed_ttft, ttft[idx])
         wait_s[idx] = np.where(server_rows | closed, wait, np.nan)
         # a closed loop's ITL: the time after the first token over the tokens after it
