@@ -84,3 +84,52 @@ def test_harness_batching_adds_the_window_wait_and_the_bulk_prefill(batched) -> 
     assert np.allclose(with_window["ttft_s_mean"][others], without["ttft_s_mean"][others])
     for metric in ("output_tokens_per_s", "tpot_s_mean"):
         assert np.allclose(with_window[metric], without[metric], equal_nan=True)
+
+
+MULTI_STEP_SERVER_RUNS = {
+    "mlperf-v5.1-0001-llama2-70b-99.9-server": 9,
+    "mlperf-v5.1-0001-mixtral-8x7b-server": 8,
+    "mlperf-v5.1-0002-mixtral-8x7b-server": 10,
+    "mlperf-v5.1-0096-mixtral-8x7b-server": 7,
+}
+
+
+@pytest.fixture(scope="module")
+def multi_step():
+    from chip2grid.validation import shipped_measurement_files
+
+    cases = [
+        c
+        for c in load_measurement_files(list(shipped_measurement_files()))
+        if c.case_id.startswith("mlperf-v5.1-00")
+    ]
+    return prepare([c.at_mean_lengths() for c in cases])
+
+
+def test_amd_v51_server_runs_state_their_scheduler_steps(multi_step) -> None:
+    stated = {c.case_id: c.admission_every_steps for c in multi_step.cases}
+    for case_id, steps in MULTI_STEP_SERVER_RUNS.items():
+        assert stated[case_id] == steps
+    # only Server runs of AMD's harness take in requests every few steps
+    assert all(
+        steps == 1 or ("-server" in cid and cid.startswith("mlperf-v5.1-"))
+        for cid, steps in stated.items()
+    )
+
+
+def test_multi_step_intake_waits_half_the_interval(multi_step) -> None:
+    params = catalog_parameters(multi_step)
+    stepped = predict(multi_step, *params)
+    ones = np.ones_like(multi_step.admission_steps)
+    every_step = predict(dataclasses.replace(multi_step, admission_steps=ones), *params)
+    rows = multi_step.admission_steps > 1
+    added = stepped["ttft_s_mean"][rows] - every_step["ttft_s_mean"][rows]
+    # at least (k - 1) / 2 decode steps of the same cycle (k = 7..10: 3 or more), since the
+    # batch prefill takes at least the request's own
+    tpot = every_step["tpot_s_mean"][rows]
+    assert np.all(added >= 0.5 * (multi_step.admission_steps[rows] - 1.0) * tpot * 0.999)
+    others = ~rows & np.isfinite(every_step["ttft_s_mean"])
+    assert np.allclose(stepped["ttft_s_mean"][others], every_step["ttft_s_mean"][others])
+    assert np.allclose(
+        stepped["output_tokens_per_s"], every_step["output_tokens_per_s"], equal_nan=True
+    )

@@ -35,7 +35,9 @@ from chip2grid.validation.predict import catalog_parameters, predict
 # 2026-11-24: the pipeline waits on its last stage, which holds the output projection; the
 # projection computes at the 16-bit peak; the Blackwell and RTX PRO 6000 fits redone with them:
 # throughput 16.1 -> 14.2 %, TPOT 83.6 -> 49.7 %, TTFT 60.8 -> 57.0 %, unbounded 150 -> 108.
-MLPERF5_MAX = {"throughput": 0.15, "tpot": 0.50, "ttft": 0.58}
+# 2026-11-25: AMD's v5.1 harness takes in requests every 7-10 decode steps (vLLM multi-step
+# scheduling, stated per submitter in catalog/validation_configs.toml): TTFT 57.0 -> 54.9 %.
+MLPERF5_MAX = {"throughput": 0.15, "tpot": 0.50, "ttft": 0.57}
 MLPERF5_MAX_UNBOUNDED = 108
 
 

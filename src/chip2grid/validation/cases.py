@@ -64,6 +64,9 @@ class Case:
     request goes to the engine as it arrives."""
     harness_batch_max: int = 0
     """The most requests one harness batch holds (0: no limit)."""
+    admission_every_steps: int = 1
+    """The engine takes in new requests once every this many decode steps (vLLM's
+    ``num_scheduler_steps``, stated in ``catalog/validation_configs.toml``); 1: at every step."""
     identical_inputs: bool = False
     """Every prompt is the same token repeated (:data:`~chip2grid.validation.bench_settings.
     GPT_SESSION_BENCHMARK`): each step routes as one token."""
@@ -437,6 +440,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 dataset=first.get("dataset", ""),
                 harness_batch_window_s=float(_stated(first, "harness_batch_window_s") or 0.0),
                 harness_batch_max=int(_stated(first, "harness_batch_max") or 0),
+                admission_every_steps=int(_stated(first, "num_scheduler_steps") or 1),
                 identical_inputs=GPT_SESSION_BENCHMARK in first.get("dataset", "").lower(),
                 mode=first["mode"],
                 request_rate_per_s=_float(first.get("request_rate_per_s", "")),

@@ -116,6 +116,8 @@ class Prepared:
     (``Case.harness_batch_window_s``; 0: each as it arrives)."""
     harness_max: Array
     """The most requests one harness batch holds (``Case.harness_batch_max``; 0: no limit)."""
+    admission_steps: Array
+    """Decode steps between the engine's intakes of new requests (``Case.admission_every_steps``)."""
     admission: str = "slots"
     """How a server-mode case waits for admission (:data:`chip2grid.perf.steady.ADMISSION_QUEUES`)."""
 
@@ -265,6 +267,7 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
                 "ref_clock": acc.reference_clock_frac,
                 "window": case.harness_batch_window_s,
                 "window_max": float(case.harness_batch_max),
+                "admit_every": float(case.admission_every_steps),
             }
         )
         kept.append(case)
@@ -304,6 +307,7 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
         reference_clock_frac=col("ref_clock"),
         harness_window_s=col("window"),
         harness_max=col("window_max"),
+        admission_steps=col("admit_every"),
         admission=admission,
     )
 
@@ -345,6 +349,24 @@ def harness_batch_delay_s(
         prep.input_cv[rows],
     )
     out: Array = 0.5 * window + bulk_prefill - own_prefill_s
+    return out
+
+
+def multi_step_delay_s(
+    prep: Prepared, rows: Array, iteration_s: Array, own_prefill_s: Array, shape: RankShape
+) -> Array:
+    """What an engine that takes in new requests only every ``admission_steps`` decode steps
+    (``Prepared.admission_steps``) adds to the mean TTFT of server-mode cases ``rows``: a request
+    waits half that interval for the next intake (half an iteration of it is already counted, the
+    step in progress) and is prefilled with all that arrived in the interval, in place of its
+    own prefill (``own_prefill_s``)."""
+    steps = prep.admission_steps[rows]
+    interval = steps * iteration_s
+    bulk = np.maximum(prep.rate_per_instance[rows] * interval, 1.0)
+    bulk_prefill = bulk_prefill_latency_s(
+        _subset(shape, rows), prep.isl[rows], prep.budget[rows], bulk, prep.input_cv[rows]
+    )
+    out: Array = 0.5 * (steps - 1.0) * iteration_s + bulk_prefill - own_prefill_s
     return out
 
 
@@ -445,6 +467,12 @@ def predict(
         if batched.any():
             hb = np.flatnonzero(batched)
             ttft[idx[hb]] += harness_batch_delay_s(prep, idx[hb], cyc.prefill_latency_s[hb], shape)
+        stepped = server_rows & (prep.admission_steps[idx] > 1)
+        if stepped.any():
+            ms = np.flatnonzero(stepped)
+            ttft[idx[ms]] += multi_step_delay_s(
+                prep, idx[ms], cyc.iteration_s[ms], cyc.prefill_latency_s[ms], shape
+            )
         ttft[idx] = np.where(closed, closed_ttft, ttft[idx])
         wait_s[idx] = np.where(server_rows | closed, wait, np.nan)
         # a closed loop's ITL: the time after the first token over the tokens after it
