@@ -8,8 +8,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from chip2grid.perf.steady import bulk_prefill_latency_s, prefill_context_tokens
+from chip2grid.perf.steady import bulk_prefill, prefill_context_tokens
 from chip2grid.perf.step import StepBatch, step_time
+from chip2grid.validation import shipped_measurement_files
 from chip2grid.validation.cases import load_measurement_files
 from chip2grid.validation.predict import catalog_parameters, predict, prepare
 from tests.test_perf import dep, shape_of
@@ -29,21 +30,21 @@ def one_prefill_step_s(shape, prompts: float, isl: float) -> float:
 
 def test_a_bulk_that_fits_the_budget_takes_one_step() -> None:
     shape = shape_of(dep())
-    got = float(bulk_prefill_latency_s(shape, 200.0, 8192.0, 20.0))
+    got = float(bulk_prefill(shape, 200.0, 8192.0, 20.0).ttft_s)
     assert got == pytest.approx(one_prefill_step_s(shape, 20.0, 200.0), rel=1e-9)
 
 
 def test_a_bulk_beyond_the_budget_waits_for_half_its_steps() -> None:
     shape = shape_of(dep())
     # 40 prompts of 1,000 tokens under an 8,192-token budget: steps of 8 prompts, 5 of them
-    got = float(bulk_prefill_latency_s(shape, 1000.0, 8192.0, 40.0))
+    got = float(bulk_prefill(shape, 1000.0, 8192.0, 40.0).ttft_s)
     assert got == pytest.approx(3.0 * one_prefill_step_s(shape, 8.0, 1000.0), rel=1e-9)
 
 
 def test_bulk_prefill_grows_with_the_bulk_and_a_lone_prompt_is_one_prefill() -> None:
     shape = shape_of(dep())
     bulks = np.array([0.2, 1.0, 4.0, 16.0, 64.0, 256.0])
-    got = bulk_prefill_latency_s(shape, np.full(6, 500.0), np.full(6, 8192.0), bulks)
+    got = bulk_prefill(shape, np.full(6, 500.0), np.full(6, 8192.0), bulks).ttft_s
     assert np.all(np.diff(got[1:]) > 0.0)
     assert got[0] == pytest.approx(got[1])  # fewer than one prompt is still one prompt
     assert got[1] == pytest.approx(one_prefill_step_s(shape, 1.0, 500.0), rel=1e-9)
@@ -96,8 +97,6 @@ MULTI_STEP_SERVER_RUNS = {
 
 @pytest.fixture(scope="module")
 def multi_step():
-    from chip2grid.validation import shipped_measurement_files
-
     cases = [
         c
         for c in load_measurement_files(list(shipped_measurement_files()))

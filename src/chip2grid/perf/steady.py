@@ -185,33 +185,32 @@ class ClosedLoopTimes:
     where it gives only the mean."""
 
 
-def lockstep_wave(
+@dataclass(frozen=True, slots=True)
+class BulkPrefill:
+    """Prompts that reach an engine together, prefilled one after another (arrays)."""
+
+    ttft_s: Array
+    """Mean time from their arrival to a prompt's first token."""
+    ttft_median_s: Array
+    """Median of that time: the middle prompt's prefill step."""
+    total_s: Array
+    """Time to prefill them all."""
+
+
+def bulk_prefill(
     shape: RankShape,
     input_tokens: FloatOrArray,
-    output_tokens: FloatOrArray,
-    num_seqs: FloatOrArray,
-    mixed: FloatOrArray,
     max_num_batched_tokens: FloatOrArray,
-    *,
-    query_tokens: FloatOrArray = 1.0,
-    draft_shape: RankShape | None = None,
-    num_draft_steps: FloatOrArray = 0.0,
+    num_prompts: FloatOrArray,
+    mixed: FloatOrArray = False,
     input_cv: FloatOrArray = 0.0,
-) -> Lockstep:
-    """One wave of a closed loop whose requests all generate the same number of tokens.
-
-    Users that start together and generate equal outputs finish at the same step and send
-    their next requests together (a benchmark client such as GenAI-Perf or ``vllm bench
-    serve --max-concurrency`` with fixed lengths): each wave prefills ``num_seqs`` prompts at
-    once, as many whole prompts a step as the token budget admits (a prompt longer than a
-    mixed step's budget in chunks of it), then decodes the whole batch. A prompt's TTFT is the
-    time to the end of the step that completes it; every request of the wave ends with the
-    wave. ``output_tokens`` counts decode steps (verifications under speculative decoding), as
-    in :func:`continuous_batching`.
-    """
+) -> BulkPrefill:
+    """``num_prompts`` prompts that arrive at once (a closed loop's wave, a batch a client hands
+    the engine): prefilled as many whole prompts a step as the token budget admits (a prompt
+    longer than a mixed step's budget in chunks of it), each prompt's first token at the end of
+    the step that completes it."""
     isl = np.maximum(np.asarray(input_tokens, dtype=float), 1.0)
-    osl = np.maximum(np.asarray(output_tokens, dtype=float), 1.0)
-    b = np.maximum(np.asarray(num_seqs, dtype=float), 1.0)
+    b = np.maximum(np.asarray(num_prompts, dtype=float), 1.0)
     budget = np.asarray(max_num_batched_tokens, dtype=float)
     mixed_b = np.asarray(mixed, dtype=bool)
     p_ctx = prefill_context_tokens(isl, input_cv)
@@ -248,16 +247,47 @@ def lockstep_wave(
     # chunks complete prompts evenly: the median is the mean
     ttft_median = np.where(chunked, chunk_ttft, whole_median)
     prefill_s = np.where(chunked, chunk_prefill, whole_prefill)
+    return BulkPrefill(ttft_s=ttft, ttft_median_s=ttft_median, total_s=prefill_s)
+
+
+def lockstep_wave(
+    shape: RankShape,
+    input_tokens: FloatOrArray,
+    output_tokens: FloatOrArray,
+    num_seqs: FloatOrArray,
+    mixed: FloatOrArray,
+    max_num_batched_tokens: FloatOrArray,
+    *,
+    query_tokens: FloatOrArray = 1.0,
+    draft_shape: RankShape | None = None,
+    num_draft_steps: FloatOrArray = 0.0,
+    input_cv: FloatOrArray = 0.0,
+) -> Lockstep:
+    """One wave of a closed loop whose requests all generate the same number of tokens.
+
+    Users that start together and generate equal outputs finish at the same step and send
+    their next requests together (a benchmark client such as GenAI-Perf or ``vllm bench
+    serve --max-concurrency`` with fixed lengths): each wave prefills ``num_seqs`` prompts at
+    once, as many whole prompts a step as the token budget admits (a prompt longer than a
+    mixed step's budget in chunks of it), then decodes the whole batch. A prompt's TTFT is the
+    time to the end of the step that completes it; every request of the wave ends with the
+    wave. ``output_tokens`` counts decode steps (verifications under speculative decoding), as
+    in :func:`continuous_batching`.
+    """
+    isl = np.maximum(np.asarray(input_tokens, dtype=float), 1.0)
+    osl = np.maximum(np.asarray(output_tokens, dtype=float), 1.0)
+    b = np.maximum(np.asarray(num_seqs, dtype=float), 1.0)
+    prefill = bulk_prefill(shape, isl, max_num_batched_tokens, b, mixed, input_cv)
     ctx = decode_context_tokens(isl, osl)
     decode = step_time(shape, StepBatch.decode(b, ctx, query_tokens))
     draft_s = draft_step_work(draft_shape, num_draft_steps, b, ctx)[0]
     decode_s = decode.total_s + draft_s
-    e2e = prefill_s + (osl - 1.0) * decode_s
+    e2e = prefill.total_s + (osl - 1.0) * decode_s
     return Lockstep(
-        ttft_s=ttft,
-        e2e_s=np.maximum(e2e, ttft),
+        ttft_s=prefill.ttft_s,
+        e2e_s=np.maximum(e2e, prefill.ttft_s),
         decode_step_s=decode_s,
-        ttft_median_s=ttft_median,
+        ttft_median_s=prefill.ttft_median_s,
     )
 
 
@@ -355,30 +385,6 @@ def prompts_per_prefill_step(
     """Whole prompts a separate prefill step takes: what the budget admits, 1 to ``num_seqs``."""
     fits = np.maximum(np.floor(np.divide(max_num_batched_tokens, input_tokens)), 1.0)
     out: Array = np.minimum(fits, num_seqs)
-    return out
-
-
-def bulk_prefill_latency_s(
-    shape: RankShape,
-    input_tokens: FloatOrArray,
-    max_num_batched_tokens: FloatOrArray,
-    bulk_prompts: FloatOrArray,
-    input_cv: FloatOrArray = 0.0,
-) -> Array:
-    """Mean time from the delivery of ``bulk_prompts`` prompts at once (a client that hands an
-    engine its requests in batches) to a prompt's first token: the bulk is prefilled in steps of
-    as many whole prompts as the budget admits, a prompt's first token comes at the end of its
-    step, so over the bulk the mean is ``(n + 1) / 2`` such steps for ``n`` of them (one step
-    when the bulk fits the budget). Prefill steps alone, as an engine that does not mix
-    prefill and decode runs them."""
-    isl = np.maximum(np.asarray(input_tokens, dtype=float), 1.0)
-    bulk = np.maximum(np.asarray(bulk_prompts, dtype=float), 1.0)
-    per_step = prompts_per_prefill_step(isl, max_num_batched_tokens, bulk)
-    step = step_time(
-        shape, StepBatch.prefill(per_step, isl, context=prefill_context_tokens(isl, input_cv))
-    )
-    steps = bulk / per_step
-    out: Array = 0.5 * (steps + 1.0) * step.total_s
     return out
 
 

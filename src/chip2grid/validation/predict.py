@@ -41,7 +41,7 @@ from chip2grid.perf.steady import (
     admission_wait_s,
     arrival_ttft_s,
     batch_at_rate,
-    bulk_prefill_latency_s,
+    bulk_prefill,
     closed_loop_times,
     lockstep_wave,
     md1_wait_s,
@@ -340,15 +340,7 @@ def harness_batch_delay_s(
     limit = prep.harness_max[rows]
     fill_s = np.where(limit > 0, limit / np.maximum(total_rate, 1e-12), np.inf)
     window = np.minimum(window, fill_s)
-    bulk = np.maximum(total_rate * window, 1.0)
-    bulk_prefill = bulk_prefill_latency_s(
-        _subset(shape, rows),
-        prep.isl[rows],
-        prep.budget[rows],
-        bulk,
-        prep.input_cv[rows],
-    )
-    out: Array = 0.5 * window + bulk_prefill - own_prefill_s
+    out: Array = 0.5 * window + _bulk_ttft_s(prep, rows, total_rate * window, shape) - own_prefill_s
     return out
 
 
@@ -361,13 +353,23 @@ def multi_step_delay_s(
     step in progress) and is prefilled with all that arrived in the interval, in place of its
     own prefill (``own_prefill_s``)."""
     steps = prep.admission_steps[rows]
-    interval = steps * iteration_s
-    bulk = np.maximum(prep.rate_per_instance[rows] * interval, 1.0)
-    bulk_prefill = bulk_prefill_latency_s(
-        _subset(shape, rows), prep.isl[rows], prep.budget[rows], bulk, prep.input_cv[rows]
+    bulk = prep.rate_per_instance[rows] * steps * iteration_s
+    out: Array = 0.5 * (steps - 1.0) * iteration_s + _bulk_ttft_s(prep, rows, bulk, shape)
+    return out - own_prefill_s
+
+
+def _bulk_ttft_s(prep: Prepared, rows: Array, bulk: Array, shape: RankShape) -> Array:
+    """Mean time to the first token of ``bulk`` requests that reach an instance of cases
+    ``rows`` together (:func:`chip2grid.perf.steady.bulk_prefill`)."""
+    prefill = bulk_prefill(
+        _subset(shape, rows),
+        prep.isl[rows],
+        prep.budget[rows],
+        bulk,
+        prep.mixed[rows],
+        prep.input_cv[rows],
     )
-    out: Array = 0.5 * (steps - 1.0) * iteration_s + bulk_prefill - own_prefill_s
-    return out
+    return prefill.ttft_s
 
 
 def predict(
