@@ -319,6 +319,27 @@ def estimate_command(
             "(up to the part's stated maximum, 1000 for h200-sxm) may raise it"
         ),
     ] = 0.0,
+    scale_up_domain_size: Annotated[
+        int,
+        typer.Option(
+            help="accelerators one scale-up domain joins on this server; 0: the catalog's "
+            "(4 for a 4-GPU HGX H100 board)"
+        ),
+    ] = 0,
+    scale_up_topology: Annotated[
+        str,
+        typer.Option(
+            help="switch or full_mesh (each chip linked directly to every peer: a 4-GPU HGX "
+            "board, AMD Infinity Fabric); empty: the catalog's"
+        ),
+    ] = "",
+    allreduce_quantization: Annotated[
+        str,
+        typer.Option(
+            help="none, int8, int6 or int4: a quantized all-reduce (ROCm QuickReduce, "
+            "ROCM_QUICK_REDUCE_QUANTIZATION) for messages of a few MB and more"
+        ),
+    ] = "none",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Steady-state throughput, TTFT, TPOT, latency, power and energy of one deployment."""
@@ -371,7 +392,7 @@ def estimate_command(
         output_tokens_cv=output_tokens_cv,
     )
     arch = c2g.get_model(model)
-    acc = c2g.get_accelerator(accelerator)
+    acc = c2g.get_accelerator(accelerator).with_scale_up(scale_up_domain_size, scale_up_topology)
     c2g.get_engine(engine)
     fixed = {
         "tp": _parse_split("tp", tp),
@@ -388,6 +409,7 @@ def estimate_command(
         activation_precision=activation_precision,
         engine=engine,
         power_limit_w=power_limit_w,
+        allreduce_quantization=allreduce_quantization,
     )
     if all(v is not None for v in fixed.values()):
         dep = c2g.Deployment(tp=fixed["tp"], pp=fixed["pp"], ep=fixed["ep"], **base)  # type: ignore[arg-type]

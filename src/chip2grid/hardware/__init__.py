@@ -9,13 +9,18 @@ from chip2grid.catalog import build_entry, catalog_names, load_table, lookup
 from chip2grid.errors import CatalogError
 from chip2grid.hardware.accelerator import Accelerator
 from chip2grid.hardware.interconnect import (
+    ALLREDUCE_QUANTIZATIONS,
+    QUICK_REDUCE_MAX_BYTES,
     all_reduce_time_s,
     all_to_all_time_s,
     point_to_point_time_s,
+    quantized_allreduce,
 )
 from chip2grid.hardware.power import ServerPower, accelerator_power_w, sustained_clock_frac
 
 __all__ = [
+    "ALLREDUCE_QUANTIZATIONS",
+    "QUICK_REDUCE_MAX_BYTES",
     "Accelerator",
     "ServerPower",
     "accelerator_power_w",
@@ -24,6 +29,7 @@ __all__ = [
     "get_accelerator",
     "list_accelerators",
     "point_to_point_time_s",
+    "quantized_allreduce",
     "sustained_clock_frac",
 ]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -61,9 +62,10 @@ class Accelerator:
     whole ``scale_up_bandwidth_bytes_per_s``. ``full_mesh`` (AMD Infinity Fabric and Gaudi 3's
     RoCE ports on an 8-card board, a 4-way NVLink bridge): each chip has its own link to every
     peer, ``scale_up_bandwidth_bytes_per_s / (scale_up_domain_size - 1)`` each, so a group of
-    ``w`` chips reaches only the ``w - 1`` links among them. The step model does not apply it
-    yet (it costs collectives at the whole scale-up bandwidth); an estimate notes where that
-    over-states the links (:func:`chip2grid.perf.estimate.mesh_subset_note`)."""
+    ``w`` chips reaches only the ``w - 1`` links among them, and the step model costs its
+    collectives over those (:meth:`collective_bandwidth_bytes_per_s`). The same part may sit on
+    boards wired either way (H100 SXM: an 8-GPU NVSwitch board, or the 4-GPU HGX board whose
+    GPUs link directly): :meth:`with_scale_up`."""
 
     def __post_init__(self) -> None:
         for name in ("memory_bytes", "memory_bandwidth_bytes_per_s", "tdp_w"):
@@ -98,10 +100,27 @@ class Accelerator:
                 " or ".join(SCALE_UP_TOPOLOGIES),
             )
 
+    def with_scale_up(self, domain_size: int = 0, topology: str = "") -> Accelerator:
+        """This part on a board that joins ``domain_size`` of them (0: the catalog's) wired as
+        ``topology`` (``switch`` or ``full_mesh``; empty: the catalog's). The per-chip
+        ``scale_up_bandwidth_bytes_per_s`` stays: a 4-GPU HGX H100 board spreads each GPU's 18
+        NVLinks over its 3 peers, 6 to each."""
+        if domain_size == 0 and not topology:
+            return self
+        if not isinstance(domain_size, int) or domain_size < 0:
+            raise InvalidParameterError(
+                "scale_up_domain_size", domain_size, "an integer >= 1, or 0 for the catalog's"
+            )
+        return dataclasses.replace(
+            self,
+            scale_up_domain_size=domain_size or self.scale_up_domain_size,
+            scale_up_topology=topology or self.scale_up_topology,
+        )
+
     def domain_bandwidth_bytes_per_s(self, ranks: int) -> float:
         """Each chip's bandwidth per direction for a group of ``ranks`` chips as if a switch
         joined them: the scale-out network's beyond one scale-up domain, else the whole scale-up
-        bandwidth. What the step model charges (it does not apply a full mesh yet)."""
+        bandwidth."""
         if ranks > self.scale_up_domain_size:
             return self.scale_out_bandwidth_bytes_per_s
         return self.scale_up_bandwidth_bytes_per_s

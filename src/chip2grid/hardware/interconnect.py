@@ -35,3 +35,47 @@ def point_to_point_time_s(
 ) -> Any:
     """Time to send ``message_bytes`` from one rank to the next (pipeline stages, KV transfer)."""
     return latency_s + message_bytes / link_bandwidth_bytes_per_s
+
+
+MIB = 1024 * 1024
+ALLREDUCE_QUANTIZATIONS: dict[str, float] = {
+    "none": 1.0,
+    "int8": 2176 / 4096,
+    "int6": 1664 / 4096,
+    "int4": 1152 / 4096,
+}
+"""Bytes a quantized all-reduce puts on the links per byte of its 16-bit message. ROCm's
+QuickReduce (vLLM and SGLang on AMD Instinct; ``ROCM_QUICK_REDUCE_QUANTIZATION`` /
+``VLLM_ROCM_QUICK_REDUCE_QUANTIZATION``) sends every 4,096-byte tile of FP16 values as
+2,176 (INT8), 1,664 (INT6) or 1,152 bytes (INT4): the codes plus one FP16 scale per 32 values
+(``kRankTileStride`` of CodecQ8, CodecQ6 and CodecQ4 in vLLM's
+csrc/quickreduce/quick_reduce_impl.cuh)."""
+
+QUICK_REDUCE_MIN_BYTES: dict[tuple[int, str], float] = {
+    (2, "int8"): 2 * MIB,
+    (2, "int6"): 2 * MIB,
+    (2, "int4"): 1 * MIB,
+    (4, "int8"): 16 * MIB,
+    (4, "int6"): 4 * MIB,
+    (4, "int4"): 2 * MIB,
+    (8, "int8"): 4 * MIB,
+    (8, "int6"): 4 * MIB,
+    (8, "int4"): 2 * MIB,
+}
+"""Smallest message QuickReduce quantizes, by ranks and codec; smaller ones go to the engine's
+unquantized custom all-reduce. The FP16 row of ``QuickAllReduce._QR_MIN_SIZE`` in SGLang's
+python/sglang/srt/distributed/device_communicators/quick_all_reduce.py (the same table as
+vLLM's): BF16 activations are cast to FP16 first unless ``ROCM_QUICK_REDUCE_CAST_BF16_TO_FP16``
+is 0. QuickReduce serves 2, 4 or 8 ranks in one node only."""
+
+QUICK_REDUCE_MAX_BYTES = 2048.0 * MIB
+"""Largest message QuickReduce takes by default (``qr_max_size``: 2 GB of buffer)."""
+
+
+def quantized_allreduce(quantization: str, num_ranks: int) -> tuple[float, float]:
+    """``(wire_frac, min_bytes)`` of an all-reduce over ``num_ranks`` ranks with ``quantization``:
+    messages of ``min_bytes`` up to :data:`QUICK_REDUCE_MAX_BYTES` send ``wire_frac`` of their
+    bytes; others, and rank counts QuickReduce does not serve, send all of them (``(1, inf)``)."""
+    if quantization == "none" or (num_ranks, quantization) not in QUICK_REDUCE_MIN_BYTES:
+        return 1.0, float("inf")
+    return ALLREDUCE_QUANTIZATIONS[quantization], QUICK_REDUCE_MIN_BYTES[(num_ranks, quantization)]

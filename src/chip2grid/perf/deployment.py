@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass
 
 from chip2grid.errors import InvalidParameterError
-from chip2grid.hardware import Accelerator
+from chip2grid.hardware import ALLREDUCE_QUANTIZATIONS, Accelerator
 from chip2grid.llm import Architecture
 from chip2grid.precision import bytes_per_element, check_precision
 
@@ -44,9 +44,19 @@ class Deployment:
     under full matrix load, the clock falls (:meth:`Accelerator.clock_frac`); above the TDP (up
     to the part's ``max_power_limit_w``) it may rise, where the fitted family does not hold its
     datasheet clock at the TDP."""
+    allreduce_quantization: str = "none"
+    """Codec of a quantized tensor-parallel all-reduce (``none``, ``int8``, ``int6``, ``int4``):
+    ROCm's QuickReduce in vLLM and SGLang (``ROCM_QUICK_REDUCE_QUANTIZATION``) sends large
+    messages as block-scaled integers (:data:`chip2grid.hardware.ALLREDUCE_QUANTIZATIONS`)."""
 
     def __post_init__(self) -> None:
         acc = self.accelerator
+        if self.allreduce_quantization not in ALLREDUCE_QUANTIZATIONS:
+            raise InvalidParameterError(
+                "allreduce_quantization",
+                self.allreduce_quantization,
+                ", ".join(ALLREDUCE_QUANTIZATIONS),
+            )
         if self.power_limit_w and not acc.idle_power_w < self.power_limit_w <= acc.max_power_w:
             most = (
                 f"its TDP {acc.tdp_w:g} W"

@@ -8,7 +8,12 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from chip2grid.errors import InfeasibleError, InvalidParameterError
-from chip2grid.hardware import Accelerator, ServerPower, accelerator_power_w
+from chip2grid.hardware import (
+    Accelerator,
+    ServerPower,
+    accelerator_power_w,
+    quantized_allreduce,
+)
 from chip2grid.perf.attribution import prefill_time_share
 from chip2grid.perf.calibration import Calibration, calibration_for
 from chip2grid.perf.deployment import Deployment, parallel_layouts
@@ -30,6 +35,7 @@ from chip2grid.perf.steady import (
     static_batching,
 )
 from chip2grid.perf.step import (
+    ALLREDUCE_BYTES_PER_ELEMENT,
     OPERATORS,
     RankShape,
     StepBatch,
@@ -80,14 +86,11 @@ def check_length_cv(name: str, value: float) -> None:
 
 
 def mesh_subset_note(acc: Accelerator, group: int, pp: int = 1) -> str:
-    """A note where the step model over-states the links a layout reaches on a full mesh.
-
-    The step model costs every collective at the whole scale-up bandwidth of the chip; on a full
-    mesh (``scale_up_topology``) a group of ``group`` chips smaller than the domain reaches only
-    the ``group - 1`` links among them, and a pipeline stage sends over one link. Held back
-    from the model because it moves a held-out guard (README, Validation limitations); until
-    then the estimate says so. Empty where nothing is over-stated.
-    """
+    """A note where a layout uses part of a full mesh (``scale_up_topology``): a group of
+    ``group`` chips smaller than the domain reaches only the ``group - 1`` links among them, and
+    a pipeline stage sends over one link; the step model costs them so
+    (:meth:`~chip2grid.hardware.Accelerator.collective_bandwidth_bytes_per_s`). Empty where the
+    layout reaches every link, or the domain is a switch."""
     domain = acc.scale_up_domain_size
     if acc.scale_up_topology != "full_mesh" or domain <= 2:
         return ""
@@ -107,8 +110,8 @@ def mesh_subset_note(acc: Accelerator, group: int, pp: int = 1) -> str:
     return (
         f"{acc.id} links each chip directly to its {domain - 1} peers: "
         + " and ".join(parts)
-        + f", where collectives are costed at the whole "
-        f"{acc.scale_up_bandwidth_bytes_per_s / 1e9:.0f} GB/s; communication is optimistic"
+        + f", not the chip's whole {acc.scale_up_bandwidth_bytes_per_s / 1e9:.0f} GB/s; "
+        "communication is costed over those links"
     )
 
 
@@ -566,6 +569,17 @@ def estimate(
             f"attention DP: each of the {adp} attention ranks schedules up to {per_rank_seqs} "
             f"sequences and {engine.max_num_batched_tokens} tokens a step (max-num-seqs and the "
             "token budget are per rank)"
+        )
+    quant = deployment.allreduce_quantization
+    if quant != "none" and deployment.tp > 1:
+        wire_frac, min_bytes = quantized_allreduce(quant, deployment.tp)
+        notes.append(
+            f"all-reduce messages of {min_bytes / 2**20:g} MiB and more (a step of "
+            f"{min_bytes / (ALLREDUCE_BYTES_PER_ELEMENT * deployment.model.hidden_size):,.0f} "
+            f"tokens and more) are sent as {quant}: {wire_frac:.2f} of their bytes"
+            if wire_frac < 1
+            else f"{quant} all-reduce: QuickReduce serves 2, 4 or 8 ranks, not TP "
+            f"{deployment.tp}; its all-reduces are costed unquantized"
         )
     mesh_note = mesh_subset_note(acc, max(deployment.tp, deployment.ep), deployment.pp)
     if mesh_note:

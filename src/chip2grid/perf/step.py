@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from chip2grid.hardware import all_reduce_time_s, all_to_all_time_s, point_to_point_time_s
+from chip2grid.hardware import (
+    QUICK_REDUCE_MAX_BYTES,
+    all_reduce_time_s,
+    all_to_all_time_s,
+    point_to_point_time_s,
+    quantized_allreduce,
+)
 from chip2grid.perf.calibration import Calibration
 from chip2grid.perf.deployment import Deployment
 
@@ -90,6 +96,10 @@ class RankShape:
     per_layer_overhead_s: FloatOrArray
     moe_gemm_eff_frac: FloatOrArray = 1.0
     collective_overhead_s: FloatOrArray = 0.0
+    allreduce_wire_frac: FloatOrArray = 1.0
+    """Bytes a tensor-parallel all-reduce sends per byte of its 16-bit message, for messages of
+    ``allreduce_quant_min_bytes`` and more (a quantized all-reduce); 1: unquantized."""
+    allreduce_quant_min_bytes: FloatOrArray = float("inf")
 
     @classmethod
     def stack(cls, shapes: list[RankShape]) -> RankShape:
@@ -156,10 +166,11 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
     prefill_pair = 2.0 * heads_local * (m.qk_head_dim + m.v_dim)
     compute = d.compute_precision
     attn_prec = attention_precision(d)
-    collective_bw = acc.domain_bandwidth_bytes_per_s(max(tp, ep))
-    pipeline_bw = acc.domain_bandwidth_bytes_per_s(d.instance_size)
+    collective_bw = acc.collective_bandwidth_bytes_per_s(max(tp, ep))
+    pipeline_bw = acc.point_to_point_bandwidth_bytes_per_s(d.instance_size)
     hw, eng = calibration.hardware, calibration.engine
     clock = clock_frac(d, calibration)
+    wire_frac, quant_min_bytes = quantized_allreduce(d.allreduce_quantization, tp)
     return RankShape(
         num_layers=float(m.num_layers),
         pp=float(d.pp),
@@ -207,6 +218,8 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         per_layer_overhead_s=eng.per_layer_overhead_s,
         moe_gemm_eff_frac=eng.moe_gemm_eff_frac,
         collective_overhead_s=eng.collective_overhead_s,
+        allreduce_wire_frac=wire_frac,
+        allreduce_quant_min_bytes=quant_min_bytes,
     )
 
 
@@ -572,7 +585,14 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     tp = f(s.tp)
     link = f(s.collective_bandwidth_bytes_per_s) * f(s.comm_eff)
     lat = f(s.comm_latency_s) + f(s.collective_overhead_s)  # the link's, then the engine's
-    ar = all_reduce_time_s(x_a * hid * ALLREDUCE_BYTES_PER_ELEMENT, tp, link, lat)
+    # a quantized all-reduce sends its large messages as block-scaled integers
+    ar_msg = x_a * hid * ALLREDUCE_BYTES_PER_ELEMENT
+    ar_quantized = xp.where(
+        ar_msg >= f(s.allreduce_quant_min_bytes),
+        xp.where(ar_msg <= QUICK_REDUCE_MAX_BYTES, f(s.allreduce_wire_frac), 1.0),
+        1.0,
+    )
+    ar = all_reduce_time_s(ar_msg * ar_quantized, tp, link, lat)
     ep = f(s.ep)
     width = xp.maximum(tp, ep)
     a2a = all_to_all_time_s(x / width * k * hid * ALLREDUCE_BYTES_PER_ELEMENT, ep, link, lat)

@@ -67,6 +67,16 @@ class Case:
     admission_every_steps: int = 1
     """The engine takes in new requests once every this many decode steps (vLLM's
     ``num_scheduler_steps``, stated in ``catalog/validation_configs.toml``); 1: at every step."""
+    scale_up_domain_size: int = 0
+    """Accelerators one scale-up domain joins in the measured server where it differs from the
+    catalog part's (an HGX H100 4-GPU board: 4), stated in ``catalog/validation_configs.toml``;
+    0: the catalog's."""
+    scale_up_topology: str = ""
+    """How that server joins them (``switch`` or ``full_mesh``, as
+    :attr:`chip2grid.hardware.Accelerator.scale_up_topology`); empty: the catalog's."""
+    allreduce_quantization: str = "none"
+    """The engine's quantized all-reduce where the run's launch script sets one
+    (:attr:`chip2grid.perf.Deployment.allreduce_quantization`)."""
     identical_inputs: bool = False
     """Every prompt is the same token repeated (:data:`~chip2grid.validation.bench_settings.
     GPT_SESSION_BENCHMARK`): each step routes as one token."""
@@ -441,6 +451,9 @@ def load_cases(path: str | Path) -> list[Case]:
                 harness_batch_window_s=float(_stated(first, "harness_batch_window_s") or 0.0),
                 harness_batch_max=int(_stated(first, "harness_batch_max") or 0),
                 admission_every_steps=int(_stated(first, "num_scheduler_steps") or 1),
+                scale_up_domain_size=int(_stated(first, "scale_up_domain_size") or 0),
+                scale_up_topology=str(_stated(first, "scale_up_topology") or ""),
+                allreduce_quantization=str(_stated(first, "allreduce_quantization") or "none"),
                 identical_inputs=GPT_SESSION_BENCHMARK in first.get("dataset", "").lower(),
                 mode=first["mode"],
                 request_rate_per_s=_float(first.get("request_rate_per_s", "")),

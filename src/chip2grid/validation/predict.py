@@ -156,7 +156,9 @@ class Prepared:
 
 def case_deployment(case: Case) -> Deployment:
     """The deployment a measured case ran: model, accelerator, layout, precisions, engine."""
-    acc = get_accelerator(case.accelerator)
+    acc = get_accelerator(case.accelerator).with_scale_up(
+        case.scale_up_domain_size, case.scale_up_topology
+    )
     return Deployment(
         model=get_model(case.model),
         accelerator=acc,
@@ -169,6 +171,7 @@ def case_deployment(case: Case) -> Deployment:
         kv_precision=case.kv_precision,
         activation_precision=case.activation_precision,
         engine=get_engine(case.engine_profile).id,
+        allreduce_quantization=case.allreduce_quantization,
     )
 
 
