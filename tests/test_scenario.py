@@ -71,6 +71,12 @@ def test_extends_cycle_is_an_error(tmp_path: Path) -> None:
             "finite",
         ),
         ({"budget": {"capex_usd": float("nan")}}, "budget.capex_usd", "finite"),
+        ({"deployment": {"scale_up_topology": "ring"}}, "deployment.scale_up_topology", "ring"),
+        (
+            {"deployment": {"allreduce_quantization": "int5"}},
+            "deployment.allreduce_quantization",
+            "int4",
+        ),
     ],
 )
 def test_errors_name_the_field_and_value(data: dict[str, object], field: str, needle: str) -> None:
@@ -235,3 +241,23 @@ def test_catalog_archetypes_drive_the_scenario_trace(archetype: str) -> None:
     plain = scenario_trace(scenario_from_dict(fixed))
     # the catalog's lengths vary; the fixed archetype's do not
     assert np.std(trace.input_tokens) > 0 and np.std(plain.input_tokens) == 0
+
+
+def test_a_scenario_states_its_board_wiring_and_all_reduce() -> None:
+    from chip2grid.perf.estimate import Workload
+    from chip2grid.scenario.evaluate import scenario_deployment
+
+    work = Workload(input_tokens=2000, output_tokens=200)
+    plain = scenario_from_dict(
+        {"deployment": {"accelerator": "h100-sxm", "num_accelerators": 4, "tp": 2}}
+    )
+    board = apply_overrides(
+        plain,
+        {"deployment.scale_up_domain_size": 4, "deployment.scale_up_topology": "full_mesh"},
+    )
+    _, cap_plain = scenario_deployment(plain, work)
+    dep_board, cap_board = scenario_deployment(board, work)
+    assert dep_board.accelerator.collective_bandwidth_bytes_per_s(2) == pytest.approx(150e9)
+    assert cap_board.output_tokens_per_s < cap_plain.output_tokens_per_s
+    quant = apply_overrides(board, {"deployment.allreduce_quantization": "int4"})
+    assert scenario_deployment(quant, work)[0].allreduce_quantization == "int4"

@@ -238,11 +238,14 @@ def scenario_deployment(scenario: Scenario, workload: Workload) -> tuple[Deploym
     d = scenario.deployment
     base = Deployment(
         model=get_model_or_config(scenario.model),
-        accelerator=get_accelerator(d.accelerator),
+        accelerator=get_accelerator(d.accelerator).with_scale_up(
+            d.scale_up_domain_size, d.scale_up_topology
+        ),
         num_accelerators=d.num_accelerators,
         weight_precision=d.weight_precision,
         kv_precision=d.kv_precision,
         engine=d.engine,
+        allreduce_quantization=d.allreduce_quantization,
     )
     max_num_seqs = scenario.serving.max_num_seqs or 0
     capacity = best_layout(

@@ -33,6 +33,15 @@ class DeploymentSpec(_Strict):
     weight_precision: str = Field("fp8", description="bf16, fp16, fp8, int8, fp4, int4 ...")
     kv_precision: str = Field("fp8", description="KV-cache precision, or auto")
     engine: str = Field("tensorrt-llm", description="serving engine profile id")
+    scale_up_domain_size: int = Field(
+        0, ge=0, le=1_000_000, description="chips one scale-up domain joins; 0: the catalog's"
+    )
+    scale_up_topology: Literal["", "switch", "full_mesh"] = Field(
+        "", description="how the domain joins them (full_mesh: a 4-GPU HGX board); empty: catalog"
+    )
+    allreduce_quantization: Literal["none", "int8", "int6", "int4"] = Field(
+        "none", description="quantized tensor-parallel all-reduce (ROCm QuickReduce)"
+    )
 
 
 class SpeculativeSpec(_Strict):
