@@ -213,3 +213,21 @@ def test_cluster_option_errors_name_the_option(args: list[str], field: str) -> N
     proc = run("simulate", "--model", "llama-3.1-8b", "--accelerator", "h100-sxm", *args)
     assert proc.returncode == 2, proc.stderr
     assert field in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_simulate_takes_the_board_wiring_and_the_all_reduce() -> None:
+    args = [
+        "simulate", "--model", "llama-2-70b", "--accelerator", "h100-sxm",
+        "--num-accelerators", "4", "--tp", "2", "--pp", "1", "--ep", "1",
+        "--num-requests", "40", "--request-rate", "2",
+        "--input-tokens", "1000", "--output-tokens", "100", "--json",
+    ]  # fmt: skip
+    switch = json.loads(run(*args).stdout)
+    board = json.loads(
+        run(*args, "--scale-up-domain-size", "4", "--scale-up-topology", "full_mesh").stdout
+    )
+    # a TP 2 pair on a 4-GPU HGX board reaches 6 of its 18 NVLinks: slower prefills
+    assert board["ttft_s"]["mean"] > switch["ttft_s"]["mean"]
+    bad = run(*args, "--allreduce-quantization", "int9")
+    assert bad.returncode != 0
+    assert "allreduce_quantization: got 'int9'; allowed: none, int8, int6, int4" in bad.stderr

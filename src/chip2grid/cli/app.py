@@ -96,6 +96,30 @@ OutputTokensCv = Annotated[
     ),
 ]
 """``--output-tokens-cv`` of the same commands."""
+ScaleUpDomainSize = Annotated[
+    int,
+    typer.Option(
+        help="accelerators one scale-up domain joins on this server; 0: the catalog's "
+        "(4 for a 4-GPU HGX H100 board)"
+    ),
+]
+"""``--scale-up-domain-size`` of the commands that take a deployment (estimate, simulate)."""
+ScaleUpTopology = Annotated[
+    str,
+    typer.Option(
+        help="switch or full_mesh (each chip linked directly to every peer: a 4-GPU HGX "
+        "board, AMD Infinity Fabric); empty: the catalog's"
+    ),
+]
+"""``--scale-up-topology`` of the same commands."""
+AllreduceQuantization = Annotated[
+    str,
+    typer.Option(
+        help="none, int8, int6 or int4: a quantized all-reduce (ROCm QuickReduce, "
+        "ROCM_QUICK_REDUCE_QUANTIZATION) for messages of a few MB and more"
+    ),
+]
+"""``--allreduce-quantization`` of the same commands."""
 
 
 def _spread(est: c2g.Estimate) -> str:
@@ -319,27 +343,9 @@ def estimate_command(
             "(up to the part's stated maximum, 1000 for h200-sxm) may raise it"
         ),
     ] = 0.0,
-    scale_up_domain_size: Annotated[
-        int,
-        typer.Option(
-            help="accelerators one scale-up domain joins on this server; 0: the catalog's "
-            "(4 for a 4-GPU HGX H100 board)"
-        ),
-    ] = 0,
-    scale_up_topology: Annotated[
-        str,
-        typer.Option(
-            help="switch or full_mesh (each chip linked directly to every peer: a 4-GPU HGX "
-            "board, AMD Infinity Fabric); empty: the catalog's"
-        ),
-    ] = "",
-    allreduce_quantization: Annotated[
-        str,
-        typer.Option(
-            help="none, int8, int6 or int4: a quantized all-reduce (ROCm QuickReduce, "
-            "ROCM_QUICK_REDUCE_QUANTIZATION) for messages of a few MB and more"
-        ),
-    ] = "none",
+    scale_up_domain_size: ScaleUpDomainSize = 0,
+    scale_up_topology: ScaleUpTopology = "",
+    allreduce_quantization: AllreduceQuantization = "none",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Steady-state throughput, TTFT, TPOT, latency, power and energy of one deployment."""

@@ -13,6 +13,9 @@ from rich.table import Table
 import chip2grid as c2g
 from chip2grid.cli.app import (
     DEFAULT_DEPLOYMENT,
+    AllreduceQuantization,
+    ScaleUpDomainSize,
+    ScaleUpTopology,
     _parse_split,
     app,
     best_deployment,
@@ -223,6 +226,9 @@ def simulate_command(
     scale_down_cooldown: Annotated[
         float, typer.Option(help="autoscale: idle seconds before a replica is drained")
     ] = 300.0,
+    scale_up_domain_size: ScaleUpDomainSize = 0,
+    scale_up_topology: ScaleUpTopology = "",
+    allreduce_quantization: AllreduceQuantization = "none",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Simulate a deployment serving a request trace: latency percentiles, goodput, KV cache,
@@ -277,7 +283,7 @@ def simulate_command(
         day_length_s,
     )
     arch = c2g.get_model(model)
-    acc = c2g.get_accelerator(accelerator)
+    acc = c2g.get_accelerator(accelerator).with_scale_up(scale_up_domain_size, scale_up_topology)
     c2g.get_engine(engine)
     base: dict[str, Any] = dict(
         model=arch,
@@ -286,6 +292,7 @@ def simulate_command(
         weight_precision=weight_precision,
         kv_precision=kv_precision,
         engine=engine,
+        allreduce_quantization=allreduce_quantization,
     )
     speculation = speculative_options(
         speculative, num_speculative_tokens, acceptance_rate, draft_model
