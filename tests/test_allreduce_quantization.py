@@ -9,11 +9,10 @@ from chip2grid import InvalidParameterError, Load, Workload, estimate, get_accel
 from chip2grid.hardware import ALLREDUCE_QUANTIZATIONS, quantized_allreduce
 from chip2grid.perf.calibration import calibration_for
 from chip2grid.perf.step import StepBatch, rank_shape, step_time
+from chip2grid.units import MIB
 from chip2grid.validation.cases import INFERENCEX_MEASUREMENTS, data_path, load_cases
 from chip2grid.validation.predict import case_deployment
 from tests.test_perf import dep
-
-MIB = 2**20
 
 
 def test_codecs_send_the_codes_and_one_fp16_scale_per_32_values() -> None:

@@ -261,3 +261,17 @@ def test_a_scenario_states_its_board_wiring_and_all_reduce() -> None:
     assert cap_board.output_tokens_per_s < cap_plain.output_tokens_per_s
     quant = apply_overrides(board, {"deployment.allreduce_quantization": "int4"})
     assert scenario_deployment(quant, work)[0].allreduce_quantization == "int4"
+
+
+def test_the_deployment_choices_are_the_models_own() -> None:
+    from typing import get_args
+
+    from chip2grid.hardware import ALLREDUCE_QUANTIZATIONS
+    from chip2grid.hardware.accelerator import SCALE_UP_TOPOLOGIES
+    from chip2grid.scenario.schema import DeploymentSpec
+
+    fields = DeploymentSpec.model_fields
+    assert set(get_args(fields["scale_up_topology"].annotation)) == {"", *SCALE_UP_TOPOLOGIES}
+    assert set(get_args(fields["allreduce_quantization"].annotation)) == set(
+        ALLREDUCE_QUANTIZATIONS
+    )

@@ -11,6 +11,7 @@ from chip2grid.hardware.accelerator import Accelerator
 from chip2grid.hardware.interconnect import (
     ALLREDUCE_QUANTIZATIONS,
     QUICK_REDUCE_MAX_BYTES,
+    QUICK_REDUCE_RANKS,
     all_reduce_time_s,
     all_to_all_time_s,
     point_to_point_time_s,
@@ -21,6 +22,7 @@ from chip2grid.hardware.power import ServerPower, accelerator_power_w, sustained
 __all__ = [
     "ALLREDUCE_QUANTIZATIONS",
     "QUICK_REDUCE_MAX_BYTES",
+    "QUICK_REDUCE_RANKS",
     "Accelerator",
     "ServerPower",
     "accelerator_power_w",

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from chip2grid.units import MIB
+
 
 def all_reduce_time_s(
     message_bytes: Any, num_ranks: Any, link_bandwidth_bytes_per_s: Any, latency_s: Any
@@ -37,7 +39,6 @@ def point_to_point_time_s(
     return latency_s + message_bytes / link_bandwidth_bytes_per_s
 
 
-MIB = 1024 * 1024
 ALLREDUCE_QUANTIZATIONS: dict[str, float] = {
     "none": 1.0,
     "int8": 2176 / 4096,
@@ -50,6 +51,9 @@ QuickReduce (vLLM and SGLang on AMD Instinct; ``ROCM_QUICK_REDUCE_QUANTIZATION``
 2,176 (INT8), 1,664 (INT6) or 1,152 bytes (INT4): the codes plus one FP16 scale per 32 values
 (``kRankTileStride`` of CodecQ8, CodecQ6 and CodecQ4 in vLLM's
 csrc/quickreduce/quick_reduce_impl.cuh)."""
+
+QUICK_REDUCE_RANKS = (2, 4, 8)
+"""Tensor-parallel sizes QuickReduce serves, within one node."""
 
 QUICK_REDUCE_MIN_BYTES: dict[tuple[int, str], float] = {
     (2, "int8"): 2 * MIB,
@@ -66,7 +70,7 @@ QUICK_REDUCE_MIN_BYTES: dict[tuple[int, str], float] = {
 unquantized custom all-reduce. The FP16 row of ``QuickAllReduce._QR_MIN_SIZE`` in SGLang's
 python/sglang/srt/distributed/device_communicators/quick_all_reduce.py (the same table as
 vLLM's): BF16 activations are cast to FP16 first unless ``ROCM_QUICK_REDUCE_CAST_BF16_TO_FP16``
-is 0. QuickReduce serves 2, 4 or 8 ranks in one node only."""
+is 0. Ranks outside :data:`QUICK_REDUCE_RANKS` are not served."""
 
 QUICK_REDUCE_MAX_BYTES = 2048.0 * MIB
 """Largest message QuickReduce takes by default (``qr_max_size``: 2 GB of buffer)."""

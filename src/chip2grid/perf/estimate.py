@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 
 from chip2grid.errors import InfeasibleError, InvalidParameterError
 from chip2grid.hardware import (
+    QUICK_REDUCE_RANKS,
     Accelerator,
     ServerPower,
     accelerator_power_w,
@@ -45,6 +46,7 @@ from chip2grid.perf.step import (
     step_time,
 )
 from chip2grid.perf.validated import ValidatedFigure, regime, validated_error
+from chip2grid.units import MIB
 
 Mode = Literal["max_load", "concurrency", "request_rate", "static"]
 MODES: tuple[str, ...] = ("max_load", "concurrency", "request_rate", "static")
@@ -574,12 +576,13 @@ def estimate(
     if quant != "none" and deployment.tp > 1:
         wire_frac, min_bytes = quantized_allreduce(quant, deployment.tp)
         notes.append(
-            f"all-reduce messages of {min_bytes / 2**20:g} MiB and more (a step of "
+            f"all-reduce messages of {min_bytes / MIB:g} MiB and more (a step of "
             f"{min_bytes / (ALLREDUCE_BYTES_PER_ELEMENT * deployment.model.hidden_size):,.0f} "
             f"tokens and more) are sent as {quant}: {wire_frac:.2f} of their bytes"
             if wire_frac < 1
-            else f"{quant} all-reduce: QuickReduce serves 2, 4 or 8 ranks, not TP "
-            f"{deployment.tp}; its all-reduces are costed unquantized"
+            else f"{quant} all-reduce: QuickReduce serves "
+            f"{', '.join(map(str, QUICK_REDUCE_RANKS[:-1]))} or {QUICK_REDUCE_RANKS[-1]} ranks, "
+            f"not TP {deployment.tp}; its all-reduces are costed unquantized"
         )
     mesh_note = mesh_subset_note(acc, max(deployment.tp, deployment.ep), deployment.pp)
     if mesh_note:
