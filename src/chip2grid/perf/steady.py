@@ -180,8 +180,8 @@ class ClosedLoopTimes:
     ttft_s: Array
     e2e_s: Array
     wait_s: Array
-    ttft_median_s: Array | None = None
-    """Median TTFT where the loop's model gives the spread of first tokens (waves); None
+    ttft_median_s: FloatOrArray = float("nan")
+    """Median TTFT where the loop's model gives the spread of first tokens (waves); NaN
     where it gives only the mean."""
 
 

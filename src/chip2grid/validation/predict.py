@@ -457,12 +457,11 @@ def predict(
             ).closed_loop(users[w], b[w])
             closed_ttft[w], closed_e2e[w] = in_waves.ttft_s, in_waves.e2e_s
             closed_wait[w] = in_waves.wait_s
-            if in_waves.ttft_median_s is not None:  # always for waves
-                ttft_median[rows] = in_waves.ttft_median_s
-                # the median request's first token comes at the median time; all end together
-                tpot_median[rows] = (in_waves.e2e_s - in_waves.ttft_median_s) / np.maximum(
-                    osl[rows] - 1.0, 1.0
-                )
+            ttft_median[rows] = in_waves.ttft_median_s
+            # the median request's first token comes at the median time; all end together
+            tpot_median[rows] = (in_waves.e2e_s - in_waves.ttft_median_s) / np.maximum(
+                osl[rows] - 1.0, 1.0
+            )
         wait = np.where(closed, closed_wait, wait)
         rps = np.where(server_rows, np.minimum(rate, cap_rps), cyc.requests_per_s)
         rps = np.where(closed, users / np.maximum(closed_e2e, 1e-12), rps)
