@@ -343,8 +343,7 @@ def harness_batch_delay_s(
     limit = prep.harness_max[rows]
     fill_s = np.where(limit > 0, limit / np.maximum(total_rate, 1e-12), np.inf)
     window = np.minimum(window, fill_s)
-    out: Array = 0.5 * window + _bulk_ttft_s(prep, rows, total_rate * window, shape) - own_prefill_s
-    return out
+    return _intake_delay_s(prep, rows, 0.5 * window, total_rate * window, own_prefill_s, shape)
 
 
 def multi_step_delay_s(
@@ -357,13 +356,23 @@ def multi_step_delay_s(
     own prefill (``own_prefill_s``)."""
     steps = prep.admission_steps[rows]
     bulk = prep.rate_per_instance[rows] * steps * iteration_s
-    out: Array = 0.5 * (steps - 1.0) * iteration_s + _bulk_ttft_s(prep, rows, bulk, shape)
-    return out - own_prefill_s
+    return _intake_delay_s(
+        prep, rows, 0.5 * (steps - 1.0) * iteration_s, bulk, own_prefill_s, shape
+    )
 
 
-def _bulk_ttft_s(prep: Prepared, rows: Array, bulk: Array, shape: RankShape) -> Array:
-    """Mean time to the first token of ``bulk`` requests that reach an instance of cases
-    ``rows`` together (:func:`chip2grid.perf.steady.bulk_prefill`)."""
+def _intake_delay_s(
+    prep: Prepared,
+    rows: Array,
+    wait_s: Array,
+    bulk: Array,
+    own_prefill_s: Array,
+    shape: RankShape,
+) -> Array:
+    """What requests that reach an instance of cases ``rows`` in batches of ``bulk`` add to
+    the mean TTFT: ``wait_s`` for their batch to go in, and the mean first token of the whole
+    batch prefilled at once (:func:`chip2grid.perf.steady.bulk_prefill`) in place of a
+    request's own prefill (``own_prefill_s``)."""
     prefill = bulk_prefill(
         _subset(shape, rows),
         prep.isl[rows],
@@ -372,7 +381,8 @@ def _bulk_ttft_s(prep: Prepared, rows: Array, bulk: Array, shape: RankShape) -> 
         prep.mixed[rows],
         prep.input_cv[rows],
     )
-    return prefill.ttft_s
+    out: Array = wait_s + prefill.ttft_s - own_prefill_s
+    return out
 
 
 def predict(
