@@ -27,7 +27,10 @@ COMMIT = "0e25b2e236211ad01ed2221bd2c1cfa5b3f47b55"
 # 2026-11-29: Mixtral's runs route each step as one token (every prompt the pad id): TP 2-8
 # throughput 35.3 -> 32.2 %, TTFT 54.7 -> 53.0 %, TPOT 68.5 -> 53.1 %.
 TP1_MAX = {"output_tokens_per_s": 0.12, "ttft_s_mean": 0.09, "tpot_s_mean": 0.12}
-TP_GT1_MAX = {"output_tokens_per_s": 0.33, "ttft_s_mean": 0.54, "tpot_s_mean": 0.55}
+# 2026-11-25: the GH200 runs at TP 2 and 4 read over a four-GPU NVLink node (GH200 NVL4,
+# catalog/validation_configs.toml) instead of InfiniBand: TP 2-8 throughput 32.3 -> 30.9 %,
+# TTFT 53.1 -> 32.6 %, TPOT 53.1 -> 50.1 %.
+TP_GT1_MAX = {"output_tokens_per_s": 0.31, "ttft_s_mean": 0.33, "tpot_s_mean": 0.51}
 
 
 @pytest.fixture(scope="module")
