@@ -59,6 +59,16 @@ def test_provenance_and_coverage(cases) -> None:
     assert "trtdli" not in DEFAULT_HOLDOUT  # in the fit set
 
 
+def test_gh200_runs_above_one_gpu_are_read_over_a_four_gpu_nvlink_node(cases) -> None:
+    # one statement (catalog/validation_configs.toml) lists the prefixes of every model that
+    # the sheet runs on more than one GH200
+    for case in cases:
+        if case.accelerator == "gh200-96gb" and case.tp > 1:
+            assert (case.scale_up_domain_size, case.scale_up_topology) == (4, "full_mesh")
+        if case.accelerator != "gh200-96gb":
+            assert case.scale_up_domain_size == 0, case.case_id
+
+
 def _setup(case) -> tuple[object, ...]:
     return (
         case.model,

@@ -117,14 +117,6 @@ class Accelerator:
             scale_up_topology=topology or self.scale_up_topology,
         )
 
-    def domain_bandwidth_bytes_per_s(self, ranks: int) -> float:
-        """Each chip's bandwidth per direction for a group of ``ranks`` chips as if a switch
-        joined them: the scale-out network's beyond one scale-up domain, else the whole scale-up
-        bandwidth."""
-        if ranks > self.scale_up_domain_size:
-            return self.scale_out_bandwidth_bytes_per_s
-        return self.scale_up_bandwidth_bytes_per_s
-
     def peer_link_bandwidth_bytes_per_s(self) -> float:
         """Bandwidth per direction from one chip to one peer of its scale-up domain: all of
         ``scale_up_bandwidth_bytes_per_s`` through a switch, one link's share on a full mesh."""
@@ -137,15 +129,17 @@ class Accelerator:
         scale-out network's beyond one scale-up domain; within it all of the chip's scale-up
         bandwidth through a switch, and on a full mesh the ``ranks - 1`` links to the other
         members (a direct all-reduce or all-to-all sends over all of them at once)."""
-        if ranks > self.scale_up_domain_size or self.scale_up_topology != "full_mesh":
-            return self.domain_bandwidth_bytes_per_s(ranks)
+        if ranks > self.scale_up_domain_size:
+            return self.scale_out_bandwidth_bytes_per_s
+        if self.scale_up_topology != "full_mesh":
+            return self.scale_up_bandwidth_bytes_per_s
         return self.peer_link_bandwidth_bytes_per_s() * (max(ranks, 2) - 1)
 
     def point_to_point_bandwidth_bytes_per_s(self, ranks: int) -> float:
         """Bandwidth of one chip sending to another (pipeline stages) in a group of ``ranks``
         chips: the scale-out network's beyond one scale-up domain, else one peer link."""
         if ranks > self.scale_up_domain_size:
-            return self.domain_bandwidth_bytes_per_s(ranks)
+            return self.scale_out_bandwidth_bytes_per_s
         return self.peer_link_bandwidth_bytes_per_s()
 
     def clock_frac(

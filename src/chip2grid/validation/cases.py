@@ -203,12 +203,17 @@ def _stated_configs() -> list[dict[str, Any]]:
 
 def _stated(row: Mapping[str, str], key: str) -> Any:
     """What a public statement about the run (``catalog/validation_configs.toml``, the first
-    entry whose ``match`` prefixes the case id and that gives ``key``) says of ``key``; None
-    where none does."""
+    entry whose ``match``, a prefix or a list of them, prefixes the case id and that gives
+    ``key``) says of ``key``; None where none does."""
     for entry in _stated_configs():
-        if key in entry and row["case_id"].startswith(entry["match"]):
+        if key in entry and row["case_id"].startswith(_prefixes(entry["match"])):
             return entry[key]
     return None
+
+
+def _prefixes(match: str | list[str]) -> str | tuple[str, ...]:
+    """A statement's ``match`` as ``str.startswith`` takes it."""
+    return match if isinstance(match, str) else tuple(match)
 
 
 def _stated_power_limit(row: Mapping[str, str], from_notes: float) -> float:
