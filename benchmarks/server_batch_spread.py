@@ -31,29 +31,17 @@ default: the shared MLPerf v4.1 rows). Nothing is written.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import statistics
 from pathlib import Path
 
 import numpy as np
 
-from chip2grid.perf.steady import continuous_batching, slot_time_s
-from chip2grid.perf.step import RankShape
+from chip2grid.perf.steady import Cycle, batch_at_rate, continuous_batching
+from chip2grid.plan.grid import rows
 from chip2grid.validation.cases import load_measurement_files
 from chip2grid.validation.predict import catalog_parameters, prepare, with_parameters
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "validation" / "measurements.csv"
-
-
-def _rows(shape: RankShape, i: int, n: int) -> RankShape:
-    """Row ``i`` of a stacked shape, repeated ``n`` times."""
-    idx = np.full(n, i)
-    return RankShape(
-        **{
-            f.name: np.asarray(v)[idx] if np.ndim(v := getattr(shape, f.name)) else v
-            for f in dataclasses.fields(RankShape)
-        }
-    )
 
 
 def mean_in_flight(rate_per_s: float, completions_per_s: np.ndarray) -> float:
@@ -81,14 +69,14 @@ def main() -> None:
     mlperf = [c for c in load_measurement_files([args.measurements]) if c.source_family == "mlperf"]
     cases = [c.at_mean_lengths() for c in mlperf if c.mode == "server"]
     cases = [c for c in cases if "e2e_latency_s_mean" in c.metrics]
-    offline = {
-        c.case_id.removesuffix("-offline"): c
-        for c in mlperf
-        if c.mode == "offline" and "requests_per_s" in c.metrics
-    }
-    off_prep = prepare([c.at_mean_lengths() for c in offline.values()])
-    off_cap = {
-        c.case_id.removesuffix("-offline"): float(off_prep.full_batch[j])
+    offline = [c.at_mean_lengths() for c in mlperf if c.mode == "offline"]
+    off_prep = prepare([c for c in offline if "requests_per_s" in c.metrics])
+    # per system: the requests an Offline instance completed a second, and its batch cap
+    offline_run = {
+        c.case_id.removesuffix("-offline"): (
+            c.metrics["requests_per_s"] / off_prep.replicas[j],
+            float(off_prep.full_batch[j]),
+        )
         for j, c in enumerate(off_prep.cases)
     }
     prep = prepare(cases)
@@ -102,29 +90,34 @@ def main() -> None:
     for i, case in enumerate(prep.cases):
         cap = max(int(prep.full_batch[i]), 1)
         n = np.arange(1, cap + 1, dtype=float)
-        cycle = continuous_batching(
-            _rows(shape, i, cap),
-            prep.isl[i],
-            prep.osl[i],
-            n,
-            prep.mixed[i],
-            prep.budget[i],
-            input_cv=prep.input_cv[i],
-            output_cv=prep.output_cv[i],
-        )
+
+        def cycle_at(_rows: np.ndarray, b: np.ndarray, i: int = i) -> Cycle:
+            return continuous_batching(
+                rows(shape, np.full(b.size, i)),
+                prep.isl[i],
+                prep.osl[i],
+                b,
+                prep.mixed[i],
+                prep.budget[i],
+                input_cv=prep.input_cv[i],
+                output_cv=prep.output_cv[i],
+            )
+
+        cycle = cycle_at(n, n)
         rate = case.request_rate_per_s / prep.replicas[i]
-        in_flight = rate * slot_time_s(cycle, prep.osl[i])
-        below = np.flatnonzero(in_flight <= n)
-        fluid = float(n[below[0]]) if below.size else float("inf")
+        fluid = (
+            float(batch_at_rate(cycle_at, rate, prep.osl[i], cap))
+            if rate < cycle.requests_per_s[-1]
+            else float("inf")
+        )
         chain = mean_in_flight(rate, np.asarray(cycle.requests_per_s, dtype=float))
         measured = rate * case.metrics["e2e_latency_s_mean"]
         system = case.case_id.removesuffix("-server")
         bound_text = ""
-        if system in offline:
-            off = offline[system]
-            phi_off = off.metrics["requests_per_s"] * off.tp * off.pp / off.num_accelerators
+        if system in offline_run:
+            phi_off, off_cap = offline_run[system]
             served = case.metrics.get("requests_per_s", case.request_rate_per_s)
-            ratio = served / prep.replicas[i] / (phi_off * min(1.0, measured / off_cap[system]))
+            ratio = served / prep.replicas[i] / (phi_off * min(1.0, measured / off_cap))
             bound_text = f"{ratio:22.3f}"
             if ratio < 1.0:
                 below_bound.append(
