@@ -221,7 +221,7 @@ def test_cli_prints_it_and_refuses_to_write_a_table_of_other_data(tmp_path: Path
     assert proc.returncode != 0
     assert (
         "--holdout" in proc.stderr
-        and "mlperf,lambda,trtblog,nimdli,inferencex,amdperf,oracleblog" in proc.stderr
+        and "mlperf,lambda,trtblog,nimdli,inferencex,amdperf,oracleblog,vllmblog" in proc.stderr
     )
 
 

@@ -621,7 +621,7 @@ def validate_command(
             help="comma-separated, kept out of the fit: source families (mlperf), accelerators"
             " (h200-sxm) or hardware families (blackwell)"
         ),
-    ] = "mlperf,lambda,trtblog,nimdli,inferencex,amdperf,oracleblog",  # validation.DEFAULT_HOLDOUT
+    ] = "mlperf,lambda,trtblog,nimdli,inferencex,amdperf,oracleblog,vllmblog",  # validation.DEFAULT_HOLDOUT
     max_nfev: Annotated[int, typer.Option(help="fit iterations")] = 60,
     fit_only: Annotated[
         str,

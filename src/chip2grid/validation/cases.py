@@ -360,6 +360,13 @@ the ``cdna3`` family has no fit, and a fit on these runs alone does not carry to
 InferenceX's MI300X and MI325X runs; README, "vLLM on eight MI300X")."""
 
 
+VLLM_BLOG_MEASUREMENTS = "measurements_vllm_blog.csv"
+"""Bursts of 500 prompts through vLLM 0.5.3 and 0.6.0, SGLang 0.3.0 and TensorRT-LLM 0.11 (Triton)
+serving Llama 3 8B on one H100 and 70B on four, as the vLLM team's v0.6.0 post charts them (bar
+heights read off the images in pixels), in the ``measurements.csv`` schema (source family
+``vllmblog``, held out by default; built by ``scripts/vllm_blog_extract.py``)."""
+
+
 def shipped_measurements() -> Path:
     """Path of the MLPerf v5.1/v6.0 measurements that chip2grid ships."""
     return data_path(MLPERF_V5_MEASUREMENTS)
@@ -368,7 +375,8 @@ def shipped_measurements() -> Path:
 def shipped_measurement_files() -> list[Path]:
     """Every measurements file chip2grid ships (MLPerf v5.1/v6.0, TensorRT-LLM blog, vLLM
     developers' pull requests, NIM closed-loop runs, TensorRT-LLM 0.9 static-batch sweeps,
-    InferenceX's DeepSeek-R1 runs, AMD's and Oracle's MI300X vLLM runs)."""
+    InferenceX's DeepSeek-R1 runs, AMD's and Oracle's MI300X vLLM runs, the vLLM v0.6.0 post's
+    charts)."""
     return [
         shipped_measurements(),
         data_path(TRTLLM_BLOG_MEASUREMENTS),
@@ -377,6 +385,7 @@ def shipped_measurement_files() -> list[Path]:
         data_path(TRTLLM_DLI_MEASUREMENTS),
         data_path(INFERENCEX_MEASUREMENTS),
         data_path(MI300X_VLLM_MEASUREMENTS),
+        data_path(VLLM_BLOG_MEASUREMENTS),
     ]
 
 

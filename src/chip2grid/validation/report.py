@@ -31,6 +31,7 @@ DEFAULT_HOLDOUT = (
     "inferencex",
     "amdperf",
     "oracleblog",
+    "vllmblog",
 )
 """Source families the shipped calibration never saw: the error on them is the honest one."""
 
