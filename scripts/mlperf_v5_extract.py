@@ -46,31 +46,9 @@ import sys
 from collections import defaultdict
 from typing import Any
 
-HEADER = [
-    "case_id",
-    "source",
-    "model",
-    "accelerator",
-    "num_accelerators",
-    "engine",
-    "engine_version",
-    "weight_precision",
-    "kv_precision",
-    "tp",
-    "pp",
-    "ep",
-    "isl",
-    "osl",
-    "dataset",
-    "mode",
-    "concurrency",
-    "request_rate_per_s",
-    "batch_size",
-    "metric",
-    "value",
-    "unit",
-    "notes",
-]
+from chip2grid.validation.cases import MEASUREMENT_COLUMNS
+
+HEADER = list(MEASUREMENT_COLUMNS)
 
 # summary_results.json model name -> (model id, config file stem, dataset description)
 BENCHMARKS: dict[str, tuple[str, str, str]] = {

@@ -33,37 +33,15 @@ from pathlib import Path
 
 import numpy as np
 
+from chip2grid.validation.cases import MEASUREMENT_COLUMNS
+
 COMMIT = "c3a01c4a5807c8d900ae468897e45263373e534e"
 REPO = "github:vllm-project/vllm-project.github.io"
 POST = "_posts/2024-09-05-perf-update.md"
 OUT = Path(__file__).resolve().parents[1] / "src" / "chip2grid" / "data"
 OUT_FILE = OUT / "measurements_vllm_blog.csv"
 
-COLUMNS = [
-    "case_id",
-    "source",
-    "model",
-    "accelerator",
-    "num_accelerators",
-    "engine",
-    "engine_version",
-    "weight_precision",
-    "kv_precision",
-    "tp",
-    "pp",
-    "ep",
-    "isl",
-    "osl",
-    "dataset",
-    "mode",
-    "concurrency",
-    "request_rate_per_s",
-    "batch_size",
-    "metric",
-    "value",
-    "unit",
-    "notes",
-]
+COLUMNS = list(MEASUREMENT_COLUMNS)
 
 # bar fill colours of the appendix charts (a blue, an orange, two greys) and of the comparison
 # charts (another blue and orange)

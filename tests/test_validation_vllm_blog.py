@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from chip2grid.validation import load_cases, run_validation, shipped_measurement_files
-from chip2grid.validation.cases import VLLM_BLOG_MEASUREMENTS, data_path
+from chip2grid.validation.cases import MEASUREMENT_COLUMNS, VLLM_BLOG_MEASUREMENTS, data_path
 from chip2grid.validation.report import DEFAULT_HOLDOUT, error_summary, metric_group
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "vllm_blog_extract.py"
@@ -41,6 +41,7 @@ def rows() -> list[dict[str, str]]:
 
 def test_every_row_names_its_chart_and_setup(rows) -> None:
     assert len(rows) == 20
+    assert tuple(rows[0]) == MEASUREMENT_COLUMNS
     cases = load_cases(data_path(VLLM_BLOG_MEASUREMENTS))
     assert len(cases) == len(rows)
     assert {c.source_family for c in cases} == {"vllmblog"}

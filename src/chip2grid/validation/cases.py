@@ -279,6 +279,33 @@ def _measured_output_length(metrics: Mapping[str, float], row: Mapping[str, str]
     return tokens / requests if tokens > 0 and requests > 0 else 0.0
 
 
+MEASUREMENT_COLUMNS = (
+    "case_id",
+    "source",
+    "model",
+    "accelerator",
+    "num_accelerators",
+    "engine",
+    "engine_version",
+    "weight_precision",
+    "kv_precision",
+    "tp",
+    "pp",
+    "ep",
+    "isl",
+    "osl",
+    "dataset",
+    "mode",
+    "concurrency",
+    "request_rate_per_s",
+    "batch_size",
+    "metric",
+    "value",
+    "unit",
+    "notes",
+)
+"""The columns of ``measurements.csv``, in order: the schema every shipped measurements file and
+the scripts that build them write."""
 _INT_COLUMNS = ("num_accelerators", "tp", "pp", "ep", "batch_size")
 _FLOAT_COLUMNS = ("isl", "osl", "request_rate_per_s", "concurrency")
 
