@@ -153,14 +153,22 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
+def _coloured(pixels: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """True where a pixel (last axis RGB) is within 12 levels, summed over R, G and B, of
+    ``colour``: a bar's fill, not its anti-aliased edge."""
+    mask: np.ndarray = np.abs(pixels - np.array(colour)).sum(axis=-1) <= 12
+    return mask
+
+
 def read_panel(pixels: np.ndarray, panel: Panel) -> dict[str, float]:
-    """The bars' values of one chart: heights above the zero line, in tick steps."""
+    """The bars' values of one chart: heights above the zero line in the chart's unit (the
+    grid's spacing is one ``tick_step``)."""
     x0, y0, x1, y1 = panel.box
     box = pixels[y0:y1, x0:x1].astype(int)
     values: dict[str, float] = {}
     columns: dict[str, int] = {}
     for label, colour in panel.bars:
-        hit = (np.abs(box - np.array(colour)).sum(axis=2) <= 12).sum(axis=0)
+        hit = _coloured(box, colour).sum(axis=0)
         runs = [r for r in _runs(hit > 20) if r[1] - r[0] > 20]
         if len(runs) != 1:
             raise ValueError(f"{panel.image}: {len(runs)} bars of {label}'s colour")
@@ -179,7 +187,7 @@ def read_panel(pixels: np.ndarray, panel: Panel) -> dict[str, float]:
     for label, colour in panel.bars:
         col = box[:, columns[label]]
         # the grid lines cross the bars: the bar spans from its first to its last filled row
-        filled = np.flatnonzero(np.abs(col - np.array(colour)).sum(axis=1) <= 12)
+        filled = np.flatnonzero(_coloured(col, colour))
         top, bottom = int(filled[0]), int(filled[-1])
         if abs(bottom - zero) > 4:
             raise ValueError(f"{panel.image}: {label}'s bar ends at {bottom}, zero line {zero}")
@@ -192,8 +200,11 @@ def rows(clone: Path) -> list[dict[str, str]]:
 
     out = []
     figures = clone / "assets" / "figures" / "perf-v060"
+    images: dict[str, np.ndarray] = {}  # three charts share each appendix image
     for panel in _panels():
-        pixels = np.asarray(Image.open(figures / panel.image).convert("RGB"))
+        if panel.image not in images:
+            images[panel.image] = np.asarray(Image.open(figures / panel.image).convert("RGB"))
+        pixels = images[panel.image]
         model, tp = MODELS[panel.model]
         isl, osl, dataset = DATASETS[panel.dataset]
         for label, value in read_panel(pixels, panel).items():

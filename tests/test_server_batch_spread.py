@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "server_batch_spread.py"
+from tests.repo_scripts import load_script, run_on_measurements
+
+SCRIPT = "benchmarks/server_batch_spread.py"
 
 
 def _module():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("server_batch_spread", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_one_server_at_a_constant_rate_is_mm1() -> None:
@@ -42,12 +36,6 @@ def test_at_or_above_the_capped_rate_it_is_unbounded() -> None:
 
 
 def test_the_script_runs_on_the_shared_rows(measurements_path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(SCRIPT), "--measurements", str(measurements_path)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+    out = run_on_measurements(SCRIPT, measurements_path, timeout_s=300)
     assert "median chain / fluid" in out
     assert "Server runs served less than their Offline run bounds" in out

@@ -6,9 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,6 +30,7 @@ from chip2grid.validation.predict import (
     prepare,
     with_parameters,
 )
+from tests.repo_scripts import run_on_measurements
 
 MISTRAL_H100 = "lambda-vllm-0.5.4-mistral-7b-h100-sxm-tp1-n320"
 
@@ -141,14 +139,7 @@ def test_mixtral_bursts_stall_and_dense_ones_do_not() -> None:
 
 
 def test_burst_anatomy_benchmark_runs(measurements_path) -> None:
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "lambda_burst_anatomy.py"
-    out = subprocess.run(
-        [sys.executable, str(script), "--measurements", str(measurements_path)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
+    out = run_on_measurements("benchmarks/lambda_burst_anatomy.py", measurements_path, 120)
     assert sum("-n320 " in line for line in out.splitlines()) == 16
     assert re.search(r"Mixtral \(5 runs\): throughput MAPE [0-9.]+ % as scored", out)
     assert re.search(r"dense \(11 runs\)", out)

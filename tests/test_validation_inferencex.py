@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
-from pathlib import Path
 
 from chip2grid.perf import get_engine
 from chip2grid.validation import load_cases, run_validation
 from chip2grid.validation.cases import INFERENCEX_MEASUREMENTS, data_path
 from chip2grid.validation.report import DEFAULT_HOLDOUT
+from tests.repo_scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "inferencex_extract.py"
+SCRIPT = "scripts/inferencex_extract.py"
 
 # holdout MAPE of the shipped calibration on these runs (no fit has seen SGLang, nor DeepSeek-R1
 # outside two TensorRT-LLM tables); set from what chip2grid reaches on 2026-11-24 (throughput
@@ -34,12 +32,7 @@ INFERENCEX_MAX = {
 
 
 def _script():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("inferencex_extract", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["inferencex_extract"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 def test_every_row_names_its_capture_and_run() -> None:

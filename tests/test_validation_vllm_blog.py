@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
 from collections import defaultdict
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,8 +11,9 @@ import pytest
 from chip2grid.validation import load_cases, run_validation, shipped_measurement_files
 from chip2grid.validation.cases import MEASUREMENT_COLUMNS, VLLM_BLOG_MEASUREMENTS, data_path
 from chip2grid.validation.report import DEFAULT_HOLDOUT, error_summary, metric_group
+from tests.repo_scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "vllm_blog_extract.py"
+SCRIPT = "scripts/vllm_blog_extract.py"
 
 # holdout MAPE of the shipped calibration on these runs, set from what chip2grid reaches on
 # 2026-11-25 (throughput 55.0 %: over-predicted where the host or the burst's tail binds, the
@@ -25,12 +23,7 @@ VLLMBLOG_MAX = {"throughput": 0.55}
 
 
 def _script():  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location("vllm_blog_extract", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass resolves annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 @pytest.fixture(scope="module")
