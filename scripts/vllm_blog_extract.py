@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from chip2grid.atomic import atomic_open
 from chip2grid.validation.cases import MEASUREMENT_COLUMNS
 
 COMMIT = "c3a01c4a5807c8d900ae468897e45263373e534e"
@@ -207,18 +208,15 @@ def rows(clone: Path) -> list[dict[str, str]]:
         pixels = images[panel.image]
         model, tp = MODELS[panel.model]
         isl, osl, dataset = DATASETS[panel.dataset]
+        comparison = "comparison" in panel.image
+        source = f"{REPO}/assets/figures/perf-v060/{panel.image}@{COMMIT}"
+        chart = "throughput bar" if comparison else f"'{panel.dataset}, Throughput' bar"
         for label, value in read_panel(pixels, panel).items():
             if label not in ENGINES:
                 continue  # lmdeploy: no engine profile
-            if "comparison" in panel.image and label == "vLLM 0.6.0":
+            if comparison and label == "vLLM 0.6.0":
                 continue  # the appendix chart holds the same run (read 1.4 and 0.6 % apart)
             engine, version, precision, how = ENGINES[label]
-            source = f"{REPO}/assets/figures/perf-v060/{panel.image}@{COMMIT}"
-            chart = (
-                "throughput bar"
-                if "comparison" in panel.image
-                else f"'{panel.dataset}, Throughput' bar"
-            )
             out.append(
                 {
                     "case_id": f"vllmblog-{engine}-{version}-{model}-h100-sxm-tp{tp}-{panel.dataset}",
@@ -261,7 +259,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     data = rows(Path(argv[1]))
-    with OUT_FILE.open("w", newline="", encoding="utf-8") as handle:
+    with atomic_open(OUT_FILE, newline="") as handle:  # an interrupted run keeps the old file
         writer = csv.DictWriter(handle, COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(data)
