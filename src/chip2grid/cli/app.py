@@ -629,7 +629,8 @@ def validate_command(
             help="with --fit: comma-separated calibration keys (hardware families, engine"
             " calibrations such as vllm-sync) to fit, holding every other parameter at the"
             " shipped calibration; KEY.PARAMETER fits one parameter of a group"
-            " (tensorrt-llm.moe_gemm_eff_frac)"
+            " (tensorrt-llm.moe_gemm_eff_frac); ENGINE@FAMILY fits an engine's MoE share on"
+            " one hardware family (tensorrt-llm@hopper)"
         ),
     ] = "",
     length_spread: Annotated[

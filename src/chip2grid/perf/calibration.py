@@ -234,9 +234,46 @@ def _tables() -> dict[str, dict[str, Any]]:
         if key in ("hardware", "engine"):
             for sub, entry in value.items():
                 flat[f"{key}.{sub}"] = dict(entry)
+        elif key == "moe":
+            for engine, families in value.items():
+                for family, entry in families.items():
+                    if set(entry) != {"moe_gemm_eff_frac", "source"}:
+                        raise CatalogError(
+                            f"calibration.toml: [moe.{engine}.{family}] has fields "
+                            f"{sorted(entry)}; allowed: exactly moe_gemm_eff_frac and source"
+                        )
+                    flat[f"moe.{engine}.{family}"] = dict(entry)
         else:
             flat[key] = dict(value)
     return flat
+
+
+MOE_PAIR_SEP = "@"
+"""Joins an engine calibration key and a hardware family into the key of their MoE share
+(``tensorrt-llm@hopper``): the ``[moe.ENGINE.FAMILY]`` tables of ``calibration.toml``."""
+
+
+def moe_pair_key(engine: str, family: str) -> str:
+    """The key of an engine's MoE share on one hardware family (:data:`MOE_PAIR_SEP`)."""
+    return f"{engine}{MOE_PAIR_SEP}{family}"
+
+
+def catalog_moe_pair(engine: str, family: str) -> str | None:
+    """The ``[moe.ENGINE.FAMILY]`` table (as :func:`moe_pair_key`) that sets ``engine``'s MoE
+    share on ``family``: the family's own, or its fallback's (:data:`FAMILY_FALLBACK`); None
+    where the engine's own ``moe_gemm_eff_frac`` applies."""
+    tables = _tables()
+    for key in (family, hardware_calibration_key(family, _fitted_families())):
+        if f"moe.{engine}.{key}" in tables:
+            return moe_pair_key(engine, key)
+    return None
+
+
+def catalog_moe_share(pair: str) -> tuple[float, str]:
+    """The MoE share and provenance of a :func:`catalog_moe_pair` key."""
+    engine, _, family = pair.partition(MOE_PAIR_SEP)
+    entry = _tables()[f"moe.{engine}.{family}"]
+    return float(entry["moe_gemm_eff_frac"]), str(entry.get("source", ""))
 
 
 @functools.cache
@@ -253,6 +290,11 @@ def catalog_calibration_for(family: str, engine: str) -> Calibration:
     engine_key = f"engine.{engine}" if f"engine.{engine}" in tables else "engine.default"
     hw_section = tables.get(hw_key, {})
     engine_section = tables.get(engine_key, {})
+    # the engine's MoE kernels on this family, where calibration.toml has a [moe.E.F] table
+    pair = catalog_moe_pair(engine_key.split(".", 1)[1], family)
+    if pair is not None:
+        share, _source = catalog_moe_share(pair)
+        engine_section = {**engine_section, "moe_gemm_eff_frac": share}
     return Calibration(
         hardware=_build(HardwareCalibration, hw_section, hw_key),
         engine=_build(EngineCalibration, engine_section, engine_key),

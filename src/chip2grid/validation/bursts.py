@@ -66,6 +66,7 @@ from chip2grid.validation.cases import Case
 from chip2grid.validation.predict import (
     ENGINE_PARAMS,
     HW_PARAMS,
+    MOE_SHARE,
     POWER_PARAMS,
     Prepared,
     case_deployment,
@@ -199,7 +200,10 @@ def calibration_of(
 
     return Calibration(
         hardware=HardwareCalibration(**named(HW_PARAMS, hw[prep.hw_index[i]])),
-        engine=EngineCalibration(**named(ENGINE_PARAMS, engine[prep.engine_index[i]])),
+        engine=EngineCalibration(
+            **named(ENGINE_PARAMS, engine[prep.engine_index[i]])
+            | {MOE_SHARE: float(engine[prep.moe_index[i], ENGINE_PARAMS.index(MOE_SHARE)])}
+        ),
         power=PowerCalibration(**named(POWER_PARAMS, power)),
         hardware_key=hw_key,
         engine_key=engine_key,

@@ -25,9 +25,10 @@ import numpy as np
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import get_accelerator
+from chip2grid.perf.calibration import MOE_PAIR_SEP
 from chip2grid.profile.writer import to_toml, write_atomic
 from chip2grid.validation.cases import Case, load_cases
-from chip2grid.validation.fit import FitResult, fit, scored_metric
+from chip2grid.validation.fit import MOE_PARAM, FitResult, fit, scored_metric
 from chip2grid.validation.predict import (
     ENGINE_PARAMS,
     HW_PARAMS,
@@ -314,6 +315,22 @@ def _matches_engine(case: Case, engine: str) -> bool:
     return engine in (case.engine, case.engine_profile) or case.engine.startswith(engine + "+")
 
 
+def _engine_params(prep: Prepared, final: FitResult) -> dict[str, dict[str, float]]:
+    """The fitted parameters of each engine. A calibration file is for one family, so an
+    engine's MoE share on it is its ``ENGINE@FAMILY`` pair's where the catalog has one (the
+    engine's MoE cases were fitted there, :func:`chip2grid.validation.predict.prepare`)."""
+    out = {
+        k: {p: float(v) for p, v in zip(ENGINE_PARAMS, final.engine[i], strict=True)}
+        for i, k in enumerate(prep.engine_keys)
+        if MOE_PAIR_SEP not in k
+    }
+    for i, k in enumerate(prep.engine_keys):
+        engine = k.partition(MOE_PAIR_SEP)[0]
+        if MOE_PAIR_SEP in k and engine in out:
+            out[engine]["moe_gemm_eff_frac"] = float(final.engine[i, MOE_PARAM])
+    return out
+
+
 def calibrate(
     cases: list[Case],
     *,
@@ -383,7 +400,7 @@ def calibrate(
     return CalibrationReport(
         family=families[0],
         accelerators=sorted({c.accelerator for c in prep.cases}),
-        engines=list(prep.engine_keys),
+        engines=[k for k in prep.engine_keys if MOE_PAIR_SEP not in k],
         num_cases=len(prep.cases),
         skipped=[(c.case_id, reason) for c, reason in prep.skipped],
         folds=folds,
@@ -392,10 +409,7 @@ def calibrate(
         after_cv=_errors(prep, cv_rows),
         after_in_sample=_errors(prep, in_sample),
         hardware={p: float(v) for p, v in zip(HW_PARAMS, final.hw[0], strict=True)},
-        engine_params={
-            k: {p: float(v) for p, v in zip(ENGINE_PARAMS, final.engine[i], strict=True)}
-            for i, k in enumerate(prep.engine_keys)
-        },
+        engine_params=_engine_params(prep, final),
         power={p: float(v) for p, v in zip(POWER_PARAMS, final.power, strict=True)},
         elapsed_s=time.perf_counter() - t0,
         sources=list(sources or []),

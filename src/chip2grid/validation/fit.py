@@ -22,7 +22,11 @@ from scipy.optimize import least_squares
 
 from chip2grid.atomic import write_text_atomic
 from chip2grid.errors import InvalidParameterError
-from chip2grid.perf.calibration import CLOCK_POWER_EXPONENT_RANGE, hardware_calibration_key
+from chip2grid.perf.calibration import (
+    CLOCK_POWER_EXPONENT_RANGE,
+    MOE_PAIR_SEP,
+    hardware_calibration_key,
+)
 from chip2grid.perf.engine import host_bound_calibrations
 from chip2grid.validation.bursts import BURST_METRICS, load_bursts
 from chip2grid.validation.cases import Case
@@ -59,7 +63,9 @@ ENGINE_BOUNDS = {
 }
 MOE_PARAM = ENGINE_PARAMS.index("moe_gemm_eff_frac")
 """Fitted only for engines with MoE runs in the fit set, :data:`MOE_UNIDENTIFIED` apart
-(:func:`_moe_counts`); the others keep their start value (the prior 1 in a fit from the priors)."""
+(:func:`_moe_counts`); the others keep their start value (the prior 1 in a fit from the priors).
+An ``ENGINE@FAMILY`` pair (``Prepared.moe_index``) has only this parameter: it is fitted on
+the engine's MoE runs on that family, and the engine's own share on its other MoE runs."""
 NUM_HW, NUM_ENG = len(HW_PARAMS), len(ENGINE_PARAMS)
 _PRIOR = {p: b[2] for p, b in (HW_BOUNDS | ENGINE_BOUNDS).items()}
 """Values of parameters a calibration table written before they existed does not give."""
@@ -299,7 +305,7 @@ def fit(
             use = hardware_calibration_key(key, hw_counts)
             hw[i] = hw_default if use == "default" else hw[prep.hw_keys.index(use)]
     for i, key in enumerate(prep.engine_keys):
-        if key not in engine_counts:
+        if key not in engine_counts and not is_pair(key):
             eng[i] = eng_default
     # power coefficients on the energy metrics of the fit set
     pidx, _names, pmeas, pw = _pairs(prep, fit_mask, ("gpu_power_w_mean",), ())
@@ -334,10 +340,16 @@ work between steps, not measured) that the fit cannot tell apart from slow exper
 
 
 def _moe_counts(prep: Prepared, mask: np.ndarray) -> dict[str, int]:
-    """Engine calibration key -> MoE cases it has among ``mask``, for the engines whose MoE
-    efficiency the fit identifies (all but :data:`MOE_UNIDENTIFIED`)."""
-    counts = Counter(prep.engine_keys[i] for i in prep.engine_index[mask & prep.is_moe])
-    return {k: n for k, n in counts.items() if k not in MOE_UNIDENTIFIED}
+    """Engine calibration key or ``ENGINE@FAMILY`` pair -> the MoE cases among ``mask`` whose
+    share it sets (``Prepared.moe_index``), for the engines whose MoE efficiency the fit
+    identifies (all but :data:`MOE_UNIDENTIFIED`)."""
+    counts = Counter(prep.engine_keys[i] for i in prep.moe_index[mask & prep.is_moe])
+    return {k: n for k, n in counts.items() if k.partition(MOE_PAIR_SEP)[0] not in MOE_UNIDENTIFIED}
+
+
+def is_pair(key: str) -> bool:
+    """Whether an engine row is an ``ENGINE@FAMILY`` MoE pair (``Prepared.moe_index``)."""
+    return MOE_PAIR_SEP in key
 
 
 def _named(only: tuple[str, ...], key: str, param: str) -> bool:
@@ -353,16 +365,26 @@ def only_groups(only: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _check_only(prep: Prepared, fit_mask: np.ndarray, only: tuple[str, ...]) -> None:
-    with_data = {prep.hw_keys[i] for i in prep.hw_index[fit_mask]} | {
-        prep.engine_keys[i] for i in prep.engine_index[fit_mask]
-    }
+    with_data = (
+        {prep.hw_keys[i] for i in prep.hw_index[fit_mask]}
+        | {prep.engine_keys[i] for i in prep.engine_index[fit_mask]}
+        | set(_moe_counts(prep, fit_mask))
+    )
     for key in only:
         group, _, param = key.partition(".")
+        if is_pair(group) and param not in ("", ENGINE_PARAMS[MOE_PARAM]):
+            raise InvalidParameterError(
+                "--fit-only",
+                key,
+                f"ENGINE{MOE_PAIR_SEP}FAMILY or ENGINE{MOE_PAIR_SEP}FAMILY.moe_gemm_eff_frac (a pair"
+                " has its MoE share only)",
+            )
         if group not in with_data:
             raise InvalidParameterError(
                 "--fit-only",
                 key,
-                "a hardware family or engine calibration with cases in the fit set: "
+                "a hardware family or engine calibration with cases in the fit set, or an "
+                f"ENGINE{MOE_PAIR_SEP}FAMILY pair with MoE cases there: "
                 + ", ".join(sorted(with_data)),
             )
         if param and param not in HW_PARAMS + ENGINE_PARAMS:
@@ -386,9 +408,11 @@ def _partial_result(
     """The result of a fit of ``only`` some groups: the families it saw are those of its groups."""
     hw, eng, power = unpack(x_full)
     groups = only_groups(only)
+    in_groups = [i for i, k in enumerate(prep.engine_keys) if k in groups]
     mine = fit_mask & (
         np.isin(prep.hw_index, [i for i, k in enumerate(prep.hw_keys) if k in groups])
-        | np.isin(prep.engine_index, [i for i, k in enumerate(prep.engine_keys) if k in groups])
+        | np.isin(prep.engine_index, in_groups)
+        | (np.isin(prep.moe_index, in_groups) & prep.is_moe)
     )
     hw_counts = dict(
         Counter(prep.hw_keys[i] for i in prep.hw_index[mine] if prep.hw_keys[i] in groups)
@@ -398,6 +422,10 @@ def _partial_result(
             prep.engine_keys[i] for i in prep.engine_index[mine] if prep.engine_keys[i] in groups
         )
     )
+    # a pair's cases: its engine's MoE runs on its family
+    engine_counts |= {
+        k: n for k, n in _moe_counts(prep, mine).items() if is_pair(k) and k in groups
+    }
     # the MoE share moved only where the group, or that one parameter of it, was named
     moe_counts = {
         k: n
@@ -541,6 +569,14 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
         for i in used_eng
     ]
     lines += _tables("engine", erows, ENGINE_PARAMS)
+    old = tomllib.loads(path.read_text()).get("moe", {}) if path.is_file() else {}
+    moe = {(e, f): dict(entry) for e, fams in old.items() for f, entry in fams.items()}
+    for i, key in enumerate(result.engine_keys):
+        if key in result.engine_moe_counts and is_pair(key):
+            n = result.engine_moe_counts[key]
+            moe[_pair(key)] = {"moe_gemm_eff_frac": result.engine[i, MOE_PARAM]}
+            moe[_pair(key)]["source"] = f"{prov}; {n} MoE cases"
+    lines += _moe_tables(moe)
     lines += _tables(
         "power",
         [
@@ -554,6 +590,21 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
         POWER_PARAMS,
     )
     write_text_atomic(path, "\n".join(lines).rstrip("\n") + "\n")
+
+
+def _pair(key: str) -> tuple[str, str]:
+    engine, _, family = key.partition(MOE_PAIR_SEP)
+    return engine, family
+
+
+def _moe_tables(moe: dict[tuple[str, str], dict[str, object]]) -> list[str]:
+    """``[moe.ENGINE.FAMILY]`` tables: an engine's MoE share on one family, with provenance."""
+    param = ENGINE_PARAMS[MOE_PARAM]
+    rows = [
+        (f"{e}.{f}", np.array([float(entry[param])]), str(entry["source"]))  # type: ignore[arg-type]
+        for (e, f), entry in sorted(moe.items())
+    ]
+    return _tables("moe", rows, (param,))
 
 
 def _engine_cases(result: FitResult, key: str) -> str:
@@ -575,8 +626,16 @@ def _update_calibration(result: FitResult, path: Path, command: str) -> None:
         if key in groups:
             table["hardware"][key] = dict(zip(HW_PARAMS, result.hw[i], strict=True))
             table["hardware"][key]["source"] = f"{prov}; {result.hw_counts[key]} cases"
+    moe = {
+        (e, f): dict(entry) for e, fams in table.get("moe", {}).items() for f, entry in fams.items()
+    }
     for i, key in enumerate(result.engine_keys):
-        if key in groups:
+        if key in groups and is_pair(key):
+            moe[_pair(key)] = {
+                "moe_gemm_eff_frac": result.engine[i, MOE_PARAM],
+                "source": f"{prov}; {result.engine_counts[key]} MoE cases",
+            }
+        elif key in groups:
             table["engine"][key] = dict(zip(ENGINE_PARAMS, result.engine[i], strict=True))
             table["engine"][key]["source"] = f"{prov}; {_engine_cases(result, key)}"
     mark = f"# {', '.join(result.only)}: "
@@ -595,6 +654,7 @@ def _update_calibration(result: FitResult, path: Path, command: str) -> None:
             for key, entry in table[section].items()
         ]
         lines += _tables(section, rows, params)
+    lines += _moe_tables(moe)
     power = table["power"]
     lines += _tables(
         "power",

@@ -29,10 +29,13 @@ from chip2grid.perf import (
 )
 from chip2grid.perf.calibration import (
     CLOCK_POWER_EXPONENT_RANGE,
+    MOE_PAIR_SEP,
     EngineCalibration,
     HardwareCalibration,
     PowerCalibration,
     catalog_calibration_for,
+    catalog_moe_pair,
+    moe_pair_key,
 )
 from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.steady import (
@@ -60,6 +63,9 @@ def _fitted_fields(cls: type) -> tuple[str, ...]:
 HW_PARAMS = _fitted_fields(HardwareCalibration)
 ENGINE_PARAMS = _fitted_fields(EngineCalibration)
 POWER_PARAMS = _fitted_fields(PowerCalibration)
+MOE_SHARE = "moe_gemm_eff_frac"
+"""The engine parameter that a ``[moe.ENGINE.FAMILY]`` pair sets for one family
+(``Prepared.moe_index``)."""
 THROUGHPUT_METRICS = ("output_tokens_per_s", "requests_per_s", "total_tokens_per_s")
 ENERGY_METRICS = (
     "gpu_power_w_mean",
@@ -83,6 +89,11 @@ class Prepared:
     engine_keys: list[str]
     hw_index: Array
     engine_index: Array
+    moe_index: Array
+    """The ``engine_keys`` row whose ``moe_gemm_eff_frac`` each case's routed experts use: the
+    case's engine, or for a MoE case whose engine has a share of its own on the case's family
+    (``ENGINE@FAMILY``, a ``[moe.ENGINE.FAMILY]`` table or a pair named to be fitted) that
+    pair's row. A pair's row holds its engine's other parameters, which nothing reads."""
     isl: Array
     osl: Array
     input_cv: Array
@@ -194,9 +205,15 @@ def _batch_limits(case: Case, dep: Deployment, engine: EngineProfile) -> tuple[i
     return case.max_batch_size or engine.max_num_seqs, engine.max_num_batched_tokens
 
 
-def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
+def prepare(
+    cases: list[Case], *, admission: str = "slots", moe_pairs: tuple[str, ...] = ()
+) -> Prepared:
     """Build deployments for every expressible case (default calibration in the shapes);
-    ``admission`` names the queue a server-mode case waits in (``ADMISSION_QUEUES``)."""
+    ``admission`` names the queue a server-mode case waits in (``ADMISSION_QUEUES``).
+
+    MoE cases of an engine with a share of its own on their family use that pair's row
+    (``Prepared.moe_index``): the pairs of ``calibration.toml`` and ``moe_pairs``
+    (``ENGINE@FAMILY`` keys, pairs to be fitted that it does not have yet)."""
     if admission not in ADMISSION_QUEUES:
         raise InvalidParameterError("admission-queue", admission, ", ".join(ADMISSION_QUEUES))
     kept: list[Case] = []
@@ -207,6 +224,7 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
     engine_keys: list[str] = []
     hw_idx: list[int] = []
     eng_idx: list[int] = []
+    moe_idx: list[int] = []
     modes: list[str] = []
     for case in cases:
         try:
@@ -243,6 +261,15 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
             engine_keys.append(engine_key)
         hw_idx.append(hw_keys.index(hw_key))
         eng_idx.append(engine_keys.index(engine_key))
+        moe_key = engine_key
+        if dep.model.num_moe_layers:
+            named = moe_pair_key(engine_key, hw_key)
+            moe_key = (
+                named if named in moe_pairs else catalog_moe_pair(engine_key, hw_key) or moe_key
+            )
+        if moe_key not in engine_keys:
+            engine_keys.append(moe_key)
+        moe_idx.append(engine_keys.index(moe_key))
         shapes.append(rank_shape(dep, calibration))
         modes.append(case.mode)
         rows.append(
@@ -286,6 +313,7 @@ def prepare(cases: list[Case], *, admission: str = "slots") -> Prepared:
         engine_keys=engine_keys,
         hw_index=np.array(hw_idx, dtype=int),
         engine_index=np.array(eng_idx, dtype=int),
+        moe_index=np.array(moe_idx, dtype=int),
         isl=col("isl"),
         osl=col("osl"),
         input_cv=col("input_cv"),
@@ -323,6 +351,7 @@ def with_parameters(
     ``clock_power_exponent`` gives each case."""
     changes = {name: hw[prep.hw_index, i] for i, name in enumerate(HW_PARAMS)}
     changes.update({name: engine[prep.engine_index, i] for i, name in enumerate(ENGINE_PARAMS)})
+    changes[MOE_SHARE] = engine[prep.moe_index, ENGINE_PARAMS.index(MOE_SHARE)]
     clock = prep.clock_frac(clock_power_exponent, changes.pop("tdp_clock_frac"))
     changes["peak_gemm_flops_per_s"] = prep.peak * clock
     changes["peak_attn_flops_per_s"] = prep.peak_attn_flops_per_s * clock
@@ -558,6 +587,13 @@ def _subset(shape: RankShape, idx: Array) -> RankShape:
     )
 
 
+def _catalog_engine(key: str) -> EngineCalibration:
+    """The shipped engine calibration of an engine key, or of an ``ENGINE@FAMILY`` pair (the
+    engine's, with its MoE share on that family: the pair's table, else the engine's own)."""
+    engine, _, family = key.partition(MOE_PAIR_SEP)
+    return catalog_calibration_for(family or "default", engine).engine
+
+
 def catalog_parameters(prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The shipped catalog's parameters (never a user calibration file) for the prepared
     hardware and engine groups, and the power coefficients."""
@@ -565,9 +601,6 @@ def catalog_parameters(prep: Prepared) -> tuple[np.ndarray, np.ndarray, np.ndarr
         [getattr(catalog_calibration_for(k, "default").hardware, p) for p in HW_PARAMS]
         for k in prep.hw_keys
     ]
-    eng = [
-        [getattr(catalog_calibration_for("default", k).engine, p) for p in ENGINE_PARAMS]
-        for k in prep.engine_keys
-    ]
+    eng = [[getattr(_catalog_engine(k), p) for p in ENGINE_PARAMS] for k in prep.engine_keys]
     power = catalog_calibration_for("default", "default").power
     return np.array(hw), np.array(eng), np.array([getattr(power, p) for p in POWER_PARAMS])

@@ -13,6 +13,7 @@ import numpy as np
 
 from chip2grid.atomic import atomic_open
 from chip2grid.errors import Chip2GridError, InvalidParameterError
+from chip2grid.perf.calibration import MOE_PAIR_SEP
 from chip2grid.validation.bursts import replay_all, with_burst_metrics
 from chip2grid.validation.cases import Case, load_measurement_files
 from chip2grid.validation.fit import FitResult, fit, scored_metric
@@ -240,17 +241,19 @@ def prepare_measurements(
     families: tuple[str, ...] | None = None,
     length_spread: bool = False,
     admission: str = "slots",
+    moe_pairs: tuple[str, ...] = (),
 ) -> Prepared:
     """The cases of the measurement files, prepared as :func:`run_validation` predicts them:
     Lambda's bursts with their replayed metrics, only ``families`` where given, every request
-    at the mean lengths unless ``length_spread``, waiting in the ``admission`` queue."""
+    at the mean lengths unless ``length_spread``, waiting in the ``admission`` queue; with
+    rows for the ``ENGINE@FAMILY`` MoE pairs ``moe_pairs`` (:func:`prepare`)."""
     paths = [measurements] if isinstance(measurements, str | Path) else list(measurements)
     cases = with_burst_metrics(load_measurement_files(paths))
     if families:
         cases = [c for c in cases if c.source_family in families]
     if not length_spread:
         cases = [c.at_mean_lengths() for c in cases]
-    return prepare(cases, admission=admission)
+    return prepare(cases, admission=admission, moe_pairs=moe_pairs)
 
 
 def run_validation(
@@ -282,7 +285,11 @@ def run_validation(
     follows ``holdout`` either way.
     """
     prep = prepare_measurements(
-        measurements, families=families, length_spread=length_spread, admission=admission
+        measurements,
+        families=families,
+        length_spread=length_spread,
+        admission=admission,
+        moe_pairs=tuple(k.split(".", 1)[0] for k in fit_only if MOE_PAIR_SEP in k),
     )
     if not prep.cases and not prep.skipped:
         files = [measurements] if isinstance(measurements, str | Path) else list(measurements)
