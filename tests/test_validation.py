@@ -49,7 +49,10 @@ from tests.test_cli import run
 # 44.4 %; the MI300X Server runs' TTFT -81..-94 % -> -22..-39 %; the fit set unchanged.
 # 2026-11-25: full meshes costed, three MLPerf systems on 4-GPU HGX H100 boards (NV6 per pair):
 # holdout throughput 25.7 -> 25.3 %, TTFT 44.2 -> 42.2 %, TPOT 36.7 -> 35.8 %, E2E 44.4 -> 42.3 %.
-HOLDOUT_MAX = {"throughput": 0.27, "tpot": 0.37, "ttft": 0.44, "e2e": 0.44, "energy": 0.07}
+# 2026-11-25: TensorRT-LLM's MoE share on Hopper of its own (0.69, [moe.tensorrt-llm.hopper]):
+# holdout throughput 25.3 -> 19.4 %, TPOT 35.8 -> 32.0 %, TTFT 42.2 -> 36.2 %, E2E 42.3 ->
+# 33.7 %, energy 5.3 -> 1.8 %; fit-set throughput 15.4 -> 15.8 %.
+HOLDOUT_MAX = {"throughput": 0.20, "tpot": 0.33, "ttft": 0.37, "e2e": 0.34, "energy": 0.03}
 FIT_MAX = {"throughput": 0.19, "tpot": 0.29, "ttft": 0.23, "e2e": 0.12, "energy": 0.23}
 # measured latencies the model predicts unbounded (the run's rate above the predicted
 # capacity): they cannot enter a MAPE, so their number is held instead. 2026-11-24: held out,

@@ -37,7 +37,9 @@ from chip2grid.validation.predict import catalog_parameters, predict
 # throughput 16.1 -> 14.2 %, TPOT 83.6 -> 49.7 %, TTFT 60.8 -> 57.0 %, unbounded 150 -> 108.
 # 2026-11-25: AMD's v5.1 harness takes in requests every 7-10 decode steps (vLLM multi-step
 # scheduling, stated per submitter in catalog/validation_configs.toml): TTFT 57.0 -> 54.9 %.
-MLPERF5_MAX = {"throughput": 0.15, "tpot": 0.50, "ttft": 0.57}
+# 2026-11-25: TensorRT-LLM's MoE share on Hopper of its own: throughput 14.2 -> 13.8 %, TPOT
+# 49.7 -> 49.4 %, TTFT 54.9 -> 54.5 %.
+MLPERF5_MAX = {"throughput": 0.14, "tpot": 0.50, "ttft": 0.55}
 MLPERF5_MAX_UNBOUNDED = 108
 
 
