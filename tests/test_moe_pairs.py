@@ -153,3 +153,21 @@ def test_a_pair_without_moe_cases_in_the_fit_set_is_a_one_line_error(tmp_path) -
     assert "Traceback" not in result.stderr
     assert "tensorrt-llm@cdna3" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_an_moe_estimate_on_the_pairs_family_says_which_share_it_used() -> None:
+    from chip2grid import Load, Workload, estimate, get_accelerator
+    from chip2grid.llm import get_model
+    from tests.test_perf import dep
+
+    work = Workload(input_tokens=1024, output_tokens=256)
+    mixtral = get_model("mixtral-8x7b")
+    hopper = estimate(dep(model=mixtral, num_accelerators=1, tp=1), work, Load())
+    assert calibration_for("hopper", "tensorrt-llm").moe_key == "tensorrt-llm@hopper"
+    (note,) = [n for n in hopper.notes if "MoE share on hopper" in n]
+    share = load_table("calibration")["moe"]["tensorrt-llm"]["hopper"]["moe_gemm_eff_frac"]
+    assert f"{share:.2f} of the dense" in note and "moe.tensorrt-llm.hopper" in note
+    b200 = dep(model=mixtral, accelerator=get_accelerator("b200"), num_accelerators=1, tp=1)
+    assert not [n for n in estimate(b200, work, Load()).notes if "MoE share" in n]
+    dense = estimate(dep(num_accelerators=1, tp=1), work, Load())
+    assert not [n for n in dense.notes if "MoE share" in n]

@@ -193,6 +193,9 @@ class Calibration:
     engine_key: str
     origin: str = "catalog"
     coverage: CalibrationCoverage | None = None
+    moe_key: str = ""
+    """The ``ENGINE@FAMILY`` pair whose MoE share ``engine`` carries (:func:`catalog_moe_pair`);
+    empty where it is the engine's own."""
 
     @property
     def label(self) -> str:
@@ -301,6 +304,7 @@ def catalog_calibration_for(family: str, engine: str) -> Calibration:
         power=_build(PowerCalibration, tables.get("power", {}), "power"),
         hardware_key=hw_key.split(".", 1)[1],
         engine_key=engine_key.split(".", 1)[1],
+        moe_key=pair or "",
     )
 
 
@@ -460,6 +464,7 @@ def calibration_for(
         engine=dataclasses.replace(base.engine, **dict(eng_fields)) if eng_fields else base.engine,
         power=dataclasses.replace(base.power, **dict(user.power)) if power_applies else base.power,
         hardware_key=user.family if hw_applies else base.hardware_key,
+        moe_key="" if eng_fields and "moe_gemm_eff_frac" in eng_fields else base.moe_key,
         origin=user.label,
         coverage=user.coverage if hw_applies else None,
     )

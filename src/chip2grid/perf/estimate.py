@@ -16,7 +16,7 @@ from chip2grid.hardware import (
     quantized_allreduce,
 )
 from chip2grid.perf.attribution import prefill_time_share
-from chip2grid.perf.calibration import Calibration, calibration_for
+from chip2grid.perf.calibration import MOE_PAIR_SEP, Calibration, calibration_for
 from chip2grid.perf.deployment import Deployment, parallel_layouts
 from chip2grid.perf.engine import EngineProfile, get_engine
 from chip2grid.perf.memory import MemoryPlan, require_fit
@@ -583,6 +583,13 @@ def estimate(
             else f"{quant} all-reduce: QuickReduce serves "
             f"{', '.join(map(str, QUICK_REDUCE_RANKS[:-1]))} or {QUICK_REDUCE_RANKS[-1]} ranks, "
             f"not TP {deployment.tp}; its all-reduces are costed unquantized"
+        )
+    if calibration.moe_key and deployment.model.num_moe_layers:
+        engine_key, _, family = calibration.moe_key.partition(MOE_PAIR_SEP)
+        notes.append(
+            f"routed experts at {engine_key}'s MoE share on {family}, "
+            f"{calibration.engine.moe_gemm_eff_frac:.2f} of the dense GEMM efficiency "
+            f"(calibration.toml, table moe.{engine_key}.{family})"
         )
     mesh_note = mesh_subset_note(acc, max(deployment.tp, deployment.ep), deployment.pp)
     if mesh_note:
