@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -569,8 +570,8 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
         for i in used_eng
     ]
     lines += _tables("engine", erows, ENGINE_PARAMS)
-    old = tomllib.loads(path.read_text()).get("moe", {}) if path.is_file() else {}
-    moe = {(e, f): dict(entry) for e, fams in old.items() for f, entry in fams.items()}
+    # the pairs this fit had no MoE runs for keep their tables and provenance
+    moe = _moe_entries(tomllib.loads(path.read_text()) if path.is_file() else {})
     for i, key in enumerate(result.engine_keys):
         if key in result.engine_moe_counts and is_pair(key):
             n = result.engine_moe_counts[key]
@@ -597,11 +598,20 @@ def _pair(key: str) -> tuple[str, str]:
     return engine, family
 
 
-def _moe_tables(moe: dict[tuple[str, str], dict[str, object]]) -> list[str]:
+def _moe_entries(table: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The ``[moe.ENGINE.FAMILY]`` tables of a parsed ``calibration.toml``, by (engine, family)."""
+    return {
+        (engine, family): dict(entry)
+        for engine, families in table.get("moe", {}).items()
+        for family, entry in families.items()
+    }
+
+
+def _moe_tables(moe: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
     """``[moe.ENGINE.FAMILY]`` tables: an engine's MoE share on one family, with provenance."""
     param = ENGINE_PARAMS[MOE_PARAM]
     rows = [
-        (f"{e}.{f}", np.array([float(entry[param])]), str(entry["source"]))  # type: ignore[arg-type]
+        (f"{e}.{f}", np.array([float(entry[param])]), str(entry["source"]))
         for (e, f), entry in sorted(moe.items())
     ]
     return _tables("moe", rows, (param,))
@@ -626,9 +636,7 @@ def _update_calibration(result: FitResult, path: Path, command: str) -> None:
         if key in groups:
             table["hardware"][key] = dict(zip(HW_PARAMS, result.hw[i], strict=True))
             table["hardware"][key]["source"] = f"{prov}; {result.hw_counts[key]} cases"
-    moe = {
-        (e, f): dict(entry) for e, fams in table.get("moe", {}).items() for f, entry in fams.items()
-    }
+    moe = _moe_entries(table)
     for i, key in enumerate(result.engine_keys):
         if key in groups and is_pair(key):
             moe[_pair(key)] = {
