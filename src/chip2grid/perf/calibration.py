@@ -261,6 +261,12 @@ def moe_pair_key(engine: str, family: str) -> str:
     return f"{engine}{MOE_PAIR_SEP}{family}"
 
 
+def moe_pair_parts(key: str) -> tuple[str, str]:
+    """``(engine, family)`` of a :func:`moe_pair_key`; the family is empty for an engine key."""
+    engine, _, family = key.partition(MOE_PAIR_SEP)
+    return engine, family
+
+
 def catalog_moe_pair(engine: str, family: str) -> str | None:
     """The ``[moe.ENGINE.FAMILY]`` table (as :func:`moe_pair_key`) that sets ``engine``'s MoE
     share on ``family``: the family's own, or its fallback's (:data:`FAMILY_FALLBACK`); None
@@ -272,11 +278,10 @@ def catalog_moe_pair(engine: str, family: str) -> str | None:
     return None
 
 
-def catalog_moe_share(pair: str) -> tuple[float, str]:
-    """The MoE share and provenance of a :func:`catalog_moe_pair` key."""
-    engine, _, family = pair.partition(MOE_PAIR_SEP)
-    entry = _tables()[f"moe.{engine}.{family}"]
-    return float(entry["moe_gemm_eff_frac"]), str(entry.get("source", ""))
+def catalog_moe_share(pair: str) -> float:
+    """The MoE share of a :func:`catalog_moe_pair` key."""
+    engine, family = moe_pair_parts(pair)
+    return float(_tables()[f"moe.{engine}.{family}"]["moe_gemm_eff_frac"])
 
 
 @functools.cache
@@ -296,8 +301,7 @@ def catalog_calibration_for(family: str, engine: str) -> Calibration:
     # the engine's MoE kernels on this family, where calibration.toml has a [moe.E.F] table
     pair = catalog_moe_pair(engine_key.split(".", 1)[1], family)
     if pair is not None:
-        share, _source = catalog_moe_share(pair)
-        engine_section = {**engine_section, "moe_gemm_eff_frac": share}
+        engine_section = {**engine_section, "moe_gemm_eff_frac": catalog_moe_share(pair)}
     return Calibration(
         hardware=_build(HardwareCalibration, hw_section, hw_key),
         engine=_build(EngineCalibration, engine_section, engine_key),

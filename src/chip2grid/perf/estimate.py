@@ -16,7 +16,7 @@ from chip2grid.hardware import (
     quantized_allreduce,
 )
 from chip2grid.perf.attribution import prefill_time_share
-from chip2grid.perf.calibration import MOE_PAIR_SEP, Calibration, calibration_for
+from chip2grid.perf.calibration import Calibration, calibration_for, moe_pair_parts
 from chip2grid.perf.deployment import Deployment, parallel_layouts
 from chip2grid.perf.engine import EngineProfile, get_engine
 from chip2grid.perf.memory import MemoryPlan, require_fit
@@ -585,7 +585,7 @@ def estimate(
             f"not TP {deployment.tp}; its all-reduces are costed unquantized"
         )
     if calibration.moe_key and deployment.model.num_moe_layers:
-        engine_key, _, family = calibration.moe_key.partition(MOE_PAIR_SEP)
+        engine_key, family = moe_pair_parts(calibration.moe_key)
         notes.append(
             f"routed experts at {engine_key}'s MoE share on {family}, "
             f"{calibration.engine.moe_gemm_eff_frac:.2f} of the dense GEMM efficiency "

@@ -66,7 +66,7 @@ from chip2grid.validation.cases import Case
 from chip2grid.validation.predict import (
     ENGINE_PARAMS,
     HW_PARAMS,
-    MOE_SHARE,
+    MOE_PARAM,
     POWER_PARAMS,
     Prepared,
     case_deployment,
@@ -202,7 +202,7 @@ def calibration_of(
         hardware=HardwareCalibration(**named(HW_PARAMS, hw[prep.hw_index[i]])),
         engine=EngineCalibration(
             **named(ENGINE_PARAMS, engine[prep.engine_index[i]])
-            | {MOE_SHARE: float(engine[prep.moe_index[i], ENGINE_PARAMS.index(MOE_SHARE)])}
+            | {ENGINE_PARAMS[MOE_PARAM]: float(engine[prep.moe_index[i], MOE_PARAM])}
         ),
         power=PowerCalibration(**named(POWER_PARAMS, power)),
         hardware_key=hw_key,

@@ -27,6 +27,7 @@ from chip2grid.perf.calibration import (
     CLOCK_POWER_EXPONENT_RANGE,
     MOE_PAIR_SEP,
     hardware_calibration_key,
+    moe_pair_parts,
 )
 from chip2grid.perf.engine import host_bound_calibrations
 from chip2grid.validation.bursts import BURST_METRICS, load_bursts
@@ -36,6 +37,7 @@ from chip2grid.validation.predict import (
     ENGINE_PARAMS,
     HW_PARAMS,
     MEDIAN_METRICS,
+    MOE_PARAM,
     POWER_PARAMS,
     THROUGHPUT_METRICS,
     Prepared,
@@ -62,8 +64,8 @@ ENGINE_BOUNDS = {
     "moe_gemm_eff_frac": (0.2, 1.0, 1.0),
     "collective_overhead_s": (0.0, 2e-4, 0.0),
 }
-MOE_PARAM = ENGINE_PARAMS.index("moe_gemm_eff_frac")
-"""Fitted only for engines with MoE runs in the fit set, :data:`MOE_UNIDENTIFIED` apart
+"""Bounds and start values of the engine parameters. ``moe_gemm_eff_frac`` (``MOE_PARAM``) is
+fitted only for engines with MoE runs in the fit set, :data:`MOE_UNIDENTIFIED` apart
 (:func:`_moe_counts`); the others keep their start value (the prior 1 in a fit from the priors).
 An ``ENGINE@FAMILY`` pair (``Prepared.moe_index``) has only this parameter: it is fitted on
 the engine's MoE runs on that family, and the engine's own share on its other MoE runs."""
@@ -345,12 +347,12 @@ def _moe_counts(prep: Prepared, mask: np.ndarray) -> dict[str, int]:
     share it sets (``Prepared.moe_index``), for the engines whose MoE efficiency the fit
     identifies (all but :data:`MOE_UNIDENTIFIED`)."""
     counts = Counter(prep.engine_keys[i] for i in prep.moe_index[mask & prep.is_moe])
-    return {k: n for k, n in counts.items() if k.partition(MOE_PAIR_SEP)[0] not in MOE_UNIDENTIFIED}
+    return {k: n for k, n in counts.items() if moe_pair_parts(k)[0] not in MOE_UNIDENTIFIED}
 
 
 def is_pair(key: str) -> bool:
     """Whether an engine row is an ``ENGINE@FAMILY`` MoE pair (``Prepared.moe_index``)."""
-    return MOE_PAIR_SEP in key
+    return bool(moe_pair_parts(key)[1])
 
 
 def _named(only: tuple[str, ...], key: str, param: str) -> bool:
@@ -575,8 +577,10 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
     for i, key in enumerate(result.engine_keys):
         if key in result.engine_moe_counts and is_pair(key):
             n = result.engine_moe_counts[key]
-            moe[_pair(key)] = {"moe_gemm_eff_frac": result.engine[i, MOE_PARAM]}
-            moe[_pair(key)]["source"] = f"{prov}; {n} MoE cases"
+            moe[moe_pair_parts(key)] = {
+                "moe_gemm_eff_frac": result.engine[i, MOE_PARAM],
+                "source": f"{prov}; {n} MoE cases",
+            }
     lines += _moe_tables(moe)
     lines += _tables(
         "power",
@@ -591,11 +595,6 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
         POWER_PARAMS,
     )
     write_text_atomic(path, "\n".join(lines).rstrip("\n") + "\n")
-
-
-def _pair(key: str) -> tuple[str, str]:
-    engine, _, family = key.partition(MOE_PAIR_SEP)
-    return engine, family
 
 
 def _moe_entries(table: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -639,7 +638,7 @@ def _update_calibration(result: FitResult, path: Path, command: str) -> None:
     moe = _moe_entries(table)
     for i, key in enumerate(result.engine_keys):
         if key in groups and is_pair(key):
-            moe[_pair(key)] = {
+            moe[moe_pair_parts(key)] = {
                 "moe_gemm_eff_frac": result.engine[i, MOE_PARAM],
                 "source": f"{prov}; {result.engine_counts[key]} MoE cases",
             }

@@ -29,13 +29,13 @@ from chip2grid.perf import (
 )
 from chip2grid.perf.calibration import (
     CLOCK_POWER_EXPONENT_RANGE,
-    MOE_PAIR_SEP,
     EngineCalibration,
     HardwareCalibration,
     PowerCalibration,
     catalog_calibration_for,
     catalog_moe_pair,
     moe_pair_key,
+    moe_pair_parts,
 )
 from chip2grid.perf.estimate import max_concurrency
 from chip2grid.perf.steady import (
@@ -63,7 +63,7 @@ def _fitted_fields(cls: type) -> tuple[str, ...]:
 HW_PARAMS = _fitted_fields(HardwareCalibration)
 ENGINE_PARAMS = _fitted_fields(EngineCalibration)
 POWER_PARAMS = _fitted_fields(PowerCalibration)
-MOE_SHARE = "moe_gemm_eff_frac"
+MOE_PARAM = ENGINE_PARAMS.index("moe_gemm_eff_frac")
 """The engine parameter that a ``[moe.ENGINE.FAMILY]`` pair sets for one family
 (``Prepared.moe_index``)."""
 THROUGHPUT_METRICS = ("output_tokens_per_s", "requests_per_s", "total_tokens_per_s")
@@ -351,7 +351,7 @@ def with_parameters(
     ``clock_power_exponent`` gives each case."""
     changes = {name: hw[prep.hw_index, i] for i, name in enumerate(HW_PARAMS)}
     changes.update({name: engine[prep.engine_index, i] for i, name in enumerate(ENGINE_PARAMS)})
-    changes[MOE_SHARE] = engine[prep.moe_index, ENGINE_PARAMS.index(MOE_SHARE)]
+    changes[ENGINE_PARAMS[MOE_PARAM]] = engine[prep.moe_index, MOE_PARAM]
     clock = prep.clock_frac(clock_power_exponent, changes.pop("tdp_clock_frac"))
     changes["peak_gemm_flops_per_s"] = prep.peak * clock
     changes["peak_attn_flops_per_s"] = prep.peak_attn_flops_per_s * clock
@@ -590,7 +590,7 @@ def _subset(shape: RankShape, idx: Array) -> RankShape:
 def _catalog_engine(key: str) -> EngineCalibration:
     """The shipped engine calibration of an engine key, or of an ``ENGINE@FAMILY`` pair (the
     engine's, with its MoE share on that family: the pair's table, else the engine's own)."""
-    engine, _, family = key.partition(MOE_PAIR_SEP)
+    engine, family = moe_pair_parts(key)
     return catalog_calibration_for(family or "default", engine).engine
 
 
