@@ -8,6 +8,11 @@ same keys) and writes the per-request lengths and summary metrics that
 
     python scripts/lambda_bursts.py --clone PATH/vllm-benchmark       # rebuild from a clone
     python scripts/lambda_bursts.py --extracts DIR                     # from DIR/<case_id>.json
+
+Cases whose table run has no file and no sibling (the Llama-3.1-70B runs) take their lengths
+from a stand-in, ``STAND_INS``: the run of the same checkpoint, accelerator and TP that the
+repository holds, with the same 320 prompts but a throughput other than the table's. In
+``--extracts`` mode a stand-in's extract carries ``"stand_in": true``.
 """
 
 from __future__ import annotations
@@ -23,6 +28,31 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "chip2grid" / "data" / "lamb
 REPOSITORY = "github:LambdaLabsML/vllm-benchmark"
 TTFT_DECIMALS = 4
 """Per-request TTFTs are kept to 0.1 ms (the harness records them to the microsecond)."""
+
+
+STAND_INS = {
+    f"lambda-vllm-0.5.4-llama-3.1-70b-{accel}-tp{tp}-n320": (
+        f"results/prompt_320/{n}x{gpu}/Meta-Llama-3.1-70B-Instruct-FP8_tp{n}_len{length}.json",
+        commit,
+    )
+    for accel, gpu, length, commit in (
+        ("a100-sxm-80gb", "A100-80GB-SXM", 2000, "a9b42a5f83bc39976bcb6bd44a96b2b15d820e10"),
+        ("h100-sxm", "H100-80GB-SXM", 2048, "a4f9f4371a1ccac781293837fce2bce0cc6d25cc"),
+    )
+    for tp, n in ((1, 2), (2, 2), (4, 4), (8, 8))
+}
+"""Case -> (path, commit) of the run whose lengths stand in for a table run without a file. The
+repository's TP 1 runs of this checkpoint failed (21 and 13 of 320 requests completed on A100
+and H100), so TP 1 takes the TP 2 run's lengths, as a sibling takes the lowest TP."""
+
+
+def _lengths(case_id: str, path: str, commit: str, result: dict) -> dict:
+    """A stand-in: lengths only, and the run's own throughput to show it is not the table's."""
+    full = _run(case_id, path, commit, result)
+    keep = ("path", "commit", "max_model_len", "input_lens", "output_lens")
+    return {k: full[k] for k in keep} | {
+        "output_tokens_per_s": full["measured"]["output_tokens_per_s"]
+    }
 
 
 def _run(case_id: str, path: str, commit: str, result: dict) -> dict:
@@ -83,49 +113,66 @@ def _siblings(own: list[str]) -> dict[str, str]:
     return out
 
 
+ABOUT = (
+    "Per-request input and output token counts (input_lens, output_lens) and summary"
+    " metrics of the vLLM 0.5.4 benchmark_serving.py runs behind the Lambda rows of"
+    " shared/validation/measurements.csv: 320 ShareGPT V3 prompts sent at once. Each run"
+    " was matched by its output_throughput to the table cell. Metrics in seconds."
+    " ttfts: each request's measured time to first token in seconds (0.1 ms), in the"
+    " order of input_lens; 0 where the request produced no text, as the harness records"
+    " it."
+    " siblings: cases whose result file is not available, mapped to a run of the same"
+    " checkpoint whose lengths stand in (same prompts and tokenizer, so the same input"
+    " lengths; greedy decoding, so nearly the same output lengths)."
+    " stand_ins: cases whose table run has no file and no sibling, with the lengths of"
+    " the run of the same checkpoint, accelerator and TP that the repository holds (the"
+    " same prompts; a different run, whose own output_tokens_per_s is kept to show it)."
+)
+
+
+def _show(clone: Path, commit: str, path: str) -> dict:
+    text = subprocess.run(
+        ["git", "-C", str(clone), "show", f"{commit}:{path}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--clone", type=Path, help="a git clone of LambdaLabsML/vllm-benchmark")
     source.add_argument("--extracts", type=Path, help="a directory of <case_id>.json extracts")
     args = parser.parse_args()
-    runs = {}
+    runs, stand_ins = {}, {}
     if args.extracts:
         for file in sorted(args.extracts.glob("lambda-*.json")):
             ex = json.loads(file.read_text())
             ex.setdefault("total_input_tokens", sum(ex["input_lens"]))
-            runs[ex["case_id"]] = _run(ex["case_id"], ex["path"], ex["commit"], ex)
+            if ex.get("stand_in"):
+                stand_ins[ex["case_id"]] = _lengths(ex["case_id"], ex["path"], ex["commit"], ex)
+            else:
+                runs[ex["case_id"]] = _run(ex["case_id"], ex["path"], ex["commit"], ex)
     else:
         known = json.loads(OUT.read_text())["runs"]
         for case_id, run in known.items():
-            text = subprocess.run(
-                ["git", "-C", str(args.clone), "show", f"{run['commit']}:{run['path']}"],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            runs[case_id] = _run(case_id, run["path"], run["commit"], json.loads(text))
+            result = _show(args.clone, run["commit"], run["path"])
+            runs[case_id] = _run(case_id, run["path"], run["commit"], result)
+        for case_id, (path, commit) in STAND_INS.items():
+            stand_ins[case_id] = _lengths(case_id, path, commit, _show(args.clone, commit, path))
     doc = {
         "repository": REPOSITORY,
         "siblings": _siblings(sorted(runs)),
-        "about": (
-            "Per-request input and output token counts (input_lens, output_lens) and summary"
-            " metrics of the vLLM 0.5.4 benchmark_serving.py runs behind the Lambda rows of"
-            " shared/validation/measurements.csv: 320 ShareGPT V3 prompts sent at once. Each run"
-            " was matched by its output_throughput to the table cell. Metrics in seconds."
-            " ttfts: each request's measured time to first token in seconds (0.1 ms), in the"
-            " order of input_lens; 0 where the request produced no text, as the harness records"
-            " it."
-            " siblings: cases whose result file is not available, mapped to a run of the same"
-            " checkpoint whose lengths stand in (same prompts and tokenizer, so the same input"
-            " lengths; greedy decoding, so nearly the same output lengths)."
-        ),
+        "about": ABOUT,
         "runs": runs,
+        "stand_ins": stand_ins,
     }
     tmp = OUT.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
     tmp.replace(OUT)
-    print(f"wrote {OUT.name}: {len(runs)} runs")
+    print(f"wrote {OUT.name}: {len(runs)} runs, {len(stand_ins)} stand-ins")
 
 
 if __name__ == "__main__":

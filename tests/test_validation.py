@@ -52,7 +52,10 @@ from tests.test_cli import run
 # 2026-11-25: TensorRT-LLM's MoE share on Hopper of its own (0.69, [moe.tensorrt-llm.hopper]):
 # holdout throughput 25.3 -> 19.4 %, TPOT 35.8 -> 32.0 %, TTFT 42.2 -> 36.2 %, E2E 42.3 ->
 # 33.7 %, energy 5.3 -> 1.8 %; fit-set throughput 15.4 -> 15.8 %.
-HOLDOUT_MAX = {"throughput": 0.20, "tpot": 0.33, "ttft": 0.37, "e2e": 0.34, "energy": 0.03}
+# 2026-11-25: Lambda's eight Llama-3.1-70B runs replayed with the lengths of the repository's
+# runs of that checkpoint (bursts stand_ins), and Lambda's KV cache in vLLM's default 16 bits
+# (catalog/validation_configs.toml): holdout throughput 19.4 -> 17.0 %, TPOT 32.0 -> 30.4 %.
+HOLDOUT_MAX = {"throughput": 0.19, "tpot": 0.32, "ttft": 0.37, "e2e": 0.34, "energy": 0.03}
 FIT_MAX = {"throughput": 0.19, "tpot": 0.29, "ttft": 0.23, "e2e": 0.12, "energy": 0.23}
 # measured latencies the model predicts unbounded (the run's rate above the predicted
 # capacity): they cannot enter a MAPE, so their number is held instead. 2026-11-24: held out,

@@ -54,6 +54,34 @@ def test_burst_file_is_consistent() -> None:
         assert sibling.startswith(model + "-")  # a run of the same model
 
 
+def test_stand_ins_are_runs_of_the_same_checkpoint_and_prompts(lambda_prep) -> None:
+    """The Llama-3.1-70B cases take their lengths from the repository's runs of that checkpoint
+    (same accelerator and TP, TP 2 for TP 1), which sent the same 320 prompts as the runs with
+    files but are not the table's runs."""
+    data = json.loads(BURSTS_FILE.read_text())
+    stand_ins = data["stand_ins"]
+    assert sorted(stand_ins) == sorted(
+        f"lambda-vllm-0.5.4-llama-3.1-70b-{accel}-tp{tp}-n320"
+        for accel in ("a100-sxm-80gb", "h100-sxm")
+        for tp in (1, 2, 4, 8)
+    )
+    prompts = data["runs"]["lambda-vllm-0.5.4-llama-3.1-8b-h100-sxm-tp4-n320"]["input_lens"]
+    metrics = {c.case_id: c.metrics for c in lambda_prep.cases}
+    for case_id, run in stand_ins.items():
+        assert case_id not in data["runs"] and case_id not in data["siblings"]
+        tp = int(re.search(r"-tp(\d+)-", case_id).group(1))
+        gpu = "A100" if "a100" in case_id else "H100"
+        assert f"{max(tp, 2)}x{gpu}-80GB-SXM/Meta-Llama-3.1-70B-Instruct-FP8_tp" in run["path"]
+        assert run["input_lens"] == prompts, case_id
+        assert len(run["output_lens"]) == 320 and sum(run["output_lens"]) > 60_000, case_id
+        # another run than the table's: its own throughput is not the table cell
+        table = metrics[case_id]["output_tokens_per_s"]
+        assert abs(run["output_tokens_per_s"] / table - 1.0) > 0.05, case_id
+    bursts = load_bursts()
+    assert all(c.case_id in bursts for c in lambda_prep.cases)  # every Lambda case replays
+    assert not bursts["lambda-vllm-0.5.4-llama-3.1-70b-h100-sxm-tp4-n320"].measured
+
+
 def test_measured_throughput_matches_the_table(lambda_prep) -> None:
     """The result file each case was matched to holds the table's throughput (and ITL)."""
     bursts = load_bursts()
@@ -183,8 +211,8 @@ def test_burst_metrics_are_scored_but_not_fitted(lambda_prep) -> None:
     bursts = load_bursts()
     fitted = {(lambda_prep.cases[i].case_id, n) for i, n in zip(idx, names, strict=True)}
     assert not any(cid in bursts for cid, _ in fitted)
-    # the Llama-3.1-70B runs have no lengths and keep the steady state, in the fit too
-    assert any("llama-3.1-70b" in cid for cid, _ in fitted)
+    # every Lambda case replays (the Llama-3.1-70B ones with stand-in lengths): none is fitted
+    assert all(c.case_id in bursts for c in lambda_prep.cases) and not fitted
 
 
 def test_host_bound_profile_is_left_out_of_the_engine_default() -> None:

@@ -15,8 +15,10 @@ summary metrics from the same file that ``measurements.csv`` does not hold (mean
 TPOT). 24 more cases, whose result files are not available, take the lengths of a run of the
 same checkpoint: the same prompts and tokenizer give the same input lengths, and greedy
 decoding nearly the same outputs (between the runs that have files, 10-22 % of the requests'
-output lengths differ and the totals are within 2 %). The 8 Llama-3.1-70B cases have no run
-with a file and keep the steady state. How vLLM's
+output lengths differ and the totals are within 2 %). The 8 Llama-3.1-70B cases, none of whose
+table runs has a file, take their lengths from a stand-in (``stand_ins``): the run of the same
+checkpoint, accelerator and TP that the repository does hold (the same 320 prompts, a run other
+than the table's: its throughput differs). How vLLM's
 ``benchmark_serving.py`` defines them, and so how they are predicted here:
 
 - ``output_tokens_per_s``: output tokens over the run's duration, first request sent to last
@@ -96,7 +98,8 @@ class Burst:
     output_tokens: np.ndarray
     measured: dict[str, float]
     ttft_s: np.ndarray | None = None
-    """Each request's measured TTFT (0 where it produced no text); None for a sibling."""
+    """Each request's measured TTFT (0 where it produced no text); None for a sibling or a
+    stand-in."""
 
 
 SAME_STEP_S = 0.004
@@ -160,6 +163,18 @@ def load_bursts(path: Path = BURSTS_FILE) -> dict[str, Burst]:
             output_tokens=np.array(run["output_lens"], dtype=np.int64),
             measured={k: float(v) for k, v in run["measured"].items()},
             ttft_s=np.array(run["ttfts"], dtype=float) if "ttfts" in run else None,
+        )
+    for case_id, run in data.get("stand_ins", {}).items():
+        bursts[case_id] = Burst(
+            case_id=case_id,
+            source=(
+                f"lengths of another run of the same checkpoint and configuration,"
+                f" {data['repository']}@{run['commit']}:{run['path']}"
+            ),
+            max_model_len=int(run["max_model_len"]),
+            input_tokens=np.array(run["input_lens"], dtype=np.int64),
+            output_tokens=np.array(run["output_lens"], dtype=np.int64),
+            measured={},
         )
     for case_id, sibling in data.get("siblings", {}).items():
         own = bursts[sibling]
