@@ -120,6 +120,15 @@ AllreduceQuantization = Annotated[
     ),
 ]
 """``--allreduce-quantization`` of the same commands."""
+KvPrecision = Annotated[
+    str,
+    typer.Option(
+        help="KV-cache precision, or auto: FP8 where the matrices compute in FP8 or narrower "
+        "(TensorRT-LLM's FP8 checkpoints), else 16-bit. vLLM and SGLang keep a 16-bit cache "
+        "unless started with --kv-cache-dtype fp8: give bf16 for them"
+    ),
+]
+"""``--kv-precision`` of the commands that take a deployment (estimate, simulate)."""
 
 
 def _spread(est: c2g.Estimate) -> str:
@@ -300,7 +309,7 @@ def estimate_command(
     weight_precision: Annotated[
         str, typer.Option(help="bf16, fp16, fp8, int8, fp4, mxfp4, int4")
     ] = "fp8",
-    kv_precision: Annotated[str, typer.Option(help="KV-cache precision, or auto")] = "auto",
+    kv_precision: KvPrecision = "auto",
     activation_precision: Annotated[
         str, typer.Option(help="matrix compute precision, or auto")
     ] = "auto",

@@ -14,6 +14,7 @@ import chip2grid as c2g
 from chip2grid.cli.app import (
     DEFAULT_DEPLOYMENT,
     AllreduceQuantization,
+    KvPrecision,
     ScaleUpDomainSize,
     ScaleUpTopology,
     _parse_split,
@@ -58,7 +59,7 @@ def simulate_command(
     pp: Annotated[str, typer.Option(help="pipeline parallelism per replica, or auto")] = "auto",
     ep: Annotated[str, typer.Option(help="expert parallelism per replica, or auto")] = "auto",
     weight_precision: Annotated[str, typer.Option(help="bf16, fp8, int8, fp4, int4 ...")] = "fp8",
-    kv_precision: Annotated[str, typer.Option(help="KV-cache precision, or auto")] = "auto",
+    kv_precision: KvPrecision = "auto",
     engine: Annotated[
         str, typer.Option(help="tensorrt-llm, tensorrt-llm-pytorch, vllm, vllm-v1, sglang")
     ] = "tensorrt-llm",
