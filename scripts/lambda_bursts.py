@@ -47,23 +47,13 @@ and H100), so TP 1 takes the TP 2 run's lengths, as a sibling takes the lowest T
 
 
 def _lengths(case_id: str, path: str, commit: str, result: dict) -> dict:
-    """A stand-in: lengths only, and the run's own throughput to show it is not the table's."""
-    full = _run(case_id, path, commit, result)
-    keep = ("path", "commit", "max_model_len", "input_lens", "output_lens")
-    return {k: full[k] for k in keep} | {
-        "output_tokens_per_s": full["measured"]["output_tokens_per_s"]
-    }
-
-
-def _run(case_id: str, path: str, commit: str, result: dict) -> dict:
+    """A run's per-request lengths, checked against its totals, and its max_model_len: all a
+    stand-in keeps, with the run's own throughput to show it is not the table's."""
     inputs, outputs = result["input_lens"], result["output_lens"]
     if len(inputs) != len(outputs) or sum(inputs) != result["total_input_tokens"]:
         raise SystemExit(f"{case_id}: input lengths do not add up to total_input_tokens")
     if sum(outputs) != result["total_output_tokens"]:
         raise SystemExit(f"{case_id}: output lengths do not add up to total_output_tokens")
-    ttfts = result["ttfts"]
-    if len(ttfts) != len(inputs):
-        raise SystemExit(f"{case_id}: {len(ttfts)} ttfts for {len(inputs)} requests")
     length = re.search(r"_len(\d+)\.json$", path)
     if not length:
         raise SystemExit(f"{case_id}: no max_model_len (_len<N>) in {path}")
@@ -71,6 +61,22 @@ def _run(case_id: str, path: str, commit: str, result: dict) -> dict:
         "path": path,
         "commit": commit,
         "max_model_len": int(length.group(1)),
+        "input_lens": inputs,
+        "output_lens": outputs,
+        "output_tokens_per_s": result["output_throughput"],
+    }
+
+
+def _run(case_id: str, path: str, commit: str, result: dict) -> dict:
+    """A table run: its lengths, summary metrics and each request's TTFT."""
+    own = _lengths(case_id, path, commit, result)
+    ttfts = result["ttfts"]
+    if len(ttfts) != len(own["input_lens"]):
+        raise SystemExit(f"{case_id}: {len(ttfts)} ttfts for {len(own['input_lens'])} requests")
+    return {
+        "path": path,
+        "commit": commit,
+        "max_model_len": own["max_model_len"],
         "duration_s": result.get("duration", result.get("duration_s")),
         "measured": {
             "output_tokens_per_s": result["output_throughput"],
@@ -78,8 +84,8 @@ def _run(case_id: str, path: str, commit: str, result: dict) -> dict:
             "tpot_s_mean": result["mean_tpot_ms"] / 1e3,
             "itl_s_median": result["median_itl_ms"] / 1e3,
         },
-        "input_lens": inputs,
-        "output_lens": outputs,
+        "input_lens": own["input_lens"],
+        "output_lens": own["output_lens"],
         "ttfts": [round(t, TTFT_DECIMALS) for t in ttfts],
     }
 

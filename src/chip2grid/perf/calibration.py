@@ -267,6 +267,11 @@ def moe_pair_parts(key: str) -> tuple[str, str]:
     return engine, family
 
 
+def is_moe_pair(key: str) -> bool:
+    """Whether a calibration key is an ``ENGINE@FAMILY`` MoE pair (:func:`moe_pair_key`)."""
+    return bool(moe_pair_parts(key)[1])
+
+
 def catalog_moe_pair(engine: str, family: str) -> str | None:
     """The ``[moe.ENGINE.FAMILY]`` table (as :func:`moe_pair_key`) that sets ``engine``'s MoE
     share on ``family``: the family's own, or its fallback's (:data:`FAMILY_FALLBACK`); None

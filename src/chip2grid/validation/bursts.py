@@ -152,28 +152,32 @@ def first_token_timeline(ttft_s: np.ndarray) -> FirstTokenTimeline:
 def load_bursts(path: Path = BURSTS_FILE) -> dict[str, Burst]:
     """The bursts with published per-request lengths, by case id."""
     data = json.loads(path.read_text(encoding="utf-8"))
-    runs = data["runs"]
-    bursts = {}
-    for case_id, run in runs.items():
-        bursts[case_id] = Burst(
+
+    def from_file(case_id: str, run: dict[str, Any], source: str, **extra: Any) -> Burst:
+        return Burst(
             case_id=case_id,
-            source=f"{data['repository']}@{run['commit']}:{run['path']}",
+            source=f"{source}{data['repository']}@{run['commit']}:{run['path']}",
             max_model_len=int(run["max_model_len"]),
             input_tokens=np.array(run["input_lens"], dtype=np.int64),
             output_tokens=np.array(run["output_lens"], dtype=np.int64),
+            **extra,
+        )
+
+    bursts = {
+        case_id: from_file(
+            case_id,
+            run,
+            "",
             measured={k: float(v) for k, v in run["measured"].items()},
             ttft_s=np.array(run["ttfts"], dtype=float) if "ttfts" in run else None,
         )
+        for case_id, run in data["runs"].items()
+    }
     for case_id, run in data.get("stand_ins", {}).items():
-        bursts[case_id] = Burst(
-            case_id=case_id,
-            source=(
-                f"lengths of another run of the same checkpoint and configuration,"
-                f" {data['repository']}@{run['commit']}:{run['path']}"
-            ),
-            max_model_len=int(run["max_model_len"]),
-            input_tokens=np.array(run["input_lens"], dtype=np.int64),
-            output_tokens=np.array(run["output_lens"], dtype=np.int64),
+        bursts[case_id] = from_file(
+            case_id,
+            run,
+            "lengths of another run of the same checkpoint and configuration, ",
             measured={},
         )
     for case_id, sibling in data.get("siblings", {}).items():

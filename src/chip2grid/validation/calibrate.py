@@ -25,10 +25,10 @@ import numpy as np
 
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import get_accelerator
-from chip2grid.perf.calibration import moe_pair_parts
+from chip2grid.perf.calibration import is_moe_pair, moe_pair_parts
 from chip2grid.profile.writer import to_toml, write_atomic
 from chip2grid.validation.cases import Case, load_cases
-from chip2grid.validation.fit import FitResult, fit, is_pair, scored_metric
+from chip2grid.validation.fit import FitResult, fit, scored_metric
 from chip2grid.validation.predict import (
     ENGINE_PARAMS,
     HW_PARAMS,
@@ -323,7 +323,7 @@ def _engine_params(prep: Prepared, final: FitResult) -> dict[str, dict[str, floa
     out = {
         k: {p: float(v) for p, v in zip(ENGINE_PARAMS, final.engine[i], strict=True)}
         for i, k in enumerate(prep.engine_keys)
-        if not is_pair(k)
+        if not is_moe_pair(k)
     }
     for i, k in enumerate(prep.engine_keys):
         engine, family = moe_pair_parts(k)
@@ -401,7 +401,7 @@ def calibrate(
     return CalibrationReport(
         family=families[0],
         accelerators=sorted({c.accelerator for c in prep.cases}),
-        engines=[k for k in prep.engine_keys if not is_pair(k)],
+        engines=[k for k in prep.engine_keys if not is_moe_pair(k)],
         num_cases=len(prep.cases),
         skipped=[(c.case_id, reason) for c, reason in prep.skipped],
         folds=folds,

@@ -27,6 +27,7 @@ from chip2grid.perf.calibration import (
     CLOCK_POWER_EXPONENT_RANGE,
     MOE_PAIR_SEP,
     hardware_calibration_key,
+    is_moe_pair,
     moe_pair_parts,
 )
 from chip2grid.perf.engine import host_bound_calibrations
@@ -308,7 +309,7 @@ def fit(
             use = hardware_calibration_key(key, hw_counts)
             hw[i] = hw_default if use == "default" else hw[prep.hw_keys.index(use)]
     for i, key in enumerate(prep.engine_keys):
-        if key not in engine_counts and not is_pair(key):
+        if key not in engine_counts and not is_moe_pair(key):
             eng[i] = eng_default
     # power coefficients on the energy metrics of the fit set
     pidx, _names, pmeas, pw = _pairs(prep, fit_mask, ("gpu_power_w_mean",), ())
@@ -350,11 +351,6 @@ def _moe_counts(prep: Prepared, mask: np.ndarray) -> dict[str, int]:
     return {k: n for k, n in counts.items() if moe_pair_parts(k)[0] not in MOE_UNIDENTIFIED}
 
 
-def is_pair(key: str) -> bool:
-    """Whether an engine row is an ``ENGINE@FAMILY`` MoE pair (``Prepared.moe_index``)."""
-    return bool(moe_pair_parts(key)[1])
-
-
 def _named(only: tuple[str, ...], key: str, param: str) -> bool:
     """Whether ``--fit-only`` keys move ``param`` of group ``key`` (the group named whole, or
     ``KEY.PARAMETER``)."""
@@ -375,7 +371,7 @@ def _check_only(prep: Prepared, fit_mask: np.ndarray, only: tuple[str, ...]) -> 
     )
     for key in only:
         group, _, param = key.partition(".")
-        if is_pair(group) and param not in ("", ENGINE_PARAMS[MOE_PARAM]):
+        if is_moe_pair(group) and param not in ("", ENGINE_PARAMS[MOE_PARAM]):
             raise InvalidParameterError(
                 "--fit-only",
                 key,
@@ -427,7 +423,7 @@ def _partial_result(
     )
     # a pair's cases: its engine's MoE runs on its family
     engine_counts |= {
-        k: n for k, n in _moe_counts(prep, mine).items() if is_pair(k) and k in groups
+        k: n for k, n in _moe_counts(prep, mine).items() if is_moe_pair(k) and k in groups
     }
     # the MoE share moved only where the group, or that one parameter of it, was named
     moe_counts = {
@@ -575,12 +571,8 @@ def write_calibration(result: FitResult, path: Path, command: str) -> None:
     # the pairs this fit had no MoE runs for keep their tables and provenance
     moe = _moe_entries(tomllib.loads(path.read_text()) if path.is_file() else {})
     for i, key in enumerate(result.engine_keys):
-        if key in result.engine_moe_counts and is_pair(key):
-            n = result.engine_moe_counts[key]
-            moe[moe_pair_parts(key)] = {
-                "moe_gemm_eff_frac": result.engine[i, MOE_PARAM],
-                "source": f"{prov}; {n} MoE cases",
-            }
+        if key in result.engine_moe_counts and is_moe_pair(key):
+            moe[moe_pair_parts(key)] = _moe_entry(result, i, prov, result.engine_moe_counts[key])
     lines += _moe_tables(moe)
     lines += _tables(
         "power",
@@ -603,6 +595,15 @@ def _moe_entries(table: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]
         (engine, family): dict(entry)
         for engine, families in table.get("moe", {}).items()
         for family, entry in families.items()
+    }
+
+
+def _moe_entry(result: FitResult, i: int, prov: str, num_cases: int) -> dict[str, Any]:
+    """The ``[moe.ENGINE.FAMILY]`` table of the pair in engine row ``i``, fitted on
+    ``num_cases`` MoE cases."""
+    return {
+        ENGINE_PARAMS[MOE_PARAM]: result.engine[i, MOE_PARAM],
+        "source": f"{prov}; {num_cases} MoE cases",
     }
 
 
@@ -637,11 +638,8 @@ def _update_calibration(result: FitResult, path: Path, command: str) -> None:
             table["hardware"][key]["source"] = f"{prov}; {result.hw_counts[key]} cases"
     moe = _moe_entries(table)
     for i, key in enumerate(result.engine_keys):
-        if key in groups and is_pair(key):
-            moe[moe_pair_parts(key)] = {
-                "moe_gemm_eff_frac": result.engine[i, MOE_PARAM],
-                "source": f"{prov}; {result.engine_counts[key]} MoE cases",
-            }
+        if key in groups and is_moe_pair(key):
+            moe[moe_pair_parts(key)] = _moe_entry(result, i, prov, result.engine_counts[key])
         elif key in groups:
             table["engine"][key] = dict(zip(ENGINE_PARAMS, result.engine[i], strict=True))
             table["engine"][key]["source"] = f"{prov}; {_engine_cases(result, key)}"

@@ -13,9 +13,10 @@ import numpy as np
 
 from chip2grid.atomic import atomic_open
 from chip2grid.errors import Chip2GridError, InvalidParameterError
+from chip2grid.perf.calibration import is_moe_pair
 from chip2grid.validation.bursts import replay_all, with_burst_metrics
 from chip2grid.validation.cases import Case, load_measurement_files
-from chip2grid.validation.fit import FitResult, fit, is_pair, only_groups, scored_metric
+from chip2grid.validation.fit import FitResult, fit, only_groups, scored_metric
 from chip2grid.validation.predict import (
     Prepared,
     catalog_parameters,
@@ -288,7 +289,7 @@ def run_validation(
         families=families,
         length_spread=length_spread,
         admission=admission,
-        moe_pairs=tuple(g for g in only_groups(fit_only) if is_pair(g)),
+        moe_pairs=tuple(g for g in only_groups(fit_only) if is_moe_pair(g)),
     )
     if not prep.cases and not prep.skipped:
         files = [measurements] if isinstance(measurements, str | Path) else list(measurements)
