@@ -24,6 +24,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from chip2grid.atomic import write_text_atomic
+
 OUT = Path(__file__).resolve().parents[1] / "src" / "chip2grid" / "data" / "lambda_bursts.json"
 REPOSITORY = "github:LambdaLabsML/vllm-benchmark"
 TTFT_DECIMALS = 4
@@ -175,9 +177,7 @@ def main() -> None:
         "runs": runs,
         "stand_ins": stand_ins,
     }
-    tmp = OUT.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
-    tmp.replace(OUT)
+    write_text_atomic(OUT, json.dumps(doc, separators=(",", ":")) + "\n")
     print(f"wrote {OUT.name}: {len(runs)} runs, {len(stand_ins)} stand-ins")
 
 

@@ -22,10 +22,6 @@ SCRIPT = "scripts/vllm_blog_extract.py"
 VLLMBLOG_MAX = {"throughput": 0.55}
 
 
-def _script():  # type: ignore[no-untyped-def]
-    return load_script(SCRIPT)
-
-
 @pytest.fixture(scope="module")
 def rows() -> list[dict[str, str]]:
     with data_path(VLLM_BLOG_MEASUREMENTS).open(newline="", encoding="utf-8") as handle:
@@ -74,7 +70,7 @@ def test_the_reads_keep_the_posts_own_ratios(rows) -> None:
 def test_a_bar_is_read_to_a_pixel_on_a_drawn_chart() -> None:
     """A chart drawn here (frame, grid every 100 px for a tick step of 5, x axis at row 500,
     two bars of known heights) reads back within one pixel (0.05)."""
-    module = _script()
+    module = load_script(SCRIPT)
     img = np.full((600, 400, 3), 255, dtype=np.uint8)
     img[20:23, :] = 120  # top of the frame
     for y in (100, 200, 300, 400):
