@@ -16,10 +16,10 @@ from tests.repo_scripts import load_script
 SCRIPT = "scripts/vllm_blog_extract.py"
 
 # holdout MAPE of the shipped calibration on these runs, set from what chip2grid reaches on
-# 2026-11-25 (throughput 55.0 %: over-predicted where the host or the burst's tail binds, the
-# small model, ShareGPT's long outputs, vLLM 0.5.3's in-process API server; within 5 % on the
-# 70B sonnet runs), so that it cannot silently get worse
-VLLMBLOG_MAX = {"throughput": 0.55}
+# 2026-11-25 (throughput 48.0 %, 55.0 % before vLLM 0.5.3's runs took their in-process API
+# server: over-predicted where the host or the burst's tail binds, the small model, ShareGPT's
+# long outputs; within 5 % on the 70B sonnet runs), so that it cannot silently get worse
+VLLMBLOG_MAX = {"throughput": 0.49}
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 
 from chip2grid.catalog import build_entry, catalog_names, load_table, lookup
+from chip2grid.errors import CatalogError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,6 +31,31 @@ class EngineProfile:
     (``vllm-host-bound``) or of an engine that did its CPU work between GPU steps (vLLM before
     0.6): they are kept out of the ``default`` engine calibration, which engines without data of
     their own take."""
+    api_server_time_share: float = 0.0
+    """Share of a served deployment's time that the engine's in-process HTTP API server takes
+    (streaming each running request's new token), from a profile of the engine; 0: the API
+    server runs in a process of its own, or requests reach the engine directly."""
+    engine_host_time_share: float = 0.0
+    """Share of the time, in the same profile, of the engine's own host work (scheduling,
+    preparing inputs, processing outputs): what the fitted per-sequence overhead measures."""
+
+    def __post_init__(self) -> None:
+        shares = (self.api_server_time_share, self.engine_host_time_share)
+        if not all(0.0 <= v < 1.0 for v in shares) or (shares[0] > 0.0 and shares[1] <= 0.0):
+            raise CatalogError(
+                f"engines.toml: [{self.id}] api_server_time_share {shares[0]} and "
+                f"engine_host_time_share {shares[1]}: allowed are shares in [0, 1), the "
+                "engine's above 0 where the API server's is"
+            )
+
+    @property
+    def host_work_factor(self) -> float:
+        """Per-sequence host time of a served deployment over the engine's own: ``1 +
+        api_server_time_share / engine_host_time_share``, as the API server's work, like the
+        engine's, is done for each running request every step; 1 without an in-process server."""
+        if self.api_server_time_share <= 0.0:
+            return 1.0
+        return 1.0 + self.api_server_time_share / self.engine_host_time_share
 
 
 @functools.cache

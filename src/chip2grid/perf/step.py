@@ -32,6 +32,7 @@ from chip2grid.hardware import (
 )
 from chip2grid.perf.calibration import Calibration
 from chip2grid.perf.deployment import Deployment
+from chip2grid.perf.engine import get_engine
 
 Array = NDArray[np.float64]
 FloatOrArray = Any  # float or numpy array; numpy broadcasts both
@@ -100,6 +101,10 @@ class RankShape:
     """Bytes a tensor-parallel all-reduce sends per byte of its 16-bit message, for messages of
     ``allreduce_quant_min_bytes`` and more (a quantized all-reduce); 1: unquantized."""
     allreduce_quant_min_bytes: FloatOrArray = float("inf")
+    host_work_factor: FloatOrArray = 1.0
+    """The per-sequence host time over the engine's own (``per_sequence_overhead_s``): above 1
+    where an in-process API server adds its work for each running request
+    (:attr:`chip2grid.perf.engine.EngineProfile.host_work_factor`)."""
 
     @classmethod
     def stack(cls, shapes: list[RankShape]) -> RankShape:
@@ -220,6 +225,7 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         collective_overhead_s=eng.collective_overhead_s,
         allreduce_wire_frac=wire_frac,
         allreduce_quant_min_bytes=quant_min_bytes,
+        host_work_factor=get_engine(d.engine).host_work_factor,
     )
 
 
@@ -634,7 +640,8 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     # stay serial (an engine that waits for each step's tokens)
     launch = f(s.per_layer_overhead_s) * layers
     exposed = pp * xp.maximum(launch - (body + t_head / pp), 0.0)
-    overhead = f(s.step_overhead_s) + f(s.per_sequence_overhead_s) * seqs + exposed
+    per_seq_host = f(s.per_sequence_overhead_s) * f(s.host_work_factor)
+    overhead = f(s.step_overhead_s) + per_seq_host * seqs + exposed
     total = pipeline + overhead
     n_layers = f(s.num_layers)
     operators = {

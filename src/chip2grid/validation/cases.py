@@ -77,6 +77,11 @@ class Case:
     allreduce_quantization: str = "none"
     """The engine's quantized all-reduce where the run's launch script sets one
     (:attr:`chip2grid.perf.Deployment.allreduce_quantization`)."""
+    api_server: bool = False
+    """Requests reached the engine through its OpenAI-compatible HTTP server (``served_by =
+    "api_server"`` in ``catalog/validation_configs.toml``); False: the harness drove the engine
+    directly, or the run does not say. Before vLLM 0.5.4 that server ran in the engine's
+    process (engine profile ``vllm-0.4-server``)."""
     identical_inputs: bool = False
     """Every prompt is the same token repeated (:data:`~chip2grid.validation.bench_settings.
     GPT_SESSION_BENCHMARK`): each step routes as one token."""
@@ -112,8 +117,12 @@ class Case:
         if self.engine == "vllm":
             if self.source_family in HOST_BOUND_SOURCES:
                 return "vllm-host-bound"
-            # before 0.6 the engine's CPU work blocked every GPU step (engines.toml [vllm-0.5])
-            return "vllm-0.5" if _version(self.engine_version) < (0, 6) else "vllm"
+            # before 0.6 the engine's CPU work blocked every GPU step (engines.toml [vllm-0.5]),
+            # and before 0.5.4 the HTTP server's did too ([vllm-0.4-server])
+            if _version(self.engine_version) >= (0, 6):
+                return "vllm"
+            in_process = self.api_server and _patch_version(self.engine_version) < (0, 5, 4)
+            return "vllm-0.4-server" if in_process else "vllm-0.5"
         if self.engine == "sglang":
             return "sglang"
         return "generic"
@@ -197,6 +206,16 @@ def _workload_defaults() -> dict[str, Any]:
 
 
 @functools.cache
+def _patch_version(text: str) -> tuple[int, int, int]:
+    """(major, minor, patch) of a version string; the patch is 0 where it is not a number
+    (``0.5.x``, ``0.4.0.post1`` reads as 0.4.0)."""
+    major, minor = _version(text)
+    parts = text.strip().split(" ", 1)[0].split(".")
+    patch = parts[2] if len(parts) > 2 else "0"
+    digits = patch[: len(patch) - len(patch.lstrip("0123456789"))]
+    return (major, minor, int(digits) if digits else 0)
+
+
 def _stated_configs() -> list[dict[str, Any]]:
     return [dict(v) for v in load_table("validation_configs").values()]
 
@@ -495,6 +514,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 scale_up_domain_size=int(_stated(first, "scale_up_domain_size") or 0),
                 scale_up_topology=str(_stated(first, "scale_up_topology") or ""),
                 allreduce_quantization=str(_stated(first, "allreduce_quantization") or "none"),
+                api_server=_stated(first, "served_by") == "api_server",
                 identical_inputs=GPT_SESSION_BENCHMARK in first.get("dataset", "").lower(),
                 mode=first["mode"],
                 request_rate_per_s=_float(first.get("request_rate_per_s", "")),
