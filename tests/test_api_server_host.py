@@ -14,7 +14,8 @@ from chip2grid.perf.calibration import calibration_for
 from chip2grid.perf.engine import EngineProfile, get_engine
 from chip2grid.perf.step import StepBatch, rank_shape, step_time
 from chip2grid.perf.timer import StepTimer
-from chip2grid.validation.cases import Case, _patch_version
+from chip2grid.validation import load_cases
+from chip2grid.validation.cases import VLLM_BLOG_MEASUREMENTS, Case, _patch_version, data_path
 
 
 def deployment(engine: str) -> c2g.Deployment:
@@ -138,9 +139,6 @@ def test_validation_routes_runs_by_version_and_server(
 
 
 def test_the_stated_server_runs() -> None:
-    from chip2grid.validation import load_cases
-    from chip2grid.validation.cases import VLLM_BLOG_MEASUREMENTS, data_path
-
     cases = {c.case_id: c for c in load_cases(data_path(VLLM_BLOG_MEASUREMENTS))}
     old = [c for c in cases.values() if c.engine_version == "0.5.3"]
     assert len(old) == 2

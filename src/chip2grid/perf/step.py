@@ -106,6 +106,12 @@ class RankShape:
     where an in-process API server adds its work for each running request
     (:attr:`chip2grid.perf.engine.EngineProfile.host_work_factor`)."""
 
+    @property
+    def per_sequence_host_s(self) -> FloatOrArray:
+        """Host time per running sequence and step: the engine's own times
+        :attr:`host_work_factor`."""
+        return self.per_sequence_overhead_s * self.host_work_factor
+
     @classmethod
     def stack(cls, shapes: list[RankShape]) -> RankShape:
         """Stack scalar shapes into one shape of arrays."""
@@ -640,8 +646,7 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
     # stay serial (an engine that waits for each step's tokens)
     launch = f(s.per_layer_overhead_s) * layers
     exposed = pp * xp.maximum(launch - (body + t_head / pp), 0.0)
-    per_seq_host = f(s.per_sequence_overhead_s) * f(s.host_work_factor)
-    overhead = f(s.step_overhead_s) + per_seq_host * seqs + exposed
+    overhead = f(s.step_overhead_s) + f(s.per_sequence_host_s) * seqs + exposed
     total = pipeline + overhead
     n_layers = f(s.num_layers)
     operators = {

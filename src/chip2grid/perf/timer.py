@@ -62,7 +62,7 @@ class StepTimer:
         self._adp = float(shape.attention_dp)
         self._overhead0 = float(shape.step_overhead_s)
         self._launch = float(shape.per_layer_overhead_s) * float(shape.num_layers)
-        self._overhead_seq = float(shape.per_sequence_overhead_s) * float(shape.host_work_factor)
+        self._overhead_seq = float(shape.per_sequence_host_s)
         self._max_x = max_tokens
         self._max_l = max_seqs + max_tokens
         self._window = float(shape.window)

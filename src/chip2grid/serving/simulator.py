@@ -345,9 +345,7 @@ class VerifyStepTimer:
         self.d_window, d_sliding = draft.sliding_window
         self.d_keep, self.d_sliding = 1.0 - d_sliding, d_sliding
         self.fast = timer.tabulated and draft.tabulated
-        self.overhead_seq_s = float(timer.shape.per_sequence_overhead_s) * float(
-            timer.shape.host_work_factor
-        )
+        self.overhead_seq_s = float(timer.shape.per_sequence_host_s)
         self.coeff: dict[int, tuple[float, ...] | None] = {}
         self.lines: dict[int, tuple[float, float] | None] = {}
 

@@ -205,7 +205,6 @@ def _workload_defaults() -> dict[str, Any]:
     return {k: dict(v) for k, v in load_table("validation_workloads").items()}
 
 
-@functools.cache
 def _patch_version(text: str) -> tuple[int, int, int]:
     """(major, minor, patch) of a version string; the patch is 0 where it is not a number
     (``0.5.x``, ``0.4.0.post1`` reads as 0.4.0)."""
@@ -216,6 +215,7 @@ def _patch_version(text: str) -> tuple[int, int, int]:
     return (major, minor, int(digits) if digits else 0)
 
 
+@functools.cache
 def _stated_configs() -> list[dict[str, Any]]:
     return [dict(v) for v in load_table("validation_configs").values()]
 
