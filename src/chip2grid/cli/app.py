@@ -279,17 +279,35 @@ class Kind(StrEnum):
     energy_sources = "energy-sources"
 
 
+DEFAULT_ACCEPTANCE_RATE = 0.7
+"""Per-token acceptance rate when neither rate nor length is given."""
+
+
 def speculative_options(
-    method: str | None, num_tokens: int, acceptance_rate: float, draft_model: str | None
+    method: str | None,
+    num_tokens: int,
+    acceptance_rate: float | None,
+    draft_model: str | None,
+    acceptance_length: float | None = None,
 ) -> c2g.SpeculativeDecoding | None:
-    """``--speculative``, ``--num-speculative-tokens``, ``--acceptance-rate`` and
-    ``--draft-model`` as a :class:`SpeculativeDecoding` (None when ``method`` is unset)."""
+    """``--speculative``, ``--num-speculative-tokens``, ``--acceptance-rate`` (or
+    ``--acceptance-length``, the mean tokens per step an engine reports) and ``--draft-model``
+    as a :class:`SpeculativeDecoding` (None when ``method`` is unset). Neither rate nor length:
+    a rate of 0.7."""
+    if acceptance_rate is not None and acceptance_length is not None:
+        raise c2g.InvalidParameterError(
+            "acceptance-length",
+            acceptance_length,
+            "either --acceptance-rate or --acceptance-length, not both",
+        )
     if not method:
         return None
+    if acceptance_length is not None:
+        acceptance_rate = c2g.acceptance_rate_for_length(acceptance_length, num_tokens)
     return c2g.SpeculativeDecoding(
         method=method,  # type: ignore[arg-type]
         num_speculative_tokens=num_tokens,
-        acceptance_rate=acceptance_rate,
+        acceptance_rate=DEFAULT_ACCEPTANCE_RATE if acceptance_rate is None else acceptance_rate,
         draft_model=c2g.get_model(draft_model) if draft_model else None,
     )
 
@@ -341,8 +359,15 @@ def estimate_command(
     ] = None,
     num_speculative_tokens: Annotated[int, typer.Option(help="tokens drafted per step")] = 2,
     acceptance_rate: Annotated[
-        float, typer.Option(help="per-token acceptance rate of drafts")
-    ] = 0.7,
+        float | None, typer.Option(help="per-token acceptance rate of drafts (default 0.7)")
+    ] = None,
+    acceptance_length: Annotated[
+        float | None,
+        typer.Option(
+            help="mean tokens per verification step, bonus token included (an engine's "
+            "'acceptance length'), instead of --acceptance-rate"
+        ),
+    ] = None,
     draft_model: Annotated[str | None, typer.Option(help="catalog id of the draft model")] = None,
     power_limit_w: Annotated[
         float,
@@ -414,7 +439,9 @@ def estimate_command(
         "pp": _parse_split("pp", pp),
         "ep": _parse_split("ep", ep),
     }
-    spec = speculative_options(speculative, num_speculative_tokens, acceptance_rate, draft_model)
+    spec = speculative_options(
+        speculative, num_speculative_tokens, acceptance_rate, draft_model, acceptance_length
+    )
     base = dict(
         model=arch,
         accelerator=acc,

@@ -183,8 +183,15 @@ def simulate_command(
     ] = None,
     num_speculative_tokens: Annotated[int, typer.Option(help="tokens drafted per step")] = 2,
     acceptance_rate: Annotated[
-        float, typer.Option(help="per-token acceptance rate of drafts")
-    ] = 0.7,
+        float | None, typer.Option(help="per-token acceptance rate of drafts (default 0.7)")
+    ] = None,
+    acceptance_length: Annotated[
+        float | None,
+        typer.Option(
+            help="mean tokens per verification step, bonus token included (an engine's "
+            "'acceptance length'), instead of --acceptance-rate"
+        ),
+    ] = None,
     draft_model: Annotated[str | None, typer.Option(help="catalog id of the draft model")] = None,
     router: Annotated[
         str,
@@ -296,7 +303,7 @@ def simulate_command(
         allreduce_quantization=allreduce_quantization,
     )
     speculation = speculative_options(
-        speculative, num_speculative_tokens, acceptance_rate, draft_model
+        speculative, num_speculative_tokens, acceptance_rate, draft_model, acceptance_length
     )
 
     def configure(deployment: c2g.Deployment) -> c2g.EngineConfig:

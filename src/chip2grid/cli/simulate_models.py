@@ -116,7 +116,8 @@ class ModelTable(_Strict):
     swap_space_gib: float = Field(4.0, ge=0, allow_inf_nan=False)
     speculative: str | None = None
     num_speculative_tokens: int = Field(2, ge=1)
-    acceptance_rate: float = Field(0.7, ge=0, le=1)
+    acceptance_rate: float | None = Field(None, ge=0, le=1)
+    acceptance_length: float | None = Field(None, ge=1)
     draft_model: str | None = None
     router: str = "least-outstanding"
     workload: WorkloadTable | None = None
@@ -442,7 +443,11 @@ def _pool(m: ModelTable, where: str, requests: RequestTrace) -> ModelPool:
             preemption_mode=m.preemption_mode,
             swap_space_bytes=m.swap_space_gib * GIB,
             speculative=speculative_options(
-                m.speculative, m.num_speculative_tokens, m.acceptance_rate, m.draft_model
+                m.speculative,
+                m.num_speculative_tokens,
+                m.acceptance_rate,
+                m.draft_model,
+                m.acceptance_length,
             ),
         )
         return ModelPool(name=m.pool_name, deployment=dep, config=config, router=m.router)

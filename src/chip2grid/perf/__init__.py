@@ -38,7 +38,11 @@ from chip2grid.perf.estimate import (
     max_concurrency,
 )
 from chip2grid.perf.memory import MemoryPlan, memory_plan, require_fit
-from chip2grid.perf.speculative import SpeculativeDecoding, expected_tokens_per_step
+from chip2grid.perf.speculative import (
+    SpeculativeDecoding,
+    acceptance_rate_for_length,
+    expected_tokens_per_step,
+)
 from chip2grid.perf.steady import Screen, continuous_batching, screen, static_batching
 from chip2grid.perf.step import OPERATORS, RankShape, StepBatch, StepTimes, rank_shape, step_time
 
@@ -64,6 +68,7 @@ __all__ = [
     "StepBatch",
     "StepTimes",
     "Workload",
+    "acceptance_rate_for_length",
     "best_layout",
     "calibration_for",
     "concurrency_within_slo",

@@ -28,6 +28,34 @@ def expected_tokens_per_step(acceptance_rate: float, num_speculative_tokens: int
     return (1.0 - a ** (k + 1)) / (1.0 - a)
 
 
+def acceptance_rate_for_length(mean_tokens_per_step: float, num_speculative_tokens: int) -> float:
+    """The per-token acceptance rate whose expected tokens per step is ``mean_tokens_per_step``.
+
+    Engines report the mean acceptance length (SGLang's ``accept length``, vLLM's and
+    TensorRT-LLM's tokens per step: the bonus token included, so 1 to ``k + 1``); this inverts
+    :func:`expected_tokens_per_step`, which rises monotonically in the rate, by bisection.
+    """
+    k, length = num_speculative_tokens, mean_tokens_per_step
+    if not 1 <= k <= 16:
+        raise InvalidParameterError("num-speculative-tokens", k, "1..16")
+    if not 1.0 <= length <= k + 1:
+        raise InvalidParameterError(
+            "acceptance-length",
+            length,
+            f"1 to {k + 1} tokens per step (1 + num-speculative-tokens, the bonus token included)",
+        )
+    if length >= k + 1:
+        return 1.0
+    low, high = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        if expected_tokens_per_step(mid, k) < length:
+            low = mid
+        else:
+            high = mid
+    return 0.5 * (low + high)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SpeculativeDecoding:
     """Speculative decoding with a draft model or MTP heads."""

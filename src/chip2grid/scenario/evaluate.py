@@ -224,7 +224,7 @@ def scenario_speculative(scenario: Scenario) -> SpeculativeDecoding | None:
     return SpeculativeDecoding(
         method=spec.method,
         num_speculative_tokens=spec.num_speculative_tokens,
-        acceptance_rate=spec.acceptance_rate,
+        acceptance_rate=spec.resolved_acceptance_rate,
         draft_model=get_model(spec.draft_model) if spec.draft_model else None,
     )
 

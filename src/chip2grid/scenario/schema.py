@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chip2grid.perf.speculative import acceptance_rate_for_length
+
 SplitValue = Annotated[int, Field(ge=1)] | Literal["auto"]
 
 
@@ -50,13 +52,34 @@ class SpeculativeSpec(_Strict):
     method: Literal["mtp", "draft"] = Field("mtp", description="mtp heads or a draft model")
     num_speculative_tokens: int = Field(1, ge=1, le=16, description="tokens drafted per step")
     acceptance_rate: float = Field(0.7, ge=0, le=1, description="per-token acceptance rate")
+    acceptance_length: float | None = Field(
+        None,
+        ge=1,
+        le=17,
+        description="mean tokens per step, bonus token included (instead of acceptance_rate)",
+    )
     draft_model: str | None = Field(None, description="catalog model id (method draft)")
 
     @model_validator(mode="after")
     def _draft(self) -> SpeculativeSpec:
         if self.method == "draft" and not self.draft_model:
             raise ValueError("method 'draft' needs draft_model (a catalog model id)")
+        if self.acceptance_length is not None:
+            if "acceptance_rate" in self.model_fields_set:
+                raise ValueError("give acceptance_rate or acceptance_length, not both")
+            if self.acceptance_length > self.num_speculative_tokens + 1:
+                raise ValueError(
+                    f"acceptance_length {self.acceptance_length} is more than "
+                    f"num_speculative_tokens + 1 = {self.num_speculative_tokens + 1}"
+                )
         return self
+
+    @property
+    def resolved_acceptance_rate(self) -> float:
+        """The per-token rate: acceptance_rate, or the rate whose mean length is acceptance_length."""
+        if self.acceptance_length is None:
+            return self.acceptance_rate
+        return acceptance_rate_for_length(self.acceptance_length, self.num_speculative_tokens)
 
 
 class ServingSpec(_Strict):
