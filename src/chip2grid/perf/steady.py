@@ -396,12 +396,14 @@ def draft_step_work(
 ) -> tuple[FloatOrArray, FloatOrArray, FloatOrArray]:
     """Time, FLOPs and bytes of the ``num_draft_steps`` draft steps before one verification.
 
-    Zero without a draft (``draft_shape`` None or no draft steps).
+    The draft steps run inside the verifying iteration (:meth:`RankShape.for_drafting`): the
+    iteration's scheduling and per-sequence host time are the verification step's. Zero
+    without a draft (``draft_shape`` None or no draft steps).
     """
     if draft_shape is None or not np.any(np.asarray(num_draft_steps) > 0):
         return 0.0, 0.0, 0.0
     k = np.asarray(num_draft_steps) if np.ndim(num_draft_steps) else float(num_draft_steps)
-    step = step_time(draft_shape, StepBatch.decode(decode_seqs, decode_context))
+    step = step_time(draft_shape.for_drafting(), StepBatch.decode(decode_seqs, decode_context))
     return k * step.total_s, k * step.flops, k * step.bytes
 
 

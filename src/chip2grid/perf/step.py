@@ -112,6 +112,21 @@ class RankShape:
         :attr:`host_work_factor`."""
         return self.per_sequence_overhead_s * self.host_work_factor
 
+    def for_drafting(self) -> RankShape:
+        """This shape as the draft network of speculative decoding runs it: inside the engine
+        iteration that verifies its drafts. The iteration schedules its batch and does its
+        per-sequence host work once, and the verification step pays for both, so a draft
+        step pays only its own kernels (device time and launches)."""
+
+        def zero(x: FloatOrArray) -> FloatOrArray:
+            return np.zeros_like(x, dtype=float) if np.ndim(x) else 0.0
+
+        return dataclasses.replace(
+            self,
+            step_overhead_s=zero(self.step_overhead_s),
+            per_sequence_overhead_s=zero(self.per_sequence_overhead_s),
+        )
+
     @classmethod
     def stack(cls, shapes: list[RankShape]) -> RankShape:
         """Stack scalar shapes into one shape of arrays."""

@@ -96,7 +96,9 @@ def step_timers(
         return timer, None
     draft = deployment.replace(model=spec.draft_architecture(deployment.model), ep=1)
     return timer, StepTimer(
-        rank_shape(draft, calibration), max_tokens=max_tokens, max_seqs=config.max_num_seqs
+        rank_shape(draft, calibration).for_drafting(),
+        max_tokens=max_tokens,
+        max_seqs=config.max_num_seqs,
     )
 
 

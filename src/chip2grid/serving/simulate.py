@@ -451,7 +451,9 @@ def simulation_setup(
     if spec is not None:  # the draft network: a draft model or one MTP layer of the target
         draft = deployment.replace(model=spec.draft_architecture(deployment.model), ep=1)
         draft_timer = StepTimer(
-            rank_shape(draft, calibration), max_tokens=max_tokens, max_seqs=config.max_num_seqs
+            rank_shape(draft, calibration).for_drafting(),
+            max_tokens=max_tokens,
+            max_seqs=config.max_num_seqs,
         )
     return config, calibration, server, timer, draft_timer
 
