@@ -112,6 +112,16 @@ ScaleUpTopology = Annotated[
     ),
 ]
 """``--scale-up-topology`` of the same commands."""
+AcceptanceRate = Annotated[
+    float | None, typer.Option(help="per-token acceptance rate of drafts (default 0.7)")
+]
+AcceptanceLength = Annotated[
+    float | None,
+    typer.Option(
+        help="mean tokens per verification step, bonus token included (an engine's "
+        "'acceptance length'), instead of --acceptance-rate"
+    ),
+]
 AllreduceQuantization = Annotated[
     str,
     typer.Option(
@@ -358,16 +368,8 @@ def estimate_command(
         str | None, typer.Option(help="speculative decoding: mtp or draft")
     ] = None,
     num_speculative_tokens: Annotated[int, typer.Option(help="tokens drafted per step")] = 2,
-    acceptance_rate: Annotated[
-        float | None, typer.Option(help="per-token acceptance rate of drafts (default 0.7)")
-    ] = None,
-    acceptance_length: Annotated[
-        float | None,
-        typer.Option(
-            help="mean tokens per verification step, bonus token included (an engine's "
-            "'acceptance length'), instead of --acceptance-rate"
-        ),
-    ] = None,
+    acceptance_rate: AcceptanceRate = None,
+    acceptance_length: AcceptanceLength = None,
     draft_model: Annotated[str | None, typer.Option(help="catalog id of the draft model")] = None,
     power_limit_w: Annotated[
         float,

@@ -13,6 +13,8 @@ from rich.table import Table
 import chip2grid as c2g
 from chip2grid.cli.app import (
     DEFAULT_DEPLOYMENT,
+    AcceptanceLength,
+    AcceptanceRate,
     AllreduceQuantization,
     KvPrecision,
     ScaleUpDomainSize,
@@ -182,16 +184,8 @@ def simulate_command(
         str | None, typer.Option(help="speculative decoding: mtp or draft (off if unset)")
     ] = None,
     num_speculative_tokens: Annotated[int, typer.Option(help="tokens drafted per step")] = 2,
-    acceptance_rate: Annotated[
-        float | None, typer.Option(help="per-token acceptance rate of drafts (default 0.7)")
-    ] = None,
-    acceptance_length: Annotated[
-        float | None,
-        typer.Option(
-            help="mean tokens per verification step, bonus token included (an engine's "
-            "'acceptance length'), instead of --acceptance-rate"
-        ),
-    ] = None,
+    acceptance_rate: AcceptanceRate = None,
+    acceptance_length: AcceptanceLength = None,
     draft_model: Annotated[str | None, typer.Option(help="catalog id of the draft model")] = None,
     router: Annotated[
         str,
