@@ -289,10 +289,6 @@ class Kind(StrEnum):
     energy_sources = "energy-sources"
 
 
-DEFAULT_ACCEPTANCE_RATE = 0.7
-"""Per-token acceptance rate when neither rate nor length is given."""
-
-
 def speculative_options(
     method: str | None,
     num_tokens: int,
@@ -303,7 +299,7 @@ def speculative_options(
     """``--speculative``, ``--num-speculative-tokens``, ``--acceptance-rate`` (or
     ``--acceptance-length``, the mean tokens per step an engine reports) and ``--draft-model``
     as a :class:`SpeculativeDecoding` (None when ``method`` is unset). Neither rate nor length:
-    a rate of 0.7."""
+    its default rate."""
     if acceptance_rate is not None and acceptance_length is not None:
         raise c2g.InvalidParameterError(
             "acceptance-length",
@@ -314,11 +310,12 @@ def speculative_options(
         return None
     if acceptance_length is not None:
         acceptance_rate = c2g.acceptance_rate_for_length(acceptance_length, num_tokens)
+    rate = {} if acceptance_rate is None else {"acceptance_rate": acceptance_rate}
     return c2g.SpeculativeDecoding(
         method=method,  # type: ignore[arg-type]
         num_speculative_tokens=num_tokens,
-        acceptance_rate=DEFAULT_ACCEPTANCE_RATE if acceptance_rate is None else acceptance_rate,
         draft_model=c2g.get_model(draft_model) if draft_model else None,
+        **rate,
     )
 
 

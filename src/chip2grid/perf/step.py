@@ -117,14 +117,10 @@ class RankShape:
         iteration that verifies its drafts. The iteration schedules its batch and does its
         per-sequence host work once, and the verification step pays for both, so a draft
         step pays only its own kernels (device time and launches)."""
-
-        def zero(x: FloatOrArray) -> FloatOrArray:
-            return np.zeros_like(x, dtype=float) if np.ndim(x) else 0.0
-
         return dataclasses.replace(
             self,
-            step_overhead_s=zero(self.step_overhead_s),
-            per_sequence_overhead_s=zero(self.per_sequence_overhead_s),
+            step_overhead_s=0.0 * self.step_overhead_s,  # zeros of the same shape
+            per_sequence_overhead_s=0.0 * self.per_sequence_overhead_s,
         )
 
     @classmethod

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chip2grid.errors import InvalidParameterError
 from chip2grid.perf.speculative import acceptance_rate_for_length
 
 SplitValue = Annotated[int, Field(ge=1)] | Literal["auto"]
@@ -53,10 +54,7 @@ class SpeculativeSpec(_Strict):
     num_speculative_tokens: int = Field(1, ge=1, le=16, description="tokens drafted per step")
     acceptance_rate: float = Field(0.7, ge=0, le=1, description="per-token acceptance rate")
     acceptance_length: float | None = Field(
-        None,
-        ge=1,
-        le=17,
-        description="mean tokens per step, bonus token included (instead of acceptance_rate)",
+        None, ge=1, description="mean tokens per step, bonus token included (not with the rate)"
     )
     draft_model: str | None = Field(None, description="catalog model id (method draft)")
 
@@ -67,11 +65,10 @@ class SpeculativeSpec(_Strict):
         if self.acceptance_length is not None:
             if "acceptance_rate" in self.model_fields_set:
                 raise ValueError("give acceptance_rate or acceptance_length, not both")
-            if self.acceptance_length > self.num_speculative_tokens + 1:
-                raise ValueError(
-                    f"acceptance_length {self.acceptance_length} is more than "
-                    f"num_speculative_tokens + 1 = {self.num_speculative_tokens + 1}"
-                )
+            try:  # its range (1 to k + 1), as a field error
+                acceptance_rate_for_length(self.acceptance_length, self.num_speculative_tokens)
+            except InvalidParameterError as error:
+                raise ValueError(str(error)) from None
         return self
 
     @property

@@ -31,8 +31,8 @@ from numpy.typing import NDArray
 from chip2grid.errors import InvalidParameterError
 from chip2grid.hardware import ServerPower
 from chip2grid.perf import Calibration, Deployment
-from chip2grid.serving.disagg import _calibration, pool_energy_j, step_timers
-from chip2grid.serving.simulate import ServingResult, engine_config_for
+from chip2grid.serving.disagg import _calibration, pool_energy_j
+from chip2grid.serving.simulate import ServingResult, engine_config_for, step_timers
 from chip2grid.serving.simulator import Engine, EngineConfig, percentiles
 from chip2grid.serving.workload import RequestTrace
 

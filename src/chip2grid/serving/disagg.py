@@ -54,13 +54,12 @@ from chip2grid.perf.disaggregated import (
     disaggregated,
     prefill_pool,
 )
-from chip2grid.perf.timer import StepTimer
 from chip2grid.serving.cluster import get_router, simulate_cluster
 from chip2grid.serving.simulate import (
-    TIMER_TABLE_TOKENS,
     ServingResult,
     energy_figures,
     engine_config_for,
+    step_timers,
     timeline_energy_j,
     traffic_figures,
 )
@@ -80,26 +79,6 @@ __all__ = [
     "simulate_disaggregated",
     "step_timers",
 ]
-
-
-def step_timers(
-    deployment: Deployment, config: EngineConfig, calibration: Calibration
-) -> tuple[StepTimer, StepTimer | None]:
-    """Step times of one instance of ``deployment`` and of its draft network (speculative)."""
-    # the table stops at TIMER_TABLE_TOKENS; larger steps are timed exactly without it
-    max_tokens = min(config.max_num_batched_tokens, TIMER_TABLE_TOKENS) + config.max_num_seqs
-    timer = StepTimer(
-        rank_shape(deployment, calibration), max_tokens=max_tokens, max_seqs=config.max_num_seqs
-    )
-    spec = config.speculative
-    if spec is None:
-        return timer, None
-    draft = deployment.replace(model=spec.draft_architecture(deployment.model), ep=1)
-    return timer, StepTimer(
-        rank_shape(draft, calibration).for_drafting(),
-        max_tokens=max_tokens,
-        max_seqs=config.max_num_seqs,
-    )
 
 
 def pool_energy_j(

@@ -423,6 +423,26 @@ def timeline_energy_j(
     return acc_j, system_j
 
 
+def step_timers(
+    deployment: Deployment, config: EngineConfig, calibration: Calibration
+) -> tuple[StepTimer, StepTimer | None]:
+    """Step times of one instance of ``deployment`` and of its draft network (speculative)."""
+    # the table stops at TIMER_TABLE_TOKENS; larger steps are timed exactly without it
+    max_tokens = min(config.max_num_batched_tokens, TIMER_TABLE_TOKENS) + config.max_num_seqs
+    timer = StepTimer(
+        rank_shape(deployment, calibration), max_tokens=max_tokens, max_seqs=config.max_num_seqs
+    )
+    spec = config.speculative
+    if spec is None:
+        return timer, None
+    draft = deployment.replace(model=spec.draft_architecture(deployment.model), ep=1)
+    return timer, StepTimer(
+        rank_shape(draft, calibration).for_drafting(),
+        max_tokens=max_tokens,
+        max_seqs=config.max_num_seqs,
+    )
+
+
 def simulation_setup(
     deployment: Deployment,
     trace: RequestTrace,
@@ -437,24 +457,12 @@ def simulation_setup(
     config = config or engine_config_for(deployment)
     calibration = calibration or calibration_for(deployment.accelerator.family, engine.calibration)
     server = server or ServerPower()
-    shape = rank_shape(deployment, calibration)
     if trace.num_requests:
         calibration.check_coverage(
             gemm_m_tokens=[1.0, float(config.max_num_batched_tokens)],
             context_tokens=float(np.max(trace.input_tokens + trace.output_tokens)),
         )
-    # the table stops at TIMER_TABLE_TOKENS; larger steps are timed exactly without it
-    max_tokens = min(config.max_num_batched_tokens, TIMER_TABLE_TOKENS) + config.max_num_seqs
-    timer = StepTimer(shape, max_tokens=max_tokens, max_seqs=config.max_num_seqs)
-    draft_timer = None
-    spec = config.speculative
-    if spec is not None:  # the draft network: a draft model or one MTP layer of the target
-        draft = deployment.replace(model=spec.draft_architecture(deployment.model), ep=1)
-        draft_timer = StepTimer(
-            rank_shape(draft, calibration).for_drafting(),
-            max_tokens=max_tokens,
-            max_seqs=config.max_num_seqs,
-        )
+    timer, draft_timer = step_timers(deployment, config, calibration)
     return config, calibration, server, timer, draft_timer
 
 

@@ -61,6 +61,23 @@ class SpeculativeRun:
     def measured_speedup(self) -> float:
         return self.baseline_tpot_s / self.tpot_s
 
+    @property
+    def baseline_key(self) -> tuple[object, ...]:
+        """What the run's prediction without speculation depends on."""
+        return (
+            self.model,
+            self.accelerator,
+            self.num_accelerators,
+            self.tp,
+            self.ep,
+            self.engine,
+            self.weight_precision,
+            self.kv_precision,
+            self.input_tokens,
+            self.output_tokens,
+            self.concurrency,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SpeculativeResult:
@@ -117,8 +134,11 @@ def load_speculative_runs(path: str | Path | None = None) -> list[SpeculativeRun
         ]
 
 
-def predict_speculative_run(run: SpeculativeRun) -> SpeculativeResult:
-    """chip2grid's TPOT for ``run`` with its speculation and without."""
+def predict_speculative_run(
+    run: SpeculativeRun, baseline_tpot_s: float | None = None
+) -> SpeculativeResult:
+    """chip2grid's TPOT for ``run`` with its speculation and without (``baseline_tpot_s``
+    where the caller has it: it depends on the system, the lengths and the load alone)."""
     deployment = Deployment(
         model=get_model(run.model),
         accelerator=get_accelerator(run.accelerator),
@@ -139,15 +159,21 @@ def predict_speculative_run(run: SpeculativeRun) -> SpeculativeResult:
         ),
     )
     with_spec = estimate(deployment, workload, load, speculative=speculative)
-    without = estimate(deployment, workload, load)
-    return SpeculativeResult(
-        run=run, tpot_s=with_spec.tpot_s_mean, baseline_tpot_s=without.tpot_s_mean
-    )
+    if baseline_tpot_s is None:
+        baseline_tpot_s = estimate(deployment, workload, load).tpot_s_mean
+    return SpeculativeResult(run=run, tpot_s=with_spec.tpot_s_mean, baseline_tpot_s=baseline_tpot_s)
 
 
 def run_speculative_validation(path: str | Path | None = None) -> list[SpeculativeResult]:
-    """Every run of ``path`` (default: the shipped file), predicted."""
-    return [predict_speculative_run(run) for run in load_speculative_runs(path)]
+    """Every run of ``path`` (default: the shipped file), predicted; runs of one system, lengths
+    and load share one prediction without speculation."""
+    baselines: dict[tuple[object, ...], float] = {}
+    results = []
+    for run in load_speculative_runs(path):
+        result = predict_speculative_run(run, baselines.get(run.baseline_key))
+        baselines[run.baseline_key] = result.baseline_tpot_s
+        results.append(result)
+    return results
 
 
 def mape_by_family(results: list[SpeculativeResult]) -> dict[str, dict[str, float]]:
