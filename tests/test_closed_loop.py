@@ -167,8 +167,9 @@ def test_nim_runs_are_sourced_and_closed_loops() -> None:
 # TTFT read 65.0 % (median -76.5 %): a steady state with arrivals at random moments cannot see
 # that fifty prompts arrive together. The ITL at 1 to 10 users is 41-52 % long (median), all of
 # it at TP 2 to 8: the fitted Hopper and Ampere time per collective (104 and 163 us), which
-# full-batch tables cannot pin down (README, Validation).
-NIM_MAX = {"throughput": 0.31, "ttft": 0.40, "tpot": 0.38, "e2e": 0.37}
+# full-batch tables cannot pin down (README, Validation). 2026-11-25: with the switch's
+# all-reduce (NVLS) for large messages at TP 4 and 8: TTFT 38.3 %, E2E 35.7 %.
+NIM_MAX = {"throughput": 0.31, "ttft": 0.39, "tpot": 0.38, "e2e": 0.36}
 
 
 def test_nim_holdout_error_stays_under_its_thresholds() -> None:

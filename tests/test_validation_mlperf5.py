@@ -39,7 +39,9 @@ from chip2grid.validation.predict import catalog_parameters, predict
 # scheduling, stated per submitter in catalog/validation_configs.toml): TTFT 57.0 -> 54.9 %.
 # 2026-11-25: TensorRT-LLM's MoE share on Hopper of its own: throughput 14.2 -> 13.8 %, TPOT
 # 49.7 -> 49.4 %, TTFT 54.9 -> 54.5 %.
-MLPERF5_MAX = {"throughput": 0.14, "tpot": 0.50, "ttft": 0.55}
+# 2026-11-25: large all-reduces over 3-8 NVSwitch GPUs reduce in the switch (NVLS): TPOT
+# 49.4 -> 47.7 %, TTFT 54.5 -> 54.1 %.
+MLPERF5_MAX = {"throughput": 0.14, "tpot": 0.48, "ttft": 0.55}
 MLPERF5_MAX_UNBOUNDED = 108
 
 

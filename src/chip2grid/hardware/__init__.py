@@ -12,10 +12,13 @@ from chip2grid.hardware.interconnect import (
     ALLREDUCE_QUANTIZATIONS,
     QUICK_REDUCE_MAX_BYTES,
     QUICK_REDUCE_RANKS,
+    SWITCH_REDUCTION_MIN_BYTES,
     all_reduce_time_s,
     all_to_all_time_s,
     point_to_point_time_s,
     quantized_allreduce,
+    ring_all_reduce_bus_factor,
+    switch_all_reduce_bus_factor,
 )
 from chip2grid.hardware.power import ServerPower, accelerator_power_w, sustained_clock_frac
 
@@ -23,6 +26,7 @@ __all__ = [
     "ALLREDUCE_QUANTIZATIONS",
     "QUICK_REDUCE_MAX_BYTES",
     "QUICK_REDUCE_RANKS",
+    "SWITCH_REDUCTION_MIN_BYTES",
     "Accelerator",
     "ServerPower",
     "accelerator_power_w",
@@ -32,7 +36,9 @@ __all__ = [
     "list_accelerators",
     "point_to_point_time_s",
     "quantized_allreduce",
+    "ring_all_reduce_bus_factor",
     "sustained_clock_frac",
+    "switch_all_reduce_bus_factor",
 ]
 
 

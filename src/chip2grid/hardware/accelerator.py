@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from chip2grid.errors import InvalidParameterError
+from chip2grid.hardware.interconnect import SWITCH_REDUCTION_MIN_RANKS
 from chip2grid.hardware.power import sustained_clock_frac
 from chip2grid.precision import COMPUTE_ALIASES, SIXTEEN_BIT, check_precision
 
@@ -66,6 +67,13 @@ class Accelerator:
     collectives over those (:meth:`collective_bandwidth_bytes_per_s`). The same part may sit on
     boards wired either way (H100 SXM: an 8-GPU NVSwitch board, or the 4-GPU HGX board whose
     GPUs link directly): :meth:`with_scale_up`."""
+    scale_up_switch_reduction_eff: float = 0.0
+    """Where the scale-up switch reduces in the fabric (NVLink SHARP in NVSwitch 3 and later,
+    NCCL's ``NVLS`` all-reduce): the link efficiency such an all-reduce reaches relative to a ring
+    all-reduce over the same links, which it beats by sending ``(n + 1) / n`` of the message
+    through each chip's links instead of ``2 (n - 1) / n``
+    (:func:`chip2grid.hardware.interconnect.switch_all_reduce_bus_factor`); 0: no in-switch
+    reduction."""
 
     def __post_init__(self) -> None:
         for name in ("memory_bytes", "memory_bandwidth_bytes_per_s", "tdp_w"):
@@ -92,6 +100,12 @@ class Accelerator:
         if not 0 < self.compute_units_frac <= 1:
             raise InvalidParameterError(
                 f"accelerator {self.id}: compute_units_frac", self.compute_units_frac, "(0, 1]"
+            )
+        if not 0 <= self.scale_up_switch_reduction_eff <= 1:
+            raise InvalidParameterError(
+                f"accelerator {self.id}: scale_up_switch_reduction_eff",
+                self.scale_up_switch_reduction_eff,
+                "0 (no in-switch reduction) to 1",
             )
         if self.scale_up_topology not in SCALE_UP_TOPOLOGIES:
             raise InvalidParameterError(
@@ -134,6 +148,19 @@ class Accelerator:
         if self.scale_up_topology != "full_mesh":
             return self.scale_up_bandwidth_bytes_per_s
         return self.peer_link_bandwidth_bytes_per_s() * (max(ranks, 2) - 1)
+
+    def switch_reduction_eff(self, ranks: int) -> float:
+        """:attr:`scale_up_switch_reduction_eff` for an all-reduce among ``ranks`` chips: 0
+        unless they sit in one switched scale-up domain and number more than
+        :data:`~chip2grid.hardware.interconnect.SWITCH_REDUCTION_MIN_RANKS` - 1 (NCCL sets NVLS
+        up only above two GPUs); a full mesh has no switch to reduce in."""
+        if (
+            self.scale_up_topology != "switch"
+            or ranks < SWITCH_REDUCTION_MIN_RANKS
+            or ranks > self.scale_up_domain_size
+        ):
+            return 0.0
+        return self.scale_up_switch_reduction_eff
 
     def point_to_point_bandwidth_bytes_per_s(self, ranks: int) -> float:
         """Bandwidth of one chip sending to another (pipeline stages) in a group of ``ranks``

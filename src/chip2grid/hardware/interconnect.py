@@ -15,13 +15,57 @@ from typing import Any
 
 from chip2grid.units import MIB
 
+SWITCH_REDUCTION_MIN_RANKS = 3
+"""Fewest ranks NCCL runs its in-switch (NVLS) all-reduce on: ``ncclNvlsInit`` returns without
+NVLS for two GPUs or fewer (src/transport/nvls.cc of NVIDIA/nccl, 2.18-2.21), and vLLM's own
+measurement finds it "only enabled for n > 2 GPUs" (vllm-project/vllm issue #9699)."""
+
+SWITCH_REDUCTION_MIN_BYTES = 8.0 * MIB
+"""Smallest all-reduce an engine hands to NCCL, whose in-switch algorithm then applies: smaller
+ones run the engine's own one-shot or two-shot kernels over the links. vLLM's custom
+all-reduce takes messages up to 8 MiB (``max_size=8192 * 1024`` in
+vllm/distributed/device_communicators/custom_all_reduce.py); TensorRT-LLM's custom kernels
+choose by tokens and hidden size, with a 64 MiB workspace in recent releases, and its older
+releases are taken at vLLM's threshold (ESTIMATE). A prefill chunk's all-reduce (thousands of
+tokens times the hidden size, 16-bit) lies above both."""
+
+
+def switch_all_reduce_bus_factor(num_ranks: int, reduction_eff: float) -> float:
+    """Bytes through each chip's links per byte of message, at ring link efficiency, of an
+    all-reduce the switch reduces (``reduction_eff`` > 0, see
+    :attr:`chip2grid.hardware.Accelerator.scale_up_switch_reduction_eff`): each chip sends its
+    whole message once into the switch, which reduces it, and takes its ``1/n`` share of the
+    result back to multicast it, ``(n + 1) / n`` of the message each way, at ``reduction_eff``
+    of a ring's link efficiency. ``inf`` without in-switch reduction (``reduction_eff`` 0).
+
+    Measured on eight H100s (NVIDIA/nccl issue #1455): ring bus bandwidth 365-370 GB/s for 2-8
+    GPUs; NVLS the same for 2-4 and 420 / 440 / 460 / 480 GB/s for 5 / 6 / 7 / 8, which this
+    gives within 2 % with ``reduction_eff`` 0.836 (NVIDIA/nccl issue #2140: 480 against 370 at
+    eight H100s, 845 against 695 at eight B300s)."""
+    if reduction_eff <= 0.0 or num_ranks < SWITCH_REDUCTION_MIN_RANKS:
+        return float("inf")
+    return (num_ranks + 1.0) / num_ranks / reduction_eff
+
+
+def ring_all_reduce_bus_factor(num_ranks: Any) -> Any:
+    """Bytes through each rank's links per byte of message of a ring all-reduce: ``2 (n-1)/n``."""
+    return 2.0 * (num_ranks - 1.0) / num_ranks
+
 
 def all_reduce_time_s(
-    message_bytes: Any, num_ranks: Any, link_bandwidth_bytes_per_s: Any, latency_s: Any
+    message_bytes: Any,
+    num_ranks: Any,
+    link_bandwidth_bytes_per_s: Any,
+    latency_s: Any,
+    bus_factor: Any = None,
 ) -> Any:
-    """Time of one ring all-reduce (zero for a single rank)."""
+    """Time of one all-reduce (zero for a single rank) that sends ``bus_factor`` bytes through
+    each rank's links per byte of message: a ring's (:func:`ring_all_reduce_bus_factor`, the
+    default), or the smaller :func:`switch_all_reduce_bus_factor` where the switch reduces and
+    NCCL's tuner picks it."""
     n = num_ranks
-    return (n > 1) * (latency_s + 2.0 * (n - 1.0) / n * message_bytes / link_bandwidth_bytes_per_s)
+    factor = ring_all_reduce_bus_factor(n) if bus_factor is None else bus_factor
+    return (n > 1) * (latency_s + factor * message_bytes / link_bandwidth_bytes_per_s)
 
 
 def all_to_all_time_s(

@@ -35,6 +35,12 @@ class EngineProfile:
     """Share of a served deployment's time that the engine's in-process HTTP API server takes
     (streaming each running request's new token), from a profile of the engine; 0: the API
     server runs in a process of its own, or requests reach the engine directly."""
+    nccl_nvls: bool = True
+    """The engine leaves NCCL's in-switch all-reduce (NVLS) on, so its large all-reduces use the
+    switch's reduction where the accelerator's has one
+    (:attr:`chip2grid.hardware.Accelerator.scale_up_switch_reduction_eff`); False where the
+    engine turns it off (SGLang sets ``NCCL_NVLS_ENABLE`` from ``--enable-nccl-nvls``, off by
+    default)."""
     engine_host_time_share: float = 0.0
     """Share of the time, in the same profile, of the engine's own host work (scheduling,
     preparing inputs, processing outputs): what the fitted per-sequence overhead measures."""

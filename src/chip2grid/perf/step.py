@@ -25,10 +25,13 @@ from numpy.typing import NDArray
 
 from chip2grid.hardware import (
     QUICK_REDUCE_MAX_BYTES,
+    SWITCH_REDUCTION_MIN_BYTES,
     all_reduce_time_s,
     all_to_all_time_s,
     point_to_point_time_s,
     quantized_allreduce,
+    ring_all_reduce_bus_factor,
+    switch_all_reduce_bus_factor,
 )
 from chip2grid.perf.calibration import Calibration
 from chip2grid.perf.deployment import Deployment
@@ -101,6 +104,11 @@ class RankShape:
     """Bytes a tensor-parallel all-reduce sends per byte of its 16-bit message, for messages of
     ``allreduce_quant_min_bytes`` and more (a quantized all-reduce); 1: unquantized."""
     allreduce_quant_min_bytes: FloatOrArray = float("inf")
+    allreduce_switch_bus_factor: FloatOrArray = float("inf")
+    """Bytes through each rank's links per byte of an all-reduce the scale-up switch reduces
+    (NVLS), for messages of :data:`~chip2grid.hardware.interconnect.SWITCH_REDUCTION_MIN_BYTES`
+    and more (:func:`~chip2grid.hardware.interconnect.switch_all_reduce_bus_factor`); ``inf``:
+    no in-switch reduction, every all-reduce a ring."""
     host_work_factor: FloatOrArray = 1.0
     """The per-sequence host time over the engine's own (``per_sequence_overhead_s``): above 1
     where an in-process API server adds its work for each running request
@@ -193,6 +201,8 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
     hw, eng = calibration.hardware, calibration.engine
     clock = clock_frac(d, calibration)
     wire_frac, quant_min_bytes = quantized_allreduce(d.allreduce_quantization, tp)
+    engine = get_engine(d.engine)
+    switch_eff = acc.switch_reduction_eff(tp) if engine.nccl_nvls else 0.0
     return RankShape(
         num_layers=float(m.num_layers),
         pp=float(d.pp),
@@ -242,7 +252,8 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
         collective_overhead_s=eng.collective_overhead_s,
         allreduce_wire_frac=wire_frac,
         allreduce_quant_min_bytes=quant_min_bytes,
-        host_work_factor=get_engine(d.engine).host_work_factor,
+        allreduce_switch_bus_factor=switch_all_reduce_bus_factor(tp, switch_eff),
+        host_work_factor=engine.host_work_factor,
     )
 
 
@@ -615,7 +626,12 @@ def step_time(shape: RankShape, batch: StepBatch) -> StepTimes:
         xp.where(ar_msg <= QUICK_REDUCE_MAX_BYTES, f(s.allreduce_wire_frac), 1.0),
         1.0,
     )
-    ar = all_reduce_time_s(ar_msg * ar_quantized, tp, link, lat)
+    # the switch reduces the large ones where it can (NVLS), when that moves fewer bytes
+    switch = xp.where(
+        ar_msg >= SWITCH_REDUCTION_MIN_BYTES, f(s.allreduce_switch_bus_factor), float("inf")
+    )
+    bus = xp.minimum(ring_all_reduce_bus_factor(tp), switch)
+    ar = all_reduce_time_s(ar_msg * ar_quantized, tp, link, lat, bus)
     ep = f(s.ep)
     width = xp.maximum(tp, ep)
     a2a = all_to_all_time_s(x / width * k * hid * ALLREDUCE_BYTES_PER_ELEMENT, ep, link, lat)
