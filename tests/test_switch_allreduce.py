@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from chip2grid import InvalidParameterError, get_accelerator
+from chip2grid import InvalidParameterError, Load, Workload, estimate, get_accelerator
 from chip2grid.hardware import (
     SWITCH_REDUCTION_MIN_BYTES,
     ring_all_reduce_bus_factor,
@@ -100,3 +100,20 @@ def test_sglang_turns_nvls_off() -> None:
     assert get_engine("vllm").nccl_nvls is True
     assert shape_of(dep(engine="sglang")).allreduce_switch_bus_factor == math.inf
     assert math.isfinite(shape_of(dep(engine="tensorrt-llm")).allreduce_switch_bus_factor)
+
+
+def _notes(engine: str, tp: int, acc_id: str = "h100-sxm") -> list[str]:
+    d = dep(accelerator=get_accelerator(acc_id), num_accelerators=tp, tp=tp, engine=engine)
+    est = estimate(d, Workload(input_tokens=2000, output_tokens=500), Load())
+    return [n for n in est.notes if "NVLS" in n]
+
+
+def test_an_estimate_says_when_the_switch_reduces() -> None:
+    (note,) = _notes("vllm", 8)
+    assert "8 MiB and more (512 tokens a step and more)" in note
+    assert "1.35 bytes through each link per byte, not a ring's 1.75" in note
+    (note,) = _notes("sglang", 8)
+    assert note.startswith("sglang turns NCCL's in-switch all-reduce (NVLS) off")
+    # no switch reduction for two GPUs, nor on A100's NVSwitch
+    assert _notes("vllm", 2) == []
+    assert _notes("vllm", 8, "a100-sxm-80gb") == []

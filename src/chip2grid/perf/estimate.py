@@ -10,10 +10,13 @@ from typing import Literal, Protocol
 from chip2grid.errors import InfeasibleError, InvalidParameterError
 from chip2grid.hardware import (
     QUICK_REDUCE_RANKS,
+    SWITCH_REDUCTION_MIN_BYTES,
     Accelerator,
     ServerPower,
     accelerator_power_w,
     quantized_allreduce,
+    ring_all_reduce_bus_factor,
+    switch_all_reduce_bus_factor,
 )
 from chip2grid.perf.attribution import prefill_time_share
 from chip2grid.perf.calibration import Calibration, calibration_for, moe_pair_parts
@@ -114,6 +117,33 @@ def mesh_subset_note(acc: Accelerator, group: int, pp: int = 1) -> str:
         + " and ".join(parts)
         + f", not the chip's whole {acc.scale_up_bandwidth_bytes_per_s / 1e9:.0f} GB/s; "
         "communication is costed over those links"
+    )
+
+
+def switch_reduction_note(deployment: Deployment, engine: EngineProfile) -> str:
+    """A note where the tensor-parallel group sits on a switch that reduces in the fabric
+    (:meth:`~chip2grid.hardware.Accelerator.switch_reduction_eff`): the bytes a large all-reduce
+    sends per byte of message through the switch and as a ring, and whether the engine uses the
+    switch's. Empty where the switch cannot reduce for this group."""
+    acc, tp = deployment.accelerator, deployment.tp
+    eff = acc.switch_reduction_eff(tp)
+    if eff <= 0.0:
+        return ""
+    ring = ring_all_reduce_bus_factor(tp)
+    switch = min(ring, switch_all_reduce_bus_factor(tp, eff))
+    tokens = SWITCH_REDUCTION_MIN_BYTES / (
+        ALLREDUCE_BYTES_PER_ELEMENT * deployment.model.hidden_size
+    )
+    large = f"all-reduces of {SWITCH_REDUCTION_MIN_BYTES / MIB:.0f} MiB and more ({tokens:,.0f} tokens a step and more)"
+    if engine.nccl_nvls:
+        return (
+            f"{large} over the {tp} GPUs reduce in the switch (NVLink SHARP, NCCL's NVLS): "
+            f"{switch:.2f} bytes through each link per byte, not a ring's {ring:.2f}"
+        )
+    return (
+        f"{engine.id} turns NCCL's in-switch all-reduce (NVLS) off by default: its all-reduces "
+        f"are costed as rings, {ring:.2f} bytes through each link per byte; with it on, {large} "
+        f"would send {switch:.2f}"
     )
 
 
@@ -594,6 +624,9 @@ def estimate(
     mesh_note = mesh_subset_note(acc, max(deployment.tp, deployment.ep), deployment.pp)
     if mesh_note:
         notes.append(mesh_note)
+    switch_note = switch_reduction_note(deployment, get_engine(deployment.engine))
+    if switch_note:
+        notes.append(switch_note)
     if acc.estimate:
         notes.append(f"{acc.id}: most catalog figures are estimates (see its estimated_fields)")
     if calibration.hardware_key != acc.family:
