@@ -77,6 +77,7 @@ def test_extends_cycle_is_an_error(tmp_path: Path) -> None:
             "deployment.allreduce_quantization",
             "int4",
         ),
+        ({"deployment": {"nccl_nvls": "yes"}}, "deployment.nccl_nvls", "yes"),
     ],
 )
 def test_errors_name_the_field_and_value(data: dict[str, object], field: str, needle: str) -> None:
@@ -261,6 +262,8 @@ def test_a_scenario_states_its_board_wiring_and_all_reduce() -> None:
     assert cap_board.output_tokens_per_s < cap_plain.output_tokens_per_s
     quant = apply_overrides(board, {"deployment.allreduce_quantization": "int4"})
     assert scenario_deployment(quant, work)[0].allreduce_quantization == "int4"
+    off = apply_overrides(plain, {"deployment.nccl_nvls": "off"})
+    assert scenario_deployment(off, work)[0].nccl_nvls == "off"
 
 
 def test_the_deployment_choices_are_the_models_own() -> None:
@@ -275,3 +278,6 @@ def test_the_deployment_choices_are_the_models_own() -> None:
     assert set(get_args(fields["allreduce_quantization"].annotation)) == set(
         ALLREDUCE_QUANTIZATIONS
     )
+    from chip2grid.perf.deployment import NCCL_NVLS_SETTINGS
+
+    assert set(get_args(fields["nccl_nvls"].annotation)) == set(NCCL_NVLS_SETTINGS)

@@ -113,7 +113,25 @@ def test_an_estimate_says_when_the_switch_reduces() -> None:
     assert "8 MiB and more (512 tokens a step and more)" in note
     assert "1.35 bytes through each link per byte, not a ring's 1.75" in note
     (note,) = _notes("sglang", 8)
-    assert note.startswith("sglang turns NCCL's in-switch all-reduce (NVLS) off")
+    assert note.startswith("NCCL's in-switch all-reduce (NVLS) is not used (sglang turns it off")
     # no switch reduction for two GPUs, nor on A100's NVSwitch
     assert _notes("vllm", 2) == []
     assert _notes("vllm", 8, "a100-sxm-80gb") == []
+
+
+def test_a_deployment_turns_nvls_on_or_off_whatever_the_engine() -> None:
+    assert math.isfinite(shape_of(dep(engine="sglang", nccl_nvls="on")).allreduce_switch_bus_factor)
+    assert shape_of(dep(engine="vllm", nccl_nvls="off")).allreduce_switch_bus_factor == math.inf
+    d = dep(engine="vllm", nccl_nvls="off")
+    est = estimate(d, Workload(input_tokens=2000, output_tokens=500), Load())
+    (note,) = [n for n in est.notes if "NVLS" in n]
+    assert "(nccl_nvls off)" in note
+    with pytest.raises(InvalidParameterError, match=r"nccl_nvls.*maybe.*auto, on, off"):
+        dep(nccl_nvls="maybe")
+
+
+def test_nvls_off_makes_a_prefill_heavy_tp8_estimate_slower() -> None:
+    w = Workload(input_tokens=2048, output_tokens=128)
+    on = estimate(dep(engine="vllm"), w, Load())
+    off = estimate(dep(engine="vllm", nccl_nvls="off"), w, Load())
+    assert off.output_tokens_per_s < 0.97 * on.output_tokens_per_s

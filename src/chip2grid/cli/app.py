@@ -130,6 +130,15 @@ AllreduceQuantization = Annotated[
     ),
 ]
 """``--allreduce-quantization`` of the same commands."""
+NcclNvls = Annotated[
+    str,
+    typer.Option(
+        help="auto (the engine's default), on or off: NCCL's in-switch all-reduce (NVLink "
+        "SHARP) for large all-reduces over 3-8 GPUs of an NVSwitch that reduces (H100, H200, "
+        "B200, B300); SGLang's default is off"
+    ),
+]
+"""``--nccl-nvls`` of the same commands."""
 KvPrecision = Annotated[
     str,
     typer.Option(
@@ -379,6 +388,7 @@ def estimate_command(
     scale_up_domain_size: ScaleUpDomainSize = 0,
     scale_up_topology: ScaleUpTopology = "",
     allreduce_quantization: AllreduceQuantization = "none",
+    nccl_nvls: NcclNvls = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Steady-state throughput, TTFT, TPOT, latency, power and energy of one deployment."""
@@ -451,6 +461,7 @@ def estimate_command(
         engine=engine,
         power_limit_w=power_limit_w,
         allreduce_quantization=allreduce_quantization,
+        nccl_nvls=nccl_nvls,
     )
     if all(v is not None for v in fixed.values()):
         dep = c2g.Deployment(tp=fixed["tp"], pp=fixed["pp"], ep=fixed["ep"], **base)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from chip2grid.cli.app import (
     AcceptanceRate,
     AllreduceQuantization,
     KvPrecision,
+    NcclNvls,
     ScaleUpDomainSize,
     ScaleUpTopology,
     _parse_split,
@@ -231,6 +232,7 @@ def simulate_command(
     scale_up_domain_size: ScaleUpDomainSize = 0,
     scale_up_topology: ScaleUpTopology = "",
     allreduce_quantization: AllreduceQuantization = "none",
+    nccl_nvls: NcclNvls = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Simulate a deployment serving a request trace: latency percentiles, goodput, KV cache,
@@ -295,6 +297,7 @@ def simulate_command(
         kv_precision=kv_precision,
         engine=engine,
         allreduce_quantization=allreduce_quantization,
+        nccl_nvls=nccl_nvls,
     )
     speculation = speculative_options(
         speculative, num_speculative_tokens, acceptance_rate, draft_model, acceptance_length

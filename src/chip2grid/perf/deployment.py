@@ -18,6 +18,10 @@ def instance_size(tp: int, pp: int, ep: int) -> int:
     return pp * max(tp, ep)
 
 
+NCCL_NVLS_SETTINGS = ("auto", "on", "off")
+"""Values of :attr:`Deployment.nccl_nvls`."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Deployment:
     """One model served on ``num_accelerators`` accelerators.
@@ -48,9 +52,16 @@ class Deployment:
     """Codec of a quantized tensor-parallel all-reduce (``none``, ``int8``, ``int6``, ``int4``):
     ROCm's QuickReduce in vLLM and SGLang (``ROCM_QUICK_REDUCE_QUANTIZATION``) sends large
     messages as block-scaled integers (:data:`chip2grid.hardware.ALLREDUCE_QUANTIZATIONS`)."""
+    nccl_nvls: str = "auto"
+    """NCCL's in-switch all-reduce (NVLS) where the accelerator's switch reduces: ``auto`` (the
+    engine's default, :attr:`chip2grid.perf.engine.EngineProfile.nccl_nvls`), ``on``
+    (``NCCL_NVLS_ENABLE=1``, SGLang's ``--enable-nccl-nvls``) or ``off``
+    (``NCCL_NVLS_ENABLE=0``, often set to save the GPU memory its buffers take)."""
 
     def __post_init__(self) -> None:
         acc = self.accelerator
+        if self.nccl_nvls not in NCCL_NVLS_SETTINGS:
+            raise InvalidParameterError("nccl_nvls", self.nccl_nvls, ", ".join(NCCL_NVLS_SETTINGS))
         if self.allreduce_quantization not in ALLREDUCE_QUANTIZATIONS:
             raise InvalidParameterError(
                 "allreduce_quantization",

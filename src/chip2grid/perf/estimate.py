@@ -45,6 +45,7 @@ from chip2grid.perf.step import (
     StepBatch,
     StepTimes,
     clock_frac,
+    nvls_enabled,
     rank_shape,
     step_time,
 )
@@ -120,11 +121,12 @@ def mesh_subset_note(acc: Accelerator, group: int, pp: int = 1) -> str:
     )
 
 
-def switch_reduction_note(deployment: Deployment, engine: EngineProfile) -> str:
+def switch_reduction_note(deployment: Deployment) -> str:
     """A note where the tensor-parallel group sits on a switch that reduces in the fabric
     (:meth:`~chip2grid.hardware.Accelerator.switch_reduction_eff`): the bytes a large all-reduce
-    sends per byte of message through the switch and as a ring, and whether the engine uses the
-    switch's. Empty where the switch cannot reduce for this group."""
+    sends per byte of message through the switch and as a ring, and whether the deployment
+    (its ``nccl_nvls``, else its engine) uses the switch's. Empty where the switch cannot reduce
+    for this group."""
     acc, tp = deployment.accelerator, deployment.tp
     eff = acc.switch_reduction_eff(tp)
     if eff <= 0.0:
@@ -135,15 +137,20 @@ def switch_reduction_note(deployment: Deployment, engine: EngineProfile) -> str:
         ALLREDUCE_BYTES_PER_ELEMENT * deployment.model.hidden_size
     )
     large = f"all-reduces of {SWITCH_REDUCTION_MIN_BYTES / MIB:.0f} MiB and more ({tokens:,.0f} tokens a step and more)"
-    if engine.nccl_nvls:
+    if nvls_enabled(deployment):
         return (
             f"{large} over the {tp} GPUs reduce in the switch (NVLink SHARP, NCCL's NVLS): "
             f"{switch:.2f} bytes through each link per byte, not a ring's {ring:.2f}"
         )
+    who = (
+        "nccl_nvls off"
+        if deployment.nccl_nvls == "off"
+        else f"{deployment.engine} turns it off by default"
+    )
     return (
-        f"{engine.id} turns NCCL's in-switch all-reduce (NVLS) off by default: its all-reduces "
-        f"are costed as rings, {ring:.2f} bytes through each link per byte; with it on, {large} "
-        f"would send {switch:.2f}"
+        f"NCCL's in-switch all-reduce (NVLS) is not used ({who}): all-reduces are costed as "
+        f"rings, {ring:.2f} bytes through each link per byte; with it on, {large} would send "
+        f"{switch:.2f}"
     )
 
 
@@ -624,7 +631,7 @@ def estimate(
     mesh_note = mesh_subset_note(acc, max(deployment.tp, deployment.ep), deployment.pp)
     if mesh_note:
         notes.append(mesh_note)
-    switch_note = switch_reduction_note(deployment, get_engine(deployment.engine))
+    switch_note = switch_reduction_note(deployment)
     if switch_note:
         notes.append(switch_note)
     if acc.estimate:

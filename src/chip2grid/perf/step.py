@@ -183,6 +183,14 @@ def head_peak_flops_per_s(deployment: Deployment) -> float:
     return min(acc.peak_flops(acc.sixteen_bit), acc.peak_flops(deployment.compute_precision))
 
 
+def nvls_enabled(deployment: Deployment) -> bool:
+    """Whether ``deployment`` leaves NCCL's in-switch all-reduce on: its ``nccl_nvls``, or for
+    ``auto`` its engine's default."""
+    if deployment.nccl_nvls == "auto":
+        return get_engine(deployment.engine).nccl_nvls
+    return deployment.nccl_nvls == "on"
+
+
 def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
     """Describe one accelerator of ``deployment`` for :func:`step_time`."""
     d = deployment
@@ -202,7 +210,7 @@ def rank_shape(deployment: Deployment, calibration: Calibration) -> RankShape:
     clock = clock_frac(d, calibration)
     wire_frac, quant_min_bytes = quantized_allreduce(d.allreduce_quantization, tp)
     engine = get_engine(d.engine)
-    switch_eff = acc.switch_reduction_eff(tp) if engine.nccl_nvls else 0.0
+    switch_eff = acc.switch_reduction_eff(tp) if nvls_enabled(d) else 0.0
     return RankShape(
         num_layers=float(m.num_layers),
         pp=float(d.pp),

@@ -246,6 +246,7 @@ def scenario_deployment(scenario: Scenario, workload: Workload) -> tuple[Deploym
         kv_precision=d.kv_precision,
         engine=d.engine,
         allreduce_quantization=d.allreduce_quantization,
+        nccl_nvls=d.nccl_nvls,
     )
     max_num_seqs = scenario.serving.max_num_seqs or 0
     capacity = best_layout(

@@ -45,6 +45,9 @@ class DeploymentSpec(_Strict):
     allreduce_quantization: Literal["none", "int8", "int6", "int4"] = Field(
         "none", description="quantized tensor-parallel all-reduce (ROCm QuickReduce)"
     )
+    nccl_nvls: Literal["auto", "on", "off"] = Field(
+        "auto", description="NCCL's in-switch all-reduce (NVLS); auto: the engine's default"
+    )
 
 
 class SpeculativeSpec(_Strict):
