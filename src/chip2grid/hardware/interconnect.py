@@ -40,7 +40,7 @@ def switch_all_reduce_bus_factor(num_ranks: int, reduction_eff: float) -> float:
 
     Measured on eight H100s (NVIDIA/nccl issue #1455): ring bus bandwidth 365-370 GB/s for 2-8
     GPUs; NVLS the same for 2-4 and 420 / 440 / 460 / 480 GB/s for 5 / 6 / 7 / 8, which this
-    gives within 2 % with ``reduction_eff`` 0.836 (NVIDIA/nccl issue #2140: 480 against 370 at
+    gives within 2 % with ``reduction_eff`` 0.835 (NVIDIA/nccl issue #2140: 480 against 370 at
     eight H100s, 845 against 695 at eight B300s)."""
     if reduction_eff <= 0.0 or num_ranks < SWITCH_REDUCTION_MIN_RANKS:
         return float("inf")
