@@ -121,6 +121,11 @@ def mesh_subset_note(acc: Accelerator, group: int, pp: int = 1) -> str:
     )
 
 
+def allreduce_tokens(deployment: Deployment, message_bytes: float) -> float:
+    """Tokens a step must carry for its tensor-parallel all-reduce to reach ``message_bytes``."""
+    return message_bytes / (ALLREDUCE_BYTES_PER_ELEMENT * deployment.model.hidden_size)
+
+
 def switch_reduction_note(deployment: Deployment) -> str:
     """A note where the tensor-parallel group sits on a switch that reduces in the fabric
     (:meth:`~chip2grid.hardware.Accelerator.switch_reduction_eff`): the bytes a large all-reduce
@@ -133,10 +138,11 @@ def switch_reduction_note(deployment: Deployment) -> str:
         return ""
     ring = ring_all_reduce_bus_factor(tp)
     switch = min(ring, switch_all_reduce_bus_factor(tp, eff))
-    tokens = SWITCH_REDUCTION_MIN_BYTES / (
-        ALLREDUCE_BYTES_PER_ELEMENT * deployment.model.hidden_size
+    tokens = allreduce_tokens(deployment, SWITCH_REDUCTION_MIN_BYTES)
+    large = (
+        f"all-reduces of {SWITCH_REDUCTION_MIN_BYTES / MIB:.0f} MiB and more "
+        f"({tokens:,.0f} tokens a step and more)"
     )
-    large = f"all-reduces of {SWITCH_REDUCTION_MIN_BYTES / MIB:.0f} MiB and more ({tokens:,.0f} tokens a step and more)"
     if nvls_enabled(deployment):
         return (
             f"{large} over the {tp} GPUs reduce in the switch (NVLink SHARP, NCCL's NVLS): "
@@ -614,7 +620,7 @@ def estimate(
         wire_frac, min_bytes = quantized_allreduce(quant, deployment.tp)
         notes.append(
             f"all-reduce messages of {min_bytes / MIB:g} MiB and more (a step of "
-            f"{min_bytes / (ALLREDUCE_BYTES_PER_ELEMENT * deployment.model.hidden_size):,.0f} "
+            f"{allreduce_tokens(deployment, min_bytes):,.0f} "
             f"tokens and more) are sent as {quant}: {wire_frac:.2f} of their bytes"
             if wire_frac < 1
             else f"{quant} all-reduce: QuickReduce serves "
