@@ -15,10 +15,13 @@ from chip2grid.perf.engine import host_bound_calibrations
 from chip2grid.validation.bursts import (
     BURSTS_FILE,
     Burst,
+    burst_for,
     calibration_of,
+    finite_run,
     first_token_timeline,
     load_bursts,
     replay,
+    replay_all,
     with_burst_metrics,
 )
 from chip2grid.validation.cases import load_cases
@@ -27,6 +30,7 @@ from chip2grid.validation.predict import (
     ENGINE_PARAMS,
     _subset,
     catalog_parameters,
+    predict,
     prepare,
     with_parameters,
 )
@@ -275,3 +279,82 @@ def test_engine_version_picks_the_profile(
     case = dataclasses.replace(case, engine=engine, engine_version=version, mode="offline")
     assert case.engine_profile == profile
     assert get_engine(profile).id == profile
+
+
+# --- finite runs of fixed-length requests (validation.bursts.finite_run) ---------------------
+
+
+@pytest.fixture(scope="module")
+def triton_cases(measurements_path):
+    return [c for c in load_cases(measurements_path) if "-triton-" in c.case_id]
+
+
+def test_finite_runs_are_the_triton_table_and_nothing_else(measurements_path, triton_cases) -> None:
+    """Only a row that states a request count and one fixed length is replayed as a finite run:
+    the Triton table (500 requests at each rate) and no other data set."""
+    assert len(triton_cases) > 50
+    for case in triton_cases:
+        run = finite_run(case)
+        assert run is not None, case.case_id
+        assert len(run.input_tokens) == len(run.output_tokens) == 500
+        assert set(run.input_tokens) == {round(case.input_tokens)}
+        assert set(run.output_tokens) == {round(case.output_tokens)}
+        assert burst_for(case) is run or burst_for(case).case_id == case.case_id
+    others = [c for c in load_cases(measurements_path) if "-triton-" not in c.case_id]
+    assert not [c.case_id for c in others if finite_run(c) is not None]
+
+
+def test_a_finite_run_at_a_rate_arrives_as_poisson_and_all_at_once_otherwise(triton_cases) -> None:
+    at_rate = next(c for c in triton_cases if c.mode == "server" and c.request_rate_per_s == 8)
+    run = finite_run(at_rate)
+    assert run is not None and run.arrival_s is not None
+    gaps = np.diff(run.arrival_s)
+    assert run.arrival_s[0] == 0.0 and np.all(gaps > 0)
+    assert np.mean(gaps) == pytest.approx(1 / 8, rel=0.1)  # 499 exponential gaps
+    assert np.std(gaps) == pytest.approx(np.mean(gaps), rel=0.15)  # exponential: sd = mean
+    np.testing.assert_array_equal(run.arrival_s, finite_run(at_rate).arrival_s)  # fixed seed
+    # at a fixed rate the throughput only says when the arrivals ended: not scored
+    assert "requests_per_s" not in run.scored and "ttft_s_mean" in run.scored
+    assert scored_metric(at_rate, "requests_per_s") is None
+    at_once = next(c for c in triton_cases if c.mode == "offline")
+    burst = finite_run(at_once)
+    assert burst is not None and burst.arrival_s is None
+    assert {"output_tokens_per_s", "ttft_s_mean", "itl_s_mean"} <= set(burst.scored)
+    assert scored_metric(at_once, "ttft_s_mean") == "ttft_s_mean"  # the queue of 500 is known
+
+
+def test_a_finite_run_never_holds_more_requests_than_it_sent(triton_cases) -> None:
+    """The steady state at maximum load runs the engine's whole batch (2,048 sequences): far more
+    than the 500 requests these runs sent. The replay runs them as sent, so its steps are the
+    steps of at most 500 sequences and its inter-token latency is far shorter."""
+    cases = [c for c in triton_cases if c.mode == "offline" and "-202-214-" in c.case_id]
+    prep = prepare(cases)
+    hw, eng, power = catalog_parameters(prep)
+    steady = predict(prep, hw, eng, power)
+    for i, case in enumerate(prep.cases):
+        out = replay(case, finite_run(case), calibration_of(prep, i, hw, eng, power))
+        assert out["itl_s_mean"] < 0.6 * steady["itl_s_mean"][i], case.case_id
+        # the run lasts at least one request's 213 token gaps
+        assert out["duration_s"] >= 213 * out["itl_s_mean"], case.case_id
+
+
+def test_triton_rows_above_capacity_are_bounded_and_scored(triton_cases) -> None:
+    """Before the replay the TTFT of seven runs at 16-32 requests/s was predicted unbounded
+    (rate above the steady capacity); 500 requests fill a queue that ends with the run."""
+    prep = prepare(triton_cases)
+    hw, eng, power = catalog_parameters(prep)
+    replayed = replay_all(prep, hw, eng, power)
+    assert sorted(replayed) == list(range(len(prep.cases)))
+    itl = []
+    for i, case in enumerate(prep.cases):
+        for metric, measured in case.metrics.items():
+            if scored_metric(case, metric) is None:
+                continue
+            assert metric in replayed[i], (case.case_id, metric)
+            predicted = replayed[i][metric]
+            assert np.isfinite(predicted) and predicted > 0, (case.case_id, metric)
+            if metric == "itl_s_mean" and case.mode == "offline":
+                itl.append(abs(predicted / measured - 1.0))
+    assert len(itl) == 12
+    # 2026-11-25: 209.6 % as a steady state at maximum load, 30.3 % replayed
+    assert np.mean(itl) <= 0.31

@@ -49,6 +49,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,20 @@ BURST_METRICS = (
     "itl_s_median",
 )
 """Metrics of a burst case that the replay predicts (the others keep the steady state)."""
+FINITE_RUN_DATASET = re.compile(r"^synthetic fixed ISL/OSL, ([0-9][0-9,]*) requests$")
+"""A measured run of a stated number of requests of one fixed length (a row's ``dataset``)."""
+FINITE_RUN_SEED = 0
+"""Seed of the Poisson arrivals a finite run at a stated rate is replayed with."""
+FINITE_RUN_LATENCIES = ("ttft_s_mean", "itl_s_mean", "tpot_s_mean")
+"""Metrics of a finite run at a stated rate that its replay predicts. Its throughput is left
+out, as for any run at a fixed rate: it measures when the random arrivals ended."""
+FINITE_RUN_ALL_AT_ONCE = (
+    "output_tokens_per_s",
+    "requests_per_s",
+    "total_tokens_per_s",
+    *FINITE_RUN_LATENCIES,
+)
+"""Metrics of a finite run sent all at once that its replay predicts."""
 VLLM_V0_MIN_BATCHED_TOKENS = 2048
 """vLLM 0.5 without chunked prefill: ``max_num_batched_tokens = max(max_model_len, 2048)``."""
 
@@ -100,6 +115,10 @@ class Burst:
     ttft_s: np.ndarray | None = None
     """Each request's measured TTFT (0 where it produced no text); None for a sibling or a
     stand-in."""
+    arrival_s: np.ndarray | None = None
+    """When each request was sent (seconds from the first); None: all at once."""
+    scored: tuple[str, ...] = BURST_METRICS
+    """The case's metrics that the replay predicts (the others keep the steady state)."""
 
 
 SAME_STEP_S = 0.004
@@ -193,6 +212,50 @@ def load_bursts(path: Path = BURSTS_FILE) -> dict[str, Burst]:
     return bursts
 
 
+def finite_run(case: Case) -> Burst | None:
+    """The requests of a measured run of a stated number of fixed-length requests, or None.
+
+    Such a run (TensorRT-LLM's Triton table: 500 requests at each rate) is not a steady state:
+    no more requests run at once than it sent, and a rate above what the system serves fills a
+    queue that ends with the run instead of growing without bound. All at once (``offline``)
+    the requests are sent at time 0; at a stated rate (``server``) with Poisson arrivals from a
+    fixed seed, as the runs' harnesses draw them (the seed of the measured run is not known).
+    """
+    match = FINITE_RUN_DATASET.match(case.dataset)
+    if match is None or case.mode not in ("offline", "server"):
+        return None
+    count = int(match.group(1).replace(",", ""))
+    at_once = case.mode == "offline"
+    if not at_once and not case.request_rate_per_s > 0:
+        return None
+    isl, osl = round(case.input_tokens), round(case.output_tokens)
+    if count < 1 or isl < 1 or osl < 1:
+        return None
+    arrival = None
+    if not at_once:
+        rng = np.random.default_rng(FINITE_RUN_SEED)
+        gaps = rng.exponential(1.0 / case.request_rate_per_s, count)
+        arrival = np.cumsum(gaps) - gaps[0]  # the first request opens the run
+    return Burst(
+        case_id=case.case_id,
+        source=f"{count} requests of {isl} + {osl} tokens, "
+        + ("all at once" if at_once else f"Poisson arrivals at {case.request_rate_per_s:g}/s"),
+        max_model_len=isl + osl,
+        input_tokens=np.full(count, isl, dtype=np.int64),
+        output_tokens=np.full(count, osl, dtype=np.int64),
+        measured={},
+        arrival_s=arrival,
+        scored=FINITE_RUN_ALL_AT_ONCE if at_once else FINITE_RUN_LATENCIES,
+    )
+
+
+def burst_for(case: Case) -> Burst | None:
+    """The requests validation replays for a case instead of taking its steady state: a burst
+    with published per-request lengths, or a finite run of fixed lengths; None for the others."""
+    burst = load_bursts().get(case.case_id)
+    return burst if burst is not None else finite_run(case)
+
+
 def with_burst_metrics(cases: list[Case]) -> list[Case]:
     """The cases, those with a burst gaining the burst file's metrics that they lack."""
     bursts = load_bursts()
@@ -231,7 +294,8 @@ def calibration_of(
 
 
 def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, float]:
-    """Simulate the burst's requests, all sent at time 0, and measure them as the harness does.
+    """Simulate the burst's requests, sent at once at time 0 or at their arrival times, and
+    measure them as the harness does.
 
     Besides the metrics the harness reports: ``duration_s`` and ``first_token_s``, when the
     simulated engine's first step returned (no measurement is scored against these two).
@@ -240,7 +304,7 @@ def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, floa
     engine = get_engine(deployment.engine)
     outputs = np.maximum(burst.output_tokens, 1)  # an empty text still took a prefill and a token
     trace = RequestTrace(
-        arrival_s=np.zeros(len(outputs)),
+        arrival_s=np.zeros(len(outputs)) if burst.arrival_s is None else burst.arrival_s,
         input_tokens=burst.input_tokens,
         output_tokens=outputs,
         source=burst.source,
@@ -272,9 +336,11 @@ def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, floa
     tokens = float(burst.output_tokens.sum())
     return {
         "output_tokens_per_s": tokens / duration,
+        "total_tokens_per_s": (tokens + float(burst.input_tokens.sum())) / duration,
         "requests_per_s": len(outputs) / duration,
         "ttft_s_mean": float(ttft.mean()),
         "tpot_s_mean": float(np.mean(tpot)),
+        "itl_s_mean": float(np.mean(tpot)),
         "itl_s_median": median_itl,
         "duration_s": duration,
         "first_token_s": float(result.ttft_s.min()),
@@ -285,10 +351,9 @@ def replay_all(
     prep: Prepared, hw: np.ndarray, engine: np.ndarray, power: np.ndarray
 ) -> dict[int, dict[str, float]]:
     """Replayed metrics of every prepared case that has a burst, by case index."""
-    bursts = load_bursts()
     out = {}
     for i, case in enumerate(prep.cases):
-        burst = bursts.get(case.case_id)
+        burst = burst_for(case)
         if burst is not None:
             out[i] = replay(case, burst, calibration_of(prep, i, hw, engine, power))
     return out

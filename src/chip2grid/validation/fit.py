@@ -31,7 +31,7 @@ from chip2grid.perf.calibration import (
     moe_pair_parts,
 )
 from chip2grid.perf.engine import host_bound_calibrations
-from chip2grid.validation.bursts import BURST_METRICS, load_bursts
+from chip2grid.validation.bursts import burst_for
 from chip2grid.validation.cases import Case
 from chip2grid.validation.predict import (
     ENERGY_METRICS,
@@ -92,13 +92,15 @@ counting as much as any other family (see the module docstring)."""
 def scored_metric(case: Case, metric: str) -> str | None:
     """The prediction that a measured metric is compared with, or None if it is not scored.
 
-    A burst with published per-request lengths is scored on its replay (:mod:`.bursts`).
+    A burst with published per-request lengths, or a finite run of fixed-length requests, is
+    scored on its replay (:mod:`.bursts`).
 
     Throughput under a fixed arrival rate equals the rate whenever the system keeps up, so it
     is a capacity check, not a prediction, and is left out of the error statistics.
     MLPerf energy per token is wall power of the whole system.
     """
-    if case.case_id in load_bursts() and metric in BURST_METRICS:
+    burst = burst_for(case)
+    if burst is not None and metric in burst.scored:
         return metric  # replayed request by request (validation.bursts)
     if case.mode == "server" and metric in THROUGHPUT_METRICS:
         return None
@@ -138,15 +140,15 @@ def _pairs(
 ) -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray]:
     idx, names, measured, weights = [], [], [], []
     fams = Counter(c.source_family for c, m in zip(prep.cases, fit_mask, strict=True) if m)
-    bursts = load_bursts()
     for i, case in enumerate(prep.cases):
         if not fit_mask[i]:
             continue
+        burst = burst_for(case)
         for metric, value in case.metrics.items():
             target = scored_metric(case, metric)
             if (
                 target is None
-                or (case.case_id in bursts and metric in BURST_METRICS)  # no steady state
+                or (burst is not None and metric in burst.scored)  # no steady state
                 or metric in exclude
                 or (metrics_filter and metric not in metrics_filter)
             ):
