@@ -219,7 +219,8 @@ def finite_run(case: Case) -> Burst | None:
     no more requests run at once than it sent, and a rate above what the system serves fills a
     queue that ends with the run instead of growing without bound. All at once (``offline``)
     the requests are sent at time 0; at a stated rate (``server``) with Poisson arrivals from a
-    fixed seed, as the runs' harnesses draw them (the seed of the measured run is not known).
+    fixed seed (an assumption: the table does not name its arrival process; Poisson is the usual
+    default of request-rate benchmarks, and the measured run's seed is not known).
     """
     match = FINITE_RUN_DATASET.match(case.dataset)
     if match is None or case.mode not in ("offline", "server"):
