@@ -32,6 +32,9 @@ than the table's: its throughput differs). How vLLM's
   the token-weighted median of the simulated decode steps' durations (a prefill step that
   stalls running sequences lengthens a few gaps; it does not move the median).
 
+A run of a stated number of requests of one fixed length (TensorRT-LLM's Triton table: 500 at
+each rate) is replayed the same way (:func:`finite_run`): with fixed lengths no file is needed.
+
 The replay is used for scoring only: the fit works on steady-state predictions, so burst
 metrics are left out of it.
 
