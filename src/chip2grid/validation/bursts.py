@@ -215,6 +215,21 @@ def load_bursts(path: Path = BURSTS_FILE) -> dict[str, Burst]:
     return bursts
 
 
+def _finite_run_size(case: Case) -> tuple[int, bool] | None:
+    """``(requests, all at once)`` of a finite run (:func:`finite_run`), or None: its data set
+    states a request count and one fixed length, and it ran all at once or at a stated rate."""
+    match = FINITE_RUN_DATASET.match(case.dataset)
+    if match is None or case.mode not in ("offline", "server"):
+        return None
+    count = int(match.group(1).replace(",", ""))
+    at_once = case.mode == "offline"
+    if (not at_once and not case.request_rate_per_s > 0) or count < 1:
+        return None
+    if round(case.input_tokens) < 1 or round(case.output_tokens) < 1:
+        return None
+    return count, at_once
+
+
 def finite_run(case: Case) -> Burst | None:
     """The requests of a measured run of a stated number of fixed-length requests, or None.
 
@@ -225,16 +240,11 @@ def finite_run(case: Case) -> Burst | None:
     fixed seed (an assumption: the table does not name its arrival process; Poisson is the usual
     default of request-rate benchmarks, and the measured run's seed is not known).
     """
-    match = FINITE_RUN_DATASET.match(case.dataset)
-    if match is None or case.mode not in ("offline", "server"):
+    size = _finite_run_size(case)
+    if size is None:
         return None
-    count = int(match.group(1).replace(",", ""))
-    at_once = case.mode == "offline"
-    if not at_once and not case.request_rate_per_s > 0:
-        return None
+    count, at_once = size
     isl, osl = round(case.input_tokens), round(case.output_tokens)
-    if count < 1 or isl < 1 or osl < 1:
-        return None
     arrival = None
     if not at_once:
         rng = np.random.default_rng(FINITE_RUN_SEED)
@@ -258,6 +268,18 @@ def burst_for(case: Case) -> Burst | None:
     with published per-request lengths, or a finite run of fixed lengths; None for the others."""
     burst = load_bursts().get(case.case_id)
     return burst if burst is not None else finite_run(case)
+
+
+def replayed_metrics(case: Case) -> tuple[str, ...]:
+    """The metrics of ``case`` that its replay (:func:`burst_for`) predicts instead of the
+    steady state; empty where it has none. Cheap: it builds no requests."""
+    burst = load_bursts().get(case.case_id)
+    if burst is not None:
+        return burst.scored
+    size = _finite_run_size(case)
+    if size is None:
+        return ()
+    return FINITE_RUN_ALL_AT_ONCE if size[1] else FINITE_RUN_LATENCIES
 
 
 def with_burst_metrics(cases: list[Case]) -> list[Case]:

@@ -31,7 +31,7 @@ from chip2grid.perf.calibration import (
     moe_pair_parts,
 )
 from chip2grid.perf.engine import host_bound_calibrations
-from chip2grid.validation.bursts import burst_for
+from chip2grid.validation.bursts import replayed_metrics
 from chip2grid.validation.cases import Case
 from chip2grid.validation.predict import (
     ENERGY_METRICS,
@@ -99,8 +99,7 @@ def scored_metric(case: Case, metric: str) -> str | None:
     is a capacity check, not a prediction, and is left out of the error statistics.
     MLPerf energy per token is wall power of the whole system.
     """
-    burst = burst_for(case)
-    if burst is not None and metric in burst.scored:
+    if metric in replayed_metrics(case):
         return metric  # replayed request by request (validation.bursts)
     if case.mode == "server" and metric in THROUGHPUT_METRICS:
         return None
@@ -143,12 +142,12 @@ def _pairs(
     for i, case in enumerate(prep.cases):
         if not fit_mask[i]:
             continue
-        burst = burst_for(case)
+        replayed = replayed_metrics(case)
         for metric, value in case.metrics.items():
             target = scored_metric(case, metric)
             if (
                 target is None
-                or (burst is not None and metric in burst.scored)  # no steady state
+                or metric in replayed  # no steady state
                 or metric in exclude
                 or (metrics_filter and metric not in metrics_filter)
             ):
