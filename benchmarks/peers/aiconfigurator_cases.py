@@ -50,6 +50,7 @@ SYSTEMS = {
     "h100-sxm": "h100_sxm",
     "h200-sxm": "h200_sxm",
     "b200": "b200_sxm",
+    "b300": "b300_sxm",
     "gb200": "gb200",
     "a100-sxm-80gb": "a100_sxm",
     "l40s": "l40s",
@@ -60,6 +61,7 @@ SYSTEMS = {
 # 70B checkpoints have the 3.1 70B shapes).
 PACKAGED = {
     "llama-3.1-8b": "meta-llama/Meta-Llama-3.1-8B",
+    "llama-3-8b": "meta-llama/Meta-Llama-3.1-8B",
     "llama-3.1-70b": "meta-llama/Meta-Llama-3.1-70B",
     "llama-3.3-70b": "meta-llama/Meta-Llama-3.1-70B",
     "llama-3-70b": "meta-llama/Meta-Llama-3.1-70B",
@@ -82,7 +84,9 @@ LLAMA_FAMILIES = ("llama-2-", "codellama-", "mistral-7b", "mistral-large-")
 THROUGHPUT = {"output_tokens_per_s", "requests_per_s", "total_tokens_per_s"}
 LATENCY = {
     "ttft_s_mean",
+    "ttft_s_median",
     "tpot_s_mean",
+    "tpot_s_median",
     "itl_s_mean",
     "itl_s_median",
     "e2e_latency_s_mean",
@@ -151,6 +155,8 @@ def quant_modes(case: Case, system: str, moe: bool) -> dict[str, str | None]:
     if case.model.startswith("gpt-oss") and weight == "fp4":
         return {"gemm": None, "kv": None, "moe": None}  # MXFP4 as in the packaged config
     gemm = {"bf16": "bfloat16", "fp16": "bfloat16", "fp8": "fp8", "fp4": "nvfp4"}.get(weight)
+    if weight == "fp8" and case.model.startswith("deepseek"):
+        gemm = "fp8_block"  # DeepSeek's checkpoints: FP8 in 128 x 128 blocks
     if kv in ("", "auto"):
         kv_mode = "fp8" if weight in ("fp8", "fp4") and fp8_compute else "bfloat16"
     else:
@@ -184,6 +190,8 @@ def build_requests(
             backend, engine_cap = "trtllm", 2048
         elif engine == "vllm":
             backend, engine_cap = "vllm", 256
+        elif engine == "sglang":
+            backend, engine_cap = "sglang", 1024
         else:
             skipped[cid] = f"engine {engine!r} has no AIConfigurator backend"
             continue
@@ -227,6 +235,12 @@ def build_requests(
                 cap = case.max_batch_size
             req["batch_cap"] = cap
             req["ctx_tokens"] = 8192 if backend == "trtllm" else max(isl, 2048)
+        elif mode == "concurrency":
+            # a closed loop of N users runs N sequences per instance in its steady state
+            replicas = max(1, case.num_accelerators // (case.tp * case.pp))
+            req["mode"] = "agg"
+            req["batch"] = max(1, round(case.concurrency / replicas))
+            req["ctx_tokens"] = 8192
         else:
             skipped[cid] = f"mode {mode!r} not expressible"
             continue
@@ -246,9 +260,15 @@ def aic_value(metric: str, ans: dict[str, float], case: Case, isl: float, osl: f
         return rps
     if metric == "total_tokens_per_s":
         return rps * (isl + osl)
-    if metric in ("ttft_s_mean", "prefill_time_s"):
+    if metric in ("ttft_s_mean", "ttft_s_median", "prefill_time_s"):
         return ttft_s
-    if metric in ("tpot_s_mean", "itl_s_mean", "itl_s_median", "decode_time_s_per_token"):
+    if metric in (
+        "tpot_s_mean",
+        "tpot_s_median",
+        "itl_s_mean",
+        "itl_s_median",
+        "decode_time_s_per_token",
+    ):
         return tpot_s
     if metric == "e2e_latency_s_mean":
         return ttft_s + (osl - 1.0) * tpot_s
@@ -346,7 +366,13 @@ def main() -> None:
                 }
             )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / "aiconfigurator_vs_chip2grid.csv"
+    stem = Path(args.measurements).stem
+    suffix = (
+        ""
+        if Path(args.measurements).resolve() == MEASUREMENTS.resolve()
+        else "_" + stem.removeprefix("measurements_")
+    )
+    out = RESULTS / f"aiconfigurator_vs_chip2grid{suffix}.csv"
     with out.open("w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(out_rows[0]))
         writer.writeheader()
