@@ -17,7 +17,13 @@ from chip2grid.perf.calibration import (
     catalog_calibration_for,
     load_calibration_file,
 )
-from chip2grid.validation.calibrate import BenchSetup, calibrate, read_bench_json
+from chip2grid.validation.calibrate import (
+    GROUPINGS,
+    BenchSetup,
+    calibrate,
+    fold_indices,
+    read_bench_json,
+)
 from chip2grid.validation.cases import load_cases
 from chip2grid.validation.predict import ENGINE_PARAMS, HW_PARAMS, POWER_PARAMS, predict, prepare
 
@@ -132,6 +138,56 @@ def test_bad_csv_names_file_line_and_column(tmp_path: Path) -> None:
         csv.writer(handle).writerows(rows)
     with pytest.raises(InvalidParameterError, match=r"m\.csv:4: value"):
         load_cases(path)
+
+
+NIM = Path(__file__).parent.parent / "src" / "chip2grid" / "data" / "measurements_nim_dli.csv"
+
+
+@pytest.mark.parametrize("group_by", sorted(GROUPINGS))
+def test_grouped_folds_never_split_a_group(group_by: str) -> None:
+    """Every case is held out exactly once, and a group's cases all in the same fold."""
+    cases = load_cases(NIM) + load_cases(NIM.with_name("measurements_inferencex.csv"))
+    folds = fold_indices(cases, 2, seed=3, group_by=group_by)
+    held = np.concatenate(folds)
+    assert sorted(held.tolist()) == list(range(len(cases)))  # a partition
+    fold_of = {int(i): k for k, part in enumerate(folds) for i in part}
+    key = GROUPINGS[group_by]
+    seen: dict[tuple[object, ...], int] = {}
+    for i, case in enumerate(cases):
+        assert seen.setdefault(key(case), fold_of[i]) == fold_of[i]
+    if group_by in ("model", "source"):  # no model (source) on both sides
+        attr = "model" if group_by == "model" else "source_family"
+        sides = [{getattr(cases[int(i)], attr) for i in part} for part in folds]
+        assert sides[0] and sides[1] and not sides[0] & sides[1]
+    if group_by == "case":  # plain k-fold: sizes within one of each other
+        assert abs(len(folds[0]) - len(folds[1])) <= 1
+
+
+def test_grouped_folds_bad_input(tmp_path: Path) -> None:
+    cases = load_cases(NIM)
+    with pytest.raises(InvalidParameterError, match=r"--group-by.*case, model, layout, source"):
+        fold_indices(cases, 2, group_by="gpu")
+    with pytest.raises(InvalidParameterError, match=r"--folds.*groups by source \(1\)"):
+        fold_indices(cases, 2, group_by="source")
+    path = tmp_path / "synthetic.csv"
+    _synthetic_csv(path)  # one model only
+    with pytest.raises(InvalidParameterError, match=r"groups by model \(1\)"):
+        calibrate(load_cases(path), folds=2, group_by="model")
+    with pytest.raises(InvalidParameterError, match="--group-by"):
+        calibrate(load_cases(path), folds=2, group_by="nonsense")
+
+
+def test_calibrate_by_model_reports_and_stores_the_grouping(tmp_path: Path) -> None:
+    """Leave-one-model-out on NIM's A100 TP 1 runs of both models: the fold fitted on one model
+    predicts the other, and the file says how its CV error was measured."""
+    cases = [c for c in load_cases(NIM) if c.accelerator == "a100-sxm-80gb" and c.tp in (4, 1)]
+    report = calibrate(cases, accelerator="a100-sxm-80gb", folds=2, max_nfev=3, group_by="model")
+    assert report.group_by == "model"
+    assert report.after_cv.overall[1] == report.before.overall[1] > 0
+    doc = report.to_document("test")
+    assert doc["fit"]["group_by"] == "model"
+    out = report.write(tmp_path / "cal.toml", "test")
+    assert load_calibration_file(out).accelerator == "a100-sxm-80gb"
 
 
 def test_bad_options() -> None:

@@ -59,6 +59,14 @@ def calibrate_command(
     folds: Annotated[int, typer.Option(help="k of the k-fold cross-validation")] = 5,
     max_nfev: Annotated[int, typer.Option(help="least-squares evaluations per fit (time)")] = 20,
     seed: Annotated[int, typer.Option(help="fold shuffling seed")] = 0,
+    group_by: Annotated[
+        str,
+        typer.Option(
+            help="what one cross-validation fold keeps together: case (plain k-fold), model "
+            "(error on an unmeasured model), layout (model x TP/PP/EP x precision: an "
+            "unmeasured deployment) or source"
+        ),
+    ] = "case",
     write: Annotated[
         Path | None, typer.Option(help="write the fitted calibration TOML here")
     ] = None,
@@ -95,6 +103,7 @@ def calibrate_command(
         max_nfev=max_nfev,
         seed=seed,
         sources=[str(p) for p in [*csvs, *vj, *sj]],
+        group_by=group_by,
     )
     written = None
     if write is not None:
@@ -107,6 +116,7 @@ def calibrate_command(
         "num_cases": report.num_cases,
         "num_skipped_cases": len(report.skipped),
         "folds": report.folds,
+        "group_by": report.group_by,
         "max_nfev": report.max_nfev,
         "elapsed_s": report.elapsed_s,
         "before": _table_dict(report.before),
@@ -121,7 +131,8 @@ def calibrate_command(
         print(json.dumps(jsonable(summary), indent=2))
         return
     table = Table(
-        "metric", "n", "MAPE before (catalog)", f"MAPE after ({report.folds}-fold CV)",
+        "metric", "n", "MAPE before (catalog)", f"MAPE after ({report.folds}-fold CV"
+        + ("" if report.group_by == "case" else f", by {report.group_by}") + ")",
         title=f"{report.family}: {', '.join(report.accelerators)}", title_justify="left",
     )  # fmt: skip
     for metric, (value, n) in report.before.by_metric.items():

@@ -16,7 +16,7 @@ import json
 import math
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,8 @@ class CalibrationReport:
     elapsed_s: float
     sources: list[str] = field(default_factory=list)
     coverage: dict[str, float] = field(default_factory=dict)
+    group_by: str = "case"
+    """What each cross-validation fold kept together (:data:`GROUPINGS`)."""
 
     def to_document(self, command: str) -> dict[str, Any]:
         """The tables of the calibration file (``docs/calibration.md``)."""
@@ -256,6 +258,7 @@ class CalibrationReport:
             "coverage": dict(self.coverage),
             "fit": {
                 "folds": self.folds,
+                "group_by": self.group_by,
                 "max_nfev": self.max_nfev,
                 "elapsed_s": self.elapsed_s,
                 "mape_before_frac": self.before.overall[0],
@@ -332,6 +335,44 @@ def _engine_params(prep: Prepared, final: FitResult) -> dict[str, dict[str, floa
     return out
 
 
+GROUPINGS: dict[str, Callable[[Case], tuple[object, ...]]] = {
+    "case": lambda c: (c.case_id,),
+    "model": lambda c: (c.model,),
+    "layout": lambda c: (c.model, c.tp, c.pp, c.ep, c.weight_precision, c.num_accelerators),
+    "source": lambda c: (c.source_family,),
+}
+"""What ``--group-by`` keeps together in one fold: each case alone (``case``, plain k-fold),
+every run of a model (``model``: the error on a model that was never measured), of a model at
+one layout and precision (``layout``: on a deployment never measured, the runs of a sweep
+staying together), or of a source family (``source``: on another team's harness)."""
+
+
+def fold_indices(
+    cases: list[Case], folds: int, seed: int = 0, group_by: str = "case"
+) -> list[np.ndarray]:
+    """The cases (by index) each of ``folds`` folds holds out: the groups of ``group_by``
+    (:data:`GROUPINGS`) shuffled with ``seed`` and dealt into ``folds`` parts, so that no group
+    is split between a fit and its test."""
+    key = GROUPINGS.get(group_by)
+    if key is None:
+        raise InvalidParameterError("--group-by", group_by, ", ".join(GROUPINGS))
+    groups: dict[tuple[object, ...], list[int]] = {}
+    for i, case in enumerate(cases):
+        groups.setdefault(key(case), []).append(i)
+    if len(groups) < folds:
+        raise InvalidParameterError(
+            "--folds",
+            folds,
+            f"at most the number of groups by {group_by} ({len(groups)})",
+        )
+    members = list(groups.values())
+    order = np.random.default_rng(seed).permutation(len(members))
+    return [
+        np.array(sorted(i for g in part for i in members[g]), dtype=np.int64)
+        for part in np.array_split(order, folds)
+    ]
+
+
 def calibrate(
     cases: list[Case],
     *,
@@ -341,12 +382,14 @@ def calibrate(
     max_nfev: int = 20,
     seed: int = 0,
     sources: list[str] | None = None,
+    group_by: str = "case",
 ) -> CalibrationReport:
     """Fit one accelerator family's efficiencies (and the engines' overheads) to ``cases``.
 
     ``accelerator`` and ``engine`` filter the cases (required when they span several
     families). Reports MAPE before (catalog), after in k-fold cross-validation (``folds``
-    >= 2, folds of cases, shuffled with ``seed``), and in-sample for the final fit on all.
+    >= 2, folds of cases, shuffled with ``seed``; whole groups of ``group_by`` per fold,
+    :func:`fold_indices`), and in-sample for the final fit on all.
     """
     t0 = time.perf_counter()
     if accelerator is not None:
@@ -358,6 +401,8 @@ def calibrate(
         cases = [c for c in cases if _matches_engine(c, engine)]
     if folds < 2:
         raise InvalidParameterError("--folds", folds, "an integer >= 2")
+    if group_by not in GROUPINGS:
+        raise InvalidParameterError("--group-by", group_by, ", ".join(GROUPINGS))
     if max_nfev < 1:
         raise InvalidParameterError("--max-nfev", max_nfev, "an integer >= 1")
     # only metrics the steady state predicts enter the fit (tails are read, not scored)
@@ -386,9 +431,8 @@ def calibrate(
     hw0, eng0, pw0 = catalog_parameters(prep)
     everyone = np.arange(len(prep.cases))
     before = _scored(prep, predict(prep, hw0, eng0, pw0), everyone)
-    order = np.random.default_rng(seed).permutation(len(prep.cases))
     cv_rows: list[tuple[int, str, float, float]] = []
-    for test in np.array_split(order, folds):
+    for test in fold_indices(prep.cases, folds, seed, group_by):
         mask = np.ones(len(prep.cases), dtype=bool)
         mask[test] = False
         result = fit(prep, mask, start=(hw0, eng0, pw0), max_nfev=max_nfev)
@@ -405,6 +449,7 @@ def calibrate(
         num_cases=len(prep.cases),
         skipped=[(c.case_id, reason) for c, reason in prep.skipped],
         folds=folds,
+        group_by=group_by,
         max_nfev=max_nfev,
         before=_errors(prep, before),
         after_cv=_errors(prep, cv_rows),
