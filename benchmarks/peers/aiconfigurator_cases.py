@@ -42,6 +42,7 @@ from pathlib import Path
 from _common import RESULTS, ROOT, chip2grid_cli, mape, require_peer, timed_run
 
 import chip2grid as c2g
+from chip2grid.perf.deployment import instance_size
 from chip2grid.validation import Case
 
 MEASUREMENTS = ROOT.parent / "shared" / "validation" / "measurements.csv"
@@ -237,7 +238,7 @@ def build_requests(
             req["ctx_tokens"] = 8192 if backend == "trtllm" else max(isl, 2048)
         elif mode == "concurrency":
             # a closed loop of N users runs N sequences per instance in its steady state
-            replicas = max(1, case.num_accelerators // (case.tp * case.pp))
+            replicas = max(1, case.num_accelerators // instance_size(case.tp, case.pp, case.ep))
             req["mode"] = "agg"
             req["batch"] = max(1, round(case.concurrency / replicas))
             req["ctx_tokens"] = 8192

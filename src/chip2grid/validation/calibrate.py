@@ -347,15 +347,21 @@ one layout and precision (``layout``: on a deployment never measured, the runs o
 staying together), or of a source family (``source``: on another team's harness)."""
 
 
+def _grouping(group_by: str) -> Callable[[Case], tuple[object, ...]]:
+    """The key of :data:`GROUPINGS` named ``group_by``; a field-named error otherwise."""
+    key = GROUPINGS.get(group_by)
+    if key is None:
+        raise InvalidParameterError("--group-by", group_by, ", ".join(GROUPINGS))
+    return key
+
+
 def fold_indices(
     cases: list[Case], folds: int, seed: int = 0, group_by: str = "case"
 ) -> list[np.ndarray]:
     """The cases (by index) each of ``folds`` folds holds out: the groups of ``group_by``
     (:data:`GROUPINGS`) shuffled with ``seed`` and dealt into ``folds`` parts, so that no group
     is split between a fit and its test."""
-    key = GROUPINGS.get(group_by)
-    if key is None:
-        raise InvalidParameterError("--group-by", group_by, ", ".join(GROUPINGS))
+    key = _grouping(group_by)
     groups: dict[tuple[object, ...], list[int]] = {}
     for i, case in enumerate(cases):
         groups.setdefault(key(case), []).append(i)
@@ -401,8 +407,7 @@ def calibrate(
         cases = [c for c in cases if _matches_engine(c, engine)]
     if folds < 2:
         raise InvalidParameterError("--folds", folds, "an integer >= 2")
-    if group_by not in GROUPINGS:
-        raise InvalidParameterError("--group-by", group_by, ", ".join(GROUPINGS))
+    _grouping(group_by)  # a bad name stops before the cases are prepared
     if max_nfev < 1:
         raise InvalidParameterError("--max-nfev", max_nfev, "an integer >= 1")
     # only metrics the steady state predicts enter the fit (tails are read, not scored)
