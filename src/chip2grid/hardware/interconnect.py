@@ -24,10 +24,12 @@ SWITCH_REDUCTION_MIN_BYTES = 8.0 * MIB
 """Smallest all-reduce an engine hands to NCCL, whose in-switch algorithm then applies: smaller
 ones run the engine's own one-shot or two-shot kernels over the links. vLLM's custom
 all-reduce takes messages up to 8 MiB (``max_size=8192 * 1024`` in
-vllm/distributed/device_communicators/custom_all_reduce.py); TensorRT-LLM's custom kernels
-choose by tokens and hidden size, with a 64 MiB workspace in recent releases, and its older
-releases are taken at vLLM's threshold (ESTIMATE). A prefill chunk's all-reduce (thousands of
-tokens times the hidden size, 16-bit) lies above both."""
+vllm/distributed/device_communicators/custom_all_reduce.py). TensorRT-LLM's 2024 releases run
+their own kernels on messages up to their workspace, 8,000,000 bytes above two ranks (where NVLS
+applies; 16,000,000 at two), and NCCL above it (``getMaxRequiredWorkspaceSize`` in
+cpp/tensorrt_llm/common/customAllReduceUtils.h): within 5 % of vLLM's, which stands for both.
+Recent releases choose by tokens and hidden size, with a 64 MiB workspace. A prefill chunk's
+all-reduce (thousands of tokens times the hidden size, 16-bit) lies above all of them."""
 
 
 def switch_all_reduce_bus_factor(num_ranks: int, reduction_eff: float) -> float:

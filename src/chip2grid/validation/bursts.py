@@ -348,7 +348,7 @@ def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, floa
     )
     measured_out = burst.output_tokens[index]
     ttft = np.where(measured_out > 0, result.ttft_s, 0.0)
-    tpot = result.tpot_s[measured_out > 1]
+    tpot_mean = float(np.mean(result.tpot_s[measured_out > 1]))  # a run's mean ITL is its TPOT
     step_s, weight = [], []
     for r in result.replicas:
         t = r.timeline
@@ -365,8 +365,8 @@ def replay(case: Case, burst: Burst, calibration: Calibration) -> dict[str, floa
         "total_tokens_per_s": (tokens + float(burst.input_tokens.sum())) / duration,
         "requests_per_s": len(outputs) / duration,
         "ttft_s_mean": float(ttft.mean()),
-        "tpot_s_mean": float(np.mean(tpot)),
-        "itl_s_mean": float(np.mean(tpot)),
+        "tpot_s_mean": tpot_mean,
+        "itl_s_mean": tpot_mean,
         "itl_s_median": median_itl,
         "duration_s": duration,
         "first_token_s": float(result.ttft_s.min()),
