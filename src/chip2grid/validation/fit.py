@@ -34,6 +34,7 @@ from chip2grid.perf.engine import host_bound_calibrations
 from chip2grid.validation.bursts import replayed_metrics
 from chip2grid.validation.cases import Case
 from chip2grid.validation.predict import (
+    AT_MEASURED_BATCH,
     ENERGY_METRICS,
     ENGINE_PARAMS,
     HW_PARAMS,
@@ -148,6 +149,7 @@ def _pairs(
             if (
                 target is None
                 or metric in replayed  # no steady state
+                or metric == AT_MEASURED_BATCH  # a diagnostic: the batch is measured
                 or metric in exclude
                 or (metrics_filter and metric not in metrics_filter)
             ):

@@ -67,6 +67,14 @@ MOE_PARAM = ENGINE_PARAMS.index("moe_gemm_eff_frac")
 """The engine parameter that a ``[moe.ENGINE.FAMILY]`` pair sets for one family
 (``Prepared.moe_index``)."""
 THROUGHPUT_METRICS = ("output_tokens_per_s", "requests_per_s", "total_tokens_per_s")
+AT_MEASURED_BATCH = "tpot_s_at_measured_batch"
+"""A diagnostic of Server runs, never fitted: the run's measured mean TPOT against the model's
+decode iteration at the batch the run held. Little's law gives that batch from the run's own
+measurements, completed requests a second times the time a request spends past its first
+token (mean end-to-end latency less mean TTFT), over its replicas. Near capacity a Server
+run's TPOT grows as ``1 / (1 - load)``, so a few per cent of capacity error becomes tens of
+per cent of latency at the measured rate; at the measured batch the step's own error is left
+(README, Validation)."""
 ENERGY_METRICS = (
     "gpu_power_w_mean",
     "energy_j_per_output_token",
@@ -129,6 +137,9 @@ class Prepared:
     """The most requests one harness batch holds (``Case.harness_batch_max``; 0: no limit)."""
     admission_steps: Array
     """Decode steps between the engine's intakes of new requests (``Case.admission_every_steps``)."""
+    measured_batch: Array
+    """The running batch per replica a Server run held by its own measurements
+    (:func:`measured_batch`; :data:`AT_MEASURED_BATCH`), NaN where they do not give it."""
     admission: str = "slots"
     """How a server-mode case waits for admission (:data:`chip2grid.perf.steady.ADMISSION_QUEUES`)."""
 
@@ -184,6 +195,31 @@ def case_deployment(case: Case) -> Deployment:
         engine=get_engine(case.engine_profile).id,
         allreduce_quantization=case.allreduce_quantization,
     )
+
+
+def measured_batch(case: Case) -> float:
+    """Requests a Server run held past their first token, on average over all its replicas:
+    Little's law on its measured completions a second (else its target rate) and the mean time
+    from a request's first token to its last. NaN for other modes or where the run does not
+    publish its mean latencies."""
+    m = case.metrics
+    rate = m.get("requests_per_s") or case.request_rate_per_s
+    if case.mode != "server" or not rate or "e2e_latency_s_mean" not in m:
+        return float("nan")
+    decoding_s = m["e2e_latency_s_mean"] - m.get("ttft_s_mean", 0.0)
+    return float(rate * decoding_s) if decoding_s > 0 else float("nan")
+
+
+def with_measured_batch_metric(cases: list[Case]) -> list[Case]:
+    """The cases, each Server run whose measurements give its batch (:func:`measured_batch`)
+    and its mean TPOT gaining that TPOT as :data:`AT_MEASURED_BATCH` too."""
+    out = []
+    for case in cases:
+        tpot = case.metrics.get("tpot_s_mean")
+        if tpot and np.isfinite(measured_batch(case)):
+            case = dataclasses.replace(case, metrics={**case.metrics, AT_MEASURED_BATCH: tpot})
+        out.append(case)
+    return out
 
 
 def _batch_limits(case: Case, dep: Deployment, engine: EngineProfile) -> tuple[int, int]:
@@ -298,6 +334,7 @@ def prepare(
                 "window": case.harness_batch_window_s,
                 "window_max": float(case.harness_batch_max),
                 "admit_every": float(case.admission_every_steps),
+                "measured_batch": measured_batch(case) / dep.num_replicas,
             }
         )
         kept.append(case)
@@ -339,6 +376,7 @@ def prepare(
         harness_window_s=col("window"),
         harness_max=col("window_max"),
         admission_steps=col("admit_every"),
+        measured_batch=col("measured_batch"),
         admission=admission,
     )
 
@@ -424,8 +462,8 @@ def predict(
     isl, osl = prep.isl, prep.osl
     mode = prep.mode
     nan = np.full(n, np.nan)
-    out_tps, ttft, tpot, prefill_s, flops_it, bytes_it, busy_s, gap, wait_s = (
-        nan.copy() for _ in range(9)
+    out_tps, ttft, tpot, prefill_s, flops_it, bytes_it, busy_s, gap, wait_s, at_batch = (
+        nan.copy() for _ in range(10)
     )
     # medians where the model gives the spread (closed loops in waves, static batches): NaN
     # elsewhere, which leaves the measured median unscored
@@ -471,6 +509,12 @@ def predict(
                 b[sv],
             )
         cyc = cycle(np.maximum(b, 1.0))
+        held = server_rows & np.isfinite(prep.measured_batch[idx])
+        if held.any():
+            h = np.flatnonzero(held)
+            at_batch[idx[h]] = cycles(idx[h])(
+                np.clip(prep.measured_batch[idx[h]], 1.0, prep.full_batch[idx[h]])
+            ).iteration_s
         saturated = server_rows & (rate >= cap_rps)
         if prep.admission == "slots":
             queue = admission_wait_s(cyc, rate, prep.full_batch[idx], osl[idx], prep.output_cv[idx])
@@ -560,6 +604,7 @@ def predict(
         "ttft_s_median": ttft_median,
         "tpot_s_mean": tpot,
         "tpot_s_median": tpot_median,
+        AT_MEASURED_BATCH: at_batch,
         "itl_s_mean": tpot,
         "itl_s_median": gap,
         "e2e_latency_s_mean": np.where(static, prefill_s + (osl - 1.0) * tpot, e2e),

@@ -22,6 +22,7 @@ from chip2grid.validation.predict import (
     catalog_parameters,
     predict,
     prepare,
+    with_measured_batch_metric,
 )
 
 DEFAULT_HOLDOUT = (
@@ -248,7 +249,7 @@ def prepare_measurements(
     at the mean lengths unless ``length_spread``, waiting in the ``admission`` queue; with
     rows for the ``ENGINE@FAMILY`` MoE pairs ``moe_pairs`` (:func:`prepare`)."""
     paths = [measurements] if isinstance(measurements, str | Path) else list(measurements)
-    cases = with_burst_metrics(load_measurement_files(paths))
+    cases = with_measured_batch_metric(with_burst_metrics(load_measurement_files(paths)))
     if families:
         cases = [c for c in cases if c.source_family in families]
     if not length_spread:
