@@ -52,6 +52,9 @@ class Case:
     ``tp`` (the layout of several accelerators), ``precision`` (MLPerf submitters quantize, so
     16-bit is no safe default)."""
     max_batch_size: int
+    max_num_batched_tokens: int = 0
+    """The engine's token budget per step where the run's configuration states it (vLLM's
+    ``max_num_batched_tokens`` in a harness YAML); 0: the engine's default."""
     power_limit_w: float
     sized_by: str = ""
     """The benchmark tool that sized the engine's batch limits for this data set
@@ -157,14 +160,24 @@ HOST_BOUND_SOURCES = {
 the host's costs stay out of the ``vllm`` engine's own calibration; the value says why."""
 
 _BATCH_NOTE = re.compile(r"gpu_batch_size \{'[^']+': (\d+)\}")
+_VLLM_SEQS_NOTE = re.compile(r"max_num_seqs: (\d+)")
+_VLLM_TOKENS_NOTE = re.compile(r"max_num_batched_tokens: (\d+)")
 _POWER_NOTE = re.compile(r"power[_ ]limit (\d+) W", re.IGNORECASE)
 
 
-def _configured(notes: str) -> tuple[int, float]:
-    """Configuration stated in a row's notes: the submitter's batch size and GPU power limit."""
-    batch = _BATCH_NOTE.search(notes)
+def _configured(notes: str) -> tuple[int, int, float]:
+    """Configuration stated in a row's notes: the submitter's batch size (NVIDIA's
+    ``gpu_batch_size``, else vLLM's ``max_num_seqs`` as a harness YAML quoted in the notes sets
+    it), vLLM's token budget per step (``max_num_batched_tokens``; 0: unstated) and the GPU
+    power limit."""
+    batch = _BATCH_NOTE.search(notes) or _VLLM_SEQS_NOTE.search(notes)
+    tokens = _VLLM_TOKENS_NOTE.search(notes)
     power = _POWER_NOTE.search(notes)
-    return (int(batch.group(1)) if batch else 0, float(power.group(1)) if power else 0.0)
+    return (
+        int(batch.group(1)) if batch else 0,
+        int(tokens.group(1)) if tokens else 0,
+        float(power.group(1)) if power else 0.0,
+    )
 
 
 def _sized_by(row: Mapping[str, str]) -> str:
@@ -479,7 +492,7 @@ def load_cases(path: str | Path) -> list[Case]:
         first = group[0]
         metrics = {r["metric"]: float(r["value"]) for r in group}
         isl, osl, assumed, beams, in_cv, out_cv = _mean_lengths(first, metrics)
-        max_batch, power_limit = _configured(first.get("notes", ""))
+        max_batch, max_tokens, power_limit = _configured(first.get("notes", ""))
         weight, kv, activation = _stated_precisions(first)
         cases.append(
             Case(
@@ -505,6 +518,7 @@ def load_cases(path: str | Path) -> list[Case]:
                 beam_width=beams,
                 unstated=_unstated(first, weight_stated=bool(weight)),
                 max_batch_size=max_batch,
+                max_num_batched_tokens=max_tokens,
                 power_limit_w=_stated_power_limit(first, power_limit),
                 sized_by=_sized_by(first),
                 dataset=first.get("dataset", ""),

@@ -238,7 +238,10 @@ def _batch_limits(case: Case, dep: Deployment, engine: EngineProfile) -> tuple[i
         )
         if sized is not None:
             return sized
-    return case.max_batch_size or engine.max_num_seqs, engine.max_num_batched_tokens
+    return (
+        case.max_batch_size or engine.max_num_seqs,
+        case.max_num_batched_tokens or engine.max_num_batched_tokens,
+    )
 
 
 def prepare(
