@@ -224,7 +224,8 @@ def with_measured_batch_metric(cases: list[Case]) -> list[Case]:
 
 def _batch_limits(case: Case, dep: Deployment, engine: EngineProfile) -> tuple[int, int]:
     """Per-scheduler ``(max_num_seqs, max_num_batched_tokens)`` the measured run used: the
-    submitter's stated batch (MLPerf ``gpu_batch_size``, TensorRT-LLM ``max_batch_size``), the
+    submitter's stated batch (MLPerf ``gpu_batch_size``, TensorRT-LLM ``max_batch_size``, vLLM's
+    ``max_num_seqs`` and ``max_num_batched_tokens`` in a harness YAML), the
     limits trtllm-bench sized the engine with, else the engine's defaults."""
     if case.sized_by == TRTLLM_BENCH:
         sized = trtllm_bench_limits(
