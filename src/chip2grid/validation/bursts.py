@@ -230,6 +230,11 @@ def _finite_run_size(case: Case) -> tuple[int, bool] | None:
     return count, at_once
 
 
+def _finite_run_scored(at_once: bool) -> tuple[str, ...]:
+    """The metrics a finite run's replay predicts: all of them sent at once, else latencies."""
+    return FINITE_RUN_ALL_AT_ONCE if at_once else FINITE_RUN_LATENCIES
+
+
 def finite_run(case: Case) -> Burst | None:
     """The requests of a measured run of a stated number of fixed-length requests, or None.
 
@@ -259,7 +264,7 @@ def finite_run(case: Case) -> Burst | None:
         output_tokens=np.full(count, osl, dtype=np.int64),
         measured={},
         arrival_s=arrival,
-        scored=FINITE_RUN_ALL_AT_ONCE if at_once else FINITE_RUN_LATENCIES,
+        scored=_finite_run_scored(at_once),
     )
 
 
@@ -279,7 +284,7 @@ def replayed_metrics(case: Case) -> tuple[str, ...]:
     size = _finite_run_size(case)
     if size is None:
         return ()
-    return FINITE_RUN_ALL_AT_ONCE if size[1] else FINITE_RUN_LATENCIES
+    return _finite_run_scored(size[1])
 
 
 def with_burst_metrics(cases: list[Case]) -> list[Case]:
