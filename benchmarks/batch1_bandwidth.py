@@ -25,16 +25,14 @@ import collections
 
 import numpy as np
 
-from chip2grid.hardware import get_accelerator
 from chip2grid.llm import get_model
+from chip2grid.perf import Deployment
 from chip2grid.perf.calibration import catalog_calibration_for
-from chip2grid.validation.cases import load_measurement_files, shipped_measurement_files
-from chip2grid.validation.predict import catalog_parameters, predict, prepare
-
-BYTES_PER_ELEMENT = {"fp8": 1.0, "int8": 1.0, "fp16": 2.0, "bf16": 2.0}
+from chip2grid.validation.cases import Case, load_measurement_files, shipped_measurement_files
+from chip2grid.validation.predict import case_deployment, catalog_parameters, predict, prepare
 
 
-def batch1_cases(extra: list[str]) -> list:
+def batch1_cases(extra: list[str]) -> list[Case]:
     """Dense, TP 1, one-sequence static batches of the DLI sheet, at their mean lengths."""
     cases = load_measurement_files([*extra, *shipped_measurement_files()])
     keep = []
@@ -43,7 +41,7 @@ def batch1_cases(extra: list[str]) -> list:
             continue
         if case.tp != 1 or case.pp != 1 or case.batch_size != 1:
             continue
-        if "tpot_s_mean" not in case.metrics or case.weight_precision not in BYTES_PER_ELEMENT:
+        if "tpot_s_mean" not in case.metrics:
             continue
         if get_model(case.model).num_moe_layers:
             continue
@@ -51,16 +49,15 @@ def batch1_cases(extra: list[str]) -> list:
     return keep
 
 
-def step_bytes(case) -> float:
-    """Weights plus the KV cache at the middle of the decode, read once a step."""
-    model = get_model(case.model)
-    kv_prec = case.kv_precision if case.kv_precision in BYTES_PER_ELEMENT else "fp16"
+def stream_s(case: Case, dep: Deployment) -> float:
+    """Seconds to read the weights and the KV cache at the middle of the decode once, at the
+    datasheet HBM bandwidth, with the precisions the validation resolves for the case
+    (``dep``, :func:`~chip2grid.validation.predict.case_deployment`)."""
+    model = dep.model
     context = case.input_tokens + case.output_tokens / 2.0
     kv = model.kv_elements_per_token_per_layer * model.num_layers * context
-    return (
-        model.num_params * BYTES_PER_ELEMENT[case.weight_precision]
-        + kv * BYTES_PER_ELEMENT[kv_prec]
-    )
+    read = model.num_params * dep.weight_bytes_per_param + kv * dep.kv_bytes_per_element
+    return read / dep.accelerator.memory_bandwidth_bytes_per_s
 
 
 def main() -> None:
@@ -70,22 +67,18 @@ def main() -> None:
     cases = batch1_cases(args.measurements)
     prep = prepare(cases)
     hw, eng, power = catalog_parameters(prep)
-    predicted = predict(prep, hw, eng, power)["tpot_s_mean"]
+    predicted = np.asarray(predict(prep, hw, eng, power)["tpot_s_mean"])
+    deps = [case_deployment(case) for case in prep.cases]
     groups: dict[str, list[int]] = collections.defaultdict(list)
-    for i, case in enumerate(prep.cases):
-        groups[get_accelerator(case.accelerator).family].append(i)
+    for i, dep in enumerate(deps):
+        groups[dep.accelerator.family].append(i)
     print(
         f"{'family':14s} {'rows':>4s} {'fixed ms':>9s} {'bw eff':>7s} {'rms':>6s} | "
         f"{'shipped memory_eff':>18s} {'step_overhead ms':>16s} {'model MAPE':>10s} {'median':>7s}"
     )
     for family, rows in sorted(groups.items()):
         sub = [prep.cases[i] for i in rows]
-        x = np.array(
-            [
-                step_bytes(c) / get_accelerator(c.accelerator).memory_bandwidth_bytes_per_s
-                for c in sub
-            ]
-        )
+        x = np.array([stream_s(prep.cases[i], deps[i]) for i in rows])
         y = np.array([c.metrics["tpot_s_mean"] for c in sub])
         if len(sub) < 4 or np.ptp(x) <= 0:
             continue
@@ -93,7 +86,7 @@ def main() -> None:
         (fixed_s, inv_eff), *_ = np.linalg.lstsq(design, y, rcond=None)
         resid = (y - design @ np.array([fixed_s, inv_eff])) / y
         cal = catalog_calibration_for(family, "tensorrt-llm-static")
-        err = np.asarray(predicted)[rows] / y - 1.0
+        err = predicted[rows] / y - 1.0
         print(
             f"{family:14s} {len(sub):4d} {fixed_s * 1e3:9.2f} {1.0 / inv_eff:7.3f} "
             f"{100 * np.sqrt(np.mean(resid**2)):5.1f}% | {cal.hardware.memory_eff:18.3f} "
@@ -103,7 +96,7 @@ def main() -> None:
     by_model: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
     for i, case in enumerate(prep.cases):
         by_model[(case.model, case.accelerator)].append(
-            float(np.asarray(predicted)[i] / case.metrics["tpot_s_mean"] - 1.0)
+            float(predicted[i] / case.metrics["tpot_s_mean"] - 1.0)
         )
     print("\nshipped model's TPOT error by model and GPU (median over the lengths):")
     for (model, acc), errs in sorted(by_model.items()):

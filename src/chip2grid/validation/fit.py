@@ -145,14 +145,15 @@ def _pairs(
             continue
         replayed = replayed_metrics(case)
         for metric, value in case.metrics.items():
-            target = scored_metric(case, metric)
             if (
-                target is None
-                or metric in replayed  # no steady state
+                metric in replayed  # no steady state
                 or metric == AT_MEASURED_BATCH  # a diagnostic: the batch is measured
                 or metric in exclude
                 or (metrics_filter and metric not in metrics_filter)
             ):
+                continue
+            target = scored_metric(case, metric)
+            if target is None:
                 continue
             idx.append(i)
             names.append(target)
