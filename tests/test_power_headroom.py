@@ -94,13 +94,43 @@ def test_more_board_power_speeds_compute_bound_work_only_with_headroom() -> None
     gain = runs[(1000.0, s0)].output_tokens_per_s / runs[(700.0, s0)].output_tokens_per_s
     assert 1.02 < gain <= 1.0 / s0 + 1e-9
     # the shipped calibration says so when the extra power buys nothing
-    assert any("adds no speed" in n for n in runs[(1000.0, 1.0)].notes)
-    assert not any("adds no speed" in n for n in runs[(1000.0, s0)].notes)
-    assert not any("adds no speed" in n for n in runs[(700.0, 1.0)].notes)
+    assert any("neither speed nor power" in n for n in runs[(1000.0, 1.0)].notes)
+    assert not any("neither speed nor power" in n for n in runs[(1000.0, s0)].notes)
+    assert not any("neither speed nor power" in n for n in runs[(700.0, 1.0)].notes)
     # the 1,000 W part draws more than the 700 W one under this load, within its limit
     assert (
         runs[(700.0, s0)].accelerator_power_w < runs[(1000.0, s0)].accelerator_power_w <= 1000.0 * 8
     )
+
+
+def test_a_power_limit_changes_the_draw_only_where_it_binds_or_buys_clock() -> None:
+    """The same work at the same clock draws the same power: a cap the demand does not reach,
+    or a limit above the TDP that buys no clock (tdp_clock_frac 1), leaves the draw as it is; a
+    cap the demand reaches holds the draw at the cap."""
+    h100, h200 = get_accelerator("h100-sxm"), get_accelerator("h200-sxm")
+    cal = calibration_for("hopper", "tensorrt-llm")
+    one_user = Workload(input_tokens=1024, output_tokens=256)
+
+    def power(acc: object, limit: float, load: Load, c: object = cal) -> float:
+        d = _deployment(accelerator=acc, power_limit_w=limit)
+        return estimate(d, one_user, load, calibration=c).accelerator_power_w / d.num_accelerators
+
+    light = Load(mode="concurrency", concurrency=1)
+    at_tdp = power(h100, 0.0, light)
+    assert h100.idle_power_w < at_tdp < 390.0  # light load, below the caps below
+    # a 400 W cap sits above this draw; the throttle applied to compute whatever the load
+    # (README, "Power-limited clocks") stretches the step a little, hence the tolerance
+    assert power(h100, 400.0, light) == pytest.approx(at_tdp, rel=0.05)  # scaled: -31 %
+    assert power(h200, 1000.0, light) == pytest.approx(power(h200, 0.0, light))
+    # full load under a deep cap: held at the cap
+    assert power(h100, 300.0, Load(mode="max_load")) == pytest.approx(300.0)
+    # with clock held back at the TDP, a higher limit buys clock and the power that goes with it
+    s0 = 0.85
+    throttled = dataclasses.replace(
+        cal, hardware=dataclasses.replace(cal.hardware, tdp_clock_frac=s0)
+    )
+    full = Load(mode="max_load")
+    assert power(h200, 0.0, full, throttled) < power(h200, 1000.0, full, throttled) <= 1000.0
 
 
 @pytest.mark.skipif(not SHARED.is_file(), reason="needs ../shared/validation")

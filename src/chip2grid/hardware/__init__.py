@@ -20,7 +20,12 @@ from chip2grid.hardware.interconnect import (
     ring_all_reduce_bus_factor,
     switch_all_reduce_bus_factor,
 )
-from chip2grid.hardware.power import ServerPower, accelerator_power_w, sustained_clock_frac
+from chip2grid.hardware.power import (
+    ServerPower,
+    accelerator_power_w,
+    full_activity_power_w,
+    sustained_clock_frac,
+)
 
 __all__ = [
     "ALLREDUCE_QUANTIZATIONS",
@@ -32,6 +37,7 @@ __all__ = [
     "accelerator_power_w",
     "all_reduce_time_s",
     "all_to_all_time_s",
+    "full_activity_power_w",
     "get_accelerator",
     "list_accelerators",
     "point_to_point_time_s",

@@ -73,6 +73,26 @@ def sustained_clock_frac(
     return np.minimum(1.0, np.asarray(tdp_clock_frac, dtype=float) * ratio)
 
 
+def full_activity_power_w(
+    tdp_w: ArrayLike,
+    idle_power_w: ArrayLike,
+    clock_at_limit_frac: ArrayLike,
+    clock_at_tdp_frac: ArrayLike,
+    clock_power_exponent: ArrayLike,
+) -> NDArray[np.float64]:
+    """Power at full activity under a power limit, before the limit clips it: the TDP, raised
+    by the clock a limit above the TDP buys where the part cannot hold its datasheet clock at
+    its TDP (dynamic power grows as ``f^beta``). A limit at or below the TDP leaves the TDP:
+    it lowers the clock only when the demand reaches it (:func:`accelerator_power_w`)."""
+    idle = np.asarray(idle_power_w, dtype=float)
+    gain = np.maximum(
+        1.0, np.asarray(clock_at_limit_frac, dtype=float) / np.asarray(clock_at_tdp_frac)
+    )
+    return idle + (np.asarray(tdp_w, dtype=float) - idle) * np.power(
+        gain, np.asarray(clock_power_exponent, dtype=float)
+    )
+
+
 def accelerator_power_w(
     idle_power_w: ArrayLike,
     tdp_w: ArrayLike,
@@ -80,15 +100,24 @@ def accelerator_power_w(
     memory_util_frac: ArrayLike,
     compute_power_coeff: ArrayLike,
     memory_power_coeff: ArrayLike,
+    *,
+    power_limit_w: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
-    """Power of one accelerator at the given utilizations (broadcasts over arrays)."""
+    """Power of one accelerator at the given utilizations (broadcasts over arrays).
+
+    ``tdp_w`` is the power at full activity (:func:`full_activity_power_w` under a limit above
+    the TDP); ``power_limit_w`` clips the result, so a cap the demand does not reach changes
+    nothing."""
     activity = np.minimum(
         1.0,
         np.asarray(compute_power_coeff) * np.asarray(compute_util_frac)
         + np.asarray(memory_power_coeff) * np.asarray(memory_util_frac),
     )
     idle = np.asarray(idle_power_w, dtype=float)
-    return idle + (np.asarray(tdp_w, dtype=float) - idle) * activity
+    power = idle + (np.asarray(tdp_w, dtype=float) - idle) * activity
+    if power_limit_w is None:
+        return power
+    return np.minimum(power, np.asarray(power_limit_w, dtype=float))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

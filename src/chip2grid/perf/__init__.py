@@ -44,7 +44,15 @@ from chip2grid.perf.speculative import (
     expected_tokens_per_step,
 )
 from chip2grid.perf.steady import Screen, continuous_batching, screen, static_batching
-from chip2grid.perf.step import OPERATORS, RankShape, StepBatch, StepTimes, rank_shape, step_time
+from chip2grid.perf.step import (
+    OPERATORS,
+    RankShape,
+    StepBatch,
+    StepTimes,
+    full_activity_power,
+    rank_shape,
+    step_time,
+)
 
 __all__ = [
     "OPERATORS",
@@ -77,6 +85,7 @@ __all__ = [
     "disaggregated",
     "estimate",
     "expected_tokens_per_step",
+    "full_activity_power",
     "get_engine",
     "kv_transfer_bytes_per_rank",
     "kv_transfer_time_s",

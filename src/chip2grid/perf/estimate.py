@@ -45,6 +45,7 @@ from chip2grid.perf.step import (
     StepBatch,
     StepTimes,
     clock_frac,
+    full_activity_power,
     nvls_enabled,
     rank_shape,
     step_time,
@@ -586,11 +587,12 @@ def estimate(
     p_acc = float(
         accelerator_power_w(
             acc.idle_power_w,
-            deployment.power_limit_resolved_w,
+            full_activity_power(deployment, calibration),
             u_c,
             u_m,
             calibration.power.compute_power_coeff,
             calibration.power.memory_power_coeff,
+            power_limit_w=deployment.power_limit_resolved_w,
         )
     )
     n = deployment.num_accelerators
@@ -606,7 +608,7 @@ def estimate(
         notes.append(
             f"{acc.id} at {deployment.power_limit_resolved_w:g} W, above its {acc.tdp_w:g} W TDP: "
             f"the {calibration.hardware_key} calibration holds the datasheet clock at the TDP "
-            "(tdp_clock_frac 1), so the extra board power adds no speed, only power"
+            "(tdp_clock_frac 1), so the higher limit adds neither speed nor power"
         )
     adp = deployment.attention_dp
     if adp > 1 and load.mode != "static":

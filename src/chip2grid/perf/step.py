@@ -28,6 +28,7 @@ from chip2grid.hardware import (
     SWITCH_REDUCTION_MIN_BYTES,
     all_reduce_time_s,
     all_to_all_time_s,
+    full_activity_power_w,
     point_to_point_time_s,
     quantized_allreduce,
     ring_all_reduce_bus_factor,
@@ -164,6 +165,24 @@ def clock_frac(deployment: Deployment, calibration: Calibration) -> float:
         deployment.power_limit_w,
         calibration.power.clock_power_exponent,
         calibration.hardware.tdp_clock_frac,
+    )
+
+
+def full_activity_power(deployment: Deployment, calibration: Calibration) -> float:
+    """Power of one accelerator of ``deployment`` at full activity before its power limit
+    clips it (:func:`chip2grid.hardware.full_activity_power_w`): the TDP, or more where a limit
+    above the TDP raises a clock the TDP held back."""
+    acc = deployment.accelerator
+    beta = calibration.power.clock_power_exponent
+    s0 = calibration.hardware.tdp_clock_frac
+    return float(
+        full_activity_power_w(
+            acc.tdp_w,
+            acc.idle_power_w,
+            acc.clock_frac(deployment.power_limit_w, beta, s0),
+            acc.clock_frac(0.0, beta, s0),
+            beta,
+        )
     )
 
 

@@ -19,6 +19,7 @@ from chip2grid.perf import (
     SpeculativeDecoding,
     StepBatch,
     calibration_for,
+    full_activity_power,
     get_engine,
     memory_plan,
     rank_shape,
@@ -385,6 +386,7 @@ def timeline_energy_j(
     if not len(tl.duration_s):
         return idle_w * n * span, server.system_power_w(idle_w, n) * span
     shape = rank_shape(deployment, calibration)
+    full_activity_w = full_activity_power(deployment, calibration)
     busy_w_s = 0.0
     for lo in range(0, len(tl.duration_s), ENERGY_CHUNK_ROWS):  # chunks bound the memory
         part = slice(lo, lo + ENERGY_CHUNK_ROWS)
@@ -409,11 +411,12 @@ def timeline_energy_j(
             u_m = np.where(transfer, 0.0, u_m)
         p = accelerator_power_w(
             idle_w,
-            deployment.power_limit_resolved_w,
+            full_activity_w,
             np.nan_to_num(u_c),
             np.nan_to_num(u_m),
             calibration.power.compute_power_coeff,
             calibration.power.memory_power_coeff,
+            power_limit_w=deployment.power_limit_resolved_w,
         )
         busy_w_s += float(np.sum(p * duration))
     busy_j = busy_w_s * n

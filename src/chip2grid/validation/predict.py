@@ -12,6 +12,7 @@ from chip2grid.errors import Chip2GridError, InvalidParameterError
 from chip2grid.hardware import (
     ServerPower,
     accelerator_power_w,
+    full_activity_power_w,
     get_accelerator,
     sustained_clock_frac,
 )
@@ -64,6 +65,7 @@ HW_PARAMS = _fitted_fields(HardwareCalibration)
 ENGINE_PARAMS = _fitted_fields(EngineCalibration)
 POWER_PARAMS = _fitted_fields(PowerCalibration)
 MOE_PARAM = ENGINE_PARAMS.index("moe_gemm_eff_frac")
+TDP_CLOCK_PARAM = HW_PARAMS.index("tdp_clock_frac")
 """The engine parameter that a ``[moe.ENGINE.FAMILY]`` pair sets for one family
 (``Prepared.moe_index``)."""
 THROUGHPUT_METRICS = ("output_tokens_per_s", "requests_per_s", "total_tokens_per_s")
@@ -121,6 +123,8 @@ class Prepared:
     idle_w: Array
     tdp_w: Array
     """The power each accelerator may draw: the run's cap, else the TDP."""
+    datasheet_tdp_w: Array
+    """The accelerator's own TDP, at which its power model is fitted."""
     peak: Array
     """The GEMM peak at the datasheet clock, like ``peak_attn_flops_per_s`` for attention;
     :func:`with_parameters` scales both by the sustained clock
@@ -162,6 +166,25 @@ class Prepared:
         return (self.tdp_w - self.idle_w) > (
             self.reference_dynamic_power_w * self.reference_clock_frac
         ) * (1.0 + 1e-9)
+
+    def full_activity_w(self, clock_power_exponent: float, tdp_clock_frac: Array) -> Array:
+        """Each case's power at full activity before its limit clips it
+        (:func:`chip2grid.hardware.full_activity_power_w`)."""
+        at_tdp = sustained_clock_frac(
+            self.datasheet_tdp_w,
+            self.idle_w,
+            self.reference_dynamic_power_w,
+            self.reference_clock_frac,
+            clock_power_exponent,
+            tdp_clock_frac,
+        )
+        return full_activity_power_w(
+            self.datasheet_tdp_w,
+            self.idle_w,
+            self.clock_frac(clock_power_exponent, tdp_clock_frac),
+            at_tdp,
+            clock_power_exponent,
+        )
 
     def clock_frac(self, clock_power_exponent: float, tdp_clock_frac: Array | float = 1.0) -> Array:
         """The clock each case's matrix units sustain under full load, with the reference part
@@ -329,6 +352,7 @@ def prepare(
                 "users": case.concurrency / dep.num_replicas if case.mode == "concurrency" else 0.0,
                 "idle": acc.idle_power_w,
                 "tdp": dep.power_limit_resolved_w,
+                "tdp_datasheet": acc.tdp_w,
                 "peak": acc.peak_flops(dep.compute_precision),
                 "bw": acc.memory_bandwidth_bytes_per_s,
                 "peak_attn": acc.peak_flops(attention_precision(dep)),
@@ -371,6 +395,7 @@ def prepare(
         identical_inputs=col("identical") > 0,
         idle_w=col("idle"),
         tdp_w=col("tdp"),
+        datasheet_tdp_w=col("tdp_datasheet"),
         peak=col("peak"),
         bandwidth=col("bw"),
         peak_attn_flops_per_s=col("peak_attn"),
@@ -592,7 +617,10 @@ def predict(
         busy_s[idx] = run.total_s
     u_c = np.minimum(1.0, flops_it / (busy_s * shape.peak_gemm_flops_per_s))  # at the clock
     u_m = np.minimum(1.0, bytes_it / (busy_s * prep.bandwidth))
-    p_acc = accelerator_power_w(prep.idle_w, prep.tdp_w, u_c, u_m, power[0], power[1])
+    full_activity_w = prep.full_activity_w(float(power[2]), hw[prep.hw_index, TDP_CLOCK_PARAM])
+    p_acc = accelerator_power_w(
+        prep.idle_w, full_activity_w, u_c, u_m, power[0], power[1], power_limit_w=prep.tdp_w
+    )
     gpu_w = p_acc * prep.num_accelerators
     sys_w = (
         (p_acc + server.host_power_w_per_accelerator)
