@@ -104,3 +104,18 @@ def test_cost_monte_carlo_spreads_and_fixed_inputs_reproduce_the_point() -> None
 def test_cost_bad_uncertain_inputs(spec: str, needle: str) -> None:
     proc = run(*BASE, "--uncertain", spec)
     assert proc.returncode == 2 and needle in proc.stderr
+
+
+@pytest.mark.parametrize(("accelerator", "cooling"), [("l40s", "air"), ("h100-sxm", "dlc")])
+def test_cost_without_cooling_takes_one_the_platform_can_use(
+    accelerator: str, cooling: str
+) -> None:
+    proc = run("cost", "--model", "llama-3.1-8b", "--accelerator", accelerator, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["cooling"] == cooling
+    # a cooling the user names that cannot take the server is still refused, in one line
+    if cooling == "air":
+        bad = run(
+            "cost", "--model", "llama-3.1-8b", "--accelerator", accelerator, "--cooling", "dlc"
+        )
+        assert bad.returncode == 2 and "cooling" in bad.stderr and "Traceback" not in bad.stderr

@@ -281,3 +281,19 @@ def test_the_deployment_choices_are_the_models_own() -> None:
     from chip2grid.perf.deployment import NCCL_NVLS_SETTINGS
 
     assert set(get_args(fields["nccl_nvls"].annotation)) == set(NCCL_NVLS_SETTINGS)
+
+
+def test_a_scenario_that_names_no_cooling_takes_one_its_platform_can_use() -> None:
+    """Direct liquid cooling where the platform takes it, else the platform's own: an
+    air-cooled L40S server stands in air; a cooling the scenario names is kept (and checked)."""
+    air = scenario_from_dict({"deployment": {"accelerator": "l40s", "num_accelerators": 1}})
+    assert air.site.cooling == "air"
+    liquid = scenario_from_dict({"deployment": {"accelerator": "h100-sxm"}})
+    assert liquid.site.cooling == "dlc"
+    named = scenario_from_dict(
+        {
+            "deployment": {"accelerator": "l40s", "num_accelerators": 1},
+            "site": {"cooling": "rear-door"},
+        }
+    )
+    assert named.site.cooling == "rear-door"

@@ -35,10 +35,9 @@ from chip2grid.jsonable import jsonable
 
 DEFAULT_SITE: dict[str, str] = {
     "region": _DEFAULT.site.region,
-    "cooling": _DEFAULT.site.cooling,
     "energy": str(_DEFAULT.energy.supply),
 }
-"""Where the default scenario stands: a liquid-cooled hall in Virginia on grid power."""
+"""Where the default scenario stands: Virginia on grid power."""
 
 
 def parse_energy(text: str) -> str | dict[str, float]:
@@ -241,8 +240,12 @@ def cost_command(
         "region"
     ],
     cooling: Annotated[
-        str, typer.Option(help="air-legacy, air, air-economized, rear-door, dlc, immersion")
-    ] = (DEFAULT_SITE["cooling"]),
+        str | None,
+        typer.Option(
+            help="air-legacy, air, air-economized, rear-door, dlc, immersion; default: dlc "
+            "where the platform takes it, else the platform's own (air-cooled servers: air)"
+        ),
+    ] = None,
     energy: Annotated[
         str, typer.Option(help="energy source id, or shares: grid=0.6,ppa-solar=0.4")
     ] = DEFAULT_SITE["energy"],

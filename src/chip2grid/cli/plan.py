@@ -185,7 +185,7 @@ def plan_command(
     )
     console.print(
         f"[bold green]chosen[/bold green]: {c.label} = {c.num_accelerators} accelerators, "
-        f"${c.cost_usd_per_mtok:.3f}/Mtok output, TTFT {c.ttft_s * 1e3:.0f} ms / TPOT "
+        f"${c.cost_usd_per_mtok:.3f}/Mtok in+out (blended), TTFT {c.ttft_s * 1e3:.0f} ms / TPOT "
         f"{c.tpot_s * 1e3:.1f} ms (steady state)"
         + (
             f", simulated p90 {c.sim_ttft_s_p90 * 1e3:.0f} / {c.sim_tpot_s_p90 * 1e3:.1f} ms"
@@ -195,11 +195,15 @@ def plan_command(
         + f", {c.energy_j_per_output_token:.2f} J/token at the meter, "
         f"{c.facility_power_w / 1e3:,.0f} kW"
     )
-    table = Table("runner-up", "$/Mtok", "why it lost", title="runners-up", title_justify="left")
+    table = Table(
+        "runner-up", "$/Mtok in+out", "why it lost", title="runners-up", title_justify="left"
+    )
     for o in result.runners_up[:10]:
         table.add_row(o.label, f"{o.cost_usd_per_mtok:.4f}", o.verdict)
     console.print(table)
-    front = Table("Pareto front", "$/Mtok", "TTFT ms", "TPOT ms", "J/token", title_justify="left")
+    front = Table(
+        "Pareto front", "$/Mtok in+out", "TTFT ms", "TPOT ms", "J/token", title_justify="left"
+    )
     for o in sorted(result.pareto, key=lambda o: o.cost_usd_per_mtok)[:12]:
         front.add_row(
             o.label,

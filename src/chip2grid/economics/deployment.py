@@ -25,6 +25,7 @@ from chip2grid.facility import (
     Cooling,
     Platform,
     Region,
+    default_cooling_for,
     default_platform_for,
     get_cooling,
     get_platform,
@@ -133,13 +134,16 @@ def deployment_cost(
     load: ServiceLoad,
     *,
     region: str | Region = "us-virginia",
-    cooling: str = "dlc",
+    cooling: str | None = None,
     supply: str | dict[str, float] = "grid",
     platform: str | None = None,
     finance: Finance | None = None,
     colocation: bool = False,
 ) -> DeploymentCost:
     """Price ``load`` on ``deployment`` in a place, with an energy supply and finance.
+
+    ``cooling`` None: direct liquid cooling where the platform takes it, else the platform's
+    own first cooling type (air for an air-cooled server).
 
     ``region`` is a catalog id or a :class:`~chip2grid.facility.Region` (for instance one from
     :func:`~chip2grid.facility.with_climate` carrying a site's own hourly climate)."""
@@ -152,7 +156,7 @@ def deployment_cost(
             f"{plat.id} holds {plat.accelerator}",
         )
     reg = region if isinstance(region, Region) else get_region(region)
-    cool = get_cooling(cooling)
+    cool = get_cooling(cooling or default_cooling_for(plat))
     mix: EnergySupply = energy_supply(supply)
     fin = finance or default_finance()
     breakdown = _price_load(load, plat, mix, reg, cool, fin, colocation)

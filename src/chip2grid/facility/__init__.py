@@ -43,6 +43,7 @@ from chip2grid.facility.rack import (
     RackLayout,
     RackPlan,
     compatible_coolings,
+    default_cooling_for,
     plan_racks,
     rack_layout,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "annual_wue_l_per_kwh",
     "climate_temperatures_c",
     "compatible_coolings",
+    "default_cooling_for",
     "default_platform_for",
     "get_cooling",
     "get_platform",

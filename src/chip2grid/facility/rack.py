@@ -62,6 +62,13 @@ def compatible_coolings(platform: Platform) -> list[str]:
     return [c for c in ids if c in platform.cooling]
 
 
+def default_cooling_for(platform: Platform, preferred: str = "dlc") -> str:
+    """``preferred`` where it can take ``platform``'s heat (:func:`compatible_coolings`), else
+    the first cooling type the platform lists: an air-cooled server stands in air when no
+    cooling is named."""
+    return preferred if preferred in compatible_coolings(platform) else platform.cooling[0]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RackPlan:
     """Servers per rack for one platform under one cooling type.

@@ -60,6 +60,7 @@ class PlanOption:
     ttft_s: float
     tpot_s: float
     cost_usd_per_mtok: float
+    """All cost over all tokens, input and output (``cost``'s ``usd_per_mtok_blended``)."""
     energy_j_per_output_token: float
     facility_power_w: float
     capex_usd: float

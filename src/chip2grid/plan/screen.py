@@ -538,7 +538,7 @@ def _costs(
     return (
         np.asarray(bd.facility_power_w, dtype=float),
         np.asarray(bd.capex_usd, dtype=float),
-        np.asarray(bd.usd_per_mtok_output, dtype=float),
+        np.asarray(bd.usd_per_mtok_blended, dtype=float),
         np.asarray(bd.meter_energy_j_per_output_token, dtype=float),
     )
 
@@ -963,7 +963,7 @@ def _disaggregated(
         accelerator_power_w=full(mean_w),
         facility_power_w=full(facility),
         capex_usd=full(capex),
-        cost_usd_per_mtok=full(np.asarray(breakdown.usd_per_mtok_output, dtype=float)),
+        cost_usd_per_mtok=full(np.asarray(breakdown.usd_per_mtok_blended, dtype=float)),
         energy_j_per_output_token=full(
             np.asarray(breakdown.meter_energy_j_per_output_token, dtype=float)
         ),

@@ -21,7 +21,15 @@ from pydantic import BaseModel, ValidationError
 
 from chip2grid.energy import get_energy_source
 from chip2grid.errors import InvalidParameterError, UnknownEntryError
-from chip2grid.facility import Region, get_cooling, get_platform, get_region, with_climate
+from chip2grid.facility import (
+    Region,
+    default_cooling_for,
+    default_platform_for,
+    get_cooling,
+    get_platform,
+    get_region,
+    with_climate,
+)
 from chip2grid.hardware import get_accelerator
 from chip2grid.llm import Architecture, get_model, load_hf_config
 from chip2grid.perf import get_engine
@@ -181,7 +189,26 @@ def scenario_from_dict(data: dict[str, Any], *, folder: Path | None = None) -> S
         ]
         raise ScenarioError(field, value, " or ".join(dict.fromkeys(messages))) from None
     check_catalog_ids(scenario)
-    return scenario
+    return _with_default_cooling(scenario)
+
+
+def _with_default_cooling(scenario: Scenario) -> Scenario:
+    """A scenario that names no ``site.cooling`` gets direct liquid cooling where its platform
+    takes it, else the platform's own (:func:`chip2grid.facility.default_cooling_for`)."""
+    site = scenario.site
+    if "cooling" in site.model_fields_set:
+        return scenario
+    if site.platform:
+        platform = get_platform(site.platform)
+    else:
+        try:
+            platform = default_platform_for(scenario.deployment.accelerator)
+        except InvalidParameterError:
+            return scenario  # no platform: the cost layer says so where it needs one
+    cooling = default_cooling_for(platform, site.cooling)
+    if cooling == site.cooling:
+        return scenario
+    return scenario.model_copy(update={"site": site.model_copy(update={"cooling": cooling})})
 
 
 def load_scenario(name_or_path: str | Path | None = None) -> Scenario:
