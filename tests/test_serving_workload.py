@@ -45,6 +45,10 @@ def test_mooncake_conversation_trace_statistics() -> None:
         ("TIMESTAMP,ContextTokens\n2023-11-16 18:15:46.6,10\n", "lacks"),
         ("arrival_s,input_tokens,output_tokens\n0.0,10,5\n1.0,-3,5\n", ":3"),
         ("arrival_s,input_tokens,output_tokens\n0.0,ten,5\n", "not a number"),
+        # a non-finite time or length would run the simulation on NaN times
+        ("arrival_s,input_tokens,output_tokens\n0,100,10\nnan,100,10\n", ":3.*arrival_s.*finite"),
+        ("arrival_s,input_tokens,output_tokens\n0,100,10\ninf,100,10\n", ":3.*finite"),
+        ("arrival_s,input_tokens,output_tokens\n0,inf,10\n", ":2.*input_tokens"),
     ],
 )
 def test_malformed_csv_names_file_and_line(tmp_path, body: str, needle: str) -> None:

@@ -132,7 +132,7 @@ def _number(
         value = float(text)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise _fail(path, line, f"{column} is not a number: {text!r}") from None
-    if value != value or value < minimum or (integer and value != int(value)):
+    if not math.isfinite(value) or value < minimum or (integer and value != int(value)):
         kind = "an integer" if integer else "a number"
         raise _fail(path, line, f"{column} must be {kind} >= {minimum:g}, got {text!r}")
     return value
@@ -171,11 +171,15 @@ def _finish(
     )
 
 
-def _parse_time(path: Path, line: int, text: str) -> float:
+def _parse_time(path: Path, line: int, text: str, column: str = "TIMESTAMP") -> float:
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise _fail(path, line, f"{column} must be a finite time, got {text!r}")
+        return seconds
     stamp = text.strip()
     if "." in stamp:  # Azure writes 7 fractional digits; Python parses at most 6
         head, frac = stamp.split(".", 1)
@@ -183,7 +187,7 @@ def _parse_time(path: Path, line: int, text: str) -> float:
     try:
         return datetime.datetime.fromisoformat(stamp).timestamp()
     except ValueError:
-        raise _fail(path, line, f"TIMESTAMP is neither seconds nor a date-time: {text!r}") from None
+        raise _fail(path, line, f"{column} is neither seconds nor a date-time: {text!r}") from None
 
 
 def load_csv_trace(path: str | Path) -> RequestTrace:
@@ -208,7 +212,7 @@ def load_csv_trace(path: str | Path) -> RequestTrace:
         for line, row in enumerate(reader, start=2):
             if None in row.values() or None in row:
                 raise _fail(file, line, "wrong number of fields")
-            arrivals.append(_parse_time(file, line, row[t_col]))
+            arrivals.append(_parse_time(file, line, row[t_col], t_col))
             inputs.append(_number(file, line, i_col, row[i_col], minimum=1))
             outputs.append(_number(file, line, o_col, row[o_col], minimum=1))
     return _finish(file, arrivals, inputs, outputs, [])
