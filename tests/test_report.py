@@ -111,6 +111,12 @@ def test_one_offline_file_with_plotly_inline(html: str) -> None:
     assert html.count("<script") == 2  # the bundle and the figures, both inline
 
 
+def test_no_cell_reads_nan(html: str) -> None:
+    """A layer without a limit (no rack or site cap set) shows '-', as the CLI table does."""
+    assert not re.search(r"<td>\s*-?nan%?\s*</td>", html, re.I)
+    assert 'data-key="site_power"><td>Site power</td><td>-</td><td>-</td>' in html
+
+
 def test_every_section_title(html: str) -> None:
     for section_id, title, _ in SECTIONS:
         assert f'<section id="{section_id}">' in html

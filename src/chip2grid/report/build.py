@@ -96,6 +96,12 @@ _MISSING = {
 }
 
 
+def fmt_percent(value: float) -> str:
+    """A share as a percentage to one decimal; ``-`` where the layer has no limit (NaN), as
+    the command-line table shows it."""
+    return "-" if math.isnan(value) else f"{value:.1%}"
+
+
 def fmt_number(value: float) -> str:
     """Four significant figures, thousands separated; ``n/a`` for NaN."""
     if math.isnan(value):
@@ -221,8 +227,8 @@ def _bottleneck_tables(bottleneck: Mapping[str, Any] | None) -> tuple[Table, ...
                 rows=tuple(
                     (
                         str(layer.get("label") or layer.get("name")),
-                        f"{num(layer.get('utilization_frac')):.1%}",
-                        f"{num(layer.get('headroom_frac')):.1%}",
+                        fmt_percent(num(layer.get("utilization_frac"))),
+                        fmt_percent(num(layer.get("headroom_frac"))),
                         str(layer.get("evidence", "")),
                         str(layer.get("resolution_timeline", "")),
                         ", ".join(str(c) for c in layer.get("key_companies", [])),
