@@ -253,6 +253,18 @@ def test_latency_sensitivity_grows_near_capacity() -> None:
     edge = at(0.95)
     assert not edge.saturated
     assert math.isinf(edge.tpot_s_mean_if_slower) and math.isinf(edge.ttft_s_mean_if_slower)
+    # where the slower engine's slots could not keep up, neither latency is finite (Llama-3.1-8B
+    # on one H100 at 38 requests/s had read "TTFT inf ms, TPOT 80.94 ms")
+    small = c2g.Deployment(
+        model=c2g.get_model("llama-3.1-8b"),
+        accelerator=c2g.get_accelerator("h100-sxm"),
+        tp=1,
+        weight_precision="fp8",
+        kv_precision="fp8",
+    )
+    e = estimate(small, w, Load(mode="request_rate", request_rate_per_s=38.0))
+    assert not e.saturated
+    assert math.isinf(e.ttft_s_mean_if_slower) and math.isinf(e.tpot_s_mean_if_slower)
 
 
 def test_static_batching() -> None:

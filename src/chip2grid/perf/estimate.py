@@ -564,6 +564,8 @@ def estimate(
                     k * float(arrival_ttft_s(s_cyc, s_wait)),
                     k * float(s_cyc.iteration_s) * tpot / max(t_iter, 1e-30),
                 )
+                if not math.isfinite(slower[0]):  # the slots' queue is unstable: no steady
+                    slower = (math.inf, math.inf)  # state, whatever the step's time
         e2e = ttft + (osl - 1.0) * tpot
         req_ps = rate * replicas
         out_tps = req_ps * osl
