@@ -103,6 +103,15 @@ def test_estimate_table_shows_how_close_a_rate_runs_to_capacity() -> None:
     assert "if every step took 10% longer" in result.stdout
 
 
+def test_estimate_table_gives_batch_and_kv_limit_per_replica() -> None:
+    args = ["estimate", "--model", "llama-3.1-8b", "--accelerator", "h100-sxm"]
+    result = run(*args, "--num-accelerators", "4", "--tp", "1", "--json")
+    data = json.loads(result.stdout)
+    per_replica = data["max_concurrency"] // 4
+    table = run(*args, "--num-accelerators", "4", "--tp", "1").stdout
+    assert f"{data['batch_size']:,.0f} / {per_replica:,d} sequences per replica (x 4)" in table
+
+
 def test_estimate_table_and_auto() -> None:
     result = run(
         "estimate",

@@ -209,7 +209,9 @@ def _print_estimate(est: c2g.Estimate, title: str) -> None:
         *_load_rows(est),
         (
             "running batch / KV-limited max",
-            f"{est.batch_size:,.0f} / {est.max_concurrency:,d} sequences",
+            f"{est.batch_size:,.0f} / {est.max_concurrency // max(est.num_replicas, 1):,d} "
+            "sequences"
+            + (f" per replica (x {est.num_replicas})" if est.num_replicas > 1 else ""),
         ),
         ("bound: prefill / decode", f"{est.prefill.bound} / {est.decode.bound}"),
         (

@@ -282,7 +282,9 @@ class Estimate:
     tpot_s_mean: float
     e2e_latency_s_mean: float
     max_concurrency: int
+    """Sequences the KV caches of all replicas hold at once."""
     batch_size: float
+    """The running decode batch of one replica."""
     saturated: bool
     load_frac: float
     """Requests per second over the instance's capacity (1 at max load and for a static batch):
