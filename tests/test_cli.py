@@ -169,6 +169,8 @@ def test_estimate_table_and_auto() -> None:
         (["--input-tokens", "abc"], "--input-tokens"),
         (["--input-tokens", "inf"], "a finite number of tokens"),
         (["--request-rate", "nan"], "request-rate"),
+        (["--concurrency", "1e30"], "users from 1 to 1e+09"),  # read TPOT 0 (precision)
+        (["--concurrency", "0.5"], "concurrency"),
         (["--static-batching"], "required with --static-batching"),
         (["--max-num-seqs", "0"], "--max-num-seqs"),
         (["--no-such-option", "1"], "no-such-option"),

@@ -206,6 +206,11 @@ class Workload:
         )
 
 
+MAX_CONCURRENCY = 1e9
+"""The most users a closed loop takes: far past any KV cache's slots, and where the admission
+wait still leaves the time past the first token resolved in double precision."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Load:
     """How the deployment is driven.
@@ -228,11 +233,11 @@ class Load:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise InvalidParameterError("mode", self.mode, ", ".join(MODES))
-        if self.mode == "concurrency" and not (
-            self.concurrency >= 1 and math.isfinite(self.concurrency)
-        ):
+        if self.mode == "concurrency" and not 1 <= self.concurrency <= MAX_CONCURRENCY:
             raise InvalidParameterError(
-                "concurrency", self.concurrency, "a finite number of users >= 1"
+                "concurrency",
+                self.concurrency,
+                f"a number of users from 1 to {MAX_CONCURRENCY:.0e} (a mean may be fractional)",
             )
         if self.mode == "request_rate" and not (
             self.request_rate_per_s > 0 and math.isfinite(self.request_rate_per_s)
