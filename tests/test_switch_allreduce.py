@@ -116,6 +116,8 @@ def test_an_estimate_says_when_the_switch_reduces() -> None:
     assert note.startswith("NCCL's in-switch all-reduce (NVLS) is not used (sglang turns it off")
     # no switch reduction for two GPUs, nor on A100's NVSwitch
     assert _notes("vllm", 2) == []
+    # nor at four GPUs, where the switch sends 1.497 bytes per byte against a ring's 1.5
+    assert _notes("vllm", 4) == []
     assert _notes("vllm", 8, "a100-sxm-80gb") == []
 
 

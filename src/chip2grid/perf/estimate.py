@@ -132,13 +132,15 @@ def switch_reduction_note(deployment: Deployment) -> str:
     (:meth:`~chip2grid.hardware.Accelerator.switch_reduction_eff`): the bytes a large all-reduce
     sends per byte of message through the switch and as a ring, and whether the deployment
     (its ``nccl_nvls``, else its engine) uses the switch's. Empty where the switch cannot reduce
-    for this group."""
+    for this group, or would save under 1 % of a ring's bytes (small groups)."""
     acc, tp = deployment.accelerator, deployment.tp
     eff = acc.switch_reduction_eff(tp)
     if eff <= 0.0:
         return ""
     ring = ring_all_reduce_bus_factor(tp)
-    switch = min(ring, switch_all_reduce_bus_factor(tp, eff))
+    switch = switch_all_reduce_bus_factor(tp, eff)
+    if switch > 0.99 * ring:  # at 4 GPUs it saves 0.2 %: nothing worth a note
+        return ""
     tokens = allreduce_tokens(deployment, SWITCH_REDUCTION_MIN_BYTES)
     large = (
         f"all-reduces of {SWITCH_REDUCTION_MIN_BYTES / MIB:.0f} MiB and more "
