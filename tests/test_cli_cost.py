@@ -119,3 +119,21 @@ def test_cost_without_cooling_takes_one_the_platform_can_use(
             "cost", "--model", "llama-3.1-8b", "--accelerator", accelerator, "--cooling", "dlc"
         )
         assert bad.returncode == 2 and "cooling" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("kind", ["models", "accelerators", "engines", "platforms"])
+def test_list_prints_every_id_whole_at_80_columns(kind: str) -> None:
+    """The ids are what users type: a narrow terminal may wrap the other columns, never them."""
+    import chip2grid as c2g
+    from chip2grid import facility
+
+    ids = {
+        "models": c2g.list_models,
+        "accelerators": c2g.list_accelerators,
+        "engines": c2g.list_engines,
+        "platforms": facility.list_platforms,
+    }[kind]()
+    proc = run("list", kind)  # not a terminal: rich lays it out 80 columns wide
+    assert proc.returncode == 0, proc.stderr
+    cells = {line.split("│")[1].strip() for line in proc.stdout.splitlines() if "│" in line}
+    assert set(ids) <= cells

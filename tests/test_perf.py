@@ -560,3 +560,15 @@ def test_one_number_inputs_take_the_float_path_with_the_same_figures() -> None:
     for name, value in scalar.operators.items():
         assert value == float(np.ravel(vector.operators[name])[0]), name
     assert scalar.flops == float(np.ravel(vector.flops)[0])
+
+
+def test_an_nvidia_only_engine_on_other_hardware_is_noted() -> None:
+    w = Workload(input_tokens=512, output_tokens=128)
+    mi300x = c2g.get_accelerator("mi300x")
+    small = c2g.get_model("llama-3.1-8b")
+    trt = estimate(c2g.Deployment(model=small, accelerator=mi300x), w)
+    assert any("NVIDIA GPUs only" in n for n in trt.notes)
+    vllm = estimate(c2g.Deployment(model=small, accelerator=mi300x, engine="vllm-v1"), w)
+    assert not any("NVIDIA GPUs only" in n for n in vllm.notes)
+    h100 = estimate(c2g.Deployment(model=small, accelerator=c2g.get_accelerator("h100-sxm")), w)
+    assert not any("NVIDIA GPUs only" in n for n in h100.notes)

@@ -210,8 +210,7 @@ def _print_estimate(est: c2g.Estimate, title: str) -> None:
         (
             "running batch / KV-limited max",
             f"{est.batch_size:,.0f} / {est.max_concurrency // max(est.num_replicas, 1):,d} "
-            "sequences"
-            + (f" per replica (x {est.num_replicas})" if est.num_replicas > 1 else ""),
+            "sequences" + (f" per replica (x {est.num_replicas})" if est.num_replicas > 1 else ""),
         ),
         ("bound: prefill / decode", f"{est.prefill.bound} / {est.decode.bound}"),
         (
@@ -494,6 +493,15 @@ def estimate_command(
         _print_estimate(result, "chip2grid estimate")
 
 
+def _id_table(ids: list[str], *columns: str) -> Table:
+    """A catalog listing whose first column, the ids users type, is never wrapped or cut."""
+    table = Table()
+    table.add_column("id", no_wrap=True, min_width=max((len(i) for i in ids), default=2))
+    for name in columns:
+        table.add_column(name)
+    return table
+
+
 @app.command("list")
 def list_command(
     kind: Annotated[
@@ -505,7 +513,9 @@ def list_command(
 ) -> None:
     """List catalog entries."""
     if kind is Kind.models:
-        table = Table("id", "params (B)", "active (B)", "layers", "attention", "KV/token (bf16)")
+        table = _id_table(
+            c2g.list_models(), "params (B)", "active (B)", "layers", "attention", "KV/token (bf16)"
+        )
         for model_id in c2g.list_models():
             m = c2g.get_model(model_id)
             attention = (
@@ -524,8 +534,14 @@ def list_command(
                 f"{m.kv_cache_bytes_per_token(2.0) / 1e3:.0f} kB",
             )
     elif kind is Kind.accelerators:
-        table = Table(
-            "id", "memory (GB)", "bandwidth (TB/s)", "bf16 (TFLOP/s)", "fp8", "fp4", "TDP (W)"
+        table = _id_table(
+            c2g.list_accelerators(),
+            "mem GB",
+            "TB/s",
+            "bf16 TF/s",
+            "fp8",
+            "fp4",
+            "TDP (W)",
         )
         for acc_id in c2g.list_accelerators():
             a = c2g.get_accelerator(acc_id)
@@ -540,7 +556,7 @@ def list_command(
                 f"{a.tdp_w:.0f}",
             )
     elif kind is Kind.engines:
-        table = Table("id", "name", "mixed batching", "KV reservation")
+        table = _id_table(c2g.list_engines(), "name", "mixed batching", "KV reservation")
         for engine_id in c2g.list_engines():
             e = c2g.get_engine(engine_id)
             table.add_row(engine_id, e.name, str(e.mixed_batching), e.kv_reservation)
@@ -553,7 +569,14 @@ def _facility_table(kind: Kind) -> Table:
     from chip2grid import energy, facility
 
     if kind is Kind.regions:
-        table = Table("id", "name", "USD/kWh", "gCO2e/kWh", "mean temp (C)", "capex (USD/W)")
+        table = _id_table(
+            facility.list_regions(),
+            "name",
+            "USD/kWh",
+            "gCO2e/kWh",
+            "mean temp (C)",
+            "capex (USD/W)",
+        )
         for rid in facility.list_regions():
             r = facility.get_region(rid)
             table.add_row(
@@ -565,7 +588,9 @@ def _facility_table(kind: Kind) -> Table:
                 f"{r.facility_capex_usd_per_w:.1f}",
             )
     elif kind is Kind.cooling:
-        table = Table("id", "name", "max rack (kW)", "typical rack (kW)", "WUE (L/kWh)")
+        table = _id_table(
+            facility.list_coolings(), "name", "max rack (kW)", "typical rack (kW)", "WUE (L/kWh)"
+        )
         for cid in facility.list_coolings():
             c = facility.get_cooling(cid)
             table.add_row(
@@ -576,7 +601,14 @@ def _facility_table(kind: Kind) -> Table:
                 f"{c.wue_l_per_kwh:.2f}",
             )
     elif kind is Kind.platforms:
-        table = Table("id", "accelerator", "per node", "node max (kW)", "rack (kW)", "cooling")
+        table = _id_table(
+            facility.list_platforms(),
+            "accelerator",
+            "per node",
+            "node max (kW)",
+            "rack (kW)",
+            "cooling",
+        )
         for pid in facility.list_platforms():
             p = facility.get_platform(pid)
             table.add_row(
@@ -588,7 +620,7 @@ def _facility_table(kind: Kind) -> Table:
                 ", ".join(p.cooling),
             )
     else:
-        table = Table("id", "name", "kind", "firm", "lead time (years)")
+        table = _id_table(energy.list_energy_sources(), "name", "kind", "firm", "lead time (years)")
         for sid in energy.list_energy_sources():
             e = energy.get_energy_source(sid)
             table.add_row(

@@ -614,6 +614,11 @@ def estimate(
             f"{acc.id} at {deployment.power_limit_resolved_w:g} W sustains {clock:.0%} of its "
             "datasheet clock under full matrix load (power-limited)"
         )
+    if engine.id.startswith("tensorrt-llm") and acc.vendor != "nvidia":
+        notes.append(
+            f"{engine.id} runs on NVIDIA GPUs only: {acc.id} is priced with its scheduling and "
+            "overheads as a stand-in; --engine vllm-v1 or sglang for an engine that runs there"
+        )
     above = deployment.power_limit_resolved_w > acc.tdp_w
     if above and calibration.hardware.tdp_clock_frac >= 1.0:
         notes.append(
