@@ -171,6 +171,8 @@ def test_estimate_table_and_auto() -> None:
         (["--request-rate", "nan"], "request-rate"),
         (["--concurrency", "1e30"], "users from 1 to 1e+09"),  # read TPOT 0 (precision)
         (["--concurrency", "0.5"], "concurrency"),
+        (["--num-speculative-tokens", "4"], "off without --speculative"),  # was ignored
+        (["--speculative", "draft", "--draft-model", "llama-3.1-405b"], "smaller than the target"),
         (["--static-batching"], "required with --static-batching"),
         (["--max-num-seqs", "0"], "--max-num-seqs"),
         (["--no-such-option", "1"], "no-such-option"),

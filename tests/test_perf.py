@@ -572,3 +572,12 @@ def test_an_nvidia_only_engine_on_other_hardware_is_noted() -> None:
     assert not any("NVIDIA GPUs only" in n for n in vllm.notes)
     h100 = estimate(c2g.Deployment(model=small, accelerator=c2g.get_accelerator("h100-sxm")), w)
     assert not any("NVIDIA GPUs only" in n for n in h100.notes)
+
+
+def test_a_draft_of_another_tokenizer_is_noted() -> None:
+    target = dep(model=get_model("llama-3.1-70b"), num_accelerators=8, tp=8)
+    other = c2g.SpeculativeDecoding(method="draft", draft_model=get_model("gpt-oss-20b"))
+    same = c2g.SpeculativeDecoding(method="draft", draft_model=get_model("llama-3.1-8b"))
+    w = Workload(input_tokens=512, output_tokens=128)
+    assert any("tokenizer" in n for n in estimate(target, w, speculative=other).notes)
+    assert not any("tokenizer" in n for n in estimate(target, w, speculative=same).notes)

@@ -15,7 +15,7 @@ from rich.table import Table
 import chip2grid as c2g
 from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
-from chip2grid.perf.estimate import SLOWER_FRAC, length_spread_label
+from chip2grid.perf.estimate import SLOWER_FRAC, draft_model_notes, length_spread_label
 from chip2grid.perf.validated import ValidatedFigure
 from chip2grid.scenario.schema import Scenario
 
@@ -299,9 +299,13 @@ class Kind(StrEnum):
     energy_sources = "energy-sources"
 
 
+DEFAULT_SPECULATIVE_TOKENS = 2
+"""Tokens drafted per step when ``--speculative`` is given without ``--num-speculative-tokens``."""
+
+
 def speculative_options(
     method: str | None,
-    num_tokens: int,
+    num_tokens: int | None,
     acceptance_rate: float | None,
     draft_model: str | None,
     acceptance_length: float | None = None,
@@ -317,7 +321,22 @@ def speculative_options(
             "either --acceptance-rate or --acceptance-length, not both",
         )
     if not method:
+        given = {
+            "--num-speculative-tokens": num_tokens,
+            "--acceptance-rate": acceptance_rate,
+            "--acceptance-length": acceptance_length,
+            "--draft-model": draft_model,
+        }
+        named = [name for name, value in given.items() if value is not None]
+        if named:
+            raise c2g.InvalidParameterError(
+                "speculative",
+                "(not given)",
+                f"mtp or draft: {', '.join(named)} describe speculative decoding, which is off "
+                "without --speculative",
+            )
         return None
+    num_tokens = DEFAULT_SPECULATIVE_TOKENS if num_tokens is None else num_tokens
     if acceptance_length is not None:
         acceptance_rate = c2g.acceptance_rate_for_length(acceptance_length, num_tokens)
     rate = {} if acceptance_rate is None else {"acceptance_rate": acceptance_rate}
@@ -374,7 +393,9 @@ def estimate_command(
     speculative: Annotated[
         str | None, typer.Option(help="speculative decoding: mtp or draft")
     ] = None,
-    num_speculative_tokens: Annotated[int, typer.Option(help="tokens drafted per step")] = 2,
+    num_speculative_tokens: Annotated[
+        int | None, typer.Option(help="tokens drafted per step (default 2)")
+    ] = None,
     acceptance_rate: AcceptanceRate = None,
     acceptance_length: AcceptanceLength = None,
     draft_model: Annotated[str | None, typer.Option(help="catalog id of the draft model")] = None,
@@ -452,6 +473,7 @@ def estimate_command(
     spec = speculative_options(
         speculative, num_speculative_tokens, acceptance_rate, draft_model, acceptance_length
     )
+    draft_model_notes(arch, spec)  # a draft no smaller than the target: before any layout
     base = dict(
         model=arch,
         accelerator=acc,

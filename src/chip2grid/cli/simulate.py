@@ -184,7 +184,9 @@ def simulate_command(
     speculative: Annotated[
         str | None, typer.Option(help="speculative decoding: mtp or draft (off if unset)")
     ] = None,
-    num_speculative_tokens: Annotated[int, typer.Option(help="tokens drafted per step")] = 2,
+    num_speculative_tokens: Annotated[
+        int | None, typer.Option(help="tokens drafted per step (default 2)")
+    ] = None,
     acceptance_rate: AcceptanceRate = None,
     acceptance_length: AcceptanceLength = None,
     draft_model: Annotated[str | None, typer.Option(help="catalog id of the draft model")] = None,

@@ -444,7 +444,7 @@ def _pool(m: ModelTable, where: str, requests: RequestTrace) -> ModelPool:
             swap_space_bytes=m.swap_space_gib * GIB,
             speculative=speculative_options(
                 m.speculative,
-                m.num_speculative_tokens,
+                m.num_speculative_tokens if m.speculative else None,
                 m.acceptance_rate,
                 m.draft_model,
                 m.acceptance_length,

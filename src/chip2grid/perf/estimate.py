@@ -18,6 +18,7 @@ from chip2grid.hardware import (
     ring_all_reduce_bus_factor,
     switch_all_reduce_bus_factor,
 )
+from chip2grid.llm import Architecture
 from chip2grid.perf.attribution import prefill_time_share
 from chip2grid.perf.calibration import Calibration, calibration_for, moe_pair_parts
 from chip2grid.perf.deployment import Deployment, parallel_layouts
@@ -163,6 +164,29 @@ def switch_reduction_note(deployment: Deployment) -> str:
     )
 
 
+def draft_model_notes(target: Architecture, speculative: SpeculativeDecoding | None) -> list[str]:
+    """Check a speculative draft model against its ``target``: raise where it is no smaller;
+    a note where its vocabulary differs (a draft must share the target's tokenizer)."""
+    drafter = speculative.draft_model if speculative is not None else None
+    if drafter is None:
+        return []
+    if drafter.num_params >= target.num_params:
+        raise InvalidParameterError(
+            "draft_model",
+            drafter.id,
+            f"a model smaller than the target {target.id} "
+            f"({target.num_params / 1e9:.1f} B parameters; {drafter.id} has "
+            f"{drafter.num_params / 1e9:.1f} B)",
+        )
+    if drafter.vocab_size == target.vocab_size:
+        return []
+    return [
+        f"draft model {drafter.id} has a {drafter.vocab_size:,d}-token vocabulary and "
+        f"{target.id} {target.vocab_size:,d}: a draft must share the target's tokenizer, so "
+        "the acceptance rate given is unlikely to hold"
+    ]
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Workload:
     """Mean request shape: prompt tokens in, generated tokens out.
@@ -239,7 +263,7 @@ class Load:
             raise InvalidParameterError(
                 "concurrency",
                 self.concurrency,
-                f"a number of users from 1 to {MAX_CONCURRENCY:.0e} (a mean may be fractional)",
+                f"a finite number of users from 1 to {MAX_CONCURRENCY:.0e} (a mean may be fractional)",
             )
         if self.mode == "request_rate" and not (
             self.request_rate_per_s > 0 and math.isfinite(self.request_rate_per_s)
@@ -424,6 +448,7 @@ def estimate(
     per_rank_seqs = load.max_num_seqs or engine.max_num_seqs
     max_seqs, budget = deployment.instance_caps(per_rank_seqs, engine.max_num_batched_tokens)
     notes: list[str] = []
+    notes.extend(draft_model_notes(deployment.model, speculative))
     if (
         speculative is not None
         and speculative.method == "mtp"
@@ -445,6 +470,7 @@ def estimate(
     wait = 0.0
     saturated = False
     slower: tuple[float, float] | None = None
+    wave_decode: StepTimes | None = None
     single_prefill = step_time(
         shape,
         StepBatch.prefill(1.0, isl, context=prefill_context_tokens(isl, workload.input_tokens_cv)),
@@ -513,7 +539,14 @@ def estimate(
             if in_waves is None:
                 in_waves = workload.output_tokens_cv == 0
             if in_waves:
-                # equal outputs: the users finish together and the loop moves in waves
+                # equal outputs: the users finish together and the loop moves in waves, whose
+                # decode steps carry no prefill (the breakdown shows that step)
+                wave_decode = step_time(
+                    shape,
+                    StepBatch.decode(
+                        max(b, 1.0), decode_context_tokens(isl, osl_steps), query_tokens
+                    ),
+                )
                 closed = lockstep_wave(
                     shape,
                     isl,
@@ -578,7 +611,13 @@ def estimate(
         e2e = ttft + (osl - 1.0) * tpot
         req_ps = rate * replicas
         out_tps = req_ps * osl
-        prefill_step, decode_step = single_prefill, cyc.step
+        prefill_step, decode_step = single_prefill, wave_decode or cyc.step
+        if wave_decode is not None and tpot > 1.05 * float(wave_decode.total_s):
+            notes.append(
+                f"closed loop in waves: the decode step below ({wave_decode.total_s * 1e3:.3g} "
+                f"ms) carries no prefill; the mean TPOT ({tpot * 1e3:.3g} ms) also spans the "
+                "prefill steps of the prompts its wave admits after a request's first token"
+            )
         iteration_flops = float(cyc.flops_per_iteration)
         iteration_bytes = float(cyc.bytes_per_iteration)
         busy_s = t_iter / busy if busy > 0 else float("inf")
