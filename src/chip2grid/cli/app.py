@@ -15,7 +15,7 @@ from rich.table import Table
 import chip2grid as c2g
 from chip2grid.errors import InvalidParameterError
 from chip2grid.jsonable import jsonable
-from chip2grid.perf.estimate import SLOWER_FRAC, draft_model_notes, length_spread_label
+from chip2grid.perf.estimate import SLOWER_FRAC, check_draft_model, length_spread_label
 from chip2grid.perf.validated import ValidatedFigure
 from chip2grid.scenario.schema import Scenario
 
@@ -473,7 +473,7 @@ def estimate_command(
     spec = speculative_options(
         speculative, num_speculative_tokens, acceptance_rate, draft_model, acceptance_length
     )
-    draft_model_notes(arch, spec)  # a draft no smaller than the target: before any layout
+    check_draft_model(arch, spec)  # before the layout search, which would hide the error
     base = dict(
         model=arch,
         accelerator=acc,
@@ -535,10 +535,9 @@ def list_command(
 ) -> None:
     """List catalog entries."""
     if kind is Kind.models:
-        table = _id_table(
-            c2g.list_models(), "params (B)", "active (B)", "layers", "attention", "KV/token (bf16)"
-        )
-        for model_id in c2g.list_models():
+        ids = c2g.list_models()
+        table = _id_table(ids, "params (B)", "active (B)", "layers", "attention", "KV/token (bf16)")
+        for model_id in ids:
             m = c2g.get_model(model_id)
             attention = (
                 "MLA"
@@ -556,8 +555,9 @@ def list_command(
                 f"{m.kv_cache_bytes_per_token(2.0) / 1e3:.0f} kB",
             )
     elif kind is Kind.accelerators:
+        ids = c2g.list_accelerators()
         table = _id_table(
-            c2g.list_accelerators(),
+            ids,
             "mem GB",
             "TB/s",
             "bf16 TF/s",
@@ -565,7 +565,7 @@ def list_command(
             "fp4",
             "TDP (W)",
         )
-        for acc_id in c2g.list_accelerators():
+        for acc_id in ids:
             a = c2g.get_accelerator(acc_id)
             p = a.peak_flops_per_s
             table.add_row(
@@ -578,8 +578,9 @@ def list_command(
                 f"{a.tdp_w:.0f}",
             )
     elif kind is Kind.engines:
-        table = _id_table(c2g.list_engines(), "name", "mixed batching", "KV reservation")
-        for engine_id in c2g.list_engines():
+        ids = c2g.list_engines()
+        table = _id_table(ids, "name", "mixed batching", "KV reservation")
+        for engine_id in ids:
             e = c2g.get_engine(engine_id)
             table.add_row(engine_id, e.name, str(e.mixed_batching), e.kv_reservation)
     else:
@@ -591,15 +592,16 @@ def _facility_table(kind: Kind) -> Table:
     from chip2grid import energy, facility
 
     if kind is Kind.regions:
+        ids = facility.list_regions()
         table = _id_table(
-            facility.list_regions(),
+            ids,
             "name",
             "USD/kWh",
             "gCO2e/kWh",
             "mean temp (C)",
             "capex (USD/W)",
         )
-        for rid in facility.list_regions():
+        for rid in ids:
             r = facility.get_region(rid)
             table.add_row(
                 rid,
@@ -610,10 +612,9 @@ def _facility_table(kind: Kind) -> Table:
                 f"{r.facility_capex_usd_per_w:.1f}",
             )
     elif kind is Kind.cooling:
-        table = _id_table(
-            facility.list_coolings(), "name", "max rack (kW)", "typical rack (kW)", "WUE (L/kWh)"
-        )
-        for cid in facility.list_coolings():
+        ids = facility.list_coolings()
+        table = _id_table(ids, "name", "max rack (kW)", "typical rack (kW)", "WUE (L/kWh)")
+        for cid in ids:
             c = facility.get_cooling(cid)
             table.add_row(
                 cid,
@@ -623,15 +624,16 @@ def _facility_table(kind: Kind) -> Table:
                 f"{c.wue_l_per_kwh:.2f}",
             )
     elif kind is Kind.platforms:
+        ids = facility.list_platforms()
         table = _id_table(
-            facility.list_platforms(),
+            ids,
             "accelerator",
             "per node",
             "node max (kW)",
             "rack (kW)",
             "cooling",
         )
-        for pid in facility.list_platforms():
+        for pid in ids:
             p = facility.get_platform(pid)
             table.add_row(
                 pid,
@@ -642,8 +644,9 @@ def _facility_table(kind: Kind) -> Table:
                 ", ".join(p.cooling),
             )
     else:
-        table = _id_table(energy.list_energy_sources(), "name", "kind", "firm", "lead time (years)")
-        for sid in energy.list_energy_sources():
+        ids = energy.list_energy_sources()
+        table = _id_table(ids, "name", "kind", "firm", "lead time (years)")
+        for sid in ids:
             e = energy.get_energy_source(sid)
             table.add_row(
                 sid,

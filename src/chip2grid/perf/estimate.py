@@ -164,9 +164,9 @@ def switch_reduction_note(deployment: Deployment) -> str:
     )
 
 
-def draft_model_notes(target: Architecture, speculative: SpeculativeDecoding | None) -> list[str]:
+def check_draft_model(target: Architecture, speculative: SpeculativeDecoding | None) -> list[str]:
     """Check a speculative draft model against its ``target``: raise where it is no smaller;
-    a note where its vocabulary differs (a draft must share the target's tokenizer)."""
+    return a note where its vocabulary differs (a draft must share the target's tokenizer)."""
     drafter = speculative.draft_model if speculative is not None else None
     if drafter is None:
         return []
@@ -448,7 +448,7 @@ def estimate(
     per_rank_seqs = load.max_num_seqs or engine.max_num_seqs
     max_seqs, budget = deployment.instance_caps(per_rank_seqs, engine.max_num_batched_tokens)
     notes: list[str] = []
-    notes.extend(draft_model_notes(deployment.model, speculative))
+    notes.extend(check_draft_model(deployment.model, speculative))
     if (
         speculative is not None
         and speculative.method == "mtp"
@@ -541,13 +541,7 @@ def estimate(
             if in_waves:
                 # equal outputs: the users finish together and the loop moves in waves, whose
                 # decode steps carry no prefill (the breakdown shows that step)
-                wave_decode = step_time(
-                    shape,
-                    StepBatch.decode(
-                        max(b, 1.0), decode_context_tokens(isl, osl_steps), query_tokens
-                    ),
-                )
-                closed = lockstep_wave(
+                wave = lockstep_wave(
                     shape,
                     isl,
                     osl_steps,
@@ -558,7 +552,9 @@ def estimate(
                     draft_shape=draft_shape,
                     num_draft_steps=draft_steps,
                     input_cv=workload.input_tokens_cv,
-                ).closed_loop(per_instance, b)
+                )
+                wave_decode = wave.decode_step
+                closed = wave.closed_loop(per_instance, b)
             else:
                 closed = closed_loop_times(cyc, per_instance, b, osl_steps)
             wait = float(closed.wait_s)

@@ -154,7 +154,9 @@ class Lockstep:
     e2e_s: Array
     """Length of one wave: every request of the wave ends with it."""
     decode_step_s: Array
-    """One decode step of the whole wave (no prefill in it)."""
+    """One decode step of the whole wave (no prefill in it), drafting included."""
+    decode_step: StepTimes
+    """The target model's decode step of the wave, by operator (no drafting)."""
     ttft_median_s: Array
     """Median time to the first token of a wave's request: the middle prompt's prefill step."""
 
@@ -287,6 +289,7 @@ def lockstep_wave(
         ttft_s=prefill.ttft_s,
         e2e_s=np.maximum(e2e, prefill.ttft_s),
         decode_step_s=decode_s,
+        decode_step=decode,
         ttft_median_s=prefill.ttft_median_s,
     )
 
